@@ -1,0 +1,34 @@
+"""The one place where our errors become wire errors (REST-JSON for Lambda, JSON 1.1 for CloudWatch Logs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from nimbus.errors import NimbusError, ServiceError
+
+log = logging.getLogger("nimbus.api")
+
+
+def to_nimbus(exc: BaseException) -> NimbusError:
+    if isinstance(exc, NimbusError):
+        return exc
+    log.error("internal error", exc_info=exc)
+    return ServiceError("An internal error occurred in Nimbus; the server log has the details.")
+
+
+def rest_json(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Lambda's REST-JSON error: status, x-amzn-ErrorType, and a body with Type + message/Message."""
+    err = to_nimbus(exc)
+    body: dict[str, str] = {"Type": err.error_type, err.message_key: err.message}
+    body.update(err.fields)
+    headers = [(b"x-amzn-errortype", err.wire_name.encode()), (b"content-type", b"application/json")]
+    return err.status, headers, json.dumps(body).encode()
+
+
+def json_11(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """AWS JSON 1.1 error (CloudWatch Logs): `__type` in the body; client errors are 400 except auth (403)."""
+    err = to_nimbus(exc)
+    status = err.status if err.status in (403, 500) else 400
+    body = json.dumps({"__type": err.wire_name, "message": err.message}).encode()
+    return status, [(b"content-type", b"application/x-amz-json-1.1")], body

@@ -1,0 +1,232 @@
+"""The Lambda REST API (2015-03-31): one handler per operation, shapes as botocore's service model has them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from nimbus.api.http import Request, Response, Router
+from nimbus.config import Settings
+from nimbus.control import validation as v
+from nimbus.control.registry import Registry
+from nimbus.errors import (
+    InvalidParameterValue,
+    InvalidRequestContent,
+    RequestTooLarge,
+    ResourceNotFound,
+    ValidationError,
+)
+from nimbus.instances.manager import InstanceManager
+from nimbus.invoke.types import InvokeRequest
+
+CODE_URL_TTL = 600  # seconds a Code.Location link stays valid, like a presigned S3 URL
+CLIENT_CONTEXT_MAX = 3583
+TOTAL_CODE_SIZE = 80_530_636_800
+
+
+class LambdaApi:
+    def __init__(self, settings: Settings, registry: Registry, manager: InstanceManager, url_key: bytes) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.manager = manager
+        self.url_key = url_key
+
+    def register(self, router: Router) -> None:
+        fn = "/2015-03-31/functions/{FunctionName}"
+        router.add("POST", fn + "/invocations", self.invoke, "Invoke", max_body=v.INVOKE_PAYLOAD_MAX)
+        router.add("POST", "/2015-03-31/functions", self.create_function, "CreateFunction", v.CREATE_BODY_MAX)
+        router.add("GET", "/2015-03-31/functions", self.list_functions, "ListFunctions")
+        router.add("GET", fn, self.get_function, "GetFunction")
+        router.add("GET", fn + "/configuration", self.get_configuration, "GetFunctionConfiguration")
+        router.add("PUT", fn + "/code", self.update_code, "UpdateFunctionCode", v.CREATE_BODY_MAX)
+        router.add("PUT", fn + "/configuration", self.update_configuration, "UpdateFunctionConfiguration")
+        router.add("DELETE", fn, self.delete_function, "DeleteFunction")
+        router.add("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", self.invoke_async, "InvokeAsync")
+        router.add("POST", "/2017-03-31/tags/{Resource}", self.tag_resource, "TagResource")
+        router.add("DELETE", "/2017-03-31/tags/{Resource}", self.untag_resource, "UntagResource")
+        router.add("GET", "/2017-03-31/tags/{Resource}", self.list_tags, "ListTags")
+        router.add("GET", "/2016-08-19/account-settings", self.account_settings, "GetAccountSettings")
+
+    # ---- helpers ----
+    def _ref(self, req: Request, *, allow_qualifier: bool = True) -> v.FunctionRef:
+        ref = v.parse_function_ref(
+            req.params["FunctionName"],
+            region=self.settings.region,
+            account=self.settings.account_id,
+            qualifier=req.query_one("Qualifier"),
+        )
+        if ref.qualifier not in (None, "$LATEST"):
+            # versions and aliases arrive with a later issue: only $LATEST exists
+            raise ResourceNotFound(f"Function not found: {self.registry.function_arn(ref.name)}:{ref.qualifier}")
+        if not allow_qualifier and ref.qualifier is not None:
+            raise InvalidParameterValue("Qualifier is not supported for this operation; use the unqualified name.")
+        return ref
+
+    def code_url(self, req: Request, sha256_hex: str) -> str:
+        expires = int(time.time()) + CODE_URL_TTL
+        sig = hmac.new(self.url_key, f"{sha256_hex}:{expires}".encode(), hashlib.sha256).hexdigest()
+        host = req.header("host") or f"{self.settings.host}:{self.settings.port}"
+        return f"http://{host}/_nimbus/code/{sha256_hex}.zip?Expires={expires}&Signature={sig}"
+
+    def check_code_url(self, sha256_hex: str, expires: str, signature: str) -> bool:
+        want = hmac.new(self.url_key, f"{sha256_hex}:{expires}".encode(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(want, signature) and expires.isdigit() and int(expires) >= time.time()
+
+    # ---- function CRUD ----
+    async def create_function(self, req: Request) -> Response:
+        return Response.json(await self.registry.create(req.json()), 201)
+
+    async def list_functions(self, req: Request) -> Response:
+        max_items = req.query_one("MaxItems")
+        if max_items is not None and (not max_items.isdigit() or not 1 <= int(max_items) <= 10_000):
+            raise ValidationError(
+                f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to satisfy constraint: "
+                "Member must have value between 1 and 10000"
+            )
+        records, marker = self.registry.page(req.query_one("Marker"), int(max_items) if max_items else None)
+        out: dict[str, Any] = {"Functions": [self.registry.configuration(r, listing=True) for r in records]}
+        if marker:
+            out["NextMarker"] = marker
+        return Response.json(out)
+
+    async def get_function(self, req: Request) -> Response:
+        rec = self.registry.get(self._ref(req).name)
+        out: dict[str, Any] = {
+            "Configuration": self.registry.configuration(rec),
+            "Code": {"RepositoryType": "S3", "Location": self.code_url(req, rec.code_sha256)},
+        }
+        if rec.tags:
+            out["Tags"] = rec.tags
+        return Response.json(out)
+
+    async def get_configuration(self, req: Request) -> Response:
+        return Response.json(self.registry.configuration(self.registry.get(self._ref(req).name)))
+
+    async def update_code(self, req: Request) -> Response:
+        name = self._ref(req, allow_qualifier=False).name
+        return Response.json(await self.registry.update_code(name, req.json()))
+
+    async def update_configuration(self, req: Request) -> Response:
+        name = self._ref(req, allow_qualifier=False).name
+        return Response.json(await self.registry.update_config(name, req.json()))
+
+    async def delete_function(self, req: Request) -> Response:
+        ref = self._ref(req)
+        if ref.qualifier == "$LATEST":
+            raise InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
+        await self.registry.delete(ref.name)
+        return Response(204)
+
+    # ---- invoke ----
+    async def invoke(self, req: Request) -> Response:
+        ref = self._ref(req)
+        spec = self.registry.spec(ref.name)
+        kind = req.header("x-amz-invocation-type") or "RequestResponse"
+        if kind == "Event":
+            raise InvalidParameterValue(
+                "InvocationType Event (asynchronous invoke) is not available in this Nimbus yet: "
+                "invoke with RequestResponse."
+            )
+        if kind not in ("RequestResponse", "DryRun"):
+            raise InvalidParameterValue(f"Unsupported InvocationType {kind}: use RequestResponse or DryRun.")
+        payload = req.body
+        if payload.strip():
+            try:
+                json.loads(payload)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+        else:
+            payload = b"{}"
+        client_context = self._client_context(req.header("x-amz-client-context"))
+        if kind == "DryRun":
+            return Response(204, headers=[(b"x-amz-executed-version", b"$LATEST")])
+        invoked_arn = spec.arn + (f":{ref.qualifier}" if ref.qualifier else "")
+        result = await self.manager.invoke(
+            spec,
+            InvokeRequest(
+                request_id=req.request_id,
+                payload=payload,
+                invoked_arn=invoked_arn,
+                client_context=client_context,
+                want_log_tail=(req.header("x-amz-log-type") == "Tail"),
+            ),
+        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"x-amz-executed-version", result.executed_version.encode()),
+        ]
+        if result.function_error:
+            headers.append((b"x-amz-function-error", result.function_error.encode()))
+        if result.log_tail is not None:
+            headers.append((b"x-amz-log-result", base64.b64encode(result.log_tail)))
+        return Response(200, result.payload, headers)
+
+    @staticmethod
+    def _client_context(raw: str | None) -> str | None:
+        if not raw:
+            return None
+        if len(raw) > CLIENT_CONTEXT_MAX:
+            raise RequestTooLarge(f"Client context must be smaller than {CLIENT_CONTEXT_MAX} bytes.")
+        try:
+            decoded = base64.b64decode(raw, validate=True).decode()
+            json.loads(decoded)
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from None
+        return decoded
+
+    async def invoke_async(self, req: Request) -> Response:
+        raise InvalidParameterValue(
+            "Asynchronous invocation (InvokeAsync / InvocationType Event) is not available in this Nimbus yet."
+        )
+
+    # ---- tags and account ----
+    def _tag_target(self, req: Request) -> str:
+        arn = req.params["Resource"]
+        prefix = f"arn:aws:lambda:{self.settings.region}:{self.settings.account_id}:function:"
+        if not arn.startswith("arn:aws:lambda:"):
+            raise ValidationError(f"1 validation error detected: Value '{arn}' at 'resource' failed to satisfy "
+                                  "constraint: Member must satisfy the Lambda ARN pattern")  # fmt: skip
+        if not arn.startswith(prefix):
+            raise ResourceNotFound(f"Function not found: {arn}")
+        name = arn[len(prefix) :]
+        if ":" in name:
+            raise InvalidParameterValue("Tags are supported on unqualified function ARNs only.")
+        self.registry.get(v.function_name(name))
+        return name
+
+    async def tag_resource(self, req: Request) -> Response:
+        name = self._tag_target(req)
+        tags = req.json().get("Tags")
+        if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in tags.items()):
+            raise InvalidParameterValue("Tags must map strings to strings.")
+        await self.registry.set_tags(name, tags=tags)
+        return Response(204)
+
+    async def untag_resource(self, req: Request) -> Response:
+        name = self._tag_target(req)
+        await self.registry.set_tags(name, remove=req.query_params().get("tagKeys", []))
+        return Response(204)
+
+    async def list_tags(self, req: Request) -> Response:
+        return Response.json({"Tags": self.registry.get(self._tag_target(req)).tags})
+
+    async def account_settings(self, req: Request) -> Response:
+        total = sum(self.registry.get(n).config["CodeSize"] for n in self.registry.names())
+        limit = self.settings.concurrency_limit
+        return Response.json(
+            {
+                "AccountLimit": {
+                    "TotalCodeSize": TOTAL_CODE_SIZE,
+                    "CodeSizeUnzipped": v.UNZIPPED_MAX,
+                    "CodeSizeZipped": v.ZIPPED_MAX,
+                    "ConcurrentExecutions": limit,
+                    "UnreservedConcurrentExecutions": limit,
+                },
+                "AccountUsage": {"TotalCodeSize": total, "FunctionCount": len(self.registry.names())},
+            }
+        )

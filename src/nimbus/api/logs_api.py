@@ -1,0 +1,143 @@
+"""A minimal CloudWatch Logs API (JSON 1.1, `X-Amz-Target: Logs_20140328.<Op>`) over the log store, so that
+`aws logs filter-log-events`, boto3's `logs` client and `nimbus logs` read function logs unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from nimbus.api.http import Request, Response
+from nimbus.errors import InvalidParameterValue, ResourceNotFound, UnknownOperation
+from nimbus.logs.store import LogEvent, LogStore
+
+TARGET_PREFIX = "Logs_20140328."
+PAGE = 10_000
+
+
+def _event(e: LogEvent, *, filtered: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"timestamp": e.timestamp, "message": e.message, "ingestionTime": e.ingested}
+    if filtered:
+        out.update(logStreamName=e.stream, eventId=str(e.id))
+    return out
+
+
+def _int(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidParameterValue(f"{key} must be an integer.")
+    return value
+
+
+def _token(body: dict[str, Any], key: str = "nextToken") -> int:
+    raw = body.get(key)
+    if raw is None:
+        return 0
+    if not isinstance(raw, str) or not raw.lstrip("fb/").isdigit():
+        raise InvalidParameterValue("The specified nextToken is invalid.")
+    return int(raw.lstrip("fb/"))
+
+
+class LogsApi:
+    def __init__(self, store: LogStore) -> None:
+        self.store = store
+
+    async def handle(self, req: Request, target: str) -> Response:
+        op = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
+        handler = {
+            "DescribeLogGroups": self.describe_log_groups,
+            "DescribeLogStreams": self.describe_log_streams,
+            "GetLogEvents": self.get_log_events,
+            "FilterLogEvents": self.filter_log_events,
+        }.get(op)
+        if handler is None:
+            raise UnknownOperation(f"Nimbus's CloudWatch Logs API does not implement {target!r}.")
+        await self.store.flush()  # read-your-writes: what an invoke logged is visible right after it returns
+        body = req.json()
+        out = await asyncio.to_thread(handler, body)
+        return Response(200, json.dumps(out).encode(), [(b"content-type", b"application/x-amz-json-1.1")])
+
+    def _group(self, body: dict[str, Any]) -> str:
+        group = body.get("logGroupName") or body.get("logGroupIdentifier")
+        if not isinstance(group, str) or not group:
+            raise InvalidParameterValue("logGroupName is required.")
+        if not self.store.groups(group) or all(g != group for g, _, _ in self.store.groups(group)):
+            raise ResourceNotFound("The specified log group does not exist.")
+        return group
+
+    def describe_log_groups(self, body: dict[str, Any]) -> dict[str, Any]:
+        prefix = body.get("logGroupNamePrefix") or ""
+        return {
+            "logGroups": [
+                {"logGroupName": g, "creationTime": first, "storedBytes": size, "arn": f"log-group:{g}:*"}
+                for g, first, size in self.store.groups(prefix)
+            ]
+        }
+
+    def describe_log_streams(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._group(body)
+        rows = self.store.streams(group, body.get("logStreamNamePrefix") or "")
+        if body.get("orderBy") == "LastEventTime":
+            rows.sort(key=lambda r: r[2], reverse=bool(body.get("descending")))
+        elif body.get("descending"):
+            rows.reverse()
+        limit = _int(body, "limit") or 50
+        start = _token(body)
+        page = rows[start : start + limit]
+        out: dict[str, Any] = {
+            "logStreams": [
+                {
+                    "logStreamName": name,
+                    "creationTime": first,
+                    "firstEventTimestamp": first,
+                    "lastEventTimestamp": last,
+                    "lastIngestionTime": ingested,
+                }
+                for name, first, last, ingested in page
+            ]
+        }
+        if start + limit < len(rows):
+            out["nextToken"] = str(start + limit)
+        return out
+
+    def get_log_events(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._group(body)
+        stream = body.get("logStreamName")
+        if not isinstance(stream, str):
+            raise InvalidParameterValue("logStreamName is required.")
+        limit = min(_int(body, "limit") or PAGE, PAGE)
+        after = _token(body)
+        backwards = not body.get("startFromHead") and not body.get("nextToken")
+        events = self.store.query(
+            group, streams=[stream], start=_int(body, "startTime"), end=_int(body, "endTime"),
+            after_id=after, limit=limit, descending=backwards,
+        )  # fmt: skip
+        if backwards:
+            events.reverse()
+        last = events[-1].id if events else after
+        return {
+            "events": [_event(e, filtered=False) for e in events],
+            "nextForwardToken": f"f/{last}",
+            "nextBackwardToken": f"b/{events[0].id if events else after}",
+        }
+
+    def filter_log_events(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._group(body)
+        names = body.get("logStreamNames")
+        prefix = body.get("logStreamNamePrefix")
+        streams = list(names) if isinstance(names, list) else None
+        if prefix:
+            streams = [s for s, *_ in self.store.streams(group, prefix)] or ["\0none"]
+        pattern = body.get("filterPattern") or None
+        contains = pattern.strip('"') if isinstance(pattern, str) and pattern.strip() else None
+        limit = min(_int(body, "limit") or PAGE, PAGE)
+        events = self.store.query(
+            group, streams=streams, start=_int(body, "startTime"), end=_int(body, "endTime"),
+            after_id=_token(body), contains=contains, limit=limit + 1,
+        )  # fmt: skip
+        out: dict[str, Any] = {"events": [_event(e, filtered=True) for e in events[:limit]], "searchedLogStreams": []}
+        if len(events) > limit:
+            out["nextToken"] = str(events[limit - 1].id)
+        return out

@@ -1,0 +1,170 @@
+"""AWS Signature Version 4 verification (header form), pure: request parts in, verdict out.
+
+The canonical request is rebuilt exactly as botocore builds it (path normalised then URI-encoded again, query pairs
+re-encoded and sorted, signed headers trimmed and joined), so any SigV4 client verifies. Derived signing keys are
+cached per (secret, day, region, service): the warm invoke path pays two HMACs, not six.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import quote, unquote
+
+from nimbus.errors import InvalidSignature, UnrecognizedClient
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_SKEW = dt.timedelta(minutes=15)
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+@dataclass(frozen=True)
+class Authorization:
+    access_key: str
+    date: str  # yyyymmdd
+    region: str
+    service: str
+    signed_headers: tuple[str, ...]
+    signature: str
+
+
+@dataclass(frozen=True)
+class Identity:
+    access_key: str
+    region: str
+    service: str
+
+
+def parse_authorization(header: str) -> Authorization:
+    algo, _, rest = header.strip().partition(" ")
+    if algo != ALGORITHM:
+        raise UnrecognizedClient("Authorization header requires the AWS4-HMAC-SHA256 algorithm.")
+    parts: dict[str, str] = {}
+    for item in rest.split(","):
+        key, sep, value = item.strip().partition("=")
+        if sep:
+            parts[key] = value
+    try:
+        scope = parts["Credential"].split("/")
+        access_key, date, region, service, terminator = scope
+        signed = tuple(parts["SignedHeaders"].split(";"))
+        signature = parts["Signature"]
+    except (KeyError, ValueError):
+        raise InvalidSignature(
+            "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters "
+            "with a credential scope of the form <key>/<date>/<region>/<service>/aws4_request."
+        ) from None
+    if terminator != "aws4_request":
+        raise InvalidSignature("Credential should be scoped with a valid terminator: 'aws4_request'.")
+    return Authorization(access_key, date, region, service, signed, signature)
+
+
+def remove_dot_segments(path: str) -> str:
+    if not path:
+        return "/"
+    out: list[str] = []
+    for seg in path.split("/"):
+        if seg and seg != ".":
+            if seg == "..":
+                if out:
+                    out.pop()
+            else:
+                out.append(seg)
+    first = "/" if path.startswith("/") else ""
+    last = "/" if path.endswith("/") and out else ""
+    return first + "/".join(out) + last
+
+
+def canonical_query(query: str) -> str:
+    pairs: list[tuple[str, str]] = []
+    for item in query.split("&"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        pairs.append((quote(unquote(key), safe="-_.~"), quote(unquote(value), safe="-_.~")))
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
+
+
+def canonical_request(
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: Mapping[str, Sequence[str]],
+    signed_headers: Sequence[str],
+    payload_hash: str,
+) -> str:
+    lines = [method.upper(), quote(remove_dot_segments(raw_path), safe="/~"), canonical_query(query)]
+    for name in signed_headers:
+        values = headers.get(name, ())
+        lines.append(f"{name}:" + ",".join(" ".join(v.split()) for v in values))
+    lines.append("")
+    lines.append(";".join(signed_headers))
+    lines.append(payload_hash)
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=256)
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    key = hmac.new(("AWS4" + secret).encode(), date.encode(), hashlib.sha256).digest()
+    for part in (region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def parse_amz_date(value: str) -> dt.datetime:
+    try:
+        return dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise InvalidSignature(f"Invalid X-Amz-Date '{value}': expected the form 20261127T001434Z.") from None
+
+
+def verify(
+    *,
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: Mapping[str, Sequence[str]],
+    body: bytes,
+    credentials: Mapping[str, str],
+    now: dt.datetime,
+) -> Identity:
+    """Check one request's signature; raise UnrecognizedClient / InvalidSignature, or return who signed it.
+
+    `headers` maps lower-case names to every value received for that name.
+    """
+    auth_values = headers.get("authorization")
+    if not auth_values:
+        raise UnrecognizedClient("Missing Authentication Token: requests must be signed with AWS SigV4.")
+    auth = parse_authorization(auth_values[0])
+    secret = credentials.get(auth.access_key)
+    if secret is None:
+        raise UnrecognizedClient("The security token included in the request is invalid.")
+    amz_date = (headers.get("x-amz-date") or headers.get("date") or [""])[0]
+    when = parse_amz_date(amz_date)
+    if abs(now - when) > MAX_SKEW:
+        raise InvalidSignature(
+            f"Signature expired: {amz_date} is now earlier than "
+            f"{(now - MAX_SKEW).strftime('%Y%m%dT%H%M%SZ')} ({now.strftime('%Y%m%dT%H%M%SZ')} - 15 min.)"
+        )
+    if "host" not in auth.signed_headers:
+        raise InvalidSignature("'Host' must be a signed header.")
+    declared = (headers.get("x-amz-content-sha256") or [""])[0]
+    body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+    if declared and declared != "UNSIGNED-PAYLOAD" and declared != body_hash:
+        raise InvalidSignature("The provided 'x-amz-content-sha256' header does not match what was computed.")
+    payload_hash = declared or body_hash
+    creq = canonical_request(method, raw_path, query, headers, auth.signed_headers, payload_hash)
+    scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
+    to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    key = signing_key(secret, auth.date, auth.region, auth.service)
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, auth.signature):
+        raise InvalidSignature(
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+        )
+    return Identity(auth.access_key, auth.region, auth.service)

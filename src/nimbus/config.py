@@ -1,0 +1,107 @@
+"""One Settings object: CLI flags and NIMBUS_* environment variables map 1:1 onto its fields.
+
+No other module reads the environment; the server builds a Settings once and passes it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Well-known development credentials, used only when bound to loopback with nothing configured.
+DEV_ACCESS_KEY_ID = "test"
+DEV_SECRET_ACCESS_KEY = "test"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "nimbus"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 9001
+    data_dir: Path = field(default_factory=default_data_dir)
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    #: seconds an idle instance is kept warm before it is stopped
+    keep_alive: float = 300.0
+    #: days log events are kept
+    log_retention_days: float = 30.0
+    #: map python3.x runtimes the host lacks to the nearest interpreter it has (warned on every cold start)
+    runtime_fallback: bool = False
+    #: account-wide concurrent executions
+    concurrency_limit: int = 1000
+    #: write a JSON readiness record {"port": N, "url": ...} here once the server listens
+    ready_file: Path | None = None
+    log_level: str = "info"
+
+    @property
+    def dev_credentials(self) -> bool:
+        return not self.access_key_id
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        if self.dev_credentials:
+            return {DEV_ACCESS_KEY_ID: DEV_SECRET_ACCESS_KEY}
+        return {self.access_key_id: self.secret_access_key}
+
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def check(self) -> None:
+        """Refuse configurations that would be insecure or incoherent."""
+        if bool(self.access_key_id) != bool(self.secret_access_key):
+            raise ValueError("set both NIMBUS_ACCESS_KEY_ID and NIMBUS_SECRET_ACCESS_KEY, or neither")
+        if self.dev_credentials and not self.is_loopback():
+            raise ValueError(
+                f"refusing to listen on {self.host} with the well-known development credentials: "
+                "set NIMBUS_ACCESS_KEY_ID and NIMBUS_SECRET_ACCESS_KEY (or --access-key-id/--secret-access-key)"
+            )
+        if not (len(self.account_id) == 12 and self.account_id.isdigit()):
+            raise ValueError("account id must be 12 digits")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "nimbus.db"
+
+    @property
+    def logs_db_path(self) -> Path:
+        return self.data_dir / "logs.db"
+
+
+def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = str(f.type)
+    if "bool" in kind:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if "int" in kind:
+        return int(raw)
+    if "float" in kind:
+        return float(raw)
+    if "Path" in kind:
+        return Path(raw).expanduser()
+    return raw
+
+
+def from_env(env: Mapping[str, str], **overrides: Any) -> Settings:
+    """Build Settings from NIMBUS_<FIELD> variables; explicit overrides (CLI flags) win when not None."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = env.get("NIMBUS_" + f.name.upper())
+        if raw is not None and raw != "":
+            values[f.name] = _coerce(f, raw)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

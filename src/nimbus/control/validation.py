@@ -1,0 +1,172 @@
+"""Lambda's limits and name rules, as pure checks that raise the error Lambda answers with."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nimbus.errors import InvalidParameterValue, ResourceNotFound, ValidationError
+
+MEMORY_MIN, MEMORY_MAX = 128, 10240
+TIMEOUT_MIN, TIMEOUT_MAX = 1, 900
+EPHEMERAL_MIN, EPHEMERAL_MAX = 512, 10240
+ENV_MAX_BYTES = 4096
+ZIPPED_MAX = 52_428_800
+UNZIPPED_MAX = 262_144_000
+CREATE_BODY_MAX = 70_167_211
+INVOKE_PAYLOAD_MAX = 6_291_456
+DESCRIPTION_MAX = 256
+
+NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+QUALIFIER_RE = re.compile(r"\$LATEST|[a-zA-Z0-9_-]{1,128}")
+ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
+ENV_KEY_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
+FUNCTION_REF_RE = re.compile(
+    r"(?:arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d):)?"
+    r"(?:(?P<account>\d{12}):)?(?:function:)?"
+    r"(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?"
+)
+
+RESERVED_ENV = frozenset(
+    {
+        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY", "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    name: str
+    qualifier: str | None
+
+
+def function_name(name: Any) -> str:
+    """A plain function name as CreateFunction accepts it."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ValidationError(
+            f"1 validation error detected: Value '{name}' at 'functionName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+ and have length between 1 and 64"
+        )
+    return name
+
+
+def parse_function_ref(raw: str, *, region: str, account: str, qualifier: str | None = None) -> FunctionRef:
+    """Resolve a name, `name:qualifier`, partial ARN or full ARN, plus an optional ?Qualifier=."""
+    m = FUNCTION_REF_RE.fullmatch(raw) if len(raw) <= 256 else None
+    if m is None:
+        raise ValidationError(
+            f"1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: "
+            "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?"
+            "([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+        )
+    name = m.group("name")
+    if len(name) > 64:
+        raise ValidationError(
+            f"1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: "
+            "Member must have length less than or equal to 64"
+        )
+    if (m.group("region") and m.group("region") != region) or (m.group("account") and m.group("account") != account):
+        raise ResourceNotFound(f"Function not found: {raw}")
+    derived = m.group("qualifier")
+    if qualifier is not None and not QUALIFIER_RE.fullmatch(qualifier):
+        raise ValidationError(
+            f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"
+        )
+    if derived and qualifier and derived != qualifier:
+        raise InvalidParameterValue(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        )
+    return FunctionRef(name, derived or qualifier)
+
+
+def _int_in(value: Any, field: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameterValue(f"{field} must be an integer between {lo} and {hi}.")
+    if not lo <= value <= hi:
+        bound = f"greater than or equal to {lo}" if value < lo else f"less than or equal to {hi}"
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at '{field[0].lower() + field[1:]}' failed to satisfy "
+            f"constraint: Member must have value {bound}"
+        )
+    return value
+
+
+def memory_size(value: Any) -> int:
+    return _int_in(value, "MemorySize", MEMORY_MIN, MEMORY_MAX)
+
+
+def timeout(value: Any) -> int:
+    return _int_in(value, "Timeout", TIMEOUT_MIN, TIMEOUT_MAX)
+
+
+def ephemeral_storage(value: Any) -> int:
+    if not isinstance(value, Mapping) or "Size" not in value:
+        raise InvalidParameterValue("EphemeralStorage must be an object with a Size member.")
+    return _int_in(value["Size"], "EphemeralStorage.Size", EPHEMERAL_MIN, EPHEMERAL_MAX)
+
+
+def environment(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise InvalidParameterValue("Environment must be an object with a Variables map.")
+    variables = value.get("Variables") or {}
+    if not isinstance(variables, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in variables.items()
+    ):
+        raise InvalidParameterValue("Environment.Variables must map strings to strings.")
+    for key in variables:
+        if not ENV_KEY_RE.fullmatch(key):
+            raise ValidationError(
+                f"1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: "
+                f"Map keys must satisfy constraint: [Member must satisfy regular expression pattern: "
+                f"[a-zA-Z]([a-zA-Z0-9_])+] (key '{key}')"
+            )
+    reserved = sorted(k for k in variables if k in RESERVED_ENV)
+    if reserved:
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment variables you have "
+            "provided contains reserved keys that are currently not supported for modification. "
+            f"Reserved keys used in this request: {', '.join(reserved)}"
+        )
+    measured = json.dumps(dict(variables), separators=(",", ":"), ensure_ascii=False)
+    if len(measured.encode()) > ENV_MAX_BYTES:
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment variables you have "
+            f"provided exceeded the 4KB limit. String measured: {measured[:200]}..."
+        )
+    return dict(variables)
+
+
+def description(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > DESCRIPTION_MAX:
+        raise ValidationError(
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {DESCRIPTION_MAX}"
+        )
+    return value
+
+
+def handler(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 128 or any(c.isspace() for c in value):
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at 'handler' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [^\\s]+ and have length less than or equal to 128"
+        )
+    return value
+
+
+def role(value: Any) -> str:
+    if not isinstance(value, str) or not ROLE_RE.fullmatch(value):
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at 'role' failed to satisfy constraint: Member must "
+            "satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
+        )
+    return value

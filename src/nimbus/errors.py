@@ -1,0 +1,121 @@
+"""The error tree. Each class carries the wire name and HTTP status Lambda uses for it.
+
+    NimbusError                         (500 ServiceException: a bug or failure of ours)
+    ├── ClientError                     caller's fault, 4xx
+    │   ├── InvalidParameterValue       400
+    │   ├── InvalidRequestContent       400  (body is not JSON)
+    │   ├── ValidationError             400  (botocore-style constraint violation)
+    │   ├── InvalidZipFile              400  (we answer 400: the caller sent a bad zip)
+    │   ├── AuthError                   403
+    │   │   ├── UnrecognizedClient      403  (unknown or missing access key)
+    │   │   └── InvalidSignature        403  (wrong or expired signature)
+    │   ├── ResourceNotFound            404
+    │   ├── ResourceConflict            409
+    │   ├── PreconditionFailed          412
+    │   ├── RequestTooLarge             413  (RequestEntityTooLargeException on the wire)
+    │   ├── UnsupportedMediaType        415
+    │   └── TooManyRequests             429
+    └── ServiceError                    500
+
+Function errors are not exceptions of ours: they are invocation results (see invoke.types.InvokeResult).
+`api/errors.py` alone turns these into the wire form.
+"""
+
+from __future__ import annotations
+
+
+class NimbusError(Exception):
+    wire_name = "ServiceException"
+    status = 500
+    #: Lambda's model spells the message member "message" for some shapes and "Message" for others
+    message_key = "Message"
+    error_type = "Service"
+
+    def __init__(self, message: str, **fields: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+class ServiceError(NimbusError):
+    pass
+
+
+class ClientError(NimbusError):
+    status = 400
+    error_type = "User"
+
+
+class InvalidParameterValue(ClientError):
+    wire_name = "InvalidParameterValueException"
+    message_key = "message"
+
+
+class InvalidRequestContent(ClientError):
+    wire_name = "InvalidRequestContentException"
+    message_key = "message"
+
+
+class ValidationError(ClientError):
+    wire_name = "ValidationException"
+    message_key = "message"
+
+
+class InvalidZipFile(ClientError):
+    wire_name = "InvalidParameterValueException"
+    message_key = "message"
+
+
+class AuthError(ClientError):
+    status = 403
+
+
+class UnrecognizedClient(AuthError):
+    wire_name = "UnrecognizedClientException"
+    message_key = "message"
+
+
+class InvalidSignature(AuthError):
+    wire_name = "InvalidSignatureException"
+    message_key = "message"
+
+
+class ResourceNotFound(ClientError):
+    wire_name = "ResourceNotFoundException"
+    status = 404
+
+
+class ResourceConflict(ClientError):
+    wire_name = "ResourceConflictException"
+    status = 409
+    message_key = "message"
+
+
+class PreconditionFailed(ClientError):
+    wire_name = "PreconditionFailedException"
+    status = 412
+    message_key = "message"
+
+
+class RequestTooLarge(ClientError):
+    wire_name = "RequestEntityTooLargeException"
+    status = 413
+    message_key = "message"
+
+
+class UnsupportedMediaType(ClientError):
+    wire_name = "UnsupportedMediaTypeException"
+    status = 415
+    message_key = "message"
+
+
+class TooManyRequests(ClientError):
+    wire_name = "TooManyRequestsException"
+    status = 429
+    message_key = "message"
+
+
+class UnknownOperation(ClientError):
+    wire_name = "UnknownOperationException"
+    status = 404
+    message_key = "message"

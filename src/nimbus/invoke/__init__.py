@@ -1,0 +1,1 @@
+"""Qualifier resolution and synchronous dispatch of invocations to instances."""

@@ -1,0 +1,57 @@
+"""The records that cross from the API layer to the instance layer: what to run, with what, and what came back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Everything an instance needs to run one (function, version, revision). Immutable: an update makes a new one.
+
+    Instances are pooled per `pool_key`; an instance created for one revision never serves another, which is
+    how "no invocation reaches old code or config after an update completes" holds.
+    """
+
+    name: str
+    version: str  # "$LATEST" or "N"
+    revision_id: str  # changes on every code or configuration update
+    arn: str  # unqualified function ARN
+    runtime: str  # e.g. "python3.11"
+    handler: str  # e.g. "app.handler"
+    code_dir: Path  # unpacked, read-only function code (the task root)
+    memory_mb: int
+    timeout_s: int
+    environment: tuple[tuple[str, str], ...] = ()
+    ephemeral_storage_mb: int = 512
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    log_group: str = ""
+
+    @property
+    def pool_key(self) -> tuple[str, str, str]:
+        return (self.name, self.version, self.revision_id)
+
+    @property
+    def qualified_arn(self) -> str:
+        return f"{self.arn}:{self.version}"
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    request_id: str
+    payload: bytes  # raw JSON bytes, validated by the API layer, never re-encoded
+    invoked_arn: str  # the ARN as invoked (with the qualifier the caller used, if any)
+    client_context: str | None = None  # decoded client context JSON, if the caller sent one
+    want_log_tail: bool = False
+    trace_id: str = ""
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    payload: bytes  # the function's JSON result, or Lambda's error JSON when function_error is set
+    function_error: str | None = None  # "Unhandled" when the function (or its runtime) failed
+    log_tail: bytes | None = None  # last 4 KB of this invocation's log (START..REPORT), when asked
+    executed_version: str = "$LATEST"
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,172 @@
+"""Wires everything together and owns every background task: start, serve, drain, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from nimbus.api.app import App
+from nimbus.api.lambda_api import LambdaApi
+from nimbus.api.logs_api import LogsApi
+from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
+from nimbus.control.codestore import CodeStore
+from nimbus.control.registry import Registry
+from nimbus.errors import NimbusError
+from nimbus.instances.manager import InstanceManager
+from nimbus.logs.store import LogStore
+from nimbus.runtimes.registry import resolve_runtime
+from nimbus.store.db import migrate, sqlite_engine
+from nimbus.store.schema import metadata
+
+log = logging.getLogger("nimbus")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: ours sets should_exit and then drains in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _url_key(data_dir: Path) -> bytes:
+    """The per-data-dir key that signs Code.Location links; made once, kept private."""
+    path = data_dir / "url-signing.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def _deploy(registry: Registry, deploy_dir: Path) -> list[str]:
+    """Create or update each example function from `deploy_dir` so `make run` starts with them ready."""
+    from nimbus.deploy.examples import load_examples
+
+    names = []
+    for ex in load_examples(deploy_dir):
+        body: dict[str, Any] = dict(ex.config)
+        zip_b64 = base64.b64encode(ex.zip_bytes).decode()
+        try:
+            registry.get(ex.name)
+        except NimbusError:
+            body.setdefault("Role", f"arn:aws:iam::{registry.settings.account_id}:role/nimbus-example")
+            await registry.create(body | {"FunctionName": ex.name, "Code": {"ZipFile": zip_b64}})
+        else:
+            await registry.update_code(ex.name, {"ZipFile": zip_b64})
+            await registry.update_config(ex.name, body)
+        names.append(ex.name)
+    return names
+
+
+def _banner(settings: Settings, port: int, deployed: list[str]) -> str:
+    url = f"http://{settings.host}:{port}"
+    lines = [f"Nimbus is serving the Lambda API at {url} (region {settings.region}, account {settings.account_id})"]
+    if settings.dev_credentials:
+        lines.append(
+            f"  credentials: development key pair {DEV_ACCESS_KEY_ID}/{DEV_SECRET_ACCESS_KEY} "
+            "(loopback only; set NIMBUS_ACCESS_KEY_ID/NIMBUS_SECRET_ACCESS_KEY for anything else)"
+        )
+    if deployed:
+        lines.append(f"  deployed: {', '.join(deployed)}")
+        first = deployed[0]
+        lines += [
+            "  try:",
+            f"    .venv/bin/nimbus invoke {first} --payload '{{\"name\": \"world\"}}' --endpoint-url {url}",
+            f"    AWS_ACCESS_KEY_ID={DEV_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={DEV_SECRET_ACCESS_KEY} "
+            f"AWS_DEFAULT_REGION={settings.region} aws lambda invoke --function-name {first} "
+            f"--payload '{{}}' out.json --endpoint-url {url}",
+        ]
+    return "\n".join(lines)
+
+
+async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sqlite_engine(settings.db_path)
+    migrate(engine, metadata)
+    codes = CodeStore(settings.data_dir)
+
+    def check_runtime(name: str) -> None:
+        resolve_runtime(name, settings.runtime_fallback)
+
+    registry = Registry(settings, engine, codes, check_runtime)
+    registry.load()
+    codes.collect(registry.live_code())
+    logstore = LogStore(settings.logs_db_path, settings.log_retention_days)
+    manager = InstanceManager(settings, logstore)
+    registry.subscribe(manager.retire)
+    app = App(settings, LambdaApi(settings, registry, manager, _url_key(settings.data_dir)), LogsApi(logstore), codes)
+
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, http="httptools", lifespan="off",
+        log_level="warning", access_log=False, timeout_keep_alive=75, limit_concurrency=None,
+    )  # fmt: skip
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    if settings.dev_credentials:
+        log.warning(
+            "no credentials configured: accepting the well-known development key pair %s/%s on loopback only",
+            DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY,
+        )  # fmt: skip
+
+    await manager.start()
+    log_task = asyncio.create_task(logstore.run(), name="log-flusher")
+    serve_task = asyncio.create_task(server.serve(), name="http")
+    try:
+        while not server.started:
+            if serve_task.done():
+                await serve_task
+                raise RuntimeError(f"could not listen on {settings.host}:{settings.port}")
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        deployed = await _deploy(registry, deploy_dir) if deploy_dir else []
+        print(_banner(settings, port, deployed), flush=True)
+        if settings.ready_file:
+            tmp = settings.ready_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"port": port, "url": f"http://{settings.host}:{port}", "pid": os.getpid()}))
+            tmp.replace(settings.ready_file)
+        done, _ = await asyncio.wait({serve_task, log_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # a crashed background loop takes the server down loudly
+    finally:
+        server.should_exit = True
+        await manager.stop()
+        log_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await log_task
+        await logstore.close()
+        if not serve_task.done():
+            await serve_task
+        engine.dispose()
+
+
+def serve(settings: Settings, deploy_dir: Path | None = None) -> None:
+    """Run the server until SIGINT/SIGTERM. Raises ValueError for settings that are insecure or incoherent."""
+    settings.check()
+    _configure_logging(settings.log_level)
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run(settings, deploy_dir))

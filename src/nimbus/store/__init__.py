@@ -1,0 +1,1 @@
+"""Durable state: SQLAlchemy Core schema shared by SQLite (default) and PostgreSQL."""

@@ -1,0 +1,87 @@
+"""SigV4 verification against requests signed by botocore itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from nimbus.api import sigv4
+from nimbus.errors import InvalidSignature, UnrecognizedClient
+
+CREDS = {"AKID": "secret"}
+
+
+def signed(method: str, url: str, body: bytes = b"", secret: str = "secret", key: str = "AKID") -> AWSRequest:
+    req = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(key, secret), "lambda", "us-east-1").add_auth(req)
+    return req
+
+
+def check(req: AWSRequest, now: dt.datetime | None = None, creds: dict[str, str] = CREDS) -> sigv4.Identity:
+    parts = urlsplit(req.url)
+    headers: dict[str, list[str]] = {}
+    for k, val in req.headers.items():
+        headers.setdefault(k.lower(), []).append(val)
+    headers.setdefault("host", [parts.netloc])
+    body = req.body if isinstance(req.body, bytes) else (req.body or "").encode()
+    return sigv4.verify(
+        method=req.method, raw_path=parts.path, query=parts.query, headers=headers, body=body,
+        credentials=creds, now=now or dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9001/2015-03-31/functions/fn/invocations",
+        "http://127.0.0.1:9001/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Afn/invocations",
+        "http://127.0.0.1:9001/2015-03-31/functions?Marker=abc%3D%3D&MaxItems=5",
+        "http://localhost/2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Afn?tagKeys=b&tagKeys=a",
+    ],
+)
+def test_botocore_signed_requests_verify(url: str) -> None:
+    ident = check(signed("POST", url, b'{"a": 1}'))
+    assert ident.access_key == "AKID"
+    assert ident.service == "lambda"
+
+
+def test_wrong_secret_is_invalid_signature() -> None:
+    with pytest.raises(InvalidSignature, match="signature we calculated"):
+        check(signed("GET", "http://h/2015-03-31/functions", secret="nope"))
+
+
+def test_unknown_key_is_unrecognized() -> None:
+    with pytest.raises(UnrecognizedClient):
+        check(signed("GET", "http://h/2015-03-31/functions", key="OTHER"))
+
+
+def test_missing_authorization_is_unrecognized() -> None:
+    with pytest.raises(UnrecognizedClient, match="Missing Authentication Token"):
+        sigv4.verify(method="GET", raw_path="/", query="", headers={}, body=b"", credentials=CREDS,
+                     now=dt.datetime.now(dt.UTC))  # fmt: skip
+
+
+def test_tampered_body_fails() -> None:
+    req = signed("POST", "http://h/2015-03-31/functions/fn/invocations", b'{"a": 1}')
+    tampered = AWSRequest(method="POST", url=req.url, data=b'{"a": 2}', headers=dict(req.headers.items()))
+    with pytest.raises(InvalidSignature):
+        check(tampered)
+
+
+def test_signature_older_than_15_minutes_is_refused() -> None:
+    req = signed("GET", "http://h/2015-03-31/functions")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16)
+    with pytest.raises(InvalidSignature, match="Signature expired"):
+        check(req, now=later)
+    assert check(req, now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=14)).access_key == "AKID"
+
+
+def test_dot_segments_and_query_canonicalisation() -> None:
+    assert sigv4.remove_dot_segments("/a/./b/../c//d/") == "/a/c/d/"
+    assert sigv4.canonical_query("b=2&a=1&a=0") == "a=0&a=1&b=2"
+    assert sigv4.canonical_query("k=a%20b") == "k=a%20b"
