@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -121,10 +122,8 @@ def create_function(lam: Any) -> Callable[..., dict[str, Any]]:
 
     yield _create  # type: ignore[misc]
     for name in created:
-        try:
+        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
             lam.delete_function(FunctionName=name)
-        except lam.exceptions.ResourceNotFoundException:
-            pass
 
 
 def aws_cli(server: Server, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

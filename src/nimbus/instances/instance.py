@@ -1,0 +1,285 @@
+"""One execution environment: a process, its control channel, its log stream, and its lifecycle.
+
+An instance runs one invocation at a time. The hot path is `invoke`: one frame out, one frame back over the
+already-open socket, the output pipe drained synchronously, then END/REPORT. Every way an invocation can fail
+(timeout, crash, protocol violation, oversized response) ends up here as a Lambda-shaped result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import time
+import uuid
+
+from nimbus.instances.lifecycle import DeathReason, InstanceState, Lifecycle
+from nimbus.instances.output import OutputCapture
+from nimbus.instances.process import ProcessHandle, describe_exit
+from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
+from nimbus.logs import framing
+from nimbus.logs.sink import LogSink
+from nimbus.protocol import frames
+
+log = logging.getLogger(__name__)
+
+UNHANDLED = "Unhandled"
+STOP_GRACE_S = 0.5
+_RECV_CHUNK = 1 << 18
+#: the decoder lets a little more than the limit through, so an oversized response is recognised, not a crash
+_MAX_FRAME_BODY = frames.MAX_RESPONSE_BYTES + 1024
+
+
+class InstanceCrashed(Exception):
+    """The process died on its own while we waited for it (not a stop of ours)."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+def error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}, separators=(",", ":")).encode()
+
+
+def _typed_error(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}, separators=(",", ":")).encode()
+
+
+class Instance:
+    def __init__(self, spec: FunctionSpec, handle: ProcessHandle, sink: LogSink, log_group: str, stream: str) -> None:
+        self.spec = spec
+        self.id = uuid.uuid4().hex
+        self.handle = handle
+        self.lifecycle = Lifecycle()
+        self.output = OutputCapture(handle.output_fd, sink, log_group, stream)
+        self.started_at = time.monotonic()
+        self.idle_since = self.started_at
+        self.init_duration_ms: float | None = None
+        self.invocations = 0
+        self._decoder = frames.FrameDecoder(max_body=_MAX_FRAME_BODY)
+        self._pending: asyncio.Future[frames.Frame] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._control_open = True
+        self._reaped = False
+
+    @property
+    def state(self) -> InstanceState:
+        return self.lifecycle.state
+
+    @property
+    def pid(self) -> int:
+        return self.handle.pid
+
+    # -- wiring -------------------------------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Start watching the control socket, the output pipe and the process; move to INITIALISING."""
+        self.output.start()
+        self._loop.add_reader(self.handle.control.fileno(), self._on_control_readable)
+        self.handle.exited.add_done_callback(self._on_exit)
+        self.lifecycle.change_state(InstanceState.INITIALISING)
+
+    def _on_control_readable(self) -> None:
+        sock = self.handle.control
+        while self._control_open:
+            try:
+                data = sock.recv(_RECV_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_control()
+                return
+            try:
+                received = self._decoder.feed(data)
+            except frames.FrameError as exc:
+                self._close_control()
+                self._fail_pending(exc)
+                self.handle.kill()
+                return
+            for frame in received:
+                if self._pending is not None and not self._pending.done():
+                    self._pending.set_result(frame)
+                else:
+                    log.warning("instance %s sent an unexpected %r frame; killing it", self.id, frame.kind)
+                    self._fail_pending(frames.FrameError(f"unexpected frame {frame.kind!r}"))
+                    self.handle.kill()
+
+    def _close_control(self) -> None:
+        if self._control_open:
+            self._control_open = False
+            self._loop.remove_reader(self.handle.control.fileno())
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        if self._pending is not None and not self._pending.done():
+            self._pending.set_exception(exc)
+
+    def _on_exit(self, fut: asyncio.Future[int]) -> None:
+        """The process is reaped: settle everything (idempotent; also called by kill/stop after their wait)."""
+        if self._reaped:
+            return
+        self._reaped = True
+        # Frames and output written just before the exit are already in the socket and pipe: take them first.
+        self._on_control_readable()
+        self._close_control()
+        self.output.close()
+        status = fut.result()
+        self._fail_pending(InstanceCrashed(describe_exit(status)))
+        self.handle.close()
+        if self.state is not InstanceState.DEAD:
+            if self.state is InstanceState.IDLE:
+                log.info("idle instance %s of %s died (%s)", self.id, self.spec.name, describe_exit(status))
+            self.lifecycle.change_state(InstanceState.DEAD, DeathReason.EXIT)
+
+    async def _next_frame(self, timeout_s: float) -> frames.Frame:
+        fut: asyncio.Future[frames.Frame] = self._loop.create_future()
+        self._pending = fut
+        if self.handle.exited.done():
+            raise InstanceCrashed(describe_exit(self.handle.exited.result()))
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await fut
+        finally:
+            self._pending = None
+
+    # -- init -----------------------------------------------------------------------------------------------------
+
+    async def wait_ready(self, timeout_s: float) -> frames.Frame:
+        """Wait for READY or INIT_ERROR; raises TimeoutError, InstanceCrashed or FrameError."""
+        frame = await self._next_frame(timeout_s)
+        self.init_duration_ms = (time.monotonic() - self.started_at) * 1000
+        if frame.kind == frames.READY:
+            self.lifecycle.change_state(InstanceState.IDLE)
+        elif frame.kind != frames.INIT_ERROR:
+            raise frames.FrameError(f"expected ready or init_error, got {frame.kind!r}")
+        return frame
+
+    # -- invoke ---------------------------------------------------------------------------------------------------
+
+    async def invoke(self, request: InvokeRequest, deadline_s: float, cold: bool) -> InvokeResult:
+        """Run one invocation on this (BUSY) instance; always returns a result, never raises for function failures.
+
+        `deadline_s` is a wall-clock epoch time. The caller has begun the log tail (if wanted) before the cold start.
+        """
+        self.lifecycle.require_state(InstanceState.BUSY)
+        spec = self.spec
+        rid = request.request_id
+        self.invocations += 1
+        self.output.emit(framing.start_line(rid, spec.version))
+        header = frames.invoke_header(
+            rid, int(deadline_s * 1000), request.invoked_arn, request.trace_id, request.client_context
+        )
+        started = time.monotonic()
+        payload: bytes
+        function_error: str | None = None
+        status: str | None = None
+        error_type: str | None = None
+        memory = 0
+        try:
+            await self._loop.sock_sendall(self.handle.control, frames.encode(frames.INVOKE, header, request.payload))
+            frame = await self._next_frame(max(0.0, deadline_s - time.time()))
+            memory = self.handle.max_memory_mb()
+            payload = frame.body
+            if frame.kind == frames.RESULT:
+                if len(payload) > frames.MAX_RESPONSE_BYTES:
+                    payload, function_error = self._too_large(), UNHANDLED
+            elif frame.kind == frames.ERROR:
+                function_error = UNHANDLED
+            else:
+                raise frames.FrameError(f"unexpected frame {frame.kind!r}")
+        except TimeoutError:
+            memory = self.handle.max_memory_mb()
+            await self.kill(DeathReason.TIMEOUT)
+            payload, function_error = self._timed_out(rid), UNHANDLED
+            status = "timeout"
+            self.output.emit(framing.timeout_line(rid, spec.timeout_s))
+        except frames.FrameTooLarge:
+            await self.kill(DeathReason.PROTOCOL_ERROR)
+            payload, function_error = self._too_large(), UNHANDLED
+            status, error_type = "error", "Function.ResponseSizeTooLarge"
+        except (InstanceCrashed, frames.FrameError, ConnectionError) as exc:
+            crashed = isinstance(exc, InstanceCrashed | ConnectionError) or self.handle.exited.done()
+            if not crashed:
+                log.warning("instance %s broke the frame protocol: %s", self.id, exc)
+            await self.kill(DeathReason.EXIT if crashed else DeathReason.PROTOCOL_ERROR)
+            description = describe_exit(self.handle.exited.result())
+            payload = _typed_error(
+                "Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: {description}"
+            )
+            function_error, status, error_type = UNHANDLED, "error", "Runtime.ExitError"
+        duration_ms = (time.monotonic() - started) * 1000
+        self.output.drain()
+        self.output.flush_partial()
+        self.output.emit(framing.end_line(rid))
+        self.output.emit(
+            framing.report_line(
+                rid,
+                duration_ms,
+                spec.memory_mb,
+                memory,
+                init_duration_ms=self.init_duration_ms if cold else None,
+                status=status,
+                error_type=error_type,
+            )
+        )
+        return InvokeResult(
+            payload=payload,
+            function_error=function_error,
+            log_tail=self.output.end_tail() if request.want_log_tail else None,
+            executed_version=spec.version,
+        )
+
+    def report_init_failure(self, request: InvokeRequest, error: bytes, error_type: str, status: str) -> InvokeResult:
+        """Frame a failed cold start as its invocation's log (START/END/REPORT) and result."""
+        rid = request.request_id
+        self.output.drain()
+        self.output.flush_partial()
+        self.output.emit(framing.start_line(rid, self.spec.version))
+        self.output.emit(framing.end_line(rid))
+        duration = (time.monotonic() - self.started_at) * 1000
+        self.output.emit(
+            framing.report_line(rid, duration, self.spec.memory_mb, 0, status=status, error_type=error_type)
+        )
+        return InvokeResult(
+            payload=error,
+            function_error=UNHANDLED,
+            log_tail=self.output.end_tail() if request.want_log_tail else None,
+            executed_version=self.spec.version,
+        )
+
+    def _timed_out(self, rid: str) -> bytes:
+        return _typed_error(
+            "Sandbox.Timedout", f"RequestId: {rid} Error: {framing.timeout_message(self.spec.timeout_s)}"
+        )
+
+    def _too_large(self) -> bytes:
+        return error_payload(
+            "Function.ResponseSizeTooLarge",
+            f"Response payload size exceeded maximum allowed payload size ({frames.MAX_RESPONSE_BYTES} bytes).",
+        )
+
+    # -- stopping -------------------------------------------------------------------------------------------------
+
+    async def kill(self, reason: DeathReason) -> None:
+        """SIGKILL now and reap (timeouts, broken instances)."""
+        if self.lifecycle.can_change(InstanceState.DRAINING):
+            self.lifecycle.change_state(InstanceState.DRAINING, reason)
+        self.handle.kill()
+        await self.handle.wait()
+        self._on_exit(self.handle.exited)
+
+    async def stop(self, reason: DeathReason, grace_s: float = STOP_GRACE_S) -> None:
+        """Close the control channel (the bootstrap exits on EOF), TERM, grace, KILL; reap."""
+        if self.state is InstanceState.DEAD:
+            return
+        if self.lifecycle.can_change(InstanceState.DRAINING):
+            self.lifecycle.change_state(InstanceState.DRAINING, reason)
+        self._close_control()
+        with contextlib.suppress(OSError):
+            self.handle.control.shutdown(socket.SHUT_RDWR)
+        await self.handle.terminate(grace_s)
+        self._on_exit(self.handle.exited)

@@ -1,0 +1,78 @@
+"""The instances of one (function, version, revision): which are idle (LIFO), which are busy, which are starting.
+
+Pure bookkeeping, no awaiting: the manager decides when to start and stop processes. An instance leaves its pool
+through `forget` (called from the lifecycle funnel when it dies), so the pool never holds a dead instance.
+"""
+
+from __future__ import annotations
+
+from nimbus.instances.instance import Instance
+from nimbus.instances.lifecycle import InstanceState
+from nimbus.invoke.types import FunctionSpec
+
+
+class Pool:
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self.key = spec.pool_key
+        self.idle: list[Instance] = []  # LIFO: the most recently used instance is the warmest
+        self.busy: set[Instance] = set()
+        self.starting: set[Instance] = set()
+        #: set when the function changed: no instance of this pool serves another request
+        self.retired = False
+
+    def __len__(self) -> int:
+        return len(self.idle) + len(self.busy) + len(self.starting)
+
+    def take_idle(self) -> Instance | None:
+        """The warmest idle instance, now BUSY; None when there is none."""
+        while self.idle and not self.retired:
+            instance = self.idle.pop()
+            if instance.state is InstanceState.IDLE:
+                instance.lifecycle.change_state(InstanceState.BUSY)
+                self.busy.add(instance)
+                return instance
+        return None
+
+    def add_starting(self, instance: Instance) -> None:
+        self.starting.add(instance)
+
+    def started(self, instance: Instance) -> None:
+        """A cold-started instance finished init and goes straight to the request that started it."""
+        self.starting.discard(instance)
+        instance.lifecycle.change_state(InstanceState.BUSY)
+        self.busy.add(instance)
+
+    def release(self, instance: Instance, now: float) -> bool:
+        """Return a BUSY instance after its invocation; False when it must be stopped instead (pool retired)."""
+        self.busy.discard(instance)
+        if instance.state is not InstanceState.BUSY:
+            return True  # died or draining: nothing to keep
+        if self.retired:
+            self.busy.add(instance)  # stays accounted for until it is stopped
+            return False
+        instance.lifecycle.change_state(InstanceState.IDLE)
+        instance.idle_since = now
+        self.idle.append(instance)
+        return True
+
+    def forget(self, instance: Instance) -> None:
+        self.starting.discard(instance)
+        self.busy.discard(instance)
+        if instance in self.idle:
+            self.idle.remove(instance)
+
+    def expired(self, now: float, keep_alive: float) -> list[Instance]:
+        """Idle instances past keep-alive, removed from the idle list (the caller stops them)."""
+        stale = [i for i in self.idle if now - i.idle_since >= keep_alive]
+        if stale:
+            self.idle = [i for i in self.idle if i not in stale]
+        return stale
+
+    def drain_idle(self) -> list[Instance]:
+        """Every idle instance, removed from the idle list (the caller stops them)."""
+        idle, self.idle = self.idle, []
+        return idle
+
+    def everything(self) -> list[Instance]:
+        return [*self.idle, *self.busy, *self.starting]

@@ -1,0 +1,169 @@
+"""The launcher seam and the handle on one instance process: spawn, signal, reap, measure.
+
+`Launcher` is the one seam between the instance layer and process creation. `SpawnLauncher` posix_spawns a fresh
+interpreter per instance; a zygote-fork + sandbox launcher can replace it without touching the rest.
+The child gets the control socket at fd 3, stdout and stderr on one pipe (so their order is kept), and /dev/null
+as stdin. Children are reaped through a pidfd watched by the event loop, so there are never zombies and no thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+#: the fd number the control socket has inside the child
+CONTROL_FD = 3
+
+
+@dataclass(frozen=True)
+class LaunchCommand:
+    """What to run for one instance; the launcher decides how (spawn now, zygote fork later)."""
+
+    interpreter: Path
+    argv: Sequence[str]  # full argv, argv[0] included
+    env: Mapping[str, str]
+    cwd: Path
+
+
+class ProcessHandle:
+    """A live (or just reaped) instance process and the parent's ends of its control socket and output pipe."""
+
+    def __init__(self, pid: int, control: socket.socket, output_fd: int) -> None:
+        self.pid = pid
+        self.control = control
+        self.output_fd = output_fd
+        self._loop = asyncio.get_running_loop()
+        self._pidfd: int | None = os.pidfd_open(pid)
+        self._loop.add_reader(self._pidfd, self._on_pidfd_readable)
+        #: resolves to the raw wait status once the process has been reaped
+        self.exited: asyncio.Future[int] = self._loop.create_future()
+
+    @property
+    def returncode(self) -> int | None:
+        """The wait status, once reaped."""
+        return self.exited.result() if self.exited.done() else None
+
+    def _on_pidfd_readable(self) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # someone else reaped it; we cannot know how it ended
+            pid, status = self.pid, 0
+        if pid == 0:
+            return
+        self._close_pidfd()
+        if not self.exited.done():
+            self.exited.set_result(status)
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the process through its pidfd (immune to pid reuse); a no-op once it is reaped."""
+        if self._pidfd is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self._pidfd, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self.exited)
+
+    async def terminate(self, grace_s: float) -> int:
+        """TERM, wait up to `grace_s`, then KILL; returns the wait status."""
+        if not self.exited.done():
+            self.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(grace_s):
+                    return await self.wait()
+            except TimeoutError:
+                self.kill()
+        return await self.wait()
+
+    def max_memory_mb(self) -> int:
+        """Peak resident set size (VmHWM) in MB, rounded up; 0 once the process is gone."""
+        try:
+            with open(f"/proc/{self.pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmHWM:"):
+                        return (int(line.split()[1]) + 1023) // 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
+
+    def close(self) -> None:
+        """Release the parent's fds; call only after the process is reaped and its output drained."""
+        self._close_pidfd()
+        self.control.close()
+        if self.output_fd >= 0:
+            os.close(self.output_fd)
+            self.output_fd = -1
+
+
+class Launcher(Protocol):
+    async def launch(self, command: LaunchCommand) -> ProcessHandle:
+        """Start an instance process for `command`; it must be reaped through the returned handle."""
+
+
+class SpawnLauncher:
+    """posix_spawn one interpreter per instance (vfork-fast, no Python code runs between fork and exec)."""
+
+    async def launch(self, command: LaunchCommand) -> ProcessHandle:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        child_fd = child.fileno()
+        moved: list[int] = []
+        try:
+            # dup2 onto the same number would keep O_CLOEXEC: make sure the source is not already fd 3
+            while child_fd <= CONTROL_FD:
+                child_fd = os.dup(child_fd)
+                moved.append(child_fd)
+            # posix_spawn is vfork+exec: it returns as soon as the child has exec'd, so it does not stall the loop
+            pid = os.posix_spawn(  # noqa: ASYNC221
+                str(command.interpreter),
+                list(command.argv),
+                dict(command.env),
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, out_w, 2),
+                    (os.POSIX_SPAWN_DUP2, child_fd, CONTROL_FD),
+                ],
+                setpgroup=0,
+                setsigmask=(),
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM),
+            )
+        except BaseException:
+            parent.close()
+            os.close(out_r)
+            raise
+        finally:
+            child.close()
+            os.close(out_w)
+            for fd in moved:
+                os.close(fd)
+        parent.setblocking(False)
+        os.set_blocking(out_r, False)
+        return ProcessHandle(pid, parent, out_r)
+
+
+def describe_exit(status: int) -> str:
+    """A wait status in the words Lambda (Go's os.ProcessState) uses: `exit status 3`, `signal: killed`."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.strsignal(sig) or f"signal {sig}"
+        return f"signal: {name.lower()}"
+    if os.WIFEXITED(status):
+        return f"exit status {os.WEXITSTATUS(status)}"
+    return "exit status unknown"

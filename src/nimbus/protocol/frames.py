@@ -1,0 +1,122 @@
+"""The frame codec spoken over the control socket between the server and an instance.
+
+A frame is `>II` (header length, body length), a small JSON header (always carrying "kind"), then the raw body
+bytes. The invoke payload and the function's result travel as the body, so they are never re-encoded.
+
+This module is pure and stdlib-only, and must stay importable on python3.8: the in-instance bootstrap loads this
+very file by path (it cannot import `nimbus`), so both ends share one codec.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, NamedTuple
+
+PREFIX = struct.Struct(">II")
+#: a header is a handful of short fields; anything larger is a protocol violation
+MAX_HEADER_BYTES = 64 * 1024
+#: Lambda's runtime-side cap on a synchronous response: 6 MiB + 100 bytes
+MAX_RESPONSE_BYTES = 6_291_556
+#: default cap on a body the decoder accepts (requests are capped by the API layer well below this)
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+
+# server -> instance
+INVOKE = "invoke"
+# instance -> server
+READY = "ready"  # init finished; header: {}
+INIT_ERROR = "init_error"  # init failed; body: Lambda error JSON
+RESULT = "result"  # handler returned; body: the JSON-encoded return value
+ERROR = "error"  # handler (or the runtime for it) failed; body: Lambda error JSON
+
+
+class FrameError(ValueError):
+    """The byte stream is not a valid frame sequence (the peer is broken or hostile)."""
+
+
+class FrameTooLarge(FrameError):
+    """A frame announced a body larger than the decoder accepts."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"frame body of {size} bytes exceeds the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class Frame(NamedTuple):
+    kind: str
+    header: dict[str, Any]
+    body: bytes
+
+
+def encode(kind: str, header: dict[str, Any] | None = None, body: bytes = b"") -> bytes:
+    """One frame as bytes, ready to write."""
+    fields: dict[str, Any] = {"kind": kind}
+    if header:
+        fields.update(header)
+    head = json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    if len(head) > MAX_HEADER_BYTES:
+        raise FrameError(f"frame header of {len(head)} bytes exceeds {MAX_HEADER_BYTES}")
+    return PREFIX.pack(len(head), len(body)) + head + body
+
+
+def invoke_header(
+    request_id: str,
+    deadline_ms: int,
+    invoked_arn: str,
+    trace_id: str = "",
+    client_context: str | None = None,
+) -> dict[str, Any]:
+    """The header of an INVOKE frame; `deadline_ms` is wall-clock epoch milliseconds."""
+    return {
+        "request_id": request_id,
+        "deadline_ms": deadline_ms,
+        "invoked_arn": invoked_arn,
+        "trace_id": trace_id,
+        "client_context": client_context,
+    }
+
+
+class FrameDecoder:
+    """Incremental decoder: feed it bytes as they arrive, get back the complete frames."""
+
+    def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
+        self._buf = bytearray()
+        self._max_body = max_body
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a complete frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buf += data
+        frames: list[Frame] = []
+        while True:
+            frame = self._next()
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+    def _next(self) -> Frame | None:
+        buf = self._buf
+        if len(buf) < PREFIX.size:
+            return None
+        head_len, body_len = PREFIX.unpack_from(buf, 0)
+        if head_len > MAX_HEADER_BYTES:
+            raise FrameError(f"frame header of {head_len} bytes exceeds {MAX_HEADER_BYTES}")
+        if body_len > self._max_body:
+            raise FrameTooLarge(body_len, self._max_body)
+        end = PREFIX.size + head_len + body_len
+        if len(buf) < end:
+            return None
+        try:
+            header = json.loads(bytes(buf[PREFIX.size : PREFIX.size + head_len]).decode("utf-8"))
+        except ValueError as exc:
+            raise FrameError(f"frame header is not JSON: {exc}") from None
+        if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
+            raise FrameError("frame header must be a JSON object with a string 'kind'")
+        body = bytes(buf[PREFIX.size + head_len : end])
+        del buf[:end]
+        kind = header.pop("kind")
+        return Frame(kind, header, body)

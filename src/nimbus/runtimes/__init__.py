@@ -1,0 +1,1 @@
+"""What runs inside instances: the runtime registry (which interpreters this host has) and the bootstraps."""

@@ -1,0 +1,102 @@
+"""The control-socket frame codec: round trips, incremental decoding, limits, and purity (no I/O imports)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nimbus.protocol import frames
+from nimbus.runtimes.registry import available_runtimes
+
+FRAMES_FILE = Path(frames.__file__)
+
+
+def test_round_trip_keeps_body_bytes_exact() -> None:
+    body = '{"ü": [1, 2.50, null]}'.encode() + bytes(range(256))
+    data = frames.encode(frames.RESULT, {"a": 1}, body)
+    [frame] = frames.FrameDecoder().feed(data)
+    assert frame == frames.Frame(frames.RESULT, {"a": 1}, body)
+
+
+def test_byte_by_byte_and_many_frames_per_chunk() -> None:
+    stream = b"".join(frames.encode(frames.INVOKE, {"n": n}, b"x" * n) for n in range(5))
+    decoder = frames.FrameDecoder()
+    got = [f for i in range(len(stream)) for f in decoder.feed(stream[i : i + 1])]
+    assert [(f.header["n"], f.body) for f in got] == [(n, b"x" * n) for n in range(5)]
+    assert decoder.pending == 0
+    assert len(frames.FrameDecoder().feed(stream)) == 5
+
+
+def test_empty_body_and_no_header() -> None:
+    [frame] = frames.FrameDecoder().feed(frames.encode(frames.READY))
+    assert frame == frames.Frame(frames.READY, {}, b"")
+
+
+def test_invoke_header_fields() -> None:
+    header = frames.invoke_header("rid", 123, "arn:x", "Root=1", '{"custom": {}}')
+    [frame] = frames.FrameDecoder().feed(frames.encode(frames.INVOKE, header, b"{}"))
+    assert frame.header == {
+        "request_id": "rid",
+        "deadline_ms": 123,
+        "invoked_arn": "arn:x",
+        "trace_id": "Root=1",
+        "client_context": '{"custom": {}}',
+    }
+
+
+def test_body_over_limit_is_refused_from_the_prefix_alone() -> None:
+    data = frames.encode(frames.RESULT, None, b"y" * 101)
+    with pytest.raises(frames.FrameTooLarge) as info:
+        frames.FrameDecoder(max_body=100).feed(data[:20])
+    assert info.value.size == 101
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"not json", b"[1]", json.dumps({"no_kind": 1}).encode(), json.dumps({"kind": 3}).encode()],
+)
+def test_bad_headers_raise_frame_error(head: bytes) -> None:
+    with pytest.raises(frames.FrameError):
+        frames.FrameDecoder().feed(frames.PREFIX.pack(len(head), 0) + head)
+
+
+def test_oversized_header_raises() -> None:
+    with pytest.raises(frames.FrameError):
+        frames.FrameDecoder().feed(frames.PREFIX.pack(frames.MAX_HEADER_BYTES + 1, 0))
+    with pytest.raises(frames.FrameError):
+        frames.encode(frames.INVOKE, {"x": "y" * frames.MAX_HEADER_BYTES})
+
+
+def test_protocol_package_does_no_io() -> None:
+    forbidden = {"asyncio", "socket", "subprocess", "selectors", "threading"}
+    for path in FRAMES_FILE.parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+                assert not name.startswith("nimbus.") or name == "nimbus.errors", f"{path.name} imports {name}"
+
+
+def test_codec_loads_by_path_on_the_oldest_runtime() -> None:
+    """The bootstrap loads this very file on python3.8+: it must stay importable there."""
+    runtimes = available_runtimes()
+    if not runtimes:
+        pytest.skip("no python runtimes on this host")
+    oldest = next(iter(runtimes.values()))
+    script = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('f', {str(FRAMES_FILE)!r})\n"
+        "m = importlib.util.module_from_spec(spec); sys.modules['f'] = m; spec.loader.exec_module(m)\n"
+        "print(m.FrameDecoder().feed(m.encode('ready', {'a': 1}, b'z'))[0])\n"
+    )
+    out = subprocess.run([str(oldest), "-I", "-S", "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "Frame(kind='ready', header={'a': 1}, body=b'z')"
