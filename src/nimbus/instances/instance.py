@@ -41,11 +41,16 @@ class InstanceCrashed(Exception):
 
 
 def error_payload(error_type: str, message: str) -> bytes:
-    return json.dumps({"errorMessage": message, "errorType": error_type}, separators=(",", ":")).encode()
-
-
-def _typed_error(error_type: str, message: str) -> bytes:
+    """A platform-made error result, in the shape Lambda returns for its own errors."""
     return json.dumps({"errorType": error_type, "errorMessage": message}, separators=(",", ":")).encode()
+
+
+def timeout_error(rid: str, timeout_s: int) -> bytes:
+    return error_payload("Sandbox.Timedout", f"RequestId: {rid} Error: {framing.timeout_message(timeout_s)}")
+
+
+def exit_error(rid: str, description: str) -> bytes:
+    return error_payload("Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: {description}")
 
 
 class Instance:
@@ -194,7 +199,7 @@ class Instance:
         except TimeoutError:
             memory = self.handle.max_memory_mb()
             await self.kill(DeathReason.TIMEOUT)
-            payload, function_error = self._timed_out(rid), UNHANDLED
+            payload, function_error = timeout_error(rid, spec.timeout_s), UNHANDLED
             status = "timeout"
             self.output.emit(framing.timeout_line(rid, spec.timeout_s))
         except frames.FrameTooLarge:
@@ -207,9 +212,7 @@ class Instance:
                 log.warning("instance %s broke the frame protocol: %s", self.id, exc)
             await self.kill(DeathReason.EXIT if crashed else DeathReason.PROTOCOL_ERROR)
             description = describe_exit(self.handle.exited.result())
-            payload = _typed_error(
-                "Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: {description}"
-            )
+            payload = exit_error(rid, description)
             function_error, status, error_type = UNHANDLED, "error", "Runtime.ExitError"
         duration_ms = (time.monotonic() - started) * 1000
         self.output.drain()
@@ -249,11 +252,6 @@ class Instance:
             function_error=UNHANDLED,
             log_tail=self.output.end_tail() if request.want_log_tail else None,
             executed_version=self.spec.version,
-        )
-
-    def _timed_out(self, rid: str) -> bytes:
-        return _typed_error(
-            "Sandbox.Timedout", f"RequestId: {rid} Error: {framing.timeout_message(self.spec.timeout_s)}"
         )
 
     def _too_large(self) -> bytes:

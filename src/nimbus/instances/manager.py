@@ -18,7 +18,7 @@ from typing import Any
 from nimbus.config import Settings
 from nimbus.errors import ServiceError, TooManyRequests
 from nimbus.instances.environment import python_command
-from nimbus.instances.instance import Instance, InstanceCrashed, error_payload
+from nimbus.instances.instance import Instance, InstanceCrashed, error_payload, exit_error, timeout_error
 from nimbus.instances.lifecycle import DeathReason, InstanceState, StateChange
 from nimbus.instances.pool import Pool
 from nimbus.instances.process import Launcher, SpawnLauncher, describe_exit
@@ -162,24 +162,11 @@ class InstanceManager:
             frame = await instance.wait_ready(INIT_TIMEOUT_S)
         except TimeoutError:
             await instance.kill(DeathReason.TIMEOUT)
-            error = json.dumps(
-                {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"RequestId: {rid} Error: {framing.timeout_message(spec.timeout_s)}",
-                },
-                separators=(",", ":"),
-            ).encode()
+            error = timeout_error(rid, spec.timeout_s)
             return instance.report_init_failure(request, error, "Sandbox.Timedout", "timeout")
         except (InstanceCrashed, frames.FrameError):
             await instance.kill(DeathReason.EXIT)
-            reason = describe_exit(handle.exited.result())
-            error = json.dumps(
-                {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {rid} Error: Runtime exited with error: {reason}",
-                },
-                separators=(",", ":"),
-            ).encode()
+            error = exit_error(rid, describe_exit(handle.exited.result()))
             return instance.report_init_failure(request, error, "Runtime.ExitError", "error")
         except BaseException:
             self._background(instance.kill(DeathReason.SHUTDOWN))
