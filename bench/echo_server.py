@@ -1,0 +1,59 @@
+"""The baseline for bench/warm_invoke.py: a minimal HTTP/1.1 keep-alive server on plain asyncio that echoes
+the request body. Prints its port on stdout, then serves until SIGTERM/SIGINT. Not a general HTTP server:
+it understands exactly what the benchmark sends (Content-Length bodies, no chunking).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+_HEADER_END = b"\r\n\r\n"
+
+
+class EchoProtocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:  # answer every complete request in the buffer (pipelining-safe)
+            end = self.buffer.find(_HEADER_END)
+            if end < 0:
+                return
+            length = 0
+            for line in self.buffer[:end].split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            total = end + len(_HEADER_END) + length
+            if len(self.buffer) < total:
+                return
+            body = self.buffer[end + len(_HEADER_END) : total]
+            self.buffer = self.buffer[total:]
+            assert self.transport is not None
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+
+
+async def main() -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(EchoProtocol, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.exit(0)

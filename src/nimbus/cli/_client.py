@@ -1,0 +1,88 @@
+"""How the CLI reaches the server: boto3 clients with dev-credential fallback, one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import boto3
+import botocore.exceptions as bx
+import botocore.session
+import typer
+from botocore.config import Config
+from rich.console import Console
+from rich.text import Text
+
+from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:9001"
+DEFAULT_REGION = "us-east-1"
+
+#: tables and status go to stdout/stderr through rich; machine-readable output (JSON, payloads) is written raw
+# piped output is not cut at 80 columns: tables size to their content, up to a generous width
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EndpointOpt = Annotated[
+    str,
+    typer.Option("--endpoint-url", envvar="NIMBUS_ENDPOINT_URL", help="Nimbus API endpoint.", show_envvar=True),
+]
+RegionOpt = Annotated[
+    str | None, typer.Option("--region", help="Region to sign for (default: AWS config, else us-east-1).")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one red `error:` line to stderr and exit; never a traceback."""
+    err.print(Text(f"error: {message}", style="red"))
+    raise typer.Exit(code)
+
+
+def _session(region: str | None) -> Any:
+    core = botocore.session.get_session()
+    # The EC2 metadata probe costs seconds off EC2 and its role credentials are never Nimbus credentials.
+    core.get_component("credential_provider").remove("iam-role")
+    session = boto3.Session(botocore_session=core, region_name=region)
+    if session.get_credentials() is None:
+        session = boto3.Session(
+            aws_access_key_id=DEV_ACCESS_KEY_ID,
+            aws_secret_access_key=DEV_SECRET_ACCESS_KEY,
+            botocore_session=core,
+            region_name=region,
+        )
+    return session
+
+
+def make_client(service: str, endpoint_url: str, region: str | None) -> Any:
+    """A boto3 client for `lambda` or `logs` : no retries, long reads (invokes run up to 15 min)."""
+    session = _session(region)
+    config = Config(retries={"max_attempts": 0}, read_timeout=900, connect_timeout=5)
+    return session.client(
+        service, endpoint_url=endpoint_url, region_name=session.region_name or DEFAULT_REGION, config=config
+    )
+
+
+def error_code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def api_errors(endpoint_url: str) -> Iterator[None]:
+    """Turn every botocore failure into one `error:` line (exit 1)."""
+    try:
+        yield
+    except bx.ClientError as exc:
+        error = exc.response.get("Error", {})
+        fail(f"{error.get('Code') or 'Error'}: {error.get('Message') or exc}")
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError):
+        fail(f"cannot reach Nimbus at {endpoint_url}: is 'nimbus serve' running?")
+    except bx.ReadTimeoutError:
+        fail(f"timed out waiting for Nimbus at {endpoint_url}")
+    except bx.ConnectionClosedError:
+        fail(f"Nimbus at {endpoint_url} closed the connection before answering")
+    except bx.ParamValidationError as exc:
+        fail(" ".join(str(exc).split()))
+    except bx.BotoCoreError as exc:
+        fail(str(exc))

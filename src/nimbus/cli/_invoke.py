@@ -1,0 +1,81 @@
+"""`nimbus invoke`: one synchronous Invoke; the payload to stdout, function errors and tail logs to stderr."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt, api_errors, err, fail, make_client
+
+
+def read_payload(spec: str) -> bytes:
+    """`-` reads stdin, `@path` reads a file, anything else is the payload itself."""
+    if spec == "-":
+        return sys.stdin.buffer.read()
+    if spec.startswith("@"):
+        try:
+            return Path(spec[1:]).expanduser().read_bytes()
+        except OSError as exc:
+            fail(f"cannot read payload file {spec[1:]}: {exc.strerror or exc}", code=2)
+    return spec.encode()
+
+
+def _pretty(body: bytes) -> str:
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except (ValueError, UnicodeDecodeError):
+        return body.decode(errors="replace")
+
+
+def _report_function_error(kind: str, body: bytes) -> None:
+    try:
+        error: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        error = None
+    if not isinstance(error, dict):
+        err.print(Text(f"error: function error ({kind}): {body.decode(errors='replace')}", style="red"))
+        return
+    err_type, message = error.get("errorType", "Error"), error.get("errorMessage", "")
+    err.print(Text(f"error: function error ({kind}): {err_type}: {message}", style="red"))
+    trace = error.get("stackTrace")
+    if isinstance(trace, list):
+        for frame in trace:
+            err.print(Text(str(frame).rstrip("\n"), style="dim"))
+
+
+def invoke(
+    name: Annotated[str, typer.Argument(help="Function name, ARN or name:qualifier.")],
+    payload: Annotated[str, typer.Option("--payload", "-p", help="JSON text, @file, or - for stdin.")] = "{}",
+    log: Annotated[bool, typer.Option("--log", help="Print the last 4 KB of the function's log to stderr.")] = False,
+    qualifier: Annotated[str | None, typer.Option("--qualifier", help="Version or alias.")] = None,
+    endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
+    region: RegionOpt = None,
+) -> None:
+    """Invoke a function synchronously and print its response payload (exit 1 if the function failed)."""
+    body = read_payload(payload)
+    params: dict[str, Any] = {"FunctionName": name, "Payload": body}
+    if log:
+        params["LogType"] = "Tail"
+    if qualifier:
+        params["Qualifier"] = qualifier
+    with api_errors(endpoint_url):
+        resp = make_client("lambda", endpoint_url, region).invoke(**params)
+        result: bytes = resp["Payload"].read()
+    if log and resp.get("LogResult"):
+        try:
+            tail = base64.b64decode(resp["LogResult"]).decode(errors="replace")
+        except binascii.Error:
+            tail = f"(undecodable LogResult: {resp['LogResult']!r})"
+        sys.stderr.write(tail if tail.endswith("\n") else tail + "\n")
+        sys.stderr.flush()
+    if resp.get("FunctionError"):
+        _report_function_error(resp["FunctionError"], result)
+        raise typer.Exit(1)
+    sys.stdout.write(_pretty(result) + "\n")

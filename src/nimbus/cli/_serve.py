@@ -1,0 +1,88 @@
+"""`nimbus serve`: build Settings from flags and NIMBUS_* variables, then run the server in this process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nimbus.cli._client import fail
+from nimbus.config import from_env
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.", show_default="127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind; 0 picks a free one.", show_default="9001")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Database, code and logs.", show_default="~/.local/share/nimbus")
+    ] = None,
+    access_key_id: Annotated[
+        str | None, typer.Option(help="Accepted access key (default: dev key 'test', loopback only).")
+    ] = None,
+    secret_access_key: Annotated[str | None, typer.Option(help="Secret for --access-key-id.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region the API answers for.", show_default="us-east-1")] = None,
+    account_id: Annotated[
+        str | None, typer.Option(help="12-digit account id in ARNs.", show_default="000000000000")
+    ] = None,
+    keep_alive: Annotated[
+        float | None, typer.Option(help="Seconds an idle instance stays warm.", show_default="300")
+    ] = None,
+    log_retention_days: Annotated[
+        float | None, typer.Option(help="Days log events are kept.", show_default="30")
+    ] = None,
+    runtime_fallback: Annotated[
+        bool | None,
+        typer.Option(
+            "--runtime-fallback/--no-runtime-fallback",
+            help="Run python3.x functions on the nearest interpreter when the host lacks the exact one.",
+            show_default="no",
+        ),
+    ] = None,
+    concurrency_limit: Annotated[
+        int | None, typer.Option(help="Account-wide concurrent executions.", show_default="1000")
+    ] = None,
+    ready_file: Annotated[
+        Path | None, typer.Option(help='Write {"port", "url"} JSON here once listening.', show_default=False)
+    ] = None,
+    deploy: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="Create or update every <DIR>/<name>/nimbus.json function at start.",
+        ),
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.", show_default="info")] = None,
+) -> None:
+    """Run the Nimbus server in the foreground until SIGINT/SIGTERM (unset flags: NIMBUS_* variables)."""
+    overrides = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir.expanduser() if data_dir else None,
+        "access_key_id": access_key_id,
+        "secret_access_key": secret_access_key,
+        "region": region,
+        "account_id": account_id,
+        "keep_alive": keep_alive,
+        "log_retention_days": log_retention_days,
+        "runtime_fallback": runtime_fallback,
+        "concurrency_limit": concurrency_limit,
+        "ready_file": ready_file.expanduser() if ready_file else None,
+        "log_level": log_level.lower() if log_level else None,
+    }
+    try:
+        settings = from_env(os.environ, **overrides)
+        settings.check()
+    except ValueError as exc:
+        fail(str(exc), code=2)
+
+    from nimbus.server import serve as run_server  # imported late: client commands never load the server
+
+    try:
+        run_server(settings, deploy)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    except KeyboardInterrupt:
+        pass
