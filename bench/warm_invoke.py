@@ -219,7 +219,7 @@ def _throughput_wrk(wrk: str, target: Target, connections: int, seconds: float, 
     threads = str(max(1, min(connections, os.cpu_count() or 1)))
     for duration in (min(1.0, seconds), seconds):  # the first run warms instances up
         result = subprocess.run(
-            [wrk, "-t", threads, "-c", str(connections), "-d", f"{duration}s", "-s", str(script), url],
+            [wrk, "-t", threads, "-c", str(connections), "-d", f"{max(1, round(duration))}s", "-s", str(script), url],
             capture_output=True, text=True, check=True, timeout=duration + 60,
         )  # fmt: skip
     rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)

@@ -119,7 +119,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
 
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, http="httptools", lifespan="off",
-        log_level="warning", access_log=False, timeout_keep_alive=75, limit_concurrency=None,
+        log_level="warning", access_log=False, timeout_keep_alive=75, proxy_headers=False,
+        server_header=False,
     )  # fmt: skip
     server = _Server(config)
     loop = asyncio.get_running_loop()

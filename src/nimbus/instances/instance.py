@@ -187,7 +187,8 @@ class Instance:
         try:
             await self._loop.sock_sendall(self.handle.control, frames.encode(frames.INVOKE, header, request.payload))
             frame = await self._next_frame(max(0.0, deadline_s - time.time()))
-            memory = self.handle.max_memory_mb()
+            rss_kb = frame.header.get("max_rss_kb")
+            memory = (rss_kb + 1023) // 1024 if isinstance(rss_kb, int) else self.handle.max_memory_mb()
             payload = frame.body
             if frame.kind == frames.RESULT:
                 if len(payload) > frames.MAX_RESPONSE_BYTES:

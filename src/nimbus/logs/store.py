@@ -11,9 +11,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, delete, func, insert, select
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, delete, func, select
 
 from nimbus.store.db import sqlite_engine
 
@@ -52,20 +51,21 @@ class LogStore:
         self.engine = sqlite_engine(path, synchronous="NORMAL")
         metadata.create_all(self.engine)
         self.retention_ms = int(retention_days * 86_400_000)
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[tuple[str, str, int, str]] = []
         self._flushing = asyncio.Lock()
 
     def emit(self, group: str, stream: str, timestamp_ms: int, message: str) -> None:
-        self._pending.append(
-            {"grp": group, "stream": stream, "ts": timestamp_ms, "ingested": timestamp_ms, "message": message}
-        )
+        self._pending.append((group, stream, timestamp_ms, message))
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
+    def _write(self, batch: list[tuple[str, str, int, str]]) -> None:
+        # A driver-level executemany: the ORM-free Core insert costs ~10x more per row, and this thread shares
+        # the GIL with the event loop.
         now = int(time.time() * 1000)
-        for row in batch:
-            row["ingested"] = now
         with self.engine.begin() as conn:
-            conn.execute(insert(events), batch)
+            conn.exec_driver_sql(
+                "INSERT INTO events (grp, stream, ts, ingested, message) VALUES (?, ?, ?, ?, ?)",
+                [(g, s, ts, now, m) for g, s, ts, m in batch],
+            )
 
     async def flush(self) -> None:
         async with self._flushing:
