@@ -11,18 +11,17 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from nimbus.api.app import App
+from nimbus.api.httpserver import HttpServer
 from nimbus.api.lambda_api import LambdaApi
 from nimbus.api.logs_api import LogsApi
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.registry import Registry
+from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.errors import NimbusError
 from nimbus.instances.manager import InstanceManager
 from nimbus.logs.store import LogStore
@@ -31,14 +30,6 @@ from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
 
 log = logging.getLogger("nimbus")
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server without its own signal handling: ours sets should_exit and then drains in order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 def _url_key(data_dir: Path) -> bytes:
@@ -117,15 +108,11 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     registry.subscribe(manager.retire)
     app = App(settings, LambdaApi(settings, registry, manager, _url_key(settings.data_dir)), LogsApi(logstore), codes)
 
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, http="httptools", lifespan="off",
-        log_level="warning", access_log=False, timeout_keep_alive=75, proxy_headers=False,
-        server_header=False,
-    )  # fmt: skip
-    server = _Server(config)
+    http = HttpServer(app.handle, max_body=CREATE_BODY_MAX)
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        loop.add_signal_handler(sig, stop.set)
     if settings.dev_credentials:
         log.warning(
             "no credentials configured: accepting the well-known development key pair %s/%s on loopback only",
@@ -134,32 +121,27 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
 
     await manager.start()
     log_task = asyncio.create_task(logstore.run(), name="log-flusher")
-    serve_task = asyncio.create_task(server.serve(), name="http")
+    stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
     try:
-        while not server.started:
-            if serve_task.done():
-                await serve_task
-                raise RuntimeError(f"could not listen on {settings.host}:{settings.port}")
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+        port = await http.start(settings.host, settings.port)
         deployed = await _deploy(registry, deploy_dir) if deploy_dir else []
         print(_banner(settings, port, deployed), flush=True)
         if settings.ready_file:
             tmp = settings.ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps({"port": port, "url": f"http://{settings.host}:{port}", "pid": os.getpid()}))
             tmp.replace(settings.ready_file)
-        done, _ = await asyncio.wait({serve_task, log_task}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({stop_task, log_task}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             task.result()  # a crashed background loop takes the server down loudly
+        log.info("stopping: draining requests, then instances")
     finally:
-        server.should_exit = True
+        stop_task.cancel()
+        await http.stop()
         await manager.stop()
         log_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await log_task
         await logstore.close()
-        if not serve_task.done():
-            await serve_task
         engine.dispose()
 
 

@@ -41,11 +41,17 @@ def handler(event, context):
 
 
 def _children() -> set[int]:
+    """Child processes of this test process that are instances (a session's `nimbus serve` may be a child too)."""
     pids: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
         with contextlib.suppress(OSError):
             pids |= {int(p) for p in (task / "children").read_text().split()}
-    return pids
+    instances = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if b"bootstrap.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                instances.add(pid)
+    return instances
 
 
 @pytest.fixture

@@ -1,8 +1,4 @@
-"""Minimal HTTP plumbing over raw ASGI: the request record, responses, and a regex router.
-
-No framework sits on the invoke path: a warm invoke is one ASGI call that reads the body, verifies SigV4, routes
-by regex and writes one response.
-"""
+"""The request record, responses, and a regex router: no framework sits on the invoke path."""
 
 from __future__ import annotations
 
@@ -89,24 +85,3 @@ class Router:
             if route.method == method and (m := route.pattern.fullmatch(raw_path)):
                 return route, {k: unquote(v) for k, v in m.groupdict().items()}
         return None
-
-
-async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int) -> bytes | None:
-    """The whole request body, or None once it exceeds `limit` (the rest is discarded, not buffered)."""
-    chunks: list[bytes] = []
-    size = 0
-    over = False
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            over = True
-            chunks.clear()
-        elif chunk:
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    if over:
-        return None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

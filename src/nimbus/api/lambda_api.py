@@ -134,6 +134,12 @@ class LambdaApi:
             )
         if kind not in ("RequestResponse", "DryRun"):
             raise InvalidParameterValue(f"Unsupported InvocationType {kind}: use RequestResponse or DryRun.")
+        log_type = req.header("x-amz-log-type") or "None"
+        if log_type not in ("None", "Tail"):
+            raise ValidationError(
+                f"1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy constraint: "
+                "Member must satisfy enum value set: [None, Tail]"
+            )
         payload = req.body
         if payload.strip():
             try:
@@ -153,7 +159,7 @@ class LambdaApi:
                 payload=payload,
                 invoked_arn=invoked_arn,
                 client_context=client_context,
-                want_log_tail=(req.header("x-amz-log-type") == "Tail"),
+                want_log_tail=log_type == "Tail",
             ),
         )
         headers = [

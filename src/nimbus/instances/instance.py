@@ -32,6 +32,10 @@ _RECV_CHUNK = 1 << 18
 _MAX_FRAME_BODY = frames.MAX_RESPONSE_BYTES + 1024
 
 
+#: the writable-task-root warning is logged once per server process, not once per cold start
+_warned_writable = [False]
+
+
 class InstanceCrashed(Exception):
     """The process died on its own while we waited for it (not a stop of ours)."""
 
@@ -158,6 +162,12 @@ class Instance:
         frame = await self._next_frame(timeout_s)
         self.init_duration_ms = (time.monotonic() - self.started_at) * 1000
         if frame.kind == frames.READY:
+            if not frame.header.get("task_root_read_only") and not _warned_writable[0]:
+                _warned_writable[0] = True
+                log.warning(
+                    "INSECURE: instances cannot get a read-only task root here (no CAP_SYS_ADMIN for a mount "
+                    "namespace): function code can modify itself and other functions' shared code"
+                )
             self.lifecycle.change_state(InstanceState.IDLE)
         elif frame.kind != frames.INIT_ERROR:
             raise frames.FrameError(f"expected ready or init_error, got {frame.kind!r}")

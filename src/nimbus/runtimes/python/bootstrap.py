@@ -326,10 +326,39 @@ def handle_invoke(channel, handler, header, body):
     channel.send(codec.RESULT, out)
 
 
+CLONE_NEWNS = 0x00020000
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x20, 0x1000, 0x4000, 0x40000
+
+
+def protect_task_root(task_root):
+    """Make the task root read-only for this instance, before any function code runs.
+
+    A private mount namespace with a read-only bind mount of the task root: writes fail with EROFS whatever the
+    file modes say, and functions sharing one unpacked tree cannot touch each other's code. Needs CAP_SYS_ADMIN;
+    without it (an unprivileged server) nothing changes and the server warns. Hardening (dropped capabilities,
+    no root) is the sandbox's job, which replaces this step.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+        path = os.fsencode(task_root)
+        return (
+            libc.unshare(CLONE_NEWNS) == 0
+            and libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) == 0
+            and libc.mount(path, path, None, MS_BIND | MS_REC, None) == 0
+            and libc.mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None) == 0
+        )
+    except (OSError, AttributeError, ImportError):
+        return False
+
+
 def main():
     frames_path, control_fd, task_root = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     codec = _load_codec(frames_path)
     channel = Channel(codec, control_fd)
+    read_only = protect_task_root(task_root)
     sys.argv = [_THIS_FILE]
     os.chdir(task_root)
     runtime_dir = os.environ.get("LAMBDA_RUNTIME_DIR") or os.path.dirname(_THIS_FILE)
@@ -350,7 +379,7 @@ def main():
         log_error(error)
         _error_frame(channel, codec.INIT_ERROR, error)
         os._exit(1)
-    channel.send(codec.READY)
+    channel.send(codec.READY, header={"task_root_read_only": read_only})
 
     while True:
         frame = channel.receive()

@@ -1,0 +1,196 @@
+"""Function failures are invocation results (200 + X-Amz-Function-Error), never API errors, and never sticky."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from e2e_support import invoke_json, wait_active
+
+RAISER = """
+class CustomError(Exception):
+    pass
+
+def helper(msg):
+    raise CustomError(msg)
+
+def handler(event, context):
+    if event.get("fail"):
+        helper("it broke: " + event["fail"])
+    return "fine"
+"""
+
+SLEEPER = """
+import time
+from pathlib import Path
+def handler(event, context):
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    return "awake"
+"""
+
+EXITER = """
+import os
+def handler(event, context):
+    if event.get("exit"):
+        os._exit(3)
+    return "alive"
+"""
+
+
+def assert_unhandled(resp: dict[str, Any], out: Any, error_type: str) -> None:
+    assert resp["StatusCode"] == 200
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert resp.get("FunctionError") == "Unhandled", resp.get("FunctionError")
+    assert isinstance(out, dict), out
+    assert out.get("errorType") == error_type, out
+    assert isinstance(out.get("errorMessage"), str), out
+    assert out["errorMessage"], out
+
+
+def test_exception_is_unhandled_function_error(lam: Any, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, {"app.py": RAISER})
+    resp, out = invoke_json(lam, fn_name, {"fail": "ünïcode"})
+    assert_unhandled(resp, out, "CustomError")
+    assert out["errorMessage"] == "it broke: ünïcode"
+    assert out["requestId"] == resp["ResponseMetadata"]["RequestId"]
+    assert isinstance(out["stackTrace"], list)
+    assert out["stackTrace"]
+    trace = "".join(out["stackTrace"])
+    for frame in ("app.py", "helper", "handler"):
+        assert frame in trace, trace
+    assert "bootstrap" not in trace.lower(), "runtime frames should be trimmed from the stack trace"
+    # the same instance keeps serving
+    resp, out = invoke_json(lam, fn_name, {})
+    assert "FunctionError" not in resp
+    assert out == "fine"
+
+
+def test_missing_module(lam: Any, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, {"app.py": RAISER}, handler="nosuchmodule.handler")
+    resp, out = invoke_json(lam, fn_name)
+    assert_unhandled(resp, out, "Runtime.ImportModuleError")
+    assert "nosuchmodule" in out["errorMessage"]
+
+
+def test_import_error_inside_module(lam: Any, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, {"app.py": "import not_installed_dependency_xyz\ndef handler(e, c):\n    return 1\n"})
+    resp, out = invoke_json(lam, fn_name)
+    assert_unhandled(resp, out, "Runtime.ImportModuleError")
+    assert "not_installed_dependency_xyz" in out["errorMessage"]
+
+
+def test_missing_handler(lam: Any, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, {"app.py": RAISER}, handler="app.nope")
+    resp, out = invoke_json(lam, fn_name)
+    assert_unhandled(resp, out, "Runtime.HandlerNotFound")
+    assert "nope" in out["errorMessage"]
+
+
+def test_init_failure_is_retried_after_code_fix(lam: Any, create_function: Any, fn_name: str) -> None:
+    from e2e_support import make_zip
+
+    create_function(fn_name, {"app.py": RAISER}, handler="app.nope")
+    assert invoke_json(lam, fn_name)[0].get("FunctionError") == "Unhandled"
+    lam.update_function_code(FunctionName=fn_name,
+                             ZipFile=make_zip({"app.py": "def nope(e, c):\n    return 'found'\n"}))
+    resp, out = invoke_json(lam, fn_name)
+    assert "FunctionError" not in resp, out
+    assert out == "found"
+
+
+def test_timeout_then_next_invoke_works(lam: Any, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, {"app.py": SLEEPER}, Timeout=1)
+    wait_active(lam, fn_name)
+    assert invoke_json(lam, fn_name)[1] == "awake"  # warm up so the cold start does not count
+    t0 = time.monotonic()
+    resp, out = invoke_json(lam, fn_name, {"sleep": 5})
+    elapsed = time.monotonic() - t0
+    assert resp.get("FunctionError") == "Unhandled"
+    assert "Task timed out after 1.00 seconds" in out["errorMessage"], out
+    assert 0.9 <= elapsed < 4, f"timeout must fire after ~1 s, took {elapsed:.2f} s"
+    resp, out = invoke_json(lam, fn_name)
+    assert "FunctionError" not in resp, out
+    assert out == "awake"
+
+
+def test_exit_then_next_invoke_works(lam: Any, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, {"app.py": EXITER})
+    t0 = time.monotonic()
+    resp, out = invoke_json(lam, fn_name, {"exit": True})
+    assert time.monotonic() - t0 < 10
+    assert_unhandled(resp, out, "Runtime.ExitError")
+    resp, out = invoke_json(lam, fn_name)
+    assert "FunctionError" not in resp, out
+    assert out == "alive"
+
+
+def test_non_serialisable_result(lam: Any, create_function: Any, fn_name: str) -> None:
+    code = "def handler(event, context):\n    if event.get('bad'):\n        return {'s': {1, 2}}\n    return 'ok'\n"
+    create_function(fn_name, {"app.py": code})
+    resp, out = invoke_json(lam, fn_name, {"bad": True})
+    assert_unhandled(resp, out, "Runtime.MarshalError")
+    assert invoke_json(lam, fn_name)[1] == "ok"
+
+
+def test_handler_returning_none(lam: Any, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, {"app.py": "def handler(event, context):\n    pass\n"})
+    resp = lam.invoke(FunctionName=fn_name, Payload=b"{}")
+    assert "FunctionError" not in resp
+    assert resp["Payload"].read() == b"null"
+
+
+def test_syntax_error_in_module(lam: Any, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, {"app.py": "def handler(event, context)\n    return 1\n"})
+    resp, out = invoke_json(lam, fn_name)
+    assert_unhandled(resp, out, "Runtime.UserCodeSyntaxError")
+
+
+PID_SLEEPER = """
+import os, time
+def handler(event, context):
+    with open(event["pidfile"], "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(event.get("sleep", 0))
+    return os.getpid()
+"""
+
+
+def _gone(pid: int, timeout: float = 10) -> bool:
+    import os
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # reap-free check: a zombie still answers kill(0); treat Z state as gone
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ", 1)[1].startswith("Z"):
+                    return True
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_timed_out_instance_is_killed(lam: Any, create_function: Any, fn_name: str, tmp_path: Any) -> None:
+    pidfile = str(tmp_path / "pid")
+    create_function(fn_name, {"app.py": PID_SLEEPER}, Timeout=1)
+    resp, out = invoke_json(lam, fn_name, {"pidfile": pidfile, "sleep": 30})
+    assert resp.get("FunctionError") == "Unhandled", out
+    pid = int(Path(pidfile).read_text())
+    assert _gone(pid), f"function process {pid} still running after its timeout"
+
+
+def test_deleted_function_instances_stop(lam: Any, fn_name: str, tmp_path: Any) -> None:
+    from e2e_support import ROLE, make_zip
+
+    pidfile = str(tmp_path / "pid")
+    lam.create_function(FunctionName=fn_name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": PID_SLEEPER})})
+    _, pid = invoke_json(lam, fn_name, {"pidfile": pidfile})
+    lam.delete_function(FunctionName=fn_name)
+    assert _gone(pid), f"warm instance {pid} of a deleted function is still running"
