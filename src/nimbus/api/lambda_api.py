@@ -13,7 +13,7 @@ from typing import Any
 from nimbus.api.http import Request, Response, Router
 from nimbus.config import Settings
 from nimbus.control import validation as v
-from nimbus.control.registry import Registry
+from nimbus.control.registry import Registry, check_tags
 from nimbus.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
@@ -207,10 +207,7 @@ class LambdaApi:
 
     async def tag_resource(self, req: Request) -> Response:
         name = self._tag_target(req)
-        tags = req.json().get("Tags")
-        if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in tags.items()):
-            raise InvalidParameterValue("Tags must map strings to strings.")
-        await self.registry.set_tags(name, tags=tags)
+        await self.registry.set_tags(name, tags=check_tags(req.json().get("Tags")))
         return Response(204)
 
     async def untag_resource(self, req: Request) -> Response:

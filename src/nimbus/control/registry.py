@@ -30,6 +30,17 @@ Listener = Callable[[str], Awaitable[None]]
 RuntimeCheck = Callable[[str], None]
 
 LIST_PAGE_MAX = 50
+#: the tag that picks an instance's network mode: "host" (default) or "none"
+NETWORK_TAG = "nimbus:network"
+NETWORK_MODES = ("host", "none")
+
+
+def check_tags(tags: Any) -> dict[str, str]:
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in tags.items()):
+        raise InvalidParameterValue("Tags must map strings to strings.")
+    if tags.get(NETWORK_TAG, "host") not in NETWORK_MODES:
+        raise InvalidParameterValue(f"Tag {NETWORK_TAG} must be one of: {', '.join(NETWORK_MODES)}.")
+    return tags
 
 
 def lambda_timestamp(when: float | None = None) -> str:
@@ -106,6 +117,7 @@ class Registry:
             region=self.settings.region,
             account_id=self.settings.account_id,
             log_group=c["LoggingConfig"]["LogGroup"],
+            network=rec.tags.get(NETWORK_TAG, "host"),
         )
         self._specs[name] = spec
         return spec
@@ -213,9 +225,7 @@ class Registry:
                 raise InvalidParameterValue(f"{required} is required.")
         if "Runtime" not in body or "Handler" not in body:
             raise InvalidParameterValue("Runtime and Handler are required for Zip functions.")
-        tags = body.get("Tags") or {}
-        if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in tags.items()):
-            raise InvalidParameterValue("Tags must map strings to strings.")
+        tags = check_tags(body.get("Tags") or {})
         if name in self._functions:
             raise ResourceConflict(f"Function already exist: {name}")
         base: dict[str, Any] = {
@@ -326,4 +336,6 @@ class Registry:
             new = replace(rec, tags=new_tags)
             await self._persist(new, new=False)
             self._functions[name] = new
+            if new_tags.get(NETWORK_TAG) != rec.tags.get(NETWORK_TAG):
+                await self._changed(name)  # the network mode is part of what an instance is made with
 

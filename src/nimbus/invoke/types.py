@@ -28,6 +28,11 @@ class FunctionSpec:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     log_group: str = ""
+    #: "host" (default: the host's network, so functions reach downstream resources) or "none" (own empty
+    #: network namespace); set per function with the tag `nimbus:network`
+    network: str = "host"
+    #: the function's layers, unpacked, read-only, in order (later layers win on conflicts): mounted merged at /opt
+    layer_dirs: tuple[Path, ...] = ()
 
     @property
     def pool_key(self) -> tuple[str, str, str]:
