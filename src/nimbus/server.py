@@ -15,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.api.app import App
+from nimbus.api.code_links import CodeLinks
+from nimbus.api.http import Routes
 from nimbus.api.httpserver import HttpServer
 from nimbus.api.lambda_api import LambdaApi
+from nimbus.api.layers_api import LayersApi
 from nimbus.api.logs_api import LogsApi
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
+from nimbus.control.layers import LayerRegistry
 from nimbus.control.registry import Registry
 from nimbus.control.validation import CREATE_BODY_MAX
+from nimbus.control.versions import Versions
 from nimbus.errors import NimbusError
 from nimbus.instances.manager import InstanceManager
 from nimbus.logs.store import LogStore
@@ -100,13 +105,17 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     def check_runtime(name: str) -> None:
         resolve_runtime(name, settings.runtime_fallback)
 
-    registry = Registry(settings, engine, codes, check_runtime)
+    layers = LayerRegistry(settings, engine, codes)
+    layers.load()
+    registry = Registry(settings, engine, codes, check_runtime, layers)
     registry.load()
     codes.collect(registry.live_code())
     logstore = LogStore(settings.logs_db_path, settings.log_retention_days)
     manager = InstanceManager(settings, logstore)
     registry.subscribe(manager.retire)
-    app = App(settings, LambdaApi(settings, registry, manager, _url_key(settings.data_dir)), LogsApi(logstore), codes)
+    links = CodeLinks(_url_key(settings.data_dir), f"{settings.host}:{settings.port}")
+    apis: list[Routes] = [LambdaApi(settings, registry, Versions(registry), manager, links), LayersApi(layers, links)]
+    app = App(settings, apis, LogsApi(logstore), codes, links)
 
     http = HttpServer(app.handle, max_body=CREATE_BODY_MAX)
     stop = asyncio.Event()

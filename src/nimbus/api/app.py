@@ -9,9 +9,10 @@ from urllib.parse import unquote
 
 from nimbus.api import errors as wire
 from nimbus.api import sigv4
-from nimbus.api.http import Request, Response, Router
+from nimbus.api.code_links import PREFIX as CODE_PREFIX
+from nimbus.api.code_links import CodeLinks
+from nimbus.api.http import Request, Response, Router, Routes
 from nimbus.api.httpserver import Incoming
-from nimbus.api.lambda_api import LambdaApi
 from nimbus.api.logs_api import LogsApi
 from nimbus.config import Settings
 from nimbus.control.codestore import CodeStore
@@ -19,20 +20,22 @@ from nimbus.errors import NimbusError, RequestTooLarge, ResourceNotFound, Unknow
 
 log = logging.getLogger("nimbus.api")
 
-CODE_PREFIX = "/_nimbus/code/"
 #: body limit for requests no route claims (the CloudWatch Logs JSON API, unknown paths)
 JSON_BODY_MAX = 1 << 20
 
 
 class App:
-    def __init__(self, settings: Settings, lambda_api: LambdaApi, logs_api: LogsApi, codes: CodeStore) -> None:
+    def __init__(
+        self, settings: Settings, apis: list[Routes], logs_api: LogsApi, codes: CodeStore, links: CodeLinks
+    ) -> None:
         self.settings = settings
         self.credentials = settings.credentials
-        self.lambda_api = lambda_api
         self.logs_api = logs_api
         self.codes = codes
+        self.links = links
         self.router = Router()
-        lambda_api.register(self.router)
+        for api in apis:
+            api.register(self.router)
 
     async def handle(self, incoming: Incoming) -> Response:
         """Answer one request; every failure becomes a wire error, never a traceback to the client."""
@@ -80,7 +83,7 @@ class App:
         name = raw_path[len(CODE_PREFIX) :].removesuffix(".zip")
         expires, signature = req.query_one("Expires") or "", req.query_one("Signature") or ""
         blob = self.codes.blob_path(name)
-        if not (len(name) == 64 and name.isalnum() and self.lambda_api.check_code_url(name, expires, signature)):
+        if not (len(name) == 64 and name.isalnum() and self.links.check(name, expires, signature)):
             resp = Response(403, b"Request has expired or the signature does not match.")
         elif not blob.exists():
             _, h, b = wire.rest_json(ResourceNotFound("Code not found."))

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
 
 from nimbus.errors import InvalidRequestContent
@@ -68,6 +68,12 @@ class Route:
     handler: Handler
     operation: str
     max_body: int
+
+
+class Routes(Protocol):
+    """A wire API: registers its operations on the router."""
+
+    def register(self, router: Router) -> None: ...
 
 
 class Router:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
-import time
 from typing import Any
 
+from nimbus.api.code_links import CodeLinks
 from nimbus.api.http import Request, Response, Router
 from nimbus.config import Settings
 from nimbus.control import validation as v
 from nimbus.control.registry import Registry, check_tags
+from nimbus.control.versions import Versions
 from nimbus.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
@@ -24,17 +23,19 @@ from nimbus.errors import (
 from nimbus.instances.manager import InstanceManager
 from nimbus.invoke.types import InvokeRequest
 
-CODE_URL_TTL = 600  # seconds a Code.Location link stays valid, like a presigned S3 URL
 CLIENT_CONTEXT_MAX = 3583
 TOTAL_CODE_SIZE = 80_530_636_800
 
 
 class LambdaApi:
-    def __init__(self, settings: Settings, registry: Registry, manager: InstanceManager, url_key: bytes) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry, versions: Versions, manager: InstanceManager, links: CodeLinks
+    ) -> None:
         self.settings = settings
         self.registry = registry
+        self.versions = versions
         self.manager = manager
-        self.url_key = url_key
+        self.links = links
 
     def register(self, router: Router) -> None:
         fn = "/2015-03-31/functions/{FunctionName}"
@@ -46,6 +47,13 @@ class LambdaApi:
         router.add("PUT", fn + "/code", self.update_code, "UpdateFunctionCode", v.CREATE_BODY_MAX)
         router.add("PUT", fn + "/configuration", self.update_configuration, "UpdateFunctionConfiguration")
         router.add("DELETE", fn, self.delete_function, "DeleteFunction")
+        router.add("POST", fn + "/versions", self.publish_version, "PublishVersion")
+        router.add("GET", fn + "/versions", self.list_versions, "ListVersionsByFunction")
+        router.add("POST", fn + "/aliases", self.create_alias, "CreateAlias")
+        router.add("GET", fn + "/aliases", self.list_aliases, "ListAliases")
+        router.add("GET", fn + "/aliases/{Name}", self.get_alias, "GetAlias")
+        router.add("PUT", fn + "/aliases/{Name}", self.update_alias, "UpdateAlias")
+        router.add("DELETE", fn + "/aliases/{Name}", self.delete_alias, "DeleteAlias")
         router.add("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", self.invoke_async, "InvokeAsync")
         router.add("POST", "/2017-03-31/tags/{Resource}", self.tag_resource, "TagResource")
         router.add("DELETE", "/2017-03-31/tags/{Resource}", self.untag_resource, "UntagResource")
@@ -60,56 +68,67 @@ class LambdaApi:
             account=self.settings.account_id,
             qualifier=req.query_one("Qualifier"),
         )
-        if ref.qualifier not in (None, "$LATEST"):
-            # versions and aliases arrive with a later issue: only $LATEST exists
-            raise ResourceNotFound(f"Function not found: {self.registry.function_arn(ref.name)}:{ref.qualifier}")
         if not allow_qualifier and ref.qualifier is not None:
-            raise InvalidParameterValue("Qualifier is not supported for this operation; use the unqualified name.")
+            raise InvalidParameterValue(
+                "This operation works on the unqualified function: pass its name without a version or alias "
+                "(published versions are immutable)."
+            )
         return ref
 
-    def code_url(self, req: Request, sha256_hex: str) -> str:
-        expires = int(time.time()) + CODE_URL_TTL
-        sig = hmac.new(self.url_key, f"{sha256_hex}:{expires}".encode(), hashlib.sha256).hexdigest()
-        host = req.header("host") or f"{self.settings.host}:{self.settings.port}"
-        return f"http://{host}/_nimbus/code/{sha256_hex}.zip?Expires={expires}&Signature={sig}"
+    @staticmethod
+    def _max_items(req: Request) -> int | None:
+        raw = req.query_one("MaxItems")
+        if raw is not None and (not raw.isdigit() or not 1 <= int(raw) <= 10_000):
+            raise ValidationError(
+                f"1 validation error detected: Value '{raw}' at 'maxItems' failed to satisfy constraint: "
+                "Member must have value between 1 and 10000"
+            )
+        return int(raw) if raw else None
 
-    def check_code_url(self, sha256_hex: str, expires: str, signature: str) -> bool:
-        want = hmac.new(self.url_key, f"{sha256_hex}:{expires}".encode(), hashlib.sha256).hexdigest()
-        return hmac.compare_digest(want, signature) and expires.isdigit() and int(expires) >= time.time()
+    def _described(self, req: Request) -> tuple[dict[str, Any], str]:
+        """The configuration a (qualified) GetFunction* names, and its code's sha256 (hex)."""
+        ref = self._ref(req)
+        rec, version = self.registry.resolve(ref.name, ref.qualifier)
+        alias = ref.qualifier if ref.qualifier not in (None, "$LATEST") and not ref.qualifier.isdigit() else None
+        _, sha = rec.snapshot(version)
+        return self.registry.configuration(rec, version=version, qualifier=alias), sha
 
     # ---- function CRUD ----
     async def create_function(self, req: Request) -> Response:
-        return Response.json(await self.registry.create(req.json()), 201)
+        body = req.json()
+        out = await self.registry.create(body)
+        if body.get("Publish") is True:
+            out = await self.versions.publish(out["FunctionName"], {})
+        return Response.json(out, 201)
 
     async def list_functions(self, req: Request) -> Response:
-        max_items = req.query_one("MaxItems")
-        if max_items is not None and (not max_items.isdigit() or not 1 <= int(max_items) <= 10_000):
-            raise ValidationError(
-                f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to satisfy constraint: "
-                "Member must have value between 1 and 10000"
-            )
-        records, marker = self.registry.page(req.query_one("Marker"), int(max_items) if max_items else None)
+        records, marker = self.registry.page(req.query_one("Marker"), self._max_items(req))
         out: dict[str, Any] = {"Functions": [self.registry.configuration(r, listing=True) for r in records]}
         if marker:
             out["NextMarker"] = marker
         return Response.json(out)
 
     async def get_function(self, req: Request) -> Response:
-        rec = self.registry.get(self._ref(req).name)
+        config, sha = self._described(req)
         out: dict[str, Any] = {
-            "Configuration": self.registry.configuration(rec),
-            "Code": {"RepositoryType": "S3", "Location": self.code_url(req, rec.code_sha256)},
+            "Configuration": config,
+            "Code": {"RepositoryType": "S3", "Location": self.links.url(req, sha)},
         }
-        if rec.tags:
-            out["Tags"] = rec.tags
+        tags = self.registry.get(config["FunctionName"]).tags
+        if tags:
+            out["Tags"] = tags
         return Response.json(out)
 
     async def get_configuration(self, req: Request) -> Response:
-        return Response.json(self.registry.configuration(self.registry.get(self._ref(req).name)))
+        return Response.json(self._described(req)[0])
 
     async def update_code(self, req: Request) -> Response:
         name = self._ref(req, allow_qualifier=False).name
-        return Response.json(await self.registry.update_code(name, req.json()))
+        body = req.json()
+        out = await self.registry.update_code(name, body)
+        if body.get("Publish") is True and not body.get("DryRun"):
+            out = await self.versions.publish(name, {})
+        return Response.json(out)
 
     async def update_configuration(self, req: Request) -> Response:
         name = self._ref(req, allow_qualifier=False).name
@@ -119,13 +138,48 @@ class LambdaApi:
         ref = self._ref(req)
         if ref.qualifier == "$LATEST":
             raise InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
-        await self.registry.delete(ref.name)
+        if ref.qualifier is None:
+            await self.registry.delete(ref.name)
+        else:
+            await self.versions.delete_version(ref.name, ref.qualifier)
+        return Response(204)
+
+    # ---- versions and aliases ----
+    async def publish_version(self, req: Request) -> Response:
+        name = self._ref(req, allow_qualifier=False).name
+        return Response.json(await self.versions.publish(name, req.json()), 201)
+
+    async def list_versions(self, req: Request) -> Response:
+        name = self._ref(req, allow_qualifier=False).name
+        items, marker = self.versions.list_versions(name, req.query_one("Marker"), self._max_items(req))
+        return Response.json({"Versions": items} | ({"NextMarker": marker} if marker else {}))
+
+    async def create_alias(self, req: Request) -> Response:
+        name = self._ref(req, allow_qualifier=False).name
+        return Response.json(await self.versions.create_alias(name, req.json()), 201)
+
+    async def list_aliases(self, req: Request) -> Response:
+        name = self._ref(req, allow_qualifier=False).name
+        items, marker = self.versions.list_aliases(
+            name, req.query_one("FunctionVersion"), req.query_one("Marker"), self._max_items(req)
+        )
+        return Response.json({"Aliases": items} | ({"NextMarker": marker} if marker else {}))
+
+    async def get_alias(self, req: Request) -> Response:
+        return Response.json(self.versions.get_alias(self._ref(req, allow_qualifier=False).name, req.params["Name"]))
+
+    async def update_alias(self, req: Request) -> Response:
+        name = self._ref(req, allow_qualifier=False).name
+        return Response.json(await self.versions.update_alias(name, req.params["Name"], req.json()))
+
+    async def delete_alias(self, req: Request) -> Response:
+        await self.versions.delete_alias(self._ref(req, allow_qualifier=False).name, req.params["Name"])
         return Response(204)
 
     # ---- invoke ----
     async def invoke(self, req: Request) -> Response:
         ref = self._ref(req)
-        spec = self.registry.spec(ref.name)
+        spec = self.registry.invocation_spec(ref.name, ref.qualifier)
         kind = req.header("x-amz-invocation-type") or "RequestResponse"
         if kind == "Event":
             raise InvalidParameterValue(
@@ -150,7 +204,7 @@ class LambdaApi:
             payload = b"{}"
         client_context = self._client_context(req.header("x-amz-client-context"))
         if kind == "DryRun":
-            return Response(204, headers=[(b"x-amz-executed-version", b"$LATEST")])
+            return Response(204, headers=[(b"x-amz-executed-version", spec.version.encode())])
         invoked_arn = spec.arn + (f":{ref.qualifier}" if ref.qualifier else "")
         result = await self.manager.invoke(
             spec,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import datetime as dt
 import json
 import time
 import uuid
@@ -19,12 +18,15 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
 
+from nimbus.clock import lambda_timestamp
 from nimbus.config import Settings
+from nimbus.control import aliases as alias_rules
 from nimbus.control import validation as v
 from nimbus.control.codestore import CodeInfo, CodeStore
+from nimbus.control.layers import LayerRegistry
 from nimbus.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
 from nimbus.invoke.types import FunctionSpec
-from nimbus.store.schema import functions
+from nimbus.store.schema import aliases, functions, versions
 
 Listener = Callable[[str], Awaitable[None]]
 RuntimeCheck = Callable[[str], None]
@@ -43,30 +45,46 @@ def check_tags(tags: Any) -> dict[str, str]:
     return tags
 
 
-def lambda_timestamp(when: float | None = None) -> str:
-    """Lambda's LastModified format: 2019-08-14T22:24:28.000+0000."""
-    t = dt.datetime.fromtimestamp(time.time() if when is None else when, dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
+@dataclass
+class VersionRecord:
+    number: int
+    config: dict[str, Any]  # the FunctionConfiguration snapshot, Version = str(number)
+    code_sha256: str
 
 
 @dataclass
 class FunctionRecord:
     name: str
-    config: dict[str, Any]  # stored FunctionConfiguration fields
+    config: dict[str, Any]  # stored FunctionConfiguration fields of $LATEST (internal keys start with "_")
     code_sha256: str  # hex
     tags: dict[str, str] = field(default_factory=dict)
     created_at: int = 0
+    next_version: int = 1
+    versions: dict[int, VersionRecord] = field(default_factory=dict)
+    aliases: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → AliasConfiguration (stored part)
+
+    def snapshot(self, version: str) -> tuple[dict[str, Any], str]:
+        """(configuration, code sha) of `$LATEST` or a published version number."""
+        if version == "$LATEST":
+            return self.config, self.code_sha256
+        rec = self.versions.get(int(version)) if version.isdigit() else None
+        if rec is None:
+            raise KeyError(version)
+        return rec.config, rec.code_sha256
 
 
 class Registry:
-    def __init__(self, settings: Settings, engine: Engine, codes: CodeStore, check_runtime: RuntimeCheck) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, codes: CodeStore, check_runtime: RuntimeCheck, layers: LayerRegistry
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.codes = codes
         self.check_runtime = check_runtime
+        self.layers = layers
         self._functions: dict[str, FunctionRecord] = {}
-        self._specs: dict[str, FunctionSpec] = {}
-        self._lock = asyncio.Lock()
+        self._specs: dict[tuple[str, str], FunctionSpec] = {}
+        self.lock = asyncio.Lock()
         self._listeners: list[Listener] = []
 
     # ---- reads (memory only) ----
@@ -74,8 +92,15 @@ class Registry:
         with self.engine.connect() as conn:
             for row in conn.execute(select(functions)):
                 self._functions[row.name] = FunctionRecord(
-                    row.name, json.loads(row.config), row.code_sha256, json.loads(row.tags), row.created_at
+                    row.name, json.loads(row.config), row.code_sha256, json.loads(row.tags), row.created_at,
+                    row.next_version,
+                )  # fmt: skip
+            for row in conn.execute(select(versions)):
+                self._functions[row.function].versions[row.version] = VersionRecord(
+                    row.version, json.loads(row.config), row.code_sha256
                 )
+            for row in conn.execute(select(aliases)):
+                self._functions[row.function].aliases[row.name] = json.loads(row.config)
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -93,23 +118,47 @@ class Registry:
         return sorted(self._functions)
 
     def live_code(self) -> set[str]:
-        return {r.code_sha256 for r in self._functions.values()}
+        live = {r.code_sha256 for r in self._functions.values()}
+        live.update(vr.code_sha256 for r in self._functions.values() for vr in r.versions.values())
+        return live | self.layers.live_code()
 
-    def spec(self, name: str) -> FunctionSpec:
-        """The FunctionSpec instances run for $LATEST; cached until the next change."""
-        spec = self._specs.get(name)
+    def resolve(self, name: str, qualifier: str | None) -> tuple[FunctionRecord, str]:
+        """The record and the version a qualifier names: $LATEST, a version number, or an alias's primary."""
+        rec = self.get(name)
+        if qualifier is None or qualifier == "$LATEST":
+            return rec, "$LATEST"
+        if qualifier.isdigit():
+            if int(qualifier) not in rec.versions:
+                raise ResourceNotFound(f"Function not found: {self.function_arn(name)}:{qualifier}")
+            return rec, qualifier
+        alias = rec.aliases.get(qualifier)
+        if alias is None:
+            raise ResourceNotFound(f"Function not found: {self.function_arn(name)}:{qualifier}")
+        return rec, alias["FunctionVersion"]
+
+    def invocation_spec(self, name: str, qualifier: str | None) -> FunctionSpec:
+        """What one invocation runs; through an alias with weights, each call rolls for its version."""
+        rec, version = self.resolve(name, qualifier)
+        if qualifier is not None and qualifier in rec.aliases:
+            alias = rec.aliases[qualifier]
+            version = alias_rules.choose_version(alias["FunctionVersion"], alias.get("RoutingConfig"))
+        return self.spec(name, version)
+
+    def spec(self, name: str, version: str = "$LATEST") -> FunctionSpec:
+        """The FunctionSpec instances run for one version; cached until the function changes."""
+        spec = self._specs.get((name, version))
         if spec is not None:
             return spec
         rec = self.get(name)
-        c = rec.config
+        c, code_sha = rec.snapshot(version)
         spec = FunctionSpec(
             name=name,
-            version="$LATEST",
+            version=version,
             revision_id=c["RevisionId"],
             arn=self.function_arn(name),
             runtime=c["Runtime"],
             handler=c["Handler"],
-            code_dir=self.codes.code_dir(rec.code_sha256),
+            code_dir=self.codes.code_dir(code_sha),
             memory_mb=c["MemorySize"],
             timeout_s=c["Timeout"],
             environment=tuple(sorted(c.get("Environment", {}).get("Variables", {}).items())),
@@ -118,14 +167,19 @@ class Registry:
             account_id=self.settings.account_id,
             log_group=c["LoggingConfig"]["LogGroup"],
             network=rec.tags.get(NETWORK_TAG, "host"),
+            layer_dirs=tuple(self.layers.code_dir(lv) for lv in self.layers.attached(c.get("Layers", []))),
         )
-        self._specs[name] = spec
+        self._specs[(name, version)] = spec
         return spec
 
-    def configuration(self, rec: FunctionRecord, *, listing: bool = False) -> dict[str, Any]:
+    def configuration(
+        self, rec: FunctionRecord, *, listing: bool = False, version: str = "$LATEST", qualifier: str | None = None
+    ) -> dict[str, Any]:
         """The FunctionConfiguration shape; ListFunctions omits the state fields as Lambda does."""
-        out = dict(rec.config)
-        out["FunctionArn"] = self.function_arn(rec.name)
+        config, _ = rec.snapshot(version)
+        out = {k: val for k, val in config.items() if not k.startswith("_")}
+        arn = self.function_arn(rec.name)
+        out["FunctionArn"] = f"{arn}:{qualifier or version}" if (qualifier or version != "$LATEST") else arn
         if listing:
             for key in ("State", "StateReason", "StateReasonCode", "LastUpdateStatus",
                         "LastUpdateStatusReason", "LastUpdateStatusReasonCode", "RuntimeVersionConfig"):  # fmt: skip
@@ -193,15 +247,27 @@ class Registry:
             cfg["Architectures"] = archs
         if body.get("PackageType", "Zip") != "Zip":
             raise InvalidParameterValue("Nimbus runs Zip packages only; container images are not supported.")
-        if body.get("Layers"):
-            raise InvalidParameterValue("Layers are not supported yet by this Nimbus.")
+        if "Layers" in body:
+            cfg["Layers"] = self.layers.attachable(body["Layers"])
+            if not cfg["Layers"]:
+                del cfg["Layers"]
         return cfg
+
+    def _check_total_size(self, cfg: dict[str, Any], unzipped: int) -> None:
+        """Function code plus its layers, unzipped, must fit Lambda's 250 MB."""
+        total = unzipped + sum(lv.config.get("_UnzippedSize", 0) for lv in self.layers.attached(cfg.get("Layers", [])))
+        if total > v.UNZIPPED_MAX:
+            raise InvalidParameterValue(
+                f"Function code combined with layers exceeds the maximum allowed size of {v.UNZIPPED_MAX} bytes. "
+                f"The actual size is {total} bytes."
+            )
 
     async def _persist(self, rec: FunctionRecord, *, new: bool) -> None:
         values = {
             "config": json.dumps(rec.config),
             "code_sha256": rec.code_sha256,
             "tags": json.dumps(rec.tags),
+            "next_version": rec.next_version,
         }
 
         def write() -> None:
@@ -213,8 +279,10 @@ class Registry:
 
         await asyncio.to_thread(write)
 
-    async def _changed(self, name: str) -> None:
-        self._specs.pop(name, None)
+    async def changed(self, name: str) -> None:
+        """Drop cached specs of `name` and tell listeners (the instance manager retires its instances)."""
+        for key in [k for k in self._specs if k[0] == name]:
+            del self._specs[key]
         for listener in self._listeners:
             await listener(name)
 
@@ -244,10 +312,11 @@ class Registry:
         }
         cfg = self._validated_config(body, base)
         data = self._decode_zip(body["Code"])
-        async with self._lock:
+        async with self.lock:
             if name in self._functions:
                 raise ResourceConflict(f"Function already exist: {name}")
             info = await self._store_code(data)
+            self._check_total_size(cfg, info.unzipped_size)
             cfg.update(self._code_fields(info))
             cfg.update(self._stamp())
             rec = FunctionRecord(name, cfg, info.sha256_hex, dict(tags), int(time.time() * 1000))
@@ -260,7 +329,7 @@ class Registry:
 
     @staticmethod
     def _code_fields(info: CodeInfo) -> dict[str, Any]:
-        return {"CodeSha256": info.sha256_b64, "CodeSize": info.size}
+        return {"CodeSha256": info.sha256_b64, "CodeSize": info.size, "_UnzippedSize": info.unzipped_size}
 
     def _stamp(self) -> dict[str, Any]:
         return {
@@ -288,46 +357,50 @@ class Registry:
         if body.get("DryRun"):
             info = await self._store_code(data)
             return self.configuration(self.get(name)) | self._code_fields(info)
-        async with self._lock:
+        async with self.lock:
             rec = self.get(name)
             self._check_revision(rec, body)
             info = await self._store_code(data)
+            self._check_total_size(rec.config, info.unzipped_size)
             new = replace(rec, config=rec.config | self._code_fields(info) | self._stamp(), code_sha256=info.sha256_hex)
             await self._persist(new, new=False)
             self._functions[name] = new
-            await self._changed(name)
+            await self.changed(name)
         return self.configuration(new) | {"LastUpdateStatus": "InProgress",
                                           "LastUpdateStatusReason": "The function is being created.",
                                           "LastUpdateStatusReasonCode": "Creating"}  # fmt: skip
 
     async def update_config(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self.get(name)
-        async with self._lock:
+        async with self.lock:
             rec = self.get(name)
             self._check_revision(rec, body)
             cfg = self._validated_config(body, rec.config) | self._stamp()
+            self._check_total_size(cfg, rec.config.get("_UnzippedSize", 0))
             new = replace(rec, config=cfg)
             await self._persist(new, new=False)
             self._functions[name] = new
-            await self._changed(name)
+            await self.changed(name)
         return self.configuration(new) | {"LastUpdateStatus": "InProgress",
                                           "LastUpdateStatusReason": "The function is being updated.",
                                           "LastUpdateStatusReasonCode": "Updating"}  # fmt: skip
 
     async def delete(self, name: str) -> None:
-        async with self._lock:
+        async with self.lock:
             self.get(name)
 
             def write() -> None:
                 with self.engine.begin() as conn:
+                    conn.execute(delete(aliases).where(aliases.c.function == name))
+                    conn.execute(delete(versions).where(versions.c.function == name))
                     conn.execute(delete(functions).where(functions.c.name == name))
 
             await asyncio.to_thread(write)
             del self._functions[name]
-            await self._changed(name)
+            await self.changed(name)
 
     async def set_tags(self, name: str, tags: dict[str, str] | None = None, remove: list[str] | None = None) -> None:
-        async with self._lock:
+        async with self.lock:
             rec = self.get(name)
             new_tags = dict(rec.tags)
             new_tags.update(tags or {})
@@ -337,5 +410,5 @@ class Registry:
             await self._persist(new, new=False)
             self._functions[name] = new
             if new_tags.get(NETWORK_TAG) != rec.tags.get(NETWORK_TAG):
-                await self._changed(name)  # the network mode is part of what an instance is made with
+                await self.changed(name)  # the network mode is part of what an instance is made with
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, insert, select
+from sqlalchemy import Engine, MetaData, create_engine, event, insert, inspect, select, update
 
 from nimbus.store.schema import SCHEMA_VERSION, meta
 
@@ -28,14 +28,28 @@ def sqlite_engine(path: Path, *, synchronous: str = "FULL") -> Engine:
     return engine
 
 
+#: steps that bring a data dir from version N-1 to N (new tables are made by create_all; columns need a step)
+MIGRATIONS: dict[int, list[str]] = {
+    2: ["ALTER TABLE functions ADD COLUMN next_version INTEGER NOT NULL DEFAULT 1"],
+}
+
+
 def migrate(engine: Engine, metadata: MetaData) -> None:
-    """Create missing tables and record the schema version; refuse a data dir from a newer Nimbus."""
+    """Bring the schema to SCHEMA_VERSION; refuse a data dir from a newer Nimbus."""
+    with engine.begin() as conn:
+        existing = set(inspect(conn).get_table_names())
+        current = conn.execute(select(meta.c.version)).scalar() if "meta" in existing else None
+        if current is not None and current > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"data dir schema version {current} is newer than this Nimbus ({SCHEMA_VERSION}): upgrade Nimbus"
+            )
+        if current is not None:
+            for step in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS.get(step, []):
+                    conn.exec_driver_sql(statement)
     metadata.create_all(engine)
     with engine.begin() as conn:
-        row = conn.execute(select(meta.c.version)).first()
-        if row is None:
+        if conn.execute(select(meta.c.version)).first() is None:
             conn.execute(insert(meta).values(version=SCHEMA_VERSION))
-        elif row.version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"data dir schema version {row.version} is newer than this Nimbus ({SCHEMA_VERSION}): upgrade Nimbus"
-            )
+        else:
+            conn.execute(update(meta).values(version=SCHEMA_VERSION))

@@ -1,12 +1,12 @@
-"""The control-plane schema. SQLite runs in WAL mode with synchronous=FULL: a function that CreateFunction
-acknowledged survives `kill -9` and power loss. Bump SCHEMA_VERSION and add a step to `migrate` for any change.
+"""The control-plane schema. SQLite runs in WAL mode with synchronous=FULL: a change that the API acknowledged
+survives `kill -9` and power loss. Bump SCHEMA_VERSION and add a step to `store.db.MIGRATIONS` for any change.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -14,7 +14,8 @@ metadata = MetaData()
 meta = Table("meta", metadata, Column("version", Integer, nullable=False))
 
 #: one row per function ($LATEST). `config` is the stored FunctionConfiguration (JSON, Lambda field names);
-#: `code_sha256` is the hex digest naming the zip in blobs/ and its unpacked tree in code/.
+#: `code_sha256` is the hex digest naming the zip in blobs/ and its unpacked tree in code/;
+#: `next_version` is the number PublishVersion gives next (numbers are never reused).
 functions = Table(
     "functions",
     metadata,
@@ -23,4 +24,37 @@ functions = Table(
     Column("code_sha256", String(64), nullable=False),
     Column("tags", Text, nullable=False, default="{}"),
     Column("created_at", Integer, nullable=False),  # epoch ms
+    Column("next_version", Integer, nullable=False, default=1),
+)
+
+#: published versions: immutable snapshots of a function's code and configuration
+versions = Table(
+    "versions",
+    metadata,
+    Column("function", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("config", Text, nullable=False),
+    Column("code_sha256", String(64), nullable=False),
+)
+
+#: aliases: `config` is the AliasConfiguration (FunctionVersion, Description, RoutingConfig, RevisionId)
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("function", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("config", Text, nullable=False),
+)
+
+#: layer versions; a deleted version keeps its row (`deleted` = 1) so numbers are never reused and functions that
+#: already use it keep working, as on Lambda. `policy` holds the layer version's permission statements (JSON).
+layer_versions = Table(
+    "layer_versions",
+    metadata,
+    Column("layer", String(140), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("config", Text, nullable=False),
+    Column("code_sha256", String(64), nullable=False),
+    Column("policy", Text, nullable=False, default="{}"),
+    Column("deleted", Integer, nullable=False, default=0),
 )

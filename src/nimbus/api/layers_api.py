@@ -1,0 +1,88 @@
+"""The layers part of the Lambda API (2018-10-31 paths): publish, read, list, delete, and permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nimbus.api.code_links import CodeLinks
+from nimbus.api.http import Request, Response, Router
+from nimbus.control.layers import LayerRegistry, LayerVersion
+from nimbus.control.validation import CREATE_BODY_MAX
+from nimbus.control.versions import page
+from nimbus.errors import InvalidParameterValue
+
+LAYERS = "/2018-10-31/layers"
+
+
+class LayersApi:
+    def __init__(self, layers: LayerRegistry, links: CodeLinks) -> None:
+        self.layers = layers
+        self.links = links
+
+    def register(self, router: Router) -> None:
+        one = LAYERS + "/{LayerName}/versions/{VersionNumber}"
+        router.add("POST", LAYERS + "/{LayerName}/versions", self.publish, "PublishLayerVersion", CREATE_BODY_MAX)
+        router.add("GET", LAYERS + "/{LayerName}/versions", self.list_versions, "ListLayerVersions")
+        router.add("GET", one, self.get_version, "GetLayerVersion")
+        router.add("DELETE", one, self.delete_version, "DeleteLayerVersion")
+        router.add("POST", one + "/policy", self.add_permission, "AddLayerVersionPermission")
+        router.add("GET", one + "/policy", self.get_policy, "GetLayerVersionPolicy")
+        router.add("DELETE", one + "/policy/{StatementId}", self.remove_permission, "RemoveLayerVersionPermission")
+        router.add("GET", LAYERS, self.list_or_find, "ListLayers")
+
+    def _version(self, req: Request) -> tuple[str, int]:
+        raw = req.params["VersionNumber"]
+        if not raw.isdigit():
+            raise InvalidParameterValue(f"Invalid layer version number: {raw}")
+        return self.layers.name_of(req.params["LayerName"]), int(raw)
+
+    def _full(self, req: Request, lv: LayerVersion) -> dict[str, Any]:
+        out = self.layers.describe(lv)
+        out["Content"]["Location"] = self.links.url(req, lv.code_sha256)
+        return out
+
+    @staticmethod
+    def _max_items(req: Request) -> int | None:
+        raw = req.query_one("MaxItems")
+        if raw is not None and (not raw.isdigit() or not 1 <= int(raw) <= 50):
+            raise InvalidParameterValue("MaxItems must be between 1 and 50.")
+        return int(raw) if raw else None
+
+    async def publish(self, req: Request) -> Response:
+        lv = await self.layers.publish(self.layers.name_of(req.params["LayerName"]), req.json())
+        return Response.json(self._full(req, lv), 201)
+
+    async def get_version(self, req: Request) -> Response:
+        return Response.json(self._full(req, self.layers.get(*self._version(req))))
+
+    async def delete_version(self, req: Request) -> Response:
+        await self.layers.delete(*self._version(req))
+        return Response(204)
+
+    async def list_versions(self, req: Request) -> Response:
+        name = self.layers.name_of(req.params["LayerName"])
+        items = self.layers.list_versions(
+            name, req.query_one("CompatibleRuntime"), req.query_one("CompatibleArchitecture")
+        )
+        chunk, marker = page(items, req.query_one("Marker"), self._max_items(req))
+        return Response.json({"LayerVersions": chunk} | ({"NextMarker": marker} if marker else {}))
+
+    async def list_or_find(self, req: Request) -> Response:
+        """GET /layers is ListLayers, or GetLayerVersionByArn when `find=LayerVersion` is in the query."""
+        if req.query_one("find") == "LayerVersion":
+            arn = req.query_one("Arn") or ""
+            return Response.json(self._full(req, self.layers.get(*self.layers.parse_version_arn(arn))))
+        items = self.layers.list_layers(req.query_one("CompatibleRuntime"), req.query_one("CompatibleArchitecture"))
+        chunk, marker = page(items, req.query_one("Marker"), self._max_items(req))
+        return Response.json({"Layers": chunk} | ({"NextMarker": marker} if marker else {}))
+
+    async def add_permission(self, req: Request) -> Response:
+        return Response.json(await self.layers.add_permission(*self._version(req), req.json()), 201)
+
+    async def get_policy(self, req: Request) -> Response:
+        return Response.json(self.layers.policy(*self._version(req)))
+
+    async def remove_permission(self, req: Request) -> Response:
+        name, version = self._version(req)
+        await self.layers.remove_permission(name, version, req.params["StatementId"], req.query_one("RevisionId"))
+        return Response(204)
