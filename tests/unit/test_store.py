@@ -1,0 +1,47 @@
+"""Schema migrations: a data dir made by an older Nimbus is brought forward without losing anything."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from nimbus.store.db import migrate, sqlite_engine
+from nimbus.store.schema import SCHEMA_VERSION, functions, meta, metadata
+
+
+def test_fresh_data_dir_gets_the_current_schema(tmp_path: Path) -> None:
+    engine = sqlite_engine(tmp_path / "n.db")
+    migrate(engine, metadata)
+    with engine.connect() as conn:
+        assert conn.execute(select(meta.c.version)).scalar() == SCHEMA_VERSION
+    migrate(engine, metadata)  # idempotent
+
+
+def test_version_1_data_dir_is_migrated(tmp_path: Path) -> None:
+    db = tmp_path / "n.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE meta (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES (1)")
+        conn.execute(
+            "CREATE TABLE functions (name VARCHAR(64) PRIMARY KEY, config TEXT NOT NULL, "
+            "code_sha256 VARCHAR(64) NOT NULL, tags TEXT NOT NULL, created_at INTEGER NOT NULL)"
+        )
+        conn.execute("INSERT INTO functions VALUES ('f', '{}', 'abc', '{}', 1)")
+    engine = sqlite_engine(db)
+    migrate(engine, metadata)
+    with engine.connect() as conn:
+        row = conn.execute(select(functions)).one()
+        assert (row.name, row.next_version) == ("f", 1)
+        assert conn.execute(select(meta.c.version)).scalar() == SCHEMA_VERSION
+
+
+def test_newer_data_dir_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "n.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE meta (version INTEGER NOT NULL)")
+        conn.execute(f"INSERT INTO meta VALUES ({SCHEMA_VERSION + 1})")
+    with pytest.raises(RuntimeError, match="newer than this Nimbus"):
+        migrate(sqlite_engine(db), metadata)
