@@ -12,7 +12,7 @@ from nimbus.api.http import Request, Response, Router
 from nimbus.config import Settings
 from nimbus.control import validation as v
 from nimbus.control.registry import Registry, check_tags
-from nimbus.control.versions import Versions
+from nimbus.control.versions import Versions, page
 from nimbus.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
@@ -102,11 +102,17 @@ class LambdaApi:
         return Response.json(out, 201)
 
     async def list_functions(self, req: Request) -> Response:
-        records, marker = self.registry.page(req.query_one("Marker"), self._max_items(req))
-        out: dict[str, Any] = {"Functions": [self.registry.configuration(r, listing=True) for r in records]}
-        if marker:
-            out["NextMarker"] = marker
-        return Response.json(out)
+        every = req.query_one("FunctionVersion")
+        if every not in (None, "ALL"):
+            raise InvalidParameterValue("FunctionVersion must be ALL when given.")
+        if every == "ALL":  # each function's $LATEST followed by its published versions
+            pairs = [(name, ver) for name in self.registry.names() for ver in self.registry.get(name).version_names()]
+            chunk, marker = page(pairs, req.query_one("Marker"), self._max_items(req))
+            items = [self.registry.configuration(self.registry.get(n), listing=True, version=ver) for n, ver in chunk]
+        else:
+            records, marker = self.registry.page(req.query_one("Marker"), self._max_items(req))
+            items = [self.registry.configuration(r, listing=True) for r in records]
+        return Response.json({"Functions": items} | ({"NextMarker": marker} if marker else {}))
 
     async def get_function(self, req: Request) -> Response:
         config, sha = self._described(req)

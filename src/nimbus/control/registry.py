@@ -63,6 +63,9 @@ class FunctionRecord:
     versions: dict[int, VersionRecord] = field(default_factory=dict)
     aliases: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → AliasConfiguration (stored part)
 
+    def version_names(self) -> list[str]:
+        return ["$LATEST", *(str(n) for n in sorted(self.versions))]
+
     def snapshot(self, version: str) -> tuple[dict[str, Any], str]:
         """(configuration, code sha) of `$LATEST` or a published version number."""
         if version == "$LATEST":

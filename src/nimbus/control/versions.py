@@ -99,8 +99,7 @@ class Versions:
         self, name: str, marker: str | None, max_items: int | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         rec = self.registry.get(name)
-        every = ["$LATEST", *(str(n) for n in sorted(rec.versions))]
-        chunk, next_marker = page(every, marker, max_items)
+        chunk, next_marker = page(rec.version_names(), marker, max_items)
         return [self.registry.configuration(rec, version=ver) for ver in chunk], next_marker
 
     async def delete_version(self, name: str, qualifier: str) -> None:
