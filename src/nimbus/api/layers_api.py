@@ -77,7 +77,8 @@ class LayersApi:
         return Response.json({"Layers": chunk} | ({"NextMarker": marker} if marker else {}))
 
     async def add_permission(self, req: Request) -> Response:
-        return Response.json(await self.layers.add_permission(*self._version(req), req.json()), 201)
+        body = req.json() | {"RevisionId": req.query_one("RevisionId")}  # botocore sends it in the query
+        return Response.json(await self.layers.add_permission(*self._version(req), body), 201)
 
     async def get_policy(self, req: Request) -> Response:
         return Response.json(self.layers.policy(*self._version(req)))

@@ -48,8 +48,9 @@ class LayerVersion:
 def _strings(value: Any, field_name: str, limit: int, allowed: tuple[str, ...] | None = None) -> list[str]:
     if not isinstance(value, list) or len(value) > limit or not all(isinstance(x, str) for x in value):
         raise InvalidParameterValue(f"{field_name} must be a list of at most {limit} strings.")
-    if allowed and any(x not in allowed for x in value):
-        raise InvalidParameterValue(f"{field_name} members must be among: {', '.join(allowed)}.")
+    bad = [x for x in value if allowed and x not in allowed]
+    if bad:
+        raise InvalidParameterValue(f"{field_name}: {', '.join(bad)} is not a Lambda runtime/architecture name.")
     return list(value)
 
 
@@ -173,7 +174,9 @@ class LayerRegistry:
             raise InvalidParameterValue("Content.ZipFile must be base64-encoded zip bytes.") from None
         config: dict[str, Any] = {
             "Description": v.description(body.get("Description", "")),
-            "CompatibleRuntimes": _strings(body.get("CompatibleRuntimes", []), "CompatibleRuntimes", 15),
+            "CompatibleRuntimes": _strings(
+                body.get("CompatibleRuntimes", []), "CompatibleRuntimes", 15, tuple(sorted(v.LAMBDA_RUNTIMES))
+            ),
             "CompatibleArchitectures": _strings(
                 body.get("CompatibleArchitectures", []), "CompatibleArchitectures", 2, ARCHITECTURES
             ),

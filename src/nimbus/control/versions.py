@@ -100,7 +100,8 @@ class Versions:
     ) -> tuple[list[dict[str, Any]], str | None]:
         rec = self.registry.get(name)
         chunk, next_marker = page(rec.version_names(), marker, max_items)
-        return [self.registry.configuration(rec, version=ver) for ver in chunk], next_marker
+        # in this listing $LATEST carries its qualified ARN too (…:function:name:$LATEST), as Lambda shows it
+        return [self.registry.configuration(rec, version=ver, qualifier=ver) for ver in chunk], next_marker
 
     async def delete_version(self, name: str, qualifier: str) -> None:
         reg = self.registry
