@@ -85,12 +85,12 @@ def _banner(settings: Settings, port: int, deployed: list[str]) -> str:
         )
     if deployed:
         lines.append(f"  deployed: {', '.join(deployed)}")
-        first = deployed[0]
+        first = "hello" if "hello" in deployed else deployed[0]
         lines += [
             "  try:",
             f"    .venv/bin/nimbus invoke {first} --payload '{{\"name\": \"world\"}}' --endpoint-url {url}",
             f"    AWS_ACCESS_KEY_ID={DEV_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={DEV_SECRET_ACCESS_KEY} "
-            f"AWS_DEFAULT_REGION={settings.region} aws lambda invoke --function-name {first} "
+            f"AWS_DEFAULT_REGION={settings.region} .venv/bin/aws lambda invoke --function-name {first} "
             f"--payload '{{}}' out.json --endpoint-url {url}",
         ]
     return "\n".join(lines)
