@@ -147,13 +147,11 @@ def test_syntax_error_in_module(lam: Any, create_function: Any, fn_name: str) ->
     assert_unhandled(resp, out, "Runtime.UserCodeSyntaxError")
 
 
-PID_SLEEPER = """
-import os, time
+NAPPER = """
+import time
 def handler(event, context):
-    with open(event["pidfile"], "w") as f:
-        f.write(str(os.getpid()))
     time.sleep(event.get("sleep", 0))
-    return os.getpid()
+    return "slept"
 """
 
 
@@ -176,21 +174,44 @@ def _gone(pid: int, timeout: float = 10) -> bool:
     return False
 
 
-def test_timed_out_instance_is_killed(lam: Any, create_function: Any, fn_name: str, tmp_path: Any) -> None:
-    pidfile = str(tmp_path / "pid")
-    create_function(fn_name, {"app.py": PID_SLEEPER}, Timeout=1)
-    resp, out = invoke_json(lam, fn_name, {"pidfile": pidfile, "sleep": 30})
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` (the server's instances, whatever sandbox they run in)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = {int(c) for c in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += list(children - found)
+            found |= children
+    return found
+
+
+def _all_gone(pids: set[int], timeout: float = 10) -> bool:
+    return all(_gone(pid, timeout) for pid in pids)
+
+
+def test_timed_out_instance_is_killed(server: Any, lam: Any, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, {"app.py": NAPPER}, Timeout=1)
+    before = _descendants(server.process.pid)
+    resp, out = invoke_json(lam, fn_name, {"sleep": 30})
     assert resp.get("FunctionError") == "Unhandled", out
-    pid = int(Path(pidfile).read_text())
-    assert _gone(pid), f"function process {pid} still running after its timeout"
+    spawned = _descendants(server.process.pid) - before
+    assert _all_gone(spawned), f"function processes {spawned} still running after the timeout"
 
 
-def test_deleted_function_instances_stop(lam: Any, fn_name: str, tmp_path: Any) -> None:
+def test_deleted_function_instances_stop(server: Any, lam: Any, fn_name: str) -> None:
     from e2e_support import ROLE, make_zip
 
-    pidfile = str(tmp_path / "pid")
     lam.create_function(FunctionName=fn_name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
-                        Code={"ZipFile": make_zip({"app.py": PID_SLEEPER})})
-    _, pid = invoke_json(lam, fn_name, {"pidfile": pidfile})
+                        Code={"ZipFile": make_zip({"app.py": NAPPER})})
+    wait_active(lam, fn_name)
+    before = _descendants(server.process.pid)
+    invoke_json(lam, fn_name, {"sleep": 0})
+    spawned = _descendants(server.process.pid) - before
+    assert spawned, "the invoke started no instance process"
     lam.delete_function(FunctionName=fn_name)
-    assert _gone(pid), f"warm instance {pid} of a deleted function is still running"
+    assert _all_gone(spawned), f"warm instance processes {spawned} of a deleted function are still running"

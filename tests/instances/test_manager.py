@@ -20,14 +20,18 @@ import pytest
 from nimbus.config import Settings
 from nimbus.errors import InvalidParameterValue, TooManyRequests
 from nimbus.instances import InstanceManager
+from nimbus.instances.isolation import detect
 from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.logs.sink import MemorySink
 from nimbus.runtimes.registry import available_runtimes, resolve_runtime
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
+#: whether InstanceManager's default launcher sandboxes instances on this host (it does as root on Linux)
+SANDBOXED = detect().namespaces
 
 COUNTER_APP = """
-import os, sys, logging
+import os, sys, logging, uuid
+INSTANCE = uuid.uuid4().hex  # pids repeat across sandboxes (every runtime is pid 2 in its own pid namespace)
 INITS = 0
 INITS += 1
 logger = logging.getLogger()
@@ -36,7 +40,7 @@ logger.setLevel(logging.INFO)
 def handler(event, context):
     print("event", event)
     logger.info("logged %s", event.get("n"))
-    return {"inits": INITS, "pid": os.getpid(), "event": event}
+    return {"inits": INITS, "pid": INSTANCE, "event": event}
 """
 
 
@@ -49,7 +53,8 @@ def _children() -> set[int]:
     instances = set()
     for pid in pids:
         with contextlib.suppress(OSError):
-            if b"bootstrap.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"bootstrap.py" in cmdline or b"sandbox_init.py" in cmdline:
                 instances.add(pid)
     return instances
 
@@ -224,8 +229,13 @@ def test_context_environment_and_payload_handling(code: Callable[..., Path]) -> 
     assert env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
     assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/fn"
     assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == a["ctx"][6]
-    assert env["LAMBDA_TASK_ROOT"] == str(code_dir) == a["cwd"]
-    assert Path(env["LAMBDA_RUNTIME_DIR"], "bootstrap.py").is_file()
+    task_root = "/var/task" if SANDBOXED else str(code_dir)
+    assert env["LAMBDA_TASK_ROOT"] == task_root == a["cwd"]
+    if SANDBOXED:
+        assert env["LAMBDA_RUNTIME_DIR"] == "/var/runtime"
+        assert env["PATH"].startswith("/var/lang/bin:")
+    else:
+        assert Path(env["LAMBDA_RUNTIME_DIR"], "bootstrap.py").is_file()
     assert env["TZ"] == ":UTC"
     assert env["LANG"] == "en_US.UTF-8"
     assert env["PATH"]
@@ -234,7 +244,7 @@ def test_context_environment_and_payload_handling(code: Callable[..., Path]) -> 
     assert "HOME" not in env
     assert not [k for k in env if k.startswith("NIMBUS")]
     assert a["path"] == [
-        str(code_dir),
+        task_root,
         "/opt/python/lib/python3.11/site-packages",
         "/opt/python",
         env["LAMBDA_RUNTIME_DIR"],
@@ -468,7 +478,8 @@ def test_idle_instance_death_is_removed_silently(code: Callable[..., Path]) -> N
 
     async def body(m: InstanceManager, sink: MemorySink) -> None:
         pid = loads(await m.invoke(spec, request(1)))["pid"]
-        os.kill(pid, signal.SIGKILL)
+        [instance] = m._instances
+        os.kill(instance.pid, signal.SIGKILL)
         for _ in range(200):
             if m.statistics().instances == 0:
                 break
@@ -486,10 +497,11 @@ def test_idle_instance_death_is_removed_silently(code: Callable[..., Path]) -> N
 
 def test_parallel_invokes_get_their_own_instances_up_to_the_limit(code: Callable[..., Path]) -> None:
     app = """
-    import os, time
+    import uuid, time
+    INSTANCE = uuid.uuid4().hex
     def handler(event, context):
         time.sleep(0.4)
-        return os.getpid()
+        return INSTANCE
     """
     spec = make_spec(code(app=app))
 
@@ -510,10 +522,11 @@ def test_parallel_invokes_get_their_own_instances_up_to_the_limit(code: Callable
 
 def test_retire_and_new_revisions_never_reuse_old_instances(code: Callable[..., Path]) -> None:
     app = """
-    import os, time
+    import uuid, time
+    INSTANCE = uuid.uuid4().hex
     def handler(event, context):
         time.sleep(event.get("sleep", 0))
-        return os.getpid()
+        return INSTANCE
     """
     spec = make_spec(code(app=app))
 

@@ -43,6 +43,13 @@ EnvOpt = Annotated[
     typer.Option("--env", "-e", help="KEY=VALUE, repeatable; replaces all variables.", show_default=False),
 ]
 DescriptionOpt = Annotated[str | None, typer.Option("--description", show_default=False)]
+LayerOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--layer", help="Layer version ARN, repeatable (at most 5, merged at /opt in order).", show_default=False
+    ),
+]
+MAX_LAYERS = 5
 
 
 def _code_bytes(code: Path) -> bytes:
@@ -76,6 +83,7 @@ def _config_params(
     timeout: int | None,
     env: list[str] | None,
     description: str | None,
+    layers: list[str] | None = None,
 ) -> dict[str, Any]:
     """The configuration fields the caller set explicitly, in Lambda's field names."""
     params: dict[str, Any] = {
@@ -87,6 +95,10 @@ def _config_params(
     }
     if env is not None:
         params["Environment"] = {"Variables": _parse_env(env)}
+    if layers is not None:
+        if len(layers) > MAX_LAYERS:
+            fail(f"--layer: at most {MAX_LAYERS} layers per function, got {len(layers)}", code=2)
+        params["Layers"] = layers
     return {k: v for k, v in params.items() if v is not None}
 
 
@@ -133,6 +145,7 @@ def create(
     timeout: TimeoutOpt = None,
     env: EnvOpt = None,
     description: DescriptionOpt = None,
+    layer: LayerOpt = None,
     role: Annotated[str, typer.Option("--role", help="Execution role ARN (not enforced).")] = DEFAULT_ROLE,
     endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
     region: RegionOpt = None,
@@ -144,7 +157,7 @@ def create(
             params.update(read_config(code))
     except ValueError as exc:
         fail(str(exc), code=2)
-    params.update(_config_params(runtime, handler, memory, timeout, env, description))
+    params.update(_config_params(runtime, handler, memory, timeout, env, description, layer))
     zip_bytes = _code_bytes(code)
     with api_errors(endpoint_url), err.status(f"creating {name} ({len(zip_bytes):,} bytes of code)"):
         client = make_client("lambda", endpoint_url, region)
@@ -163,11 +176,12 @@ def update(
     timeout: TimeoutOpt = None,
     env: EnvOpt = None,
     description: DescriptionOpt = None,
+    layer: LayerOpt = None,
     endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
     region: RegionOpt = None,
 ) -> None:
     """Update a function's code (--code) and/or the configuration flags given (nimbus.json is not re-read)."""
-    params = _config_params(runtime, handler, memory, timeout, env, description)
+    params = _config_params(runtime, handler, memory, timeout, env, description, layer)
     if code is None and not params:
         fail("nothing to update: pass --code and/or configuration flags", code=2)
     zip_bytes = _code_bytes(code) if code is not None else None

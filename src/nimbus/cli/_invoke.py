@@ -54,7 +54,9 @@ def invoke(
     name: Annotated[str, typer.Argument(help="Function name, ARN or name:qualifier.")],
     payload: Annotated[str, typer.Option("--payload", "-p", help="JSON text, @file, or - for stdin.")] = "{}",
     log: Annotated[bool, typer.Option("--log", help="Print the last 4 KB of the function's log to stderr.")] = False,
-    qualifier: Annotated[str | None, typer.Option("--qualifier", help="Version or alias.")] = None,
+    qualifier: Annotated[
+        str | None, typer.Option("--qualifier", "-q", help="Version or alias to invoke.", show_default=False)
+    ] = None,
     endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
     region: RegionOpt = None,
 ) -> None:

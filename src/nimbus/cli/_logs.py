@@ -47,6 +47,23 @@ def _fetch(client: Any, group: str, start_ms: int) -> list[dict[str, Any]]:
     return events
 
 
+def _versions_for(name: str, qualifier: str, endpoint_url: str, region: str | None) -> set[str]:
+    """The versions whose streams a qualifier covers: itself, or an alias's version plus its weighted one."""
+    if qualifier == "$LATEST" or re.fullmatch(r"[0-9]+", qualifier):
+        return {qualifier}
+    alias = make_client("lambda", endpoint_url, region).get_alias(FunctionName=name, Name=qualifier)
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return {str(alias["FunctionVersion"]), *map(str, weights)}
+
+
+def _in_versions(event: dict[str, Any], versions: set[str] | None) -> bool:
+    """Streams are `YYYY/MM/DD/[<version>]<id>`: keep events from the wanted versions' streams."""
+    if versions is None:
+        return True
+    stream = str(event.get("logStreamName", ""))
+    return any(f"[{version}]" in stream for version in versions)
+
+
 def _print(event: dict[str, Any]) -> None:
     stamp = datetime.fromtimestamp(int(event.get("timestamp", 0)) / 1000, tz=UTC)
     when = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
@@ -58,6 +75,15 @@ def logs(
     name: Annotated[str, typer.Argument(help="Function name (reads log group /aws/lambda/NAME).")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep polling for new events until Ctrl-C.")] = False,
     since: Annotated[str, typer.Option("--since", help="How far back to start: 30s, 10m, 1h, 2d.")] = "10m",
+    qualifier: Annotated[
+        str | None,
+        typer.Option(
+            "--qualifier",
+            "-q",
+            help="Only this version's streams ($LATEST, 3, or an alias: its version and weighted version).",
+            show_default=False,
+        ),
+    ] = None,
     endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
     region: RegionOpt = None,
 ) -> None:
@@ -67,6 +93,7 @@ def logs(
     seen: dict[str, int] = {}  # eventId -> timestamp, for events at or after the poll's start time
     try:
         with api_errors(endpoint_url):
+            versions = _versions_for(name, qualifier, endpoint_url, region) if qualifier else None
             client = make_client("logs", endpoint_url, region)
             while True:
                 try:
@@ -80,7 +107,8 @@ def logs(
                     event_id = str(event.get("eventId", ""))
                     if event_id in seen:
                         continue
-                    _print(event)
+                    if _in_versions(event, versions):
+                        _print(event)
                     seen[event_id] = int(event.get("timestamp", 0))
                     start_ms = max(start_ms, seen[event_id])
                 sys.stdout.flush()

@@ -1,11 +1,12 @@
-"""The `nimbus` command line: `serve`, `function ...`, `invoke`, `logs`."""
+"""The `nimbus` command line: `serve`, `function ...`, `alias ...`, `layer ...`, `invoke`, `logs`."""
 
 from __future__ import annotations
 
 import typer
 
 from nimbus import __version__
-from nimbus.cli import _functions, _invoke, _logs, _serve
+from nimbus.cli import _aliases, _functions, _invoke, _layers, _logs, _serve, _versions
+from nimbus.cli._doctor import doctor
 
 app = typer.Typer(
     name="nimbus",
@@ -15,9 +16,14 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
 app.command()(_serve.serve)
+_functions.app.command()(_versions.publish)
+_functions.app.command()(_versions.versions)
 app.add_typer(_functions.app, name="function")
+app.add_typer(_aliases.app, name="alias")
+app.add_typer(_layers.app, name="layer")
 app.command()(_invoke.invoke)
 app.command()(_logs.logs)
+app.command()(doctor)
 
 
 @app.command()

@@ -9,11 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import nimbus.protocol.frames as frames_module
-from nimbus.instances.process import CONTROL_FD, LaunchCommand
+from nimbus.instances.process import CONTROL_FD, LaunchCommand, SandboxSpec
 from nimbus.invoke.types import FunctionSpec
 from nimbus.runtimes.registry import PYTHON_RUNTIME_DIR, ResolvedRuntime
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+#: inside a sandbox, as on Lambda: the runtime first
+SANDBOX_PATH = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+#: Lambda's; /var/lang/lib first, which is also how a relocated interpreter finds its libpython
+SANDBOX_LD_LIBRARY_PATH = (
+    "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+)
+SANDBOX_TASK_ROOT = Path("/var/task")
+SANDBOX_RUNTIME_DIR = Path("/var/runtime")
+SANDBOX_LANG = Path("/var/lang")
 BOOTSTRAP = PYTHON_RUNTIME_DIR / "bootstrap.py"
 FRAMES_PATH = Path(frames_module.__file__).resolve()
 
@@ -42,9 +51,11 @@ RESERVED_KEYS = frozenset(
 )
 
 
-def instance_environment(spec: FunctionSpec, runtime: ResolvedRuntime, log_group: str, stream: str) -> dict[str, str]:
+def instance_environment(
+    spec: FunctionSpec, runtime: ResolvedRuntime, log_group: str, stream: str, sandboxed: bool = False
+) -> dict[str, str]:
     env = {
-        "PATH": DEFAULT_PATH,
+        "PATH": SANDBOX_PATH if sandboxed else DEFAULT_PATH,
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
     }
@@ -62,15 +73,44 @@ def instance_environment(spec: FunctionSpec, runtime: ResolvedRuntime, log_group
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "LAMBDA_TASK_ROOT": str(spec.code_dir),
-            "LAMBDA_RUNTIME_DIR": str(PYTHON_RUNTIME_DIR),
+            "LAMBDA_TASK_ROOT": str(SANDBOX_TASK_ROOT if sandboxed else spec.code_dir),
+            "LAMBDA_RUNTIME_DIR": str(SANDBOX_RUNTIME_DIR if sandboxed else PYTHON_RUNTIME_DIR),
         }
     )
+    if sandboxed:
+        env["LD_LIBRARY_PATH"] = SANDBOX_LD_LIBRARY_PATH
     return env
 
 
-def python_command(spec: FunctionSpec, runtime: ResolvedRuntime, log_group: str, stream: str) -> LaunchCommand:
-    """`python3.N -I -S -u -X utf8 bootstrap.py <frames.py> <control fd> <task root>`."""
+def python_command(
+    spec: FunctionSpec, runtime: ResolvedRuntime, log_group: str, stream: str, sandboxed: bool = False
+) -> LaunchCommand:
+    """`python3.N -I -S -u -X utf8 bootstrap.py <frames.py> <control fd> <task root>`.
+
+    Sandboxed, every path is the one seen from inside: /var/lang/bin/python3.N, /var/runtime, /var/task.
+    """
+    if sandboxed:
+        from nimbus.instances.sandbox import runtime_prefix
+
+        prefix = runtime_prefix(runtime.interpreter)
+        sandbox = SandboxSpec(
+            code_dir=spec.code_dir,
+            layer_dirs=spec.layer_dirs,
+            runtime_prefix=prefix,
+            memory_mb=spec.memory_mb,
+            ephemeral_storage_mb=spec.ephemeral_storage_mb,
+            network=spec.network,
+        )
+        argv = [
+            str(SANDBOX_LANG / runtime.interpreter.relative_to(prefix)),
+            *_FLAGS,
+            str(SANDBOX_RUNTIME_DIR / "bootstrap.py"),
+            str(SANDBOX_RUNTIME_DIR / "nimbus_frames.py"),
+            str(CONTROL_FD),
+            str(SANDBOX_TASK_ROOT),
+        ]
+        env = instance_environment(spec, runtime, log_group, stream, sandboxed=True)
+        return LaunchCommand(runtime.interpreter, argv, env, SANDBOX_TASK_ROOT, sandbox)
     argv = [
         str(runtime.interpreter),
         "-I",  # isolated: no PYTHON* variables, no user site, no script dir on sys.path
@@ -85,3 +125,6 @@ def python_command(spec: FunctionSpec, runtime: ResolvedRuntime, log_group: str,
     ]
     env = instance_environment(spec, runtime, log_group, stream)
     return LaunchCommand(runtime.interpreter, argv, env, spec.code_dir)
+
+
+_FLAGS = ("-I", "-S", "-u", "-X", "utf8")

@@ -57,6 +57,14 @@ def exit_error(rid: str, description: str) -> bytes:
     return error_payload("Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: {description}")
 
 
+OUT_OF_MEMORY = "Runtime.OutOfMemory"
+
+
+def oom_error(rid: str, description: str) -> bytes:
+    """What Lambda returns when an instance hits its memory limit (the kernel killed it)."""
+    return error_payload(OUT_OF_MEMORY, f"RequestId: {rid} Error: Runtime exited with error: {description}")
+
+
 class Instance:
     def __init__(self, spec: FunctionSpec, handle: ProcessHandle, sink: LogSink, log_group: str, stream: str) -> None:
         self.spec = spec
@@ -198,7 +206,10 @@ class Instance:
             await self._loop.sock_sendall(self.handle.control, frames.encode(frames.INVOKE, header, request.payload))
             frame = await self._next_frame(max(0.0, deadline_s - time.time()))
             rss_kb = frame.header.get("max_rss_kb")
-            memory = (rss_kb + 1023) // 1024 if isinstance(rss_kb, int) else self.handle.max_memory_mb()
+            if self.handle.cgroup is not None:  # the whole sandbox's peak, as Lambda reports it
+                memory = self.handle.cgroup.max_memory_mb()
+            else:
+                memory = (rss_kb + 1023) // 1024 if isinstance(rss_kb, int) else self.handle.max_memory_mb()
             payload = frame.body
             if frame.kind == frames.RESULT:
                 if len(payload) > frames.MAX_RESPONSE_BYTES:
@@ -223,8 +234,13 @@ class Instance:
                 log.warning("instance %s broke the frame protocol: %s", self.id, exc)
             await self.kill(DeathReason.EXIT if crashed else DeathReason.PROTOCOL_ERROR)
             description = describe_exit(self.handle.exited.result())
-            payload = exit_error(rid, description)
-            function_error, status, error_type = UNHANDLED, "error", "Runtime.ExitError"
+            function_error, status = UNHANDLED, "error"
+            if self.handle.oom_killed():
+                memory = spec.memory_mb
+                payload, error_type = oom_error(rid, description), OUT_OF_MEMORY
+                self.output.emit(f"RequestId: {rid} Error: Runtime exited with error: {description}")
+            else:
+                payload, error_type = exit_error(rid, description), "Runtime.ExitError"
         duration_ms = (time.monotonic() - started) * 1000
         self.output.drain()
         self.output.flush_partial()

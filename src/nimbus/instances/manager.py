@@ -18,10 +18,20 @@ from typing import Any
 from nimbus.config import Settings
 from nimbus.errors import ServiceError, TooManyRequests
 from nimbus.instances.environment import python_command
-from nimbus.instances.instance import Instance, InstanceCrashed, error_payload, exit_error, timeout_error
+from nimbus.instances.instance import (
+    OUT_OF_MEMORY,
+    Instance,
+    InstanceCrashed,
+    error_payload,
+    exit_error,
+    oom_error,
+    timeout_error,
+)
+from nimbus.instances.isolation import Isolation, detect
 from nimbus.instances.lifecycle import DeathReason, InstanceState, StateChange
 from nimbus.instances.pool import Pool
 from nimbus.instances.process import Launcher, SpawnLauncher, describe_exit
+from nimbus.instances.sandbox import SandboxLauncher
 from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.logs import framing
 from nimbus.logs.sink import LogSink
@@ -34,6 +44,17 @@ log = logging.getLogger(__name__)
 INIT_TIMEOUT_S = 10.0
 
 PoolKey = tuple[str, str, str]
+
+
+def default_launcher(isolation: Isolation | None = None) -> Launcher:
+    """The strongest launcher this host allows; anything weaker than full isolation is logged as a WARNING."""
+    isolation = isolation or detect()
+    for warning in isolation.warnings():
+        log.warning("INSECURE: %s; run `nimbus doctor` for details", warning)
+    if isolation.namespaces:
+        return SandboxLauncher(isolation)
+    log.warning("INSECURE: instances run UNSANDBOXED: they can read the data dir and signal the server")
+    return SpawnLauncher()
 
 
 @dataclass(frozen=True)
@@ -49,7 +70,7 @@ class InstanceManager:
     def __init__(self, settings: Settings, logs: LogSink, launcher: Launcher | None = None) -> None:
         self._settings = settings
         self._logs = logs
-        self._launcher: Launcher = launcher or SpawnLauncher()
+        self._launcher: Launcher = launcher or default_launcher()
         self._pools: dict[PoolKey, Pool] = {}
         self._instances: set[Instance] = set()
         self._inflight = 0
@@ -74,6 +95,8 @@ class InstanceManager:
         await asyncio.gather(*(i.stop(DeathReason.SHUTDOWN) for i in list(self._instances)))
         while self._tasks:
             await asyncio.gather(*list(self._tasks))
+        if isinstance(self._launcher, SandboxLauncher):
+            await self._launcher.close()
 
     def statistics(self) -> ManagerStats:
         states = [i.state for i in self._instances]
@@ -148,7 +171,8 @@ class InstanceManager:
         self._make_room()
         group = spec.log_group or framing.default_log_group(spec.name)
         stream = framing.stream_name(spec.version)
-        handle = await self._launcher.launch(python_command(spec, runtime, group, stream))
+        command = python_command(spec, runtime, group, stream, sandboxed=self._launcher.sandboxed)
+        handle = await self._launcher.launch(command)
         instance = Instance(spec, handle, self._logs, group, stream)
         instance.lifecycle.subscribe(lambda change: self._on_change(instance, pool, change))
         self._instances.add(instance)
@@ -166,6 +190,9 @@ class InstanceManager:
             return instance.report_init_failure(request, error, "Sandbox.Timedout", "timeout")
         except (InstanceCrashed, frames.FrameError):
             await instance.kill(DeathReason.EXIT)
+            if handle.oom_killed():
+                error = oom_error(rid, describe_exit(handle.exited.result()))
+                return instance.report_init_failure(request, error, OUT_OF_MEMORY, "error")
             error = exit_error(rid, describe_exit(handle.exited.result()))
             return instance.report_init_failure(request, error, "Runtime.ExitError", "error")
         except BaseException:

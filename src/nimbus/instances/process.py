@@ -16,20 +16,36 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from nimbus.instances.cgroups import InstanceCgroup
 
 #: the fd number the control socket has inside the child
 CONTROL_FD = 3
 
 
 @dataclass(frozen=True)
+class SandboxSpec:
+    """What a sandboxing launcher needs to know about the function, beyond the command."""
+
+    code_dir: Path  # mounted read-only at /var/task
+    layer_dirs: tuple[Path, ...]  # merged read-only at /opt, later layers win
+    runtime_prefix: Path  # the interpreter's installation, mounted read-only at /var/lang
+    memory_mb: int
+    ephemeral_storage_mb: int
+    network: str  # "host" | "none"
+
+
+@dataclass(frozen=True)
 class LaunchCommand:
     """What to run for one instance; the launcher decides how (spawn now, zygote fork later)."""
 
-    interpreter: Path
-    argv: Sequence[str]  # full argv, argv[0] included
+    interpreter: Path  # the interpreter on the host
+    argv: Sequence[str]  # full argv, argv[0] included (inside the sandbox's view when `sandbox` is set)
     env: Mapping[str, str]
     cwd: Path
+    sandbox: SandboxSpec | None = None
 
 
 class ProcessHandle:
@@ -44,6 +60,10 @@ class ProcessHandle:
         self._loop.add_reader(self._pidfd, self._on_pidfd_readable)
         #: resolves to the raw wait status once the process has been reaped
         self.exited: asyncio.Future[int] = self._loop.create_future()
+        #: the instance's cgroup when the launcher made one (memory peak, OOM count; removed on close)
+        self.cgroup: InstanceCgroup | None = None
+        self._final_oom = False
+        self._final_peak_mb = 0
 
     @property
     def returncode(self) -> int | None:
@@ -92,7 +112,11 @@ class ProcessHandle:
         return await self.wait()
 
     def max_memory_mb(self) -> int:
-        """Peak resident set size (VmHWM) in MB, rounded up; 0 once the process is gone."""
+        """The cgroup's peak when there is one, else peak resident set size (VmHWM) in MB; 0 once gone."""
+        if self.cgroup is not None:
+            return self.cgroup.max_memory_mb()
+        if self._final_peak_mb:
+            return self._final_peak_mb
         try:
             with open(f"/proc/{self.pid}/status", "rb") as f:
                 for line in f:
@@ -102,22 +126,43 @@ class ProcessHandle:
             pass
         return 0
 
+    def oom_killed(self) -> bool:
+        """Whether the kernel's OOM killer took a process of this instance (only known with a memory cgroup)."""
+        if self.cgroup is None:
+            return self._final_oom
+        return self.cgroup.oom_kills() > 0
+
     def close(self) -> None:
-        """Release the parent's fds; call only after the process is reaped and its output drained."""
+        """Release the parent's fds and the cgroup; call only after the process is reaped and its output drained."""
         self._close_pidfd()
         self.control.close()
         if self.output_fd >= 0:
             os.close(self.output_fd)
             self.output_fd = -1
+        if self.cgroup is not None:
+            self._final_oom = self.cgroup.oom_kills() > 0
+            self._final_peak_mb = self.cgroup.max_memory_mb()
+            self._remove_cgroup(self.cgroup, 0)
+            self.cgroup = None
+
+    def _remove_cgroup(self, cgroup: InstanceCgroup, attempt: int) -> None:
+        # a killed sandbox's pid namespace empties a moment after the outer process is reaped: retry briefly
+        if not cgroup.remove() and attempt < 100:
+            self._loop.call_later(0.02, self._remove_cgroup, cgroup, attempt + 1)
 
 
 class Launcher(Protocol):
+    #: whether instances run in a sandbox (their paths are then /var/task, /var/lang, /var/runtime)
+    sandboxed: bool
+
     async def launch(self, command: LaunchCommand) -> ProcessHandle:
         """Start an instance process for `command`; it must be reaped through the returned handle."""
 
 
 class SpawnLauncher:
     """posix_spawn one interpreter per instance (vfork-fast, no Python code runs between fork and exec)."""
+
+    sandboxed = False
 
     async def launch(self, command: LaunchCommand) -> ProcessHandle:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

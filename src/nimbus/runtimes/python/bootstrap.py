@@ -339,6 +339,8 @@ def protect_task_root(task_root):
     no root) is the sandbox's job, which replaces this step.
     """
     try:
+        if os.statvfs(task_root).f_flag & os.ST_RDONLY:
+            return True  # already read-only: the instance runs in a sandbox (or the tree is on a read-only mount)
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)

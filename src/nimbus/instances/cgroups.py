@@ -1,0 +1,205 @@
+"""Per-instance cgroups: memory at MemorySize, a pids cap, CPU weight proportional to memory; peak and OOM reads.
+
+cgroup v2 is used where its tree has the memory and pids controllers; otherwise the v1 hierarchies (the layout of
+the machines Nimbus is measured on: memory/cpu/pids under /sys/fs/cgroup/<controller>, an empty cgroup2 beside).
+Groups are made under the server's own cgroup (`<own>/nimbus-<server pid>/<instance>`), so a server running in a
+limited cgroup keeps its instances inside its limits, and several servers never touch each other's groups.
+
+Every operation is a handful of small writes to cgroupfs (well under a millisecond), done inline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = ("memory", "pids", "cpu")
+#: Lambda: at most 1024 processes and threads per execution environment
+PIDS_MAX = 1024
+#: Lambda gives one full vCPU at 1769 MB
+MB_PER_VCPU = 1769
+
+
+@dataclass(frozen=True)
+class CgroupLayout:
+    """What the host offers: "v2" (one dir with controllers), "v1" (one dir per controller) or "none"."""
+
+    mode: str
+    #: controller -> the directory under which this server makes its instance groups
+    bases: dict[str, Path]
+
+    @property
+    def controllers(self) -> tuple[str, ...]:
+        return tuple(sorted(self.bases)) if self.mode == "v1" else ("cpu", "memory", "pids")
+
+    def describe(self) -> str:
+        if self.mode == "none":
+            return "none"
+        return f"{self.mode} ({', '.join(self.controllers)})"
+
+
+def _own_path(controller: str, proc_cgroup: str) -> str:
+    """This process's path in a v1 hierarchy ("" for v2 when controller is "")."""
+    for line in proc_cgroup.splitlines():
+        _, names, path = line.split(":", 2)
+        if (controller == "" and names == "") or controller in names.split(","):
+            return path.lstrip("/")
+    return ""
+
+
+def _writable(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+def detect_layout(root: Path = ROOT) -> CgroupLayout:
+    """Find usable controllers; the base directories are not created until `prepare`."""
+    try:
+        proc = Path("/proc/self/cgroup").read_text()
+    except OSError:
+        return CgroupLayout("none", {})
+    server = f"nimbus-{os.getpid()}"
+    v2_controllers = root / "cgroup.controllers"
+    if v2_controllers.exists():  # a pure cgroup2 host: one tree
+        have = set(v2_controllers.read_text().split())
+        own = root / _own_path("", proc)
+        if {"memory", "pids"} <= have and _writable(own):
+            return CgroupLayout("v2", {"": own / server})
+        return CgroupLayout("none", {})
+    bases = {}
+    for controller in V1_CONTROLLERS:
+        own = root / controller / _own_path(controller, proc)
+        if _writable(own) and (root / controller / "cgroup.procs").exists():
+            bases[controller] = own / server
+    if "memory" in bases and "pids" in bases:
+        return CgroupLayout("v1", bases)
+    return CgroupLayout("none", {})
+
+
+def cpu_weight_v1(memory_mb: int) -> int:
+    """cpu.shares: 1024 per vCPU, where a vCPU comes with every 1769 MB (as Lambda allots CPU)."""
+    return max(2, memory_mb * 1024 // MB_PER_VCPU)
+
+
+def cpu_weight_v2(memory_mb: int) -> int:
+    return max(1, min(10000, memory_mb * 100 // MB_PER_VCPU))
+
+
+class InstanceCgroup:
+    """One instance's groups: created with limits before launch, joined by the instance, removed after it dies."""
+
+    def __init__(self, layout: CgroupLayout, name: str, memory_mb: int) -> None:
+        self.layout = layout
+        self.removed = False
+        self.dirs = {c: base / name for c, base in layout.bases.items()}
+        limit = memory_mb * 1024 * 1024
+        for base in layout.bases.values():
+            base.mkdir(exist_ok=True)
+            if layout.mode == "v2":
+                with contextlib.suppress(OSError):
+                    (base / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+        for d in self.dirs.values():
+            d.mkdir()
+        if layout.mode == "v2":
+            d = self.dirs[""]
+            _put(d / "memory.max", str(limit))
+            _put(d / "memory.swap.max", "0", optional=True)
+            _put(d / "pids.max", str(PIDS_MAX))
+            _put(d / "cpu.weight", str(cpu_weight_v2(memory_mb)), optional=True)
+        else:
+            mem = self.dirs["memory"]
+            _put(mem / "memory.limit_in_bytes", str(limit))
+            _put(mem / "memory.memsw.limit_in_bytes", str(limit), optional=True)  # no swap beyond the limit
+            _put(self.dirs["pids"] / "pids.max", str(PIDS_MAX))
+            if "cpu" in self.dirs:
+                _put(self.dirs["cpu"] / "cpu.shares", str(cpu_weight_v1(memory_mb)))
+        self._memory = self.dirs["" if layout.mode == "v2" else "memory"]
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    def max_memory_mb(self) -> int:
+        """Peak memory of the whole sandbox (every process, page cache and tmpfs included), in MB rounded up."""
+        name = "memory.peak" if self.layout.mode == "v2" else "memory.max_usage_in_bytes"
+        try:
+            value = int(_read(self._memory / name))
+        except (OSError, ValueError):
+            return 0
+        return (value + (1 << 20) - 1) >> 20
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer took in this group (`memory.failcnt` is no use here)."""
+        name = "memory.events" if self.layout.mode == "v2" else "memory.oom_control"
+        try:
+            for line in _read(self._memory / name).splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def remove(self) -> bool:
+        """Kill what is left in the groups and remove them; False while a process is still on its way out."""
+        done = True
+        for d in self.dirs.values():
+            if not d.exists():
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                for pid in _read(d / "cgroup.procs").split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+            try:
+                d.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                done = False
+        self.removed = done
+        return done
+
+
+def _read(path: Path) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _put(path: Path, value: str, optional: bool = False) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError:
+        if not optional:
+            raise
+
+
+def remove_server_base(layout: CgroupLayout) -> None:
+    """At server stop: the per-server parent groups (empty by then)."""
+    for base in layout.bases.values():
+        with contextlib.suppress(OSError):
+            base.rmdir()
+
+
+def sweep_stale(layout: CgroupLayout) -> int:
+    """Remove the groups of servers that died without cleaning up (`nimbus-<pid>` whose pid is gone)."""
+    removed = 0
+    for base in layout.bases.values():
+        for stale in base.parent.glob("nimbus-*"):
+            pid = stale.name.removeprefix("nimbus-")
+            if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+                continue
+            for child in [d for d in stale.iterdir() if d.is_dir()]:
+                with contextlib.suppress(OSError, ValueError):
+                    for p in _read(child / "cgroup.procs").split():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(int(p), signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+                    removed += 1
+            with contextlib.suppress(OSError):
+                stale.rmdir()
+    return removed

@@ -1,0 +1,210 @@
+"""The sandboxing launcher: one cgroup, one set of namespaces, one read-only root per instance.
+
+`SandboxLauncher` builds a plan (mounts, uid, network, the runtime's argv and environment as seen from inside),
+makes the instance's cgroup, and spawns `sandbox_init.py`, which enters the sandbox inside the new process and
+execs the runtime there. The server process itself never forks and never blocks on set-up: the plan is data, the
+cgroup is a few small cgroupfs writes, and everything else happens in the child. A zygote (issue 6) can run
+the same `sandbox_init.py` step in its forked children.
+
+What an instance sees:
+    /usr /bin /lib* /sbin   the host's, read-only (symlinks kept as symlinks on merged-/usr hosts)
+    /etc                    only: generated passwd/group/hosts/hostname, and read-only resolv.conf, ssl certs, ...
+    /var/lang               the runtime's interpreter installation, read-only (never the home dir it lives in)
+    /var/runtime            bootstrap.py and the frame codec, read-only
+    /var/task               the function code, read-only
+    /opt                    the layers, merged read-only (an empty read-only dir without layers)
+    /tmp                    private tmpfs capped at EphemeralStorage MB
+    /dev                    null zero full random urandom, fd links
+    /proc                   a private procfs: only the sandbox's own processes
+"""
+
+from __future__ import annotations
+
+import asyncio
+import marshal
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from nimbus.instances import seccomp
+from nimbus.instances.cgroups import InstanceCgroup, remove_server_base, sweep_stale
+from nimbus.instances.isolation import Isolation
+from nimbus.instances.process import CONTROL_FD, LaunchCommand, ProcessHandle, SandboxSpec, SpawnLauncher
+
+#: Lambda's sandbox user and group (sbx_user1051)
+SANDBOX_UID = 993
+SANDBOX_GID = 990
+HOSTNAME = "sandbox"
+INIT = Path(__file__).resolve().with_name("sandbox_init.py")
+
+#: host /etc pieces a runtime may need (bound read-only when present); nothing else of /etc is visible
+ETC_PIECES = (
+    "resolv.conf",
+    "nsswitch.conf",
+    "host.conf",
+    "gai.conf",
+    "services",
+    "protocols",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "mime.types",
+    "alternatives",
+    "ssl/certs",
+    "ssl/openssl.cnf",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "pki/tls/certs",
+    "pki/ca-trust",
+)
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+
+PASSWD = (
+    "root:x:0:0:root:/root:/sbin/nologin\n"
+    f"sbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/tmp:/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+)
+GROUP = f"root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\nnobody:x:65534:\n"
+
+
+def runtime_prefix(interpreter: Path) -> Path:
+    """The installation an interpreter belongs to (`<prefix>/bin/python3.N` with `<prefix>/lib/python3.N/`)."""
+    prefix = interpreter.parent.parent
+    if not (prefix / "lib" / interpreter.name / "os.py").is_file():
+        raise RuntimeError(f"cannot find the standard library of {interpreter} under {prefix}/lib")
+    return prefix
+
+
+def _hosts() -> str:
+    try:
+        host = Path("/etc/hosts").read_text()
+    except OSError:
+        host = "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
+    return host.rstrip("\n") + f"\n127.0.1.1\t{HOSTNAME}\n"
+
+
+def mount_plan(spec: SandboxSpec, runtime_files: dict[str, Path]) -> list[dict[str, Any]]:
+    """The sandbox's file system, in mount order, as data for `sandbox_init.py`."""
+    mounts: list[dict[str, Any]] = []
+    for name in SYSTEM_DIRS:
+        path = Path("/", name)
+        if path.is_symlink():
+            mounts.append({"kind": "symlink", "dst": f"/{name}", "target": os.readlink(path)})
+        elif path.is_dir():
+            mounts.append({"kind": "bind", "src": str(path), "dst": f"/{name}"})
+    mounts.append({"kind": "dir", "dst": "/etc"})
+    for name in ETC_PIECES:
+        path = Path("/etc", name)
+        if path.exists():
+            mounts.append({"kind": "bind", "src": str(path), "dst": f"/etc/{name}"})
+    mounts += [
+        {"kind": "file", "dst": "/etc/passwd", "data": PASSWD},
+        {"kind": "file", "dst": "/etc/group", "data": GROUP},
+        {"kind": "file", "dst": "/etc/hosts", "data": _hosts()},
+        {"kind": "file", "dst": "/etc/hostname", "data": HOSTNAME + "\n"},
+        {"kind": "bind", "src": str(spec.runtime_prefix), "dst": "/var/lang"},
+        {"kind": "dir", "dst": "/var/runtime"},
+    ]
+    mounts += [{"kind": "bind", "src": str(src), "dst": f"/var/runtime/{name}"} for name, src in runtime_files.items()]
+    mounts.append({"kind": "bind", "src": str(spec.code_dir), "dst": "/var/task"})
+    layers = spec.layer_dirs
+    if len(layers) == 1:
+        mounts.append({"kind": "bind", "src": str(layers[0]), "dst": "/opt"})
+    elif layers:  # overlayfs: the first lower dir is the top one, and later layers win
+        mounts.append({"kind": "overlay", "dst": "/opt", "lower": [str(p) for p in reversed(layers)]})
+    else:
+        mounts.append({"kind": "dir", "dst": "/opt"})
+    mounts.append({"kind": "tmpfs", "dst": "/tmp", "size_mb": spec.ephemeral_storage_mb, "mode": 0o1777})
+    mounts.append({"kind": "tmpfs", "dst": "/dev", "size_mb": 1, "mode": 0o755})
+    mounts += [{"kind": "bind", "src": f"/dev/{d}", "dst": f"/dev/{d}", "rw": True, "dev": True} for d in DEVICES]
+    mounts += [
+        {"kind": "symlink", "dst": "/dev/fd", "target": "/proc/self/fd"},
+        {"kind": "symlink", "dst": "/dev/stdin", "target": "/proc/self/fd/0"},
+        {"kind": "symlink", "dst": "/dev/stdout", "target": "/proc/self/fd/1"},
+        {"kind": "symlink", "dst": "/dev/stderr", "target": "/proc/self/fd/2"},
+        {"kind": "proc", "dst": "/proc"},
+    ]
+    return mounts
+
+
+def encode_plan(plan: dict[str, Any]) -> str:
+    """marshal format 4 (readable by every python3.8+), hex: the init program then needs no json import."""
+    return marshal.dumps(plan, 4).hex()
+
+
+class SandboxLauncher:
+    """Spawn every instance inside its own sandbox, as strong as `isolation` allows (namespaces are required)."""
+
+    sandboxed = True
+
+    def __init__(self, isolation: Isolation) -> None:
+        if not isolation.namespaces:
+            raise RuntimeError("this host allows no namespaces: use SpawnLauncher")
+        self.isolation = isolation
+        self._spawn = SpawnLauncher()
+        self._cgroups: list[InstanceCgroup] = []
+        self._seccomp = seccomp.program_bytes() if isolation.seccomp else b""
+        if isolation.cgroups.mode != "none":
+            sweep_stale(isolation.cgroups)
+
+    def plan(self, command: LaunchCommand, cgroup: InstanceCgroup | None) -> dict[str, Any]:
+        spec = command.sandbox
+        assert spec is not None, "a sandboxed launch needs a SandboxSpec"
+        runtime_files = {Path(a).name: Path(a) for a in command.argv if a.startswith("/var/runtime/")}
+        host_files = _runtime_sources()
+        return {
+            "mounts": mount_plan(spec, {name: host_files[name] for name in runtime_files}),
+            "cgroup_procs": cgroup.procs_files if cgroup else [],
+            "userns": self.isolation.use_user_namespace,
+            "uid": SANDBOX_UID,
+            "gid": SANDBOX_GID,
+            "network": spec.network,
+            "hostname": HOSTNAME,
+            "seccomp": self._seccomp,
+            "control_fd": CONTROL_FD,
+            "argv": list(command.argv),
+            "env": dict(command.env),
+            "cwd": str(command.cwd),
+        }
+
+    async def launch(self, command: LaunchCommand) -> ProcessHandle:
+        spec = command.sandbox
+        assert spec is not None, "a sandboxed launch needs a SandboxSpec"
+        cgroup = None
+        if self.isolation.cgroups.mode != "none":
+            cgroup = InstanceCgroup(self.isolation.cgroups, uuid.uuid4().hex, spec.memory_mb)
+            self._cgroups = [c for c in self._cgroups if not c.removed]
+            self._cgroups.append(cgroup)
+        try:
+            plan = self.plan(command, cgroup)
+            outer = LaunchCommand(
+                command.interpreter,
+                [str(command.interpreter), "-I", "-S", str(INIT)],
+                {"NIMBUS_SANDBOX": encode_plan(plan)},
+                Path("/"),
+            )
+            handle = await self._spawn.launch(outer)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            raise
+        handle.cgroup = cgroup
+        return handle
+
+    async def close(self) -> None:
+        """Wait (briefly) until every instance cgroup is gone, then remove this server's parent groups."""
+        for _ in range(200):
+            self._cgroups = [c for c in self._cgroups if not c.removed and not c.remove()]
+            if not self._cgroups:
+                break
+            await asyncio.sleep(0.01)
+        remove_server_base(self.isolation.cgroups)
+
+
+def _runtime_sources() -> dict[str, Path]:
+    from nimbus.instances.environment import BOOTSTRAP, FRAMES_PATH
+
+    return {"bootstrap.py": BOOTSTRAP, "nimbus_frames.py": FRAMES_PATH}

@@ -1,0 +1,325 @@
+"""Enter an instance's sandbox, then exec the runtime. The first code every sandboxed instance process runs.
+
+Started (posix_spawn, or later a zygote's fork) as `python3 -I -S sandbox_init.py` with the plan, built by
+`sandbox.py` on the server side, in the NIMBUS_SANDBOX environment variable (hex of `marshal.dumps` format 4, which
+every python3.8+ reads). Three processes result, and the server only ever sees the first:
+
+    outer (host pid ns, root)      joins the cgroups, unshares the namespaces, forks; waits and mirrors the exit
+      └─ init (pid 1 in the sandbox)   builds the root, mounts /proc, pivots; forks; reaps everything; reports
+           └─ runtime (pid 2)          drops to the sandbox uid, no_new_privs, no capabilities, seccomp; execs
+
+When the runtime (pid 2) ends, init reports its wait status through a pipe and exits, which makes the kernel kill
+whatever else the function left in its pid namespace; the outer process then exits the same way the runtime did
+(same code, same signal), so the server's "signal: killed" and "exit status 3" stay exact. If the outer process is
+killed (timeout, stop), init gets SIGKILL (PDEATHSIG) and the whole pid namespace goes with it.
+
+stdlib only, python3.8+: this file cannot import `nimbus`. The seccomp program arrives assembled, as bytes.
+"""
+
+from __future__ import annotations
+
+# Imports are kept to the cheap ones (this runs on every cold start): no json, socket, signal or platform, whose
+# imports (enum, re, ...) would cost more than the whole sandbox set-up.
+import _signal  # type: ignore[import-not-found]  # signal.py imports enum: too slow here
+import ctypes
+import marshal
+import os
+import resource
+import struct
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations here are never evaluated
+    from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME, ST_RELATIME = 0x400, 0x800, 0x200000, 0x1000
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+#: where the new root is assembled (in the private mount namespace only; sources are held open as O_PATH fds)
+STAGING = "/tmp"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+SIGKILL, SIGSTOP = 9, 19
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _b(path: str | None) -> bytes | None:
+    return None if path is None else os.fsencode(path)
+
+
+def mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(_b(src), _b(dst), _b(fstype), flags, _b(data)), f"mount {src} on {dst}")
+
+
+def _write(path: str, data: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+
+
+# -- outer: cgroups, user namespace, unshare ----------------------------------------------------------------------
+
+
+def _join_cgroups(procs_files: list[str]) -> None:
+    pid = str(os.getpid())
+    for path in procs_files:
+        _write(path, pid)
+
+
+def _enter_user_namespace(uid: int, gid: int) -> None:
+    """Unprivileged host: a user namespace mapping the sandbox uid/gid onto ours (full caps inside it only)."""
+    outer_uid, outer_gid = os.geteuid(), os.getegid()
+    _check(_libc.unshare(CLONE_NEWUSER), "unshare(NEWUSER)")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {outer_uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {outer_gid} 1")
+
+
+def _open_sources(plan: dict[str, Any]) -> dict[str, int]:
+    """O_PATH fds for every bind source, taken before anything is mounted over the staging directory (so a
+    source under /tmp stays reachable)."""
+    fds: dict[str, int] = {}
+    for m in plan["mounts"]:
+        if m["kind"] == "bind" and m["src"] not in fds:
+            fds[m["src"]] = os.open(m["src"], os.O_PATH | os.O_CLOEXEC)
+        for layer in m.get("lower", ()):
+            if layer not in fds:
+                fds[layer] = os.open(layer, os.O_PATH | os.O_CLOEXEC)
+    return fds
+
+
+# -- init: the root file system ----------------------------------------------------------------------------------
+
+
+def _remount_flags(path: str, rw: bool, dev: bool) -> int:
+    """Read-only (unless `rw`), nosuid, nodev (unless `dev`); keep the source's noexec/atime flags (they are
+    locked in a user namespace)."""
+    have = os.statvfs(path).f_flag
+    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if dev else MS_NODEV) | (0 if rw else MS_RDONLY)
+    flags |= have & (MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
+    if have & ST_RELATIME:
+        flags |= MS_RELATIME
+    return flags
+
+
+def _build_root(plan: dict[str, Any], fds: dict[str, int]) -> None:
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    root = STAGING
+    mount("nimbus-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    for m in plan["mounts"]:
+        dst = root + m["dst"]
+        kind = m["kind"]
+        if kind == "symlink":
+            os.symlink(m["target"], dst)
+        elif kind == "dir":
+            os.makedirs(dst, mode=m.get("mode", 0o755), exist_ok=True)
+        elif kind == "file":
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            with open(dst, "w") as f:
+                f.write(m["data"])
+            os.chmod(dst, 0o644)
+        elif kind == "bind":
+            src_fd = fds[m["src"]]
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if os.path.isdir(f"/proc/self/fd/{src_fd}"):
+                os.makedirs(dst, exist_ok=True)
+            elif not os.path.exists(dst):
+                open(dst, "w").close()
+            mount(f"/proc/self/fd/{src_fd}", dst, None, MS_BIND | MS_REC)
+            mount(None, dst, None, _remount_flags(dst, m.get("rw", False), m.get("dev", False)))
+        elif kind == "tmpfs":
+            os.makedirs(dst, exist_ok=True)
+            mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, f"size={m['size_mb']}m,mode={m.get('mode', 0o755):o}")
+        elif kind == "overlay":
+            os.makedirs(dst, exist_ok=True)
+            # only lower dirs: the overlay is read-only by construction; the first lower dir is the top one
+            lower = ":".join(f"/proc/self/fd/{fds[p]}" for p in m["lower"])
+            mount("overlay", dst, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, f"lowerdir={lower}")
+        elif kind == "proc":
+            os.makedirs(dst, exist_ok=True)
+            mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        else:
+            raise ValueError(f"unknown mount kind {kind!r}")
+    for fd in fds.values():
+        os.close(fd)
+    # pivot_root(".", "."): the old root ends up stacked under the new one, and a lazy unmount drops it
+    os.chdir(root)
+    machine = os.uname().machine
+    _check(_libc.syscall(SYS_PIVOT_ROOT[machine], b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", MNT_DETACH), "umount old root")
+    os.chdir("/")
+    mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+# -- runtime: credentials, seccomp, exec ------------------------------------------------------------------------
+
+
+def _drop_bounding_set() -> None:
+    """No capability can ever come back, whatever is exec'd (needs CAP_SETPCAP: before the uid changes)."""
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"drop capability {cap}")
+
+
+def _clear_capabilities() -> None:
+    """Empty permitted, effective and inheritable sets (a setuid away from root already cleared most of them)."""
+    header = struct.pack("=Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = ctypes.create_string_buffer(24)  # two zeroed __user_cap_data_struct
+    _check(_libc.capset(header, data), "capset")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _install_seccomp(program: bytes) -> None:
+    """no_new_privs, then the filter the server assembled (`seccomp.py`): 8 bytes per BPF instruction."""
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0), "prctl(SECCOMP)")
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:  # noqa: SIM105  (contextlib's import costs more than the whole set-up)
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _exec_runtime(plan: dict[str, Any]) -> None:
+    uid, gid = plan["uid"], plan["gid"]
+    if not plan["userns"]:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+    _drop_bounding_set()
+    if not plan["userns"]:
+        os.setresuid(uid, uid, uid)
+    _clear_capabilities()
+    if plan["seccomp"]:
+        _install_seccomp(plan["seccomp"])
+    else:
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    _close_fds_except({0, 1, 2, plan["control_fd"]})
+    os.chdir(plan["cwd"])
+    argv = plan["argv"]
+    os.execve(argv[0], argv, plan["env"])
+
+
+def _init(plan: dict[str, Any], fds: dict[str, int], status_w: int) -> None:
+    """pid 1 of the sandbox: build the root, start the runtime, reap everything, report the runtime's status."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    _build_root(plan, fds)
+    hostname = plan["hostname"].encode()
+    _check(_libc.sethostname(hostname, len(hostname)), "sethostname")
+    runtime = os.fork()
+    if runtime == 0:
+        try:
+            os.close(status_w)
+            _exec_runtime(plan)
+        except BaseException as exc:
+            _fail(f"runtime set-up failed: {exc}")
+    for sig in (1, 2, 10, 12, 15):  # HUP INT USR1 USR2 TERM: only handled signals reach a pid 1 from inside
+        _signal.signal(sig, _signal.SIG_IGN)
+    _close_fds_except({status_w})
+    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(DUMPABLE)")
+    if plan["seccomp"]:
+        _install_seccomp(plan["seccomp"])
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        if pid == runtime:
+            os.write(status_w, struct.pack("=i", status))
+            os._exit(0)
+
+
+def _mirror(status: int) -> None:
+    """Exit the way the runtime did: same signal, or same exit code."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig not in (SIGKILL, SIGSTOP):
+            _signal.signal(sig, _signal.SIG_DFL)
+            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [sig])
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def _fail(message: str) -> None:
+    try:
+        os.write(2, f"nimbus sandbox: {message}\n".encode())
+    finally:
+        os._exit(127)
+
+
+def main() -> None:
+    plan = marshal.loads(bytes.fromhex(os.environ.pop("NIMBUS_SANDBOX")))
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _join_cgroups(plan["cgroup_procs"])
+        if plan["userns"]:
+            _enter_user_namespace(plan["uid"], plan["gid"])
+        flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+        if plan["network"] == "none":
+            flags |= CLONE_NEWNET
+        _check(_libc.unshare(flags), "unshare")
+        fds = _open_sources(plan)  # after the unshare: a bind mount's source must be in our own mount namespace
+        status_r, status_w = os.pipe()
+        open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
+        init = os.fork()
+    except BaseException as exc:
+        _fail(f"set-up failed: {exc}")
+    if init == 0:
+        try:
+            os.close(status_r)
+            _init(plan, fds, status_w)
+        except BaseException as exc:
+            _fail(f"set-up failed: {exc}")
+    os.close(status_w)
+    # fds listed before the fork: /proc may already be the sandbox's, where this process has no /proc/self
+    for fd in open_fds:
+        if fd > 2 and fd != status_r:
+            try:  # noqa: SIM105  (contextlib's import costs more than the whole set-up)
+                os.close(fd)
+            except OSError:
+                pass
+    # the outer process holds nothing of the sandbox's: not the control socket, not its output
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    _, init_status = os.waitpid(init, 0)
+    report = os.read(status_r, 4)
+    _mirror(struct.unpack("=i", report)[0] if len(report) == 4 else init_status)
+
+
+if __name__ == "__main__":
+    main()
