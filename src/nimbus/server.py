@@ -29,6 +29,7 @@ from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import Versions
 from nimbus.errors import NimbusError
 from nimbus.instances.manager import InstanceManager
+from nimbus.invoke.throttle import Throttle
 from nimbus.logs.store import LogStore
 from nimbus.runtimes.registry import resolve_runtime
 from nimbus.store.db import migrate, sqlite_engine
@@ -45,6 +46,11 @@ def _url_key(data_dir: Path) -> bytes:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
     return bytes.fromhex(path.read_text().strip())
+
+
+def _default_memory_budget() -> int:
+    """Three quarters of the host's memory, in MB: what running functions' MemorySize may add up to."""
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 3 // 4 // (1 << 20))
 
 
 def _configure_logging(level: str) -> None:
@@ -114,7 +120,11 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     manager = InstanceManager(settings, logstore)
     registry.subscribe(manager.retire)
     links = CodeLinks(_url_key(settings.data_dir), f"{settings.host}:{settings.port}")
-    apis: list[Routes] = [LambdaApi(settings, registry, Versions(registry), manager, links), LayersApi(layers, links)]
+    throttle = Throttle(settings.concurrency_limit, settings.memory_budget_mb or _default_memory_budget())
+    for name, reserved in registry.reservations().items():
+        throttle.set_reserved(name, reserved)
+    lambda_api = LambdaApi(settings, registry, Versions(registry), manager, links, throttle)
+    apis: list[Routes] = [lambda_api, LayersApi(layers, links)]
     app = App(settings, apis, LogsApi(logstore), codes, links)
 
     http = HttpServer(app.handle, max_body=CREATE_BODY_MAX)

@@ -21,6 +21,7 @@ from nimbus.errors import (
     ValidationError,
 )
 from nimbus.instances.manager import InstanceManager
+from nimbus.invoke.throttle import Throttle
 from nimbus.invoke.types import InvokeRequest
 
 CLIENT_CONTEXT_MAX = 3583
@@ -29,13 +30,20 @@ TOTAL_CODE_SIZE = 80_530_636_800
 
 class LambdaApi:
     def __init__(
-        self, settings: Settings, registry: Registry, versions: Versions, manager: InstanceManager, links: CodeLinks
+        self,
+        settings: Settings,
+        registry: Registry,
+        versions: Versions,
+        manager: InstanceManager,
+        links: CodeLinks,
+        throttle: Throttle,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.versions = versions
         self.manager = manager
         self.links = links
+        self.throttle = throttle
 
     def register(self, router: Router) -> None:
         fn = "/2015-03-31/functions/{FunctionName}"
@@ -55,6 +63,10 @@ class LambdaApi:
         router.add("PUT", fn + "/aliases/{Name}", self.update_alias, "UpdateAlias")
         router.add("DELETE", fn + "/aliases/{Name}", self.delete_alias, "DeleteAlias")
         router.add("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", self.invoke_async, "InvokeAsync")
+        concurrency = "/functions/{FunctionName}/concurrency"
+        router.add("PUT", "/2017-10-31" + concurrency, self.put_concurrency, "PutFunctionConcurrency")
+        router.add("GET", "/2019-09-30" + concurrency, self.get_concurrency, "GetFunctionConcurrency")
+        router.add("DELETE", "/2017-10-31" + concurrency, self.delete_concurrency, "DeleteFunctionConcurrency")
         router.add("POST", "/2017-03-31/tags/{Resource}", self.tag_resource, "TagResource")
         router.add("DELETE", "/2017-03-31/tags/{Resource}", self.untag_resource, "UntagResource")
         router.add("GET", "/2017-03-31/tags/{Resource}", self.list_tags, "ListTags")
@@ -120,9 +132,11 @@ class LambdaApi:
             "Configuration": config,
             "Code": {"RepositoryType": "S3", "Location": self.links.url(req, sha)},
         }
-        tags = self.registry.get(config["FunctionName"]).tags
-        if tags:
-            out["Tags"] = tags
+        rec = self.registry.get(config["FunctionName"])
+        if rec.tags:
+            out["Tags"] = rec.tags
+        if rec.reserved_concurrency is not None:
+            out["Concurrency"] = {"ReservedConcurrentExecutions": rec.reserved_concurrency}
         return Response.json(out)
 
     async def get_configuration(self, req: Request) -> Response:
@@ -146,6 +160,7 @@ class LambdaApi:
             raise InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
         if ref.qualifier is None:
             await self.registry.delete(ref.name)
+            self.throttle.set_reserved(ref.name, None)
         else:
             await self.versions.delete_version(ref.name, ref.qualifier)
         return Response(204)
@@ -212,16 +227,17 @@ class LambdaApi:
         if kind == "DryRun":
             return Response(204, headers=[(b"x-amz-executed-version", spec.version.encode())])
         invoked_arn = spec.arn + (f":{ref.qualifier}" if ref.qualifier else "")
-        result = await self.manager.invoke(
-            spec,
-            InvokeRequest(
-                request_id=req.request_id,
-                payload=payload,
-                invoked_arn=invoked_arn,
-                client_context=client_context,
-                want_log_tail=log_type == "Tail",
-            ),
-        )
+        with self.throttle.admit(spec.name, spec.memory_mb):
+            result = await self.manager.invoke(
+                spec,
+                InvokeRequest(
+                    request_id=req.request_id,
+                    payload=payload,
+                    invoked_arn=invoked_arn,
+                    client_context=client_context,
+                    want_log_tail=log_type == "Tail",
+                ),
+            )
         headers = [
             (b"content-type", b"application/json"),
             (b"x-amz-executed-version", result.executed_version.encode()),
@@ -249,6 +265,27 @@ class LambdaApi:
         raise InvalidParameterValue(
             "Asynchronous invocation (InvokeAsync / InvocationType Event) is not available in this Nimbus yet."
         )
+
+    # ---- concurrency ----
+    async def put_concurrency(self, req: Request) -> Response:
+        name = self._ref(req, allow_qualifier=False).name
+        value = req.json().get("ReservedConcurrentExecutions")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidParameterValue("ReservedConcurrentExecutions must be an integer of 0 or more.")
+        await self.registry.set_reserved_concurrency(name, value)
+        self.throttle.set_reserved(name, value)
+        return Response.json({"ReservedConcurrentExecutions": value})
+
+    async def get_concurrency(self, req: Request) -> Response:
+        rec = self.registry.get(self._ref(req, allow_qualifier=False).name)
+        value = rec.reserved_concurrency
+        return Response.json({} if value is None else {"ReservedConcurrentExecutions": value})
+
+    async def delete_concurrency(self, req: Request) -> Response:
+        name = self._ref(req, allow_qualifier=False).name
+        await self.registry.set_reserved_concurrency(name, None)
+        self.throttle.set_reserved(name, None)
+        return Response(204)
 
     # ---- tags and account ----
     def _tag_target(self, req: Request) -> str:
@@ -281,6 +318,7 @@ class LambdaApi:
     async def account_settings(self, req: Request) -> Response:
         total = sum(self.registry.get(n).config["CodeSize"] for n in self.registry.names())
         limit = self.settings.concurrency_limit
+        unreserved = self.throttle.unreserved_limit
         return Response.json(
             {
                 "AccountLimit": {
@@ -288,7 +326,7 @@ class LambdaApi:
                     "CodeSizeUnzipped": v.UNZIPPED_MAX,
                     "CodeSizeZipped": v.ZIPPED_MAX,
                     "ConcurrentExecutions": limit,
-                    "UnreservedConcurrentExecutions": limit,
+                    "UnreservedConcurrentExecutions": unreserved,
                 },
                 "AccountUsage": {"TotalCodeSize": total, "FunctionCount": len(self.registry.names())},
             }

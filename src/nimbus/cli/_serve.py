@@ -43,6 +43,10 @@ def serve(
     concurrency_limit: Annotated[
         int | None, typer.Option(help="Account-wide concurrent executions.", show_default="1000")
     ] = None,
+    memory_budget_mb: Annotated[
+        int | None,
+        typer.Option(help="MB of MemorySize that may run at once (0: 3/4 of host memory).", show_default="0"),
+    ] = None,
     ready_file: Annotated[
         Path | None, typer.Option(help='Write {"port", "url"} JSON here once listening.', show_default=False)
     ] = None,
@@ -69,6 +73,7 @@ def serve(
         "log_retention_days": log_retention_days,
         "runtime_fallback": runtime_fallback,
         "concurrency_limit": concurrency_limit,
+        "memory_budget_mb": memory_budget_mb,
         "ready_file": ready_file.expanduser() if ready_file else None,
         "log_level": log_level.lower() if log_level else None,
     }

@@ -32,6 +32,8 @@ Listener = Callable[[str], Awaitable[None]]
 RuntimeCheck = Callable[[str], None]
 
 LIST_PAGE_MAX = 50
+#: Lambda keeps at least this much of the account's concurrency unreserved
+UNRESERVED_MIN = 100
 #: the tag that picks an instance's network mode: "host" (default) or "none"
 NETWORK_TAG = "nimbus:network"
 NETWORK_MODES = ("host", "none")
@@ -60,6 +62,7 @@ class FunctionRecord:
     tags: dict[str, str] = field(default_factory=dict)
     created_at: int = 0
     next_version: int = 1
+    reserved_concurrency: int | None = None
     versions: dict[int, VersionRecord] = field(default_factory=dict)
     aliases: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → AliasConfiguration (stored part)
 
@@ -96,7 +99,7 @@ class Registry:
             for row in conn.execute(select(functions)):
                 self._functions[row.name] = FunctionRecord(
                     row.name, json.loads(row.config), row.code_sha256, json.loads(row.tags), row.created_at,
-                    row.next_version,
+                    row.next_version, row.reserved_concurrency,
                 )  # fmt: skip
             for row in conn.execute(select(versions)):
                 self._functions[row.function].versions[row.version] = VersionRecord(
@@ -271,6 +274,7 @@ class Registry:
             "code_sha256": rec.code_sha256,
             "tags": json.dumps(rec.tags),
             "next_version": rec.next_version,
+            "reserved_concurrency": rec.reserved_concurrency,
         }
 
         def write() -> None:
@@ -415,3 +419,24 @@ class Registry:
             if new_tags.get(NETWORK_TAG) != rec.tags.get(NETWORK_TAG):
                 await self.changed(name)  # the network mode is part of what an instance is made with
 
+
+    async def set_reserved_concurrency(self, name: str, value: int | None) -> None:
+        """Store a function's reserved concurrency (None removes it). Lambda keeps the account's unreserved pool at
+        100 or more (a tenth of the limit here, when the limit is set below 1000)."""
+        if value is not None:
+            others = sum(r for n, r in self.reservations().items() if n != name)
+            limit = self.settings.concurrency_limit
+            minimum = min(UNRESERVED_MIN, limit // 10)
+            if limit - others - value < minimum:
+                raise InvalidParameterValue(
+                    "Specified ReservedConcurrentExecutions for function decreases account's "
+                    f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
+                )
+        async with self.lock:
+            rec = self.get(name)
+            new = replace(rec, reserved_concurrency=value)
+            await self._persist(new, new=False)
+            self._functions[name] = new
+
+    def reservations(self) -> dict[str, int]:
+        return {n: r.reserved_concurrency for n, r in self._functions.items() if r.reserved_concurrency is not None}

@@ -31,6 +31,7 @@ def sqlite_engine(path: Path, *, synchronous: str = "FULL") -> Engine:
 #: steps that bring a data dir from version N-1 to N (new tables are made by create_all; columns need a step)
 MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE functions ADD COLUMN next_version INTEGER NOT NULL DEFAULT 1"],
+    3: ["ALTER TABLE functions ADD COLUMN reserved_concurrency INTEGER"],
 }
 
 

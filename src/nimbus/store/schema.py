@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -15,7 +15,8 @@ meta = Table("meta", metadata, Column("version", Integer, nullable=False))
 
 #: one row per function ($LATEST). `config` is the stored FunctionConfiguration (JSON, Lambda field names);
 #: `code_sha256` is the hex digest naming the zip in blobs/ and its unpacked tree in code/;
-#: `next_version` is the number PublishVersion gives next (numbers are never reused).
+#: `next_version` is the number PublishVersion gives next (numbers are never reused);
+#: `reserved_concurrency` is PutFunctionConcurrency's value (NULL: the function shares the unreserved pool).
 functions = Table(
     "functions",
     metadata,
@@ -25,6 +26,7 @@ functions = Table(
     Column("tags", Text, nullable=False, default="{}"),
     Column("created_at", Integer, nullable=False),  # epoch ms
     Column("next_version", Integer, nullable=False, default=1),
+    Column("reserved_concurrency", Integer, nullable=True),
 )
 
 #: published versions: immutable snapshots of a function's code and configuration

@@ -18,7 +18,7 @@
 // Layers: CommonJS finds /opt/nodejs/node{NN}/node_modules and /opt/nodejs/node_modules through NODE_PATH (set
 // here to Lambda's value when the server does not set it). ES modules ignore NODE_PATH, so when one of those
 // folders exists a small resolve hook retries unresolved bare imports from them.
-// One file on purpose (it is copied into sandboxes as is), hence longer than our usual module.
+// One file on purpose (the sandbox binds single runtime files into /var/runtime), hence longer than our usual module.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -38,11 +38,12 @@ const MAX_RESPONSE_BYTES = 6_291_556;
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 function encodeFrame(kind, header, body) {
-  const json = JSON.stringify({ kind, ...header }).replace(
-    /[\u0080-\uffff]/g,
-    (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),
-  );
-  const head = Buffer.from(json, 'latin1');
+  let json = JSON.stringify({ kind, ...header });
+  let head = Buffer.from(json, 'utf8');
+  if (head.length !== json.length) { // not ASCII: escape as Python's json.dumps(ensure_ascii=True) does
+    json = json.replace(/[\u0080-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+    head = Buffer.from(json, 'latin1');
+  }
   if (head.length > MAX_HEADER_BYTES) throw new Error(`frame header of ${head.length} bytes is too large`);
   const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
   prefix.writeUInt32BE(head.length, 0);
@@ -168,18 +169,27 @@ function writeAll(fd, data) {
   }
 }
 
+function jsonErrorReplacer(_key, value) {
+  if (!(value instanceof Error)) return value;
+  const stackTrace = typeof value.stack === 'string' ? value.stack.split('\n') : value.stack;
+  return Object.assign({ errorType: value.constructor?.name ?? 'UnknownError', errorMessage: value.message,
+    stackTrace }, value);
+}
+
+/** The RIC's JSON record: one argument is kept as is (an Error as its fields), several are util.format'ted. */
 function jsonLine(time, level, args) {
   const record = { timestamp: time, level, requestId: currentRequestId };
-  const error = args.find((a) => a instanceof Error);
-  if (args.length === 1 && !error) {
+  if (args.length === 1) {
     record.message = args[0];
     try {
-      return JSON.stringify(record);
+      return JSON.stringify(record, jsonErrorReplacer);
     } catch {
-      /* not serialisable: formatted below */
+      record.message = util.format(args[0]);
+      return JSON.stringify(record);
     }
   }
   record.message = util.format(...args);
+  const error = args.find((a) => a instanceof Error);
   if (error) {
     record.errorType = error.constructor?.name ?? 'UnknownError';
     record.errorMessage = error.message;
@@ -196,7 +206,9 @@ function logLine(level, args) {
 
 function patchConsole() {
   const minimum = LEVELS[process.env.AWS_LAMBDA_LOG_LEVEL?.toUpperCase()] ?? LEVELS.TRACE;
-  const make = (level) => (LEVELS[level] >= minimum ? (...args) => logLine(level, args) : () => {});
+  // `(message, ...params)` as the RIC: a bare console.log() prints "undefined"
+  const make = (level) => (LEVELS[level] >= minimum ? (message, ...params) => logLine(level, [message, ...params])
+    : () => {});
   console.trace = make('TRACE');
   console.debug = make('DEBUG');
   console.info = make('INFO');
@@ -286,7 +298,7 @@ async function loadModule(appRoot, moduleRoot, name) {
     (await tryImport(base + '.mjs')) || tryRequire(base + '.cjs');
   if (loaded) return loaded;
   // not in the task root: a package on the module paths (node_modules, NODE_PATH); throws MODULE_NOT_FOUND
-  return require(require.resolve(name, { paths: [appRoot, moduleRoot] }));
+  return require(require.resolve(name, { paths: [appRoot, path.join(appRoot, moduleRoot)] }));
 }
 
 async function loadHandler(appRoot, fullHandler) {
@@ -304,7 +316,7 @@ async function loadHandler(appRoot, fullHandler) {
     app = await loadModule(appRoot, moduleRoot, name);
   } catch (e) {
     if (e instanceof SyntaxError) throw new UserCodeSyntaxError(e);
-    if (e?.code === 'MODULE_NOT_FOUND' || e?.code === 'ERR_MODULE_NOT_FOUND') throw new ImportModuleError(e);
+    if (e?.code === 'MODULE_NOT_FOUND') throw new ImportModuleError(e); // not ESM's ERR_MODULE_NOT_FOUND: as the RIC
     throw e;
   }
   const handler = property.split('.').reduce((obj, key) => obj && obj[key], app);
@@ -316,9 +328,11 @@ async function loadHandler(appRoot, fullHandler) {
 // -- the control channel and the invoke loop -------------------------------------------------------------------------
 
 let channel;
+let controlFd;
 let handler; // set once init succeeded
 let current; // the invocation in progress: {requestId, done}
 let ready = false;
+let dying = false;
 const queue = []; // received frames not yet served (the server sends one invoke at a time)
 
 function serveNext() {
@@ -333,6 +347,18 @@ function send(kind, header, body = Buffer.alloc(0), then = undefined) {
     header = { ...header, max_rss_kb: process.resourceUsage().maxRSS };
   }
   const parts = encodeFrame(kind, header, body);
+  if (body.length <= 65536 && channel.writableLength === 0) {
+    // small frame, nothing queued: write it now (a socket write with room never blocks; no libuv write request)
+    const frame = Buffer.concat(parts);
+    let written = 0;
+    try {
+      written = fs.writeSync(controlFd, frame);
+    } catch (err) {
+      if (err.code !== 'EAGAIN') process.exit(0); // EPIPE & co: the server is gone, as on EOF
+    }
+    if (written === frame.length) return void (then && process.nextTick(then));
+    return void channel.write(frame.subarray(written), then);
+  }
   channel.cork();
   channel.write(parts[0]);
   channel.write(parts[1]);
@@ -344,9 +370,24 @@ function sendJson(kind, value, then) {
   send(kind, {}, Buffer.from(JSON.stringify(value), 'utf8'), then);
 }
 
+// process.stdout/stderr are created on first use (~5 ms for pipes): note which ones user code did create
+const usedStdio = [];
+for (const name of ['stdout', 'stderr']) {
+  const desc = Object.getOwnPropertyDescriptor(process, name);
+  if (!desc?.get || !desc.configurable) continue;
+  Object.defineProperty(process, name, {
+    ...desc,
+    get() {
+      const stream = desc.get.call(this);
+      if (!usedStdio.includes(stream)) usedStdio.push(stream);
+      return stream;
+    },
+  });
+}
+
 /** Wait for output user code queued on process.stdout/stderr (only when a pipe was full), then send. */
 function flushStdio(then) {
-  const pending = [process.stdout, process.stderr].filter((s) => s.writableLength > 0);
+  const pending = usedStdio.filter((s) => s.writableLength > 0);
   if (pending.length === 0) return then();
   Promise.all(pending.map((s) => new Promise((resolve) => s.once('drain', resolve)))).then(then);
 }
@@ -455,6 +496,8 @@ function handleInvoke(header, body) {
 /** An uncaught exception or unhandled rejection: fail the invocation (or init) in progress, then exit. */
 function fatal(label, error, exitCode) {
   logError(label, error);
+  if (dying) return; // already reporting an earlier one
+  dying = true;
   const exit = () => process.exit(exitCode);
   if (!channel) return exit();
   if (!ready) return sendJson('init_error', toErrorResponse(error), exit);
@@ -480,7 +523,8 @@ async function main() {
   process.on('unhandledRejection', (reason, promise) =>
     fatal('Unhandled Promise Rejection', new UnhandledPromiseRejection(reason, promise), 128));
 
-  channel = new net.Socket({ fd: Number(process.argv[2] ?? 3), readable: true, writable: true });
+  controlFd = Number(process.argv[2] ?? 3);
+  channel = new net.Socket({ fd: controlFd, readable: true, writable: true });
   const decoder = new FrameDecoder();
   channel.on('data', (chunk) => {
     queue.push(...decoder.feed(chunk));
