@@ -358,39 +358,37 @@ class Registry:
                 "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
             )
 
+    async def _commit_update(self, new: FunctionRecord) -> dict[str, Any]:
+        """Store an updated $LATEST, retire its instances, and answer as Lambda does while an update settles
+        (here it has settled before the answer leaves: GetFunction already says Successful)."""
+        await self._persist(new, new=False)
+        self._functions[new.name] = new
+        await self.changed(new.name)
+        return self.configuration(new) | {"LastUpdateStatus": "InProgress"}
+
     async def update_code(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self.get(name)
         data = self._decode_zip(body)
         if body.get("DryRun"):
             info = await self._store_code(data)
-            return self.configuration(self.get(name)) | self._code_fields(info)
+            code = {k: val for k, val in self._code_fields(info).items() if not k.startswith("_")}
+            return self.configuration(self.get(name)) | code
         async with self.lock:
             rec = self.get(name)
             self._check_revision(rec, body)
             info = await self._store_code(data)
             self._check_total_size(rec.config, info.unzipped_size)
-            new = replace(rec, config=rec.config | self._code_fields(info) | self._stamp(), code_sha256=info.sha256_hex)
-            await self._persist(new, new=False)
-            self._functions[name] = new
-            await self.changed(name)
-        return self.configuration(new) | {"LastUpdateStatus": "InProgress",
-                                          "LastUpdateStatusReason": "The function is being created.",
-                                          "LastUpdateStatusReasonCode": "Creating"}  # fmt: skip
+            config = rec.config | self._code_fields(info) | self._stamp()
+            return await self._commit_update(replace(rec, config=config, code_sha256=info.sha256_hex))
 
     async def update_config(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self.get(name)
         async with self.lock:
             rec = self.get(name)
             self._check_revision(rec, body)
-            cfg = self._validated_config(body, rec.config) | self._stamp()
-            self._check_total_size(cfg, rec.config.get("_UnzippedSize", 0))
-            new = replace(rec, config=cfg)
-            await self._persist(new, new=False)
-            self._functions[name] = new
-            await self.changed(name)
-        return self.configuration(new) | {"LastUpdateStatus": "InProgress",
-                                          "LastUpdateStatusReason": "The function is being updated.",
-                                          "LastUpdateStatusReasonCode": "Updating"}  # fmt: skip
+            config = self._validated_config(body, rec.config) | self._stamp()
+            self._check_total_size(config, rec.config.get("_UnzippedSize", 0))
+            return await self._commit_update(replace(rec, config=config))
 
     async def delete(self, name: str) -> None:
         async with self.lock:
