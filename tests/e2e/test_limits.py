@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from e2e_support import ECHO, ROLE, err, expect_error, invoke_json, make_zip, raw_client, wait_active
+from versions_support import zeros_zip as padded_zip
 
 PARAM_ERRORS = ("InvalidParameterValueException", "ValidationException")
 ZIP_50MB = 52_428_800
@@ -65,21 +66,8 @@ def stored_zip(total_size: int) -> bytes:
 
 
 def zeros_zip(unzipped_total: int) -> bytes:
-    """A tiny deflated zip whose entries unpack to exactly `unzipped_total` bytes."""
-    buf = io.BytesIO()
-    app = ECHO.encode()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        zf.writestr("app.py", app)
-        remaining = unzipped_total - len(app)
-        with zf.open("zeros.bin", "w", force_zip64=True) as f:
-            chunk = b"\0" * (1 << 22)
-            while remaining:
-                n = min(remaining, len(chunk))
-                f.write(chunk[:n])
-                remaining -= n
-    data = buf.getvalue()
-    assert sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist()) == unzipped_total
-    return data
+    """A tiny deflated zip (app.py plus zeros) that unpacks to exactly `unzipped_total` bytes."""
+    return padded_zip(unzipped_total, {"app.py": ECHO})
 
 
 # ----------------------------------------------------------------------------------------------- names
