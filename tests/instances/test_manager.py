@@ -23,7 +23,7 @@ from nimbus.instances import InstanceManager
 from nimbus.instances.isolation import detect
 from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.logs.sink import MemorySink
-from nimbus.runtimes.registry import available_runtimes, resolve_runtime
+from nimbus.runtimes.registry import available_runtime_names, available_runtimes, resolve_runtime
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
 #: whether InstanceManager's default launcher sandboxes instances on this host (it does as root on Linux)
@@ -583,10 +583,13 @@ def test_runtime_registry_finds_real_binaries_only() -> None:
     with pytest.raises(InvalidParameterValue) as info:
         resolve_runtime("python3.99", fallback=False)
     assert info.value.message == (
-        f"Runtime python3.99 is not available on this host. Available runtimes: {', '.join(runtimes)}"
+        f"Runtime python3.99 is not available on this host. Available runtimes: {', '.join(available_runtime_names())}"
     )
+    assert list(runtimes) == available_runtime_names()[: len(runtimes)]
     with pytest.raises(InvalidParameterValue):
-        resolve_runtime("nodejs20.x", fallback=True)
+        resolve_runtime("nodejs99.x", fallback=False)
+    with pytest.raises(InvalidParameterValue):
+        resolve_runtime("provided.al2099", fallback=True)
     newest = list(runtimes)[-1]
     fell = resolve_runtime("python3.99", fallback=True)
     assert (fell.requested, fell.name, fell.fell_back) == ("python3.99", newest, True)

@@ -9,9 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import nimbus.protocol.frames as frames_module
+import nimbus.protocol.runtime_api as runtime_api_module
 from nimbus.instances.process import CONTROL_FD, LaunchCommand, SandboxSpec
 from nimbus.invoke.types import FunctionSpec
-from nimbus.runtimes.registry import PYTHON_RUNTIME_DIR, ResolvedRuntime
+from nimbus.runtimes.registry import (
+    NODEJS_RUNTIME_DIR,
+    PROVIDED_RUNTIME_DIR,
+    PYTHON_RUNTIME_DIR,
+    ResolvedRuntime,
+    shim_interpreter,
+)
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
 #: inside a sandbox, as on Lambda: the runtime first
@@ -25,6 +32,21 @@ SANDBOX_RUNTIME_DIR = Path("/var/runtime")
 SANDBOX_LANG = Path("/var/lang")
 BOOTSTRAP = PYTHON_RUNTIME_DIR / "bootstrap.py"
 FRAMES_PATH = Path(frames_module.__file__).resolve()
+RUNTIME_API_PATH = Path(runtime_api_module.__file__).resolve()
+NODE_BOOTSTRAP = NODEJS_RUNTIME_DIR / "bootstrap.mjs"
+SHIM = PROVIDED_RUNTIME_DIR / "shim.py"
+#: files mounted under /var/runtime in a sandbox, by the name they have there
+RUNTIME_FILES = {
+    "bootstrap.py": BOOTSTRAP,
+    "nimbus_frames.py": FRAMES_PATH,
+    "bootstrap.mjs": NODE_BOOTSTRAP,
+    "shim.py": SHIM,
+    "nimbus_runtime_api.py": RUNTIME_API_PATH,
+}
+#: where a sandboxed custom runtime's Runtime API listens when it has its own network namespace (as in Lambda's RIE)
+RUNTIME_API_PRIVATE = "127.0.0.1:9001"
+#: with the host's network: an ephemeral port on loopback, served only to the sandbox's own processes
+RUNTIME_API_HOST = "127.0.0.1:0"
 
 #: keys a function's configuration may not set (Lambda rejects them at configuration time; we also drop them here)
 RESERVED_KEYS = frozenset(
@@ -65,7 +87,6 @@ def instance_environment(
             "_HANDLER": spec.handler,
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime.name}",
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
@@ -77,9 +98,123 @@ def instance_environment(
             "LAMBDA_RUNTIME_DIR": str(SANDBOX_RUNTIME_DIR if sandboxed else PYTHON_RUNTIME_DIR),
         }
     )
+    if runtime.kind != "provided":  # Lambda sets no AWS_EXECUTION_ENV for custom runtimes
+        env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{runtime.name}"
+    if runtime.kind == "nodejs":
+        env.setdefault("NODE_PATH", node_path(runtime))  # a function may set its own, as on Lambda
+        env["LAMBDA_RUNTIME_DIR"] = str(SANDBOX_RUNTIME_DIR if sandboxed else NODEJS_RUNTIME_DIR)
+    if runtime.kind == "provided" and not sandboxed:
+        env["LAMBDA_RUNTIME_DIR"] = str(PROVIDED_RUNTIME_DIR)
     if sandboxed:
         env["LD_LIBRARY_PATH"] = SANDBOX_LD_LIBRARY_PATH
     return env
+
+
+def node_path(runtime: ResolvedRuntime) -> str:
+    """Lambda's NODE_PATH for a nodejsNN.x runtime."""
+    major = runtime.name.removeprefix("nodejs").removesuffix(".x")
+    return (
+        f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:"
+        "/var/task"
+    )
+
+
+def launch_command(
+    spec: FunctionSpec, runtime: ResolvedRuntime, log_group: str, stream: str, sandboxed: bool = False
+) -> LaunchCommand:
+    """The command for an instance of `spec`, whatever the kind of its runtime."""
+    if runtime.kind == "nodejs":
+        return node_command(spec, runtime, log_group, stream, sandboxed)
+    if runtime.kind == "provided":
+        return provided_command(spec, runtime, log_group, stream, sandboxed)
+    return python_command(spec, runtime, log_group, stream, sandboxed)
+
+
+def _sandbox_spec(spec: FunctionSpec, prefix: Path) -> SandboxSpec:
+    return SandboxSpec(
+        code_dir=spec.code_dir,
+        layer_dirs=spec.layer_dirs,
+        runtime_prefix=prefix,
+        memory_mb=spec.memory_mb,
+        ephemeral_storage_mb=spec.ephemeral_storage_mb,
+        network=spec.network,
+    )
+
+
+def node_flags(memory_mb: int) -> list[str]:
+    """V8 heap limits sized to the function's memory, as Lambda's Node bootstrap sets them (approximately)."""
+    semi = max(1, min(32, memory_mb * 5 // 100 // 3))
+    old = max(16, memory_mb * 90 // 100 - 3 * semi)
+    return [
+        "--expose-gc",
+        "--max-http-header-size=81920",
+        f"--max-semi-space-size={semi}",
+        f"--max-old-space-size={old}",
+    ]
+
+
+def node_command(
+    spec: FunctionSpec, runtime: ResolvedRuntime, log_group: str, stream: str, sandboxed: bool = False
+) -> LaunchCommand:
+    """`node <heap flags> bootstrap.mjs <control fd>`; sandboxed, node is /var/lang/bin/node (the host's node
+    installation mounted read-only at /var/lang) and the bootstrap /var/runtime/bootstrap.mjs."""
+    env = instance_environment(spec, runtime, log_group, stream, sandboxed=sandboxed)
+    flags = node_flags(spec.memory_mb)
+    if sandboxed:
+        prefix = runtime.interpreter.parent.parent
+        argv = [
+            str(SANDBOX_LANG / runtime.interpreter.relative_to(prefix)),
+            *flags,
+            str(SANDBOX_RUNTIME_DIR / "bootstrap.mjs"),
+            str(CONTROL_FD),
+        ]
+        # the launcher runs sandbox_init.py with `interpreter` (a host python), which then execs node inside
+        host_python = shim_interpreter()
+        if host_python is None:
+            raise RuntimeError("a sandboxed Node.js instance needs a host python3.9+ to set up its sandbox")
+        return LaunchCommand(host_python[1], argv, env, SANDBOX_TASK_ROOT, _sandbox_spec(spec, prefix))
+    argv = [str(runtime.interpreter), *flags, str(NODE_BOOTSTRAP), str(CONTROL_FD)]
+    return LaunchCommand(runtime.interpreter, argv, env, spec.code_dir)
+
+
+def provided_command(
+    spec: FunctionSpec, runtime: ResolvedRuntime, log_group: str, stream: str, sandboxed: bool = False
+) -> LaunchCommand:
+    """`python3.N -I -S -u shim.py <frames.py> <runtime_api.py> <fd> <listen> <peer check> <bootstrap>...`: the
+    Runtime API shim, which starts the function's own bootstrap (/var/task/bootstrap, else /opt/bootstrap)."""
+    env = instance_environment(spec, runtime, log_group, stream, sandboxed=sandboxed)
+    if sandboxed:
+        from nimbus.instances.sandbox import runtime_prefix
+
+        prefix = runtime_prefix(runtime.interpreter)
+        private_net = spec.network == "none"
+        argv = [
+            str(SANDBOX_LANG / runtime.interpreter.relative_to(prefix)),
+            *_SHIM_FLAGS,
+            str(SANDBOX_RUNTIME_DIR / "shim.py"),
+            str(SANDBOX_RUNTIME_DIR / "nimbus_frames.py"),
+            str(SANDBOX_RUNTIME_DIR / "nimbus_runtime_api.py"),
+            str(CONTROL_FD),
+            RUNTIME_API_PRIVATE if private_net else RUNTIME_API_HOST,
+            "0" if private_net else "1",
+            str(SANDBOX_TASK_ROOT / "bootstrap"),
+            "/opt/bootstrap",
+        ]
+        return LaunchCommand(runtime.interpreter, argv, env, SANDBOX_TASK_ROOT, _sandbox_spec(spec, prefix))
+    # unsandboxed (no namespaces on this host): no private /proc, so no peer check; layers are not merged at /opt
+    candidates = [spec.code_dir / "bootstrap", *(d / "bootstrap" for d in reversed(spec.layer_dirs))]
+    argv = [
+        str(runtime.interpreter),
+        *_SHIM_FLAGS,
+        str(SHIM),
+        str(FRAMES_PATH),
+        str(RUNTIME_API_PATH),
+        str(CONTROL_FD),
+        RUNTIME_API_HOST,
+        "0",
+        *map(str, candidates),
+    ]
+    return LaunchCommand(runtime.interpreter, argv, env, spec.code_dir)
 
 
 def python_command(
@@ -93,14 +228,7 @@ def python_command(
         from nimbus.instances.sandbox import runtime_prefix
 
         prefix = runtime_prefix(runtime.interpreter)
-        sandbox = SandboxSpec(
-            code_dir=spec.code_dir,
-            layer_dirs=spec.layer_dirs,
-            runtime_prefix=prefix,
-            memory_mb=spec.memory_mb,
-            ephemeral_storage_mb=spec.ephemeral_storage_mb,
-            network=spec.network,
-        )
+        sandbox = _sandbox_spec(spec, prefix)
         argv = [
             str(SANDBOX_LANG / runtime.interpreter.relative_to(prefix)),
             *_FLAGS,
@@ -128,3 +256,4 @@ def python_command(
 
 
 _FLAGS = ("-I", "-S", "-u", "-X", "utf8")
+_SHIM_FLAGS = ("-I", "-S", "-u")

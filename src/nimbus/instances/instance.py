@@ -170,7 +170,7 @@ class Instance:
         frame = await self._next_frame(timeout_s)
         self.init_duration_ms = (time.monotonic() - self.started_at) * 1000
         if frame.kind == frames.READY:
-            if not frame.header.get("task_root_read_only") and not _warned_writable[0]:
+            if frame.header.get("task_root_read_only") is False and not _warned_writable[0]:
                 _warned_writable[0] = True
                 log.warning(
                     "INSECURE: instances cannot get a read-only task root here (no CAP_SYS_ADMIN for a mount "

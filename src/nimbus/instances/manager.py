@@ -17,7 +17,7 @@ from typing import Any
 
 from nimbus.config import Settings
 from nimbus.errors import ServiceError, TooManyRequests
-from nimbus.instances.environment import python_command
+from nimbus.instances.environment import launch_command
 from nimbus.instances.instance import (
     OUT_OF_MEMORY,
     Instance,
@@ -171,7 +171,7 @@ class InstanceManager:
         self._make_room()
         group = spec.log_group or framing.default_log_group(spec.name)
         stream = framing.stream_name(spec.version)
-        command = python_command(spec, runtime, group, stream, sandboxed=self._launcher.sandboxed)
+        command = launch_command(spec, runtime, group, stream, sandboxed=self._launcher.sandboxed)
         handle = await self._launcher.launch(command)
         instance = Instance(spec, handle, self._logs, group, stream)
         instance.lifecycle.subscribe(lambda change: self._on_change(instance, pool, change))

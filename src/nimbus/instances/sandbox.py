@@ -10,7 +10,7 @@ What an instance sees:
     /usr /bin /lib* /sbin   the host's, read-only (symlinks kept as symlinks on merged-/usr hosts)
     /etc                    only: generated passwd/group/hosts/hostname, and read-only resolv.conf, ssl certs, ...
     /var/lang               the runtime's interpreter installation, read-only (never the home dir it lives in)
-    /var/runtime            bootstrap.py and the frame codec, read-only
+    /var/runtime            the runtime's files (bootstrap.py, bootstrap.mjs or the Runtime API shim), read-only
     /var/task               the function code, read-only
     /opt                    the layers, merged read-only (an empty read-only dir without layers)
     /tmp                    private tmpfs capped at EphemeralStorage MB
@@ -205,6 +205,6 @@ class SandboxLauncher:
 
 
 def _runtime_sources() -> dict[str, Path]:
-    from nimbus.instances.environment import BOOTSTRAP, FRAMES_PATH
+    from nimbus.instances.environment import RUNTIME_FILES
 
-    return {"bootstrap.py": BOOTSTRAP, "nimbus_frames.py": FRAMES_PATH}
+    return RUNTIME_FILES

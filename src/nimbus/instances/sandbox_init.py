@@ -54,7 +54,9 @@ _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
 SIGKILL, SIGSTOP = 9, 19
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP, IFF_RUNNING = 0x8913, 0x8914, 0x1, 0x40
 
 
 def _check(ret: int, what: str) -> None:
@@ -108,6 +110,23 @@ def _open_sources(plan: dict[str, Any]) -> dict[str, int]:
             if layer not in fds:
                 fds[layer] = os.open(layer, os.O_PATH | os.O_CLOEXEC)
     return fds
+
+
+def _loopback_up() -> None:
+    """Bring `lo` up in a fresh network namespace (it starts down), so 127.0.0.1 works inside: a custom runtime's
+    Runtime API listens there. ioctl(SIOCGIFFLAGS/SIOCSIFFLAGS) on a throwaway socket; needs CAP_NET_ADMIN over the
+    namespace, which the outer process has (root, or root of the user namespace that owns the new netns)."""
+    fd = _libc.socket(2, 2, 0)  # AF_INET, SOCK_DGRAM
+    if fd < 0:
+        _check(-1, "socket")
+    try:
+        ifreq = ctypes.create_string_buffer(b"lo", 40)  # struct ifreq: char[16] name, then short flags
+        _check(_libc.ioctl(fd, SIOCGIFFLAGS, ifreq), "ioctl(SIOCGIFFLAGS)")
+        flags = struct.unpack_from("=h", ifreq, 16)[0] | IFF_UP | IFF_RUNNING
+        struct.pack_into("=h", ifreq, 16, flags)
+        _check(_libc.ioctl(fd, SIOCSIFFLAGS, ifreq), "ioctl(SIOCSIFFLAGS)")
+    finally:
+        os.close(fd)
 
 
 # -- init: the root file system ----------------------------------------------------------------------------------
@@ -291,6 +310,8 @@ def main() -> None:
         if plan["network"] == "none":
             flags |= CLONE_NEWNET
         _check(_libc.unshare(flags), "unshare")
+        if plan["network"] == "none":
+            _loopback_up()
         fds = _open_sources(plan)  # after the unshare: a bind mount's source must be in our own mount namespace
         status_r, status_w = os.pipe()
         open_fds = [int(name) for name in os.listdir("/proc/self/fd")]

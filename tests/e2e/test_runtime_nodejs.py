@@ -1,0 +1,156 @@
+"""The Node.js runtime through a real server: CommonJS and ES modules, callbacks, folders, errors, logs, layers,
+warm reuse, and which nodejsNN.x names this host accepts."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from e2e_support import ROLE, arn, invoke_json, make_zip
+
+from nimbus.runtimes.registry import node_binary
+
+NODE = node_binary()
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+RUNTIME = f"nodejs{NODE[1]}.x" if NODE else "nodejs20.x"
+
+
+@pytest.fixture
+def node_fn(lam: Any) -> Iterator[Any]:
+    created: list[str] = []
+
+    def _create(name: str, files: dict[str, str | bytes], handler: str = "index.handler", **kwargs: Any) -> Any:
+        kwargs.setdefault("Runtime", RUNTIME)
+        resp = lam.create_function(FunctionName=name, Role=ROLE, Handler=handler,
+                                   Code={"ZipFile": make_zip(files)}, **kwargs)
+        created.append(name)
+        return resp
+
+    yield _create
+    for name in created:
+        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+            lam.delete_function(FunctionName=name)
+
+
+CJS_ASYNC = """
+let calls = 0;
+const started = Date.now() + Math.random();
+exports.handler = async (event, context) => {
+  calls += 1;
+  console.log('handling', context.awsRequestId);
+  return {
+    event, calls, started, pid: process.pid,
+    awsRequestId: context.awsRequestId, functionName: context.functionName,
+    functionVersion: context.functionVersion, invokedFunctionArn: context.invokedFunctionArn,
+    memoryLimitInMB: context.memoryLimitInMB, logGroupName: context.logGroupName,
+    logStreamName: context.logStreamName, remaining: context.getRemainingTimeInMillis(),
+    waits: context.callbackWaitsForEmptyEventLoop,
+    execEnv: process.env.AWS_EXECUTION_ENV, nodePath: process.env.NODE_PATH,
+    taskRoot: process.env.LAMBDA_TASK_ROOT, runtimeApi: process.env.AWS_LAMBDA_RUNTIME_API ?? null,
+  };
+};
+"""
+
+
+def test_commonjs_async_context_env_logs_and_warm_reuse(lam: Any, node_fn: Any, fn_name: str) -> None:
+    node_fn(fn_name, {"index.js": CJS_ASYNC}, MemorySize=256)
+    resp, out = invoke_json(lam, fn_name, {"a": 1}, LogType="Tail")
+    assert resp.get("FunctionError") is None, out
+    assert out["event"] == {"a": 1}
+    assert out["awsRequestId"] == resp["ResponseMetadata"]["RequestId"]
+    assert out["functionName"] == fn_name
+    assert out["functionVersion"] == "$LATEST"
+    assert out["invokedFunctionArn"] == arn(fn_name)
+    assert str(out["memoryLimitInMB"]) == "256"
+    assert out["logGroupName"] == f"/aws/lambda/{fn_name}"
+    assert out["logStreamName"]
+    assert 0 < out["remaining"] <= 3000
+    assert out["waits"] is True
+    assert out["execEnv"] == f"AWS_Lambda_{RUNTIME}"
+    major = RUNTIME.removeprefix("nodejs").removesuffix(".x")
+    assert out["nodePath"] == (f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:"
+                               "/var/runtime/node_modules:/var/runtime:/var/task")
+    assert out["taskRoot"] == "/var/task"
+    assert out["runtimeApi"] is None  # built-in runtime: frames, no Runtime API
+    log = base64.b64decode(resp["LogResult"]).decode()
+    assert f"\t{out['awsRequestId']}\tINFO\thandling {out['awsRequestId']}" in log
+    again = invoke_json(lam, fn_name, {"a": 2})[1]
+    assert (again["calls"], again["started"], again["pid"]) == (2, out["started"], out["pid"])
+
+
+def test_commonjs_callback(lam: Any, node_fn: Any, fn_name: str) -> None:
+    code = "exports.handler = (event, context, callback) => { setTimeout(() => callback(null, {cb: event.v}), 5); };"
+    node_fn(fn_name, {"index.js": code})
+    assert invoke_json(lam, fn_name, {"v": 42})[1] == {"cb": 42}
+
+
+def test_callback_error(lam: Any, node_fn: Any, fn_name: str) -> None:
+    code = "exports.handler = (event, context, callback) => callback(new RangeError('out of range'));"
+    node_fn(fn_name, {"index.js": code})
+    resp, out = invoke_json(lam, fn_name, {})
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "RangeError"
+    assert out["errorMessage"] == "out of range"
+
+
+def test_es_module(lam: Any, node_fn: Any, fn_name: str) -> None:
+    code = "import { sep } from 'node:path';\nexport const handler = async (event) => ({ esm: true, sep, event });\n"
+    node_fn(fn_name, {"index.mjs": code})
+    assert invoke_json(lam, fn_name, {"x": "y"})[1] == {"esm": True, "sep": "/", "event": {"x": "y"}}
+
+
+def test_handler_in_folder(lam: Any, node_fn: Any, fn_name: str) -> None:
+    files = {
+        "src/handlers/app.js": "const util = require('../lib/util');\nexports.run = async () => util.answer();\n",
+        "src/lib/util.js": "exports.answer = () => ({ answer: 42 });\n",
+    }
+    node_fn(fn_name, files, handler="src/handlers/app.run")
+    assert invoke_json(lam, fn_name, {})[1] == {"answer": 42}
+
+
+def test_error_shape(lam: Any, node_fn: Any, fn_name: str) -> None:
+    code = "exports.handler = async () => { throw new TypeError('bad thing'); };"
+    node_fn(fn_name, {"index.js": code})
+    resp, out = invoke_json(lam, fn_name, {}, LogType="Tail")
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "TypeError"
+    assert out["errorMessage"] == "bad thing"
+    assert isinstance(out["trace"], list)
+    assert out["trace"][0].startswith("TypeError: bad thing")
+    assert "bad thing" in base64.b64decode(resp["LogResult"]).decode()
+
+
+def test_init_error_missing_handler(lam: Any, node_fn: Any, fn_name: str) -> None:
+    node_fn(fn_name, {"index.js": "exports.other = async () => 1;"})
+    resp, out = invoke_json(lam, fn_name, {})
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"].startswith("Runtime.")
+
+
+def test_layer_node_modules(lam: Any, node_fn: Any, fn_name: str) -> None:
+    layer = f"{fn_name[:40]}-{uuid.uuid4().hex[:8]}"
+    content = make_zip({"nodejs/node_modules/x/index.js": "exports.fromLayer = () => 'hello from layer';\n",
+                        "nodejs/node_modules/x/package.json": '{"name":"x","main":"index.js"}'})
+    version = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": content}, CompatibleRuntimes=[RUNTIME])
+    try:
+        code = "const x = require('x');\nexports.handler = async () => ({ msg: x.fromLayer() });\n"
+        node_fn(fn_name, {"index.js": code}, Layers=[version["LayerVersionArn"]])
+        resp, out = invoke_json(lam, fn_name, {})
+        assert resp.get("FunctionError") is None, out
+        assert out == {"msg": "hello from layer"}
+    finally:
+        lam.delete_layer_version(LayerName=layer, VersionNumber=version["Version"])
+
+
+def test_other_node_majors_are_refused(lam: Any, fn_name: str) -> None:
+    other = next(r for r in ("nodejs18.x", "nodejs20.x", "nodejs22.x") if r != RUNTIME)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as info:
+        lam.create_function(FunctionName=fn_name, Role=ROLE, Handler="index.handler", Runtime=other,
+                            Code={"ZipFile": make_zip({"index.js": "exports.handler = async () => 1;"})})
+    message = str(info.value)
+    assert other in message
+    assert RUNTIME in message  # names what is available
