@@ -496,3 +496,12 @@ def test_versions_aliases_and_layers_survive_sigkill(tmp_path: Path) -> None:
                                          Content={"ZipFile": make_zip({"a.txt": "3"})})["Version"] == 3
     finally:
         srv2.stop()
+
+
+def test_snap_start_setting_round_trips_and_publishes_once(lam: Any, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, versioned("v1"), SnapStart={"ApplyOn": "PublishedVersions"})
+    latest = lam.get_function_configuration(FunctionName=fn_name)
+    assert latest["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "Off"}
+    v1 = lam.publish_version(FunctionName=fn_name)
+    assert v1["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    assert lam.publish_version(FunctionName=fn_name)["Version"] == v1["Version"]

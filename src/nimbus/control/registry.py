@@ -174,6 +174,7 @@ class Registry:
             log_group=c["LoggingConfig"]["LogGroup"],
             network=rec.tags.get(NETWORK_TAG, "host"),
             layer_dirs=tuple(self.layers.code_dir(lv) for lv in self.layers.attached(c.get("Layers", []))),
+            snap_start=version != "$LATEST" and c["SnapStart"]["ApplyOn"] == "PublishedVersions",
         )
         self._specs[(name, version)] = spec
         return spec
@@ -246,6 +247,8 @@ class Registry:
             cfg["EphemeralStorage"] = {"Size": v.ephemeral_storage(body["EphemeralStorage"])}
         if "Role" in body:
             cfg["Role"] = v.role(body["Role"])
+        if "SnapStart" in body:
+            cfg["SnapStart"] = v.snap_start(body["SnapStart"])
         if "Architectures" in body:
             archs = body["Architectures"]
             if not isinstance(archs, list) or len(archs) != 1 or archs[0] not in ("x86_64", "arm64"):

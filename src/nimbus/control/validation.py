@@ -157,6 +157,14 @@ def environment(value: Any) -> dict[str, str]:
     return dict(variables)
 
 
+def snap_start(value: Any) -> dict[str, str]:
+    """SnapStart as stored on $LATEST; published versions report OptimizationStatus On when it applies."""
+    apply_on = value.get("ApplyOn") if isinstance(value, Mapping) else None
+    if apply_on not in ("PublishedVersions", "None"):
+        raise InvalidParameterValue("SnapStart.ApplyOn must be PublishedVersions or None.")
+    return {"ApplyOn": apply_on, "OptimizationStatus": "Off"}
+
+
 def description(value: Any) -> str:
     if not isinstance(value, str) or len(value) > DESCRIPTION_MAX:
         raise ValidationError(

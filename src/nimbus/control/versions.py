@@ -31,7 +31,9 @@ PAGE_MAX = 50
 
 
 def _essence(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: val for k, val in config.items() if k not in VOLATILE}
+    out = {k: val for k, val in config.items() if k not in VOLATILE}
+    out["SnapStart"] = config["SnapStart"]["ApplyOn"]  # OptimizationStatus differs between $LATEST and versions
+    return out
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -77,6 +79,8 @@ class Versions:
             number = rec.next_version
             config = dict(latest)
             config.update(Version=str(number), RevisionId=str(uuid.uuid4()), LastModified=lambda_timestamp())
+            if config["SnapStart"]["ApplyOn"] == "PublishedVersions":
+                config["SnapStart"] = {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
             if "Description" in body:
                 config["Description"] = v.description(body["Description"])
             record = VersionRecord(number, config, rec.code_sha256)

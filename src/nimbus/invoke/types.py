@@ -33,6 +33,9 @@ class FunctionSpec:
     network: str = "host"
     #: the function's layers, unpacked, read-only, in order (later layers win on conflicts): mounted merged at /opt
     layer_dirs: tuple[Path, ...] = ()
+    #: SnapStart applies (ApplyOn=PublishedVersions on a published version): after the first instance's init, it
+    #: becomes the template later instances of this version start from
+    snap_start: bool = False
 
     @property
     def pool_key(self) -> tuple[str, str, str]:
