@@ -16,6 +16,7 @@ from typing import Any
 
 from nimbus.api.app import App
 from nimbus.api.code_links import CodeLinks
+from nimbus.api.concurrency_api import ConcurrencyApi
 from nimbus.api.http import Routes
 from nimbus.api.httpserver import HttpServer
 from nimbus.api.lambda_api import LambdaApi
@@ -24,6 +25,7 @@ from nimbus.api.logs_api import LogsApi
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.layers import LayerRegistry
+from nimbus.control.provisioned import ProvisionedConfigs
 from nimbus.control.registry import Registry
 from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import Versions
@@ -123,8 +125,11 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     throttle = Throttle(settings.concurrency_limit, settings.memory_budget_mb or _default_memory_budget())
     for name, reserved in registry.reservations().items():
         throttle.set_reserved(name, reserved)
+    configs = ProvisionedConfigs(registry)
+    configs.load()
+    concurrency_api = ConcurrencyApi(settings, registry, configs, throttle, manager)
     lambda_api = LambdaApi(settings, registry, Versions(registry), manager, links, throttle)
-    apis: list[Routes] = [lambda_api, LayersApi(layers, links)]
+    apis: list[Routes] = [lambda_api, LayersApi(layers, links), concurrency_api]
     app = App(settings, apis, LogsApi(logstore), codes, links)
 
     http = HttpServer(app.handle, max_body=CREATE_BODY_MAX)
@@ -139,6 +144,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         )  # fmt: skip
 
     await manager.start()
+    for config in configs.all():  # provisioned instances come back after a restart
+        await concurrency_api.apply(config)
     log_task = asyncio.create_task(logstore.run(), name="log-flusher")
     stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
     try:

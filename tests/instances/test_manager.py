@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import textwrap
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -59,21 +58,6 @@ def _children() -> set[int]:
     return instances
 
 
-@pytest.fixture
-def code(tmp_path: Path) -> Callable[..., Path]:
-    """Write function files into a fresh code dir and return it."""
-    counter = iter(range(1000))
-
-    def write(files: dict[str, str] | None = None, **named: str) -> Path:
-        root = tmp_path / f"code{next(counter)}"
-        for name, text in {**(files or {}), **{f"{k}.py": v for k, v in named.items()}}.items():
-            path = root / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(textwrap.dedent(text))
-        root.mkdir(exist_ok=True)
-        return root
-
-    return write
 
 
 def make_spec(code_dir: Path, handler: str = "app.handler", **kwargs: Any) -> FunctionSpec:
@@ -560,7 +544,7 @@ def test_reaper_stops_instances_idle_past_keep_alive(code: Callable[..., Path]) 
     async def body(m: InstanceManager, sink: MemorySink) -> None:
         await m.invoke(spec, request(1))
         assert m.statistics().instances == 1
-        for _ in range(100):
+        for _ in range(750):  # up to 15 s: a loaded machine slows the stop, not the reaper's decision
             if m.statistics().instances == 0:
                 break
             await asyncio.sleep(0.02)

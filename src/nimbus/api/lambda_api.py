@@ -63,10 +63,6 @@ class LambdaApi:
         router.add("PUT", fn + "/aliases/{Name}", self.update_alias, "UpdateAlias")
         router.add("DELETE", fn + "/aliases/{Name}", self.delete_alias, "DeleteAlias")
         router.add("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", self.invoke_async, "InvokeAsync")
-        concurrency = "/functions/{FunctionName}/concurrency"
-        router.add("PUT", "/2017-10-31" + concurrency, self.put_concurrency, "PutFunctionConcurrency")
-        router.add("GET", "/2019-09-30" + concurrency, self.get_concurrency, "GetFunctionConcurrency")
-        router.add("DELETE", "/2017-10-31" + concurrency, self.delete_concurrency, "DeleteFunctionConcurrency")
         router.add("POST", "/2017-03-31/tags/{Resource}", self.tag_resource, "TagResource")
         router.add("DELETE", "/2017-03-31/tags/{Resource}", self.untag_resource, "UntagResource")
         router.add("GET", "/2017-03-31/tags/{Resource}", self.list_tags, "ListTags")
@@ -265,27 +261,6 @@ class LambdaApi:
         raise InvalidParameterValue(
             "Asynchronous invocation (InvokeAsync / InvocationType Event) is not available in this Nimbus yet."
         )
-
-    # ---- concurrency ----
-    async def put_concurrency(self, req: Request) -> Response:
-        name = self._ref(req, allow_qualifier=False).name
-        value = req.json().get("ReservedConcurrentExecutions")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidParameterValue("ReservedConcurrentExecutions must be an integer of 0 or more.")
-        await self.registry.set_reserved_concurrency(name, value)
-        self.throttle.set_reserved(name, value)
-        return Response.json({"ReservedConcurrentExecutions": value})
-
-    async def get_concurrency(self, req: Request) -> Response:
-        rec = self.registry.get(self._ref(req, allow_qualifier=False).name)
-        value = rec.reserved_concurrency
-        return Response.json({} if value is None else {"ReservedConcurrentExecutions": value})
-
-    async def delete_concurrency(self, req: Request) -> Response:
-        name = self._ref(req, allow_qualifier=False).name
-        await self.registry.set_reserved_concurrency(name, None)
-        self.throttle.set_reserved(name, None)
-        return Response(204)
 
     # ---- tags and account ----
     def _tag_target(self, req: Request) -> str:

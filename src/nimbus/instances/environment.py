@@ -6,6 +6,7 @@ variables come next, and can never override a reserved key.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import nimbus.protocol.frames as frames_module
@@ -31,6 +32,7 @@ SANDBOX_TASK_ROOT = Path("/var/task")
 SANDBOX_RUNTIME_DIR = Path("/var/runtime")
 SANDBOX_LANG = Path("/var/lang")
 BOOTSTRAP = PYTHON_RUNTIME_DIR / "bootstrap.py"
+SNAPSHOT_HOOKS = PYTHON_RUNTIME_DIR / "snapshot_restore_py.py"
 FRAMES_PATH = Path(frames_module.__file__).resolve()
 RUNTIME_API_PATH = Path(runtime_api_module.__file__).resolve()
 NODE_BOOTSTRAP = NODEJS_RUNTIME_DIR / "bootstrap.mjs"
@@ -38,6 +40,7 @@ SHIM = PROVIDED_RUNTIME_DIR / "shim.py"
 #: files mounted under /var/runtime in a sandbox, by the name they have there
 RUNTIME_FILES = {
     "bootstrap.py": BOOTSTRAP,
+    "snapshot_restore_py.py": SNAPSHOT_HOOKS,
     "nimbus_frames.py": FRAMES_PATH,
     "bootstrap.mjs": NODE_BOOTSTRAP,
     "shim.py": SHIM,
@@ -74,7 +77,12 @@ RESERVED_KEYS = frozenset(
 
 
 def instance_environment(
-    spec: FunctionSpec, runtime: ResolvedRuntime, log_group: str, stream: str, sandboxed: bool = False
+    spec: FunctionSpec,
+    runtime: ResolvedRuntime,
+    log_group: str,
+    stream: str,
+    sandboxed: bool = False,
+    init_type: str = "on-demand",
 ) -> dict[str, str]:
     env = {
         "PATH": SANDBOX_PATH if sandboxed else DEFAULT_PATH,
@@ -91,7 +99,7 @@ def instance_environment(
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_s),
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
             "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
             "LAMBDA_TASK_ROOT": str(SANDBOX_TASK_ROOT if sandboxed else spec.code_dir),
@@ -120,14 +128,31 @@ def node_path(runtime: ResolvedRuntime) -> str:
 
 
 def launch_command(
-    spec: FunctionSpec, runtime: ResolvedRuntime, log_group: str, stream: str, sandboxed: bool = False
+    spec: FunctionSpec,
+    runtime: ResolvedRuntime,
+    log_group: str,
+    stream: str,
+    sandboxed: bool = False,
+    init_type: str = "on-demand",
 ) -> LaunchCommand:
-    """The command for an instance of `spec`, whatever the kind of its runtime."""
+    """The command for an instance of `spec`, whatever the kind of its runtime. `init_type` is what
+    AWS_LAMBDA_INITIALIZATION_TYPE says: on-demand, provisioned-concurrency or snap-start (a SnapStart template,
+    which also gets `_NIMBUS_SNAPSHOT=1`; the bootstrap removes it before any function code runs)."""
     if runtime.kind == "nodejs":
-        return node_command(spec, runtime, log_group, stream, sandboxed)
-    if runtime.kind == "provided":
-        return provided_command(spec, runtime, log_group, stream, sandboxed)
-    return python_command(spec, runtime, log_group, stream, sandboxed)
+        command = node_command(spec, runtime, log_group, stream, sandboxed)
+    elif runtime.kind == "provided":
+        command = provided_command(spec, runtime, log_group, stream, sandboxed)
+    else:
+        command = python_command(spec, runtime, log_group, stream, sandboxed)
+    if init_type != "on-demand":
+        env = dict(command.env, AWS_LAMBDA_INITIALIZATION_TYPE=init_type)
+        if init_type == "snap-start":
+            env["_NIMBUS_SNAPSHOT"] = "1"
+            # as on Lambda: SnapStart functions get no log group/stream variables
+            env.pop("AWS_LAMBDA_LOG_GROUP_NAME", None)
+            env.pop("AWS_LAMBDA_LOG_STREAM_NAME", None)
+        command = replace(command, env=env)
+    return command
 
 
 def _sandbox_spec(spec: FunctionSpec, prefix: Path) -> SandboxSpec:

@@ -75,6 +75,10 @@ class Instance:
         self.started_at = time.monotonic()
         self.idle_since = self.started_at
         self.init_duration_ms: float | None = None
+        #: set for an instance restored from a SnapStart template: its REPORT shows Restore Duration instead
+        self.restore_duration_ms: float | None = None
+        #: kept initialised for provisioned concurrency (used first, never reaped idle)
+        self.provisioned = False
         self.invocations = 0
         self._decoder = frames.FrameDecoder(max_body=_MAX_FRAME_BODY)
         self._pending: asyncio.Future[frames.Frame] | None = None
@@ -125,6 +129,10 @@ class Instance:
                     log.warning("instance %s sent an unexpected %r frame; killing it", self.id, frame.kind)
                     self._fail_pending(frames.FrameError(f"unexpected frame {frame.kind!r}"))
                     self.handle.kill()
+
+    def detach_control(self) -> None:
+        """Stop reading the control socket (a SnapStart template's own reader takes it over)."""
+        self._close_control()
 
     def _close_control(self) -> None:
         if self._control_open:
@@ -251,7 +259,8 @@ class Instance:
                 duration_ms,
                 spec.memory_mb,
                 memory,
-                init_duration_ms=self.init_duration_ms if cold else None,
+                init_duration_ms=self.init_duration_ms if cold and self.restore_duration_ms is None else None,
+                restore_duration_ms=self.restore_duration_ms if cold else None,
                 status=status,
                 error_type=error_type,
             )

@@ -32,6 +32,8 @@ from nimbus.instances.lifecycle import DeathReason, InstanceState, StateChange
 from nimbus.instances.pool import Pool
 from nimbus.instances.process import Launcher, SpawnLauncher, describe_exit
 from nimbus.instances.sandbox import SandboxLauncher
+from nimbus.instances.snapshot import SnapshotTemplate, TemplateGone
+from nimbus.instances.zygote import ZygoteLauncher
 from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.logs import framing
 from nimbus.logs.sink import LogSink
@@ -52,7 +54,7 @@ def default_launcher(isolation: Isolation | None = None) -> Launcher:
     for warning in isolation.warnings():
         log.warning("INSECURE: %s; run `nimbus doctor` for details", warning)
     if isolation.namespaces:
-        return SandboxLauncher(isolation)
+        return ZygoteLauncher(isolation)
     log.warning("INSECURE: instances run UNSANDBOXED: they can read the data dir and signal the server")
     return SpawnLauncher()
 
@@ -64,6 +66,39 @@ class ManagerStats:
     busy: int
     cold_starts: int
     invocations: int
+    restores: int = 0
+    provisioned_ready: int = 0
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    """One function's figures (all versions), for a metrics surface."""
+
+    concurrent_executions: int
+    instances: int
+    idle: int
+    cold_starts: int
+    restores: int
+    invocations: int
+    provisioned_ready: int
+
+
+@dataclass
+class _Counters:
+    inflight: int = 0
+    cold_starts: int = 0
+    restores: int = 0
+    invocations: int = 0
+
+
+@dataclass
+class _Provision:
+    """A provisioned-concurrency target for one (function, version)."""
+
+    spec: FunctionSpec
+    count: int
+    failures: int = 0
+    filling: bool = False
 
 
 class InstanceManager:
@@ -79,6 +114,11 @@ class InstanceManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
+        self._functions: dict[str, _Counters] = {}
+        self._provisioned: dict[tuple[str, str], _Provision] = {}
+        self._templates: dict[PoolKey, SnapshotTemplate] = {}
+        self._template_locks: dict[PoolKey, asyncio.Lock] = {}
+        self._restores = 0
 
     # -- lifecycle of the manager ---------------------------------------------------------------------------------
 
@@ -93,9 +133,11 @@ class InstanceManager:
                 await self._reaper
             self._reaper = None
         await asyncio.gather(*(i.stop(DeathReason.SHUTDOWN) for i in list(self._instances)))
+        await asyncio.gather(*(t.instance.stop(DeathReason.SHUTDOWN) for t in self._templates.values()))
+        self._templates.clear()
         while self._tasks:
             await asyncio.gather(*list(self._tasks))
-        if isinstance(self._launcher, SandboxLauncher):
+        if isinstance(self._launcher, SandboxLauncher | ZygoteLauncher):
             await self._launcher.close()
 
     def statistics(self) -> ManagerStats:
@@ -106,7 +148,98 @@ class InstanceManager:
             busy=states.count(InstanceState.BUSY),
             cold_starts=self._cold_starts,
             invocations=self._invocations,
+            restores=self._restores,
+            provisioned_ready=sum(self.provisioned_ready(n, v) for n, v in self._provisioned),
         )
+
+    def function_statistics(self, name: str) -> FunctionStats:
+        counters = self._functions.get(name, _Counters())
+        live = [i for i in self._instances if i.spec.name == name]
+        return FunctionStats(
+            concurrent_executions=counters.inflight,
+            instances=len(live),
+            idle=sum(1 for i in live if i.state is InstanceState.IDLE),
+            cold_starts=counters.cold_starts,
+            restores=counters.restores,
+            invocations=counters.invocations,
+            provisioned_ready=sum(self.provisioned_ready(n, v) for n, v in self._provisioned if n == name),
+        )
+
+    # -- provisioned concurrency ----------------------------------------------------------------------------------
+
+    async def provision(self, spec: FunctionSpec, count: int) -> None:
+        """Keep `count` initialised instances of spec's (name, version) ready; they start in the background."""
+        key = (spec.name, spec.version)
+        target = self._provisioned.get(key)
+        if target is None or target.spec.pool_key != spec.pool_key:
+            target = self._provisioned[key] = _Provision(spec, count)
+        target.count = count
+        target.failures = 0
+        pool = self._pool_for(spec)
+        extra = [i for i in pool.idle if i.provisioned][count:]
+        for instance in extra:  # lowered target: the surplus idle ones become ordinary
+            instance.provisioned = False
+        self._fill(key)
+
+    def provisioned_ready(self, name: str, version: str) -> int:
+        target = self._provisioned.get((name, version))
+        if target is None:
+            return 0
+        pool = self._pools.get(target.spec.pool_key)
+        if pool is None:
+            return 0
+        ready = (InstanceState.IDLE, InstanceState.BUSY)
+        return sum(1 for i in (*pool.idle, *pool.busy) if i.provisioned and i.state in ready)
+
+    async def unprovision(self, name: str, version: str) -> None:
+        target = self._provisioned.pop((name, version), None)
+        if target is None:
+            return
+        pool = self._pools.get(target.spec.pool_key)
+        now = time.monotonic()
+        for instance in pool.everything() if pool is not None else []:
+            instance.provisioned = False
+            instance.idle_since = now  # ordinary from now on: reaped after keep-alive
+
+    def _fill(self, key: tuple[str, str]) -> None:
+        target = self._provisioned.get(key)
+        if target is None or target.filling or self._closing:
+            return
+        target.filling = True
+        self._background(self._fill_forever(key, target))
+
+    async def _fill_forever(self, key: tuple[str, str], target: _Provision) -> None:
+        try:
+            while self._provisioned.get(key) is target and not self._closing:
+                pool = self._pool_for(target.spec)
+                have = sum(1 for i in pool.everything() if i.provisioned)
+                missing = target.count - have
+                if missing <= 0:
+                    return
+                results = await asyncio.gather(
+                    *(self._start_provisioned(target.spec, pool) for _ in range(missing)), return_exceptions=True
+                )
+                failed = sum(1 for r in results if r is not True)
+                if failed:
+                    target.failures += failed
+                    log.warning("%s:%s: %d provisioned instances failed to start", *key, failed)
+                    await asyncio.sleep(min(30.0, 0.5 * target.failures))
+        finally:
+            target.filling = False
+
+    async def _start_provisioned(self, spec: FunctionSpec, pool: Pool) -> bool:
+        instance = await self._launch(spec, pool, "provisioned-concurrency")
+        instance.provisioned = True
+        try:
+            frame = await instance.wait_ready(INIT_TIMEOUT_S)
+        except (TimeoutError, InstanceCrashed, frames.FrameError):
+            await instance.kill(DeathReason.EXIT)
+            return False
+        if frame.kind != frames.READY or pool.retired:
+            await instance.stop(DeathReason.INIT_ERROR if frame.kind != frames.READY else DeathReason.RETIRED)
+            return False
+        pool.add_idle(instance, time.monotonic())
+        return True
 
     # -- invoke ---------------------------------------------------------------------------------------------------
 
@@ -117,12 +250,21 @@ class InstanceManager:
             raise TooManyRequests("Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded")
         self._inflight += 1
         self._invocations += 1
+        counters = self._functions.get(spec.name)
+        if counters is None:
+            counters = self._functions[spec.name] = _Counters()
+        counters.inflight += 1
+        counters.invocations += 1
         try:
             pool = self._pool_for(spec)
             instance = pool.take_idle()
             cold = instance is None
             if instance is None:
-                started = await self._cold_start(spec, pool, request)
+                if spec.snap_start and self._launcher.sandboxed:
+                    started = await self._restore_start(spec, pool, request, counters)
+                else:
+                    counters.cold_starts += 1
+                    started = await self._cold_start(spec, pool, request)
                 if isinstance(started, InvokeResult):
                     return started
                 instance = started
@@ -140,6 +282,7 @@ class InstanceManager:
             return result
         finally:
             self._inflight -= 1
+            counters.inflight -= 1
 
     async def retire(self, function_name: str) -> None:
         """Code or configuration changed (or the function is gone): no instance of it serves another request."""
@@ -148,6 +291,8 @@ class InstanceManager:
             pool = self._pools.pop(key)
             pool.retired = True
             stopping += pool.drain_idle()
+        for key in [k for k in self._templates if k[0] == function_name]:
+            self._background(self._drop_template(key))
         await asyncio.gather(*(i.stop(DeathReason.RETIRED) for i in stopping))
 
     # -- internals ------------------------------------------------------------------------------------------------
@@ -161,26 +306,144 @@ class InstanceManager:
                 old.retired = True
                 for instance in old.drain_idle():
                     self._background(instance.stop(DeathReason.RETIRED))
+            for key in [k for k in self._templates if k[:2] == spec.pool_key[:2] and k != spec.pool_key]:
+                self._background(self._drop_template(key))
             pool = self._pools[spec.pool_key] = Pool(spec)
+            target = self._provisioned.get(spec.pool_key[:2])
+            if target is not None and target.spec.pool_key != spec.pool_key:
+                # a new revision: the provisioned instances of the old one are gone, start them for this one
+                target.spec = spec
+                self._background(self._refill_soon(spec.pool_key[:2]))
         return pool
+
+    async def _refill_soon(self, key: tuple[str, str]) -> None:
+        self._fill(key)
+
+    # -- SnapStart ------------------------------------------------------------------------------------------------
+
+    async def _restore_start(
+        self, spec: FunctionSpec, pool: Pool, request: InvokeRequest, counters: _Counters
+    ) -> Instance | InvokeResult:
+        """A cold start of a SnapStart version: fork from its template (made by this request when there is none)."""
+        started = time.monotonic()
+        made = await self._template_for(spec, pool, request)
+        if isinstance(made, InvokeResult):
+            counters.cold_starts += 1
+            return made
+        template, created = made
+        group = spec.log_group or framing.default_log_group(spec.name)
+        stream = framing.stream_name(spec.version)
+        forked = time.monotonic()
+        try:
+            handle = await template.fork({})
+        except TemplateGone:
+            counters.cold_starts += 1
+            return await self._cold_start(spec, pool, request)
+        if isinstance(self._launcher, ZygoteLauncher):
+            cgroup = self._launcher.sandbox.new_cgroup(spec.memory_mb)
+            if cgroup is not None:
+                # v1 cgroup migration waits for an RCU grace period (~10 ms): off the event loop
+                try:
+                    await asyncio.to_thread(_join, cgroup.procs_files, handle.pid)
+                except OSError:  # already gone: the wait below reports how it ended
+                    cgroup.remove()
+                else:
+                    handle.cgroup = cgroup
+        instance = Instance(spec, handle, self._logs, group, stream)
+        instance.started_at = forked
+        instance.lifecycle.subscribe(lambda change: self._on_change(instance, pool, change))
+        self._instances.add(instance)
+        pool.add_starting(instance)
+        if request.want_log_tail:
+            instance.output.begin_tail()
+        instance.attach()
+        result = await self._await_ready(instance, spec, pool, request)
+        if isinstance(result, Instance):
+            if created:  # this request waited for the template's init: that is what it reports, honestly
+                result.init_duration_ms = (time.monotonic() - started) * 1000
+                counters.cold_starts += 1
+            else:
+                result.restore_duration_ms = (time.monotonic() - forked) * 1000
+                counters.restores += 1
+                self._restores += 1
+        return result
+
+    async def _template_for(
+        self, spec: FunctionSpec, pool: Pool, request: InvokeRequest
+    ) -> tuple[SnapshotTemplate, bool] | InvokeResult:
+        key = spec.pool_key
+        lock = self._template_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            template = self._templates.get(key)
+            if template is not None and template.alive:
+                return template, False
+            instance = await self._launch(spec, None, "snap-start")
+            rid = request.request_id
+            try:
+                frame = await instance.wait_ready(INIT_TIMEOUT_S)
+            except TimeoutError:
+                await instance.kill(DeathReason.TIMEOUT)
+                error = timeout_error(rid, spec.timeout_s)
+                return instance.report_init_failure(request, error, "Sandbox.Timedout", "timeout")
+            except (InstanceCrashed, frames.FrameError):
+                await instance.kill(DeathReason.EXIT)
+                error = exit_error(rid, describe_exit(instance.handle.exited.result()))
+                return instance.report_init_failure(request, error, "Runtime.ExitError", "error")
+            if frame.kind == frames.INIT_ERROR:
+                await instance.stop(DeathReason.INIT_ERROR)
+                body = frame.body or error_payload("Runtime.Unknown", "init failed")
+                return instance.report_init_failure(request, body, _error_type(frame.body), "error")
+            template = SnapshotTemplate(instance, self._launcher.sandboxed)
+            self._templates[key] = template
+            return template, True
+
+    async def _drop_template(self, key: PoolKey) -> None:
+        """Stop a template once its restored instances are gone (they die with its pid namespace)."""
+        template = self._templates.pop(key, None)
+        self._template_locks.pop(key, None)
+        if template is None:
+            return
+        # a short poll: the count drops in exit callbacks, and this runs once per retired template, off any hot path
+        while template.live_children and template.alive and not self._closing:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        await template.instance.stop(DeathReason.RETIRED)
 
     async def _cold_start(self, spec: FunctionSpec, pool: Pool, request: InvokeRequest) -> Instance | InvokeResult:
         runtime = resolve_runtime(spec.runtime, self._settings.runtime_fallback)
         if runtime.fell_back:
             log.warning("%s: runtime %s is not on this host, running it with %s", spec.name, spec.runtime, runtime.name)
+        instance = await self._launch(spec, pool, "on-demand", request.want_log_tail)
+        return await self._await_ready(instance, spec, pool, request)
+
+    async def _launch(self, spec: FunctionSpec, pool: Pool | None, init_type: str, want_tail: bool = False) -> Instance:
+        """Start an instance process of `spec` and watch it (INITIALISING); `pool` None for a SnapStart template."""
+        runtime = resolve_runtime(spec.runtime, self._settings.runtime_fallback)
         self._make_room()
         group = spec.log_group or framing.default_log_group(spec.name)
         stream = framing.stream_name(spec.version)
-        command = launch_command(spec, runtime, group, stream, sandboxed=self._launcher.sandboxed)
-        handle = await self._launcher.launch(command)
+        command = launch_command(spec, runtime, group, stream, self._launcher.sandboxed, init_type)
+        if pool is not None:
+            pool.launching += 1  # the pool is in use while the process starts: the reaper must not drop it
+        try:
+            handle = await self._launcher.launch(command)
+        finally:
+            if pool is not None:
+                pool.launching -= 1
         instance = Instance(spec, handle, self._logs, group, stream)
-        instance.lifecycle.subscribe(lambda change: self._on_change(instance, pool, change))
-        self._instances.add(instance)
-        pool.add_starting(instance)
-        self._cold_starts += 1
-        if request.want_log_tail:
+        if pool is not None:
+            instance.lifecycle.subscribe(lambda change: self._on_change(instance, pool, change))
+            self._instances.add(instance)
+            pool.add_starting(instance)
+            self._cold_starts += 1
+        if want_tail:
             instance.output.begin_tail()
         instance.attach()
+        return instance
+
+    async def _await_ready(
+        self, instance: Instance, spec: FunctionSpec, pool: Pool, request: InvokeRequest
+    ) -> Instance | InvokeResult:
+        handle = instance.handle
         rid = request.request_id
         try:
             frame = await instance.wait_ready(INIT_TIMEOUT_S)
@@ -211,7 +474,7 @@ class InstanceManager:
         """Keep live instances within the concurrency limit: evict the longest-idle instance of any pool."""
         if len(self._instances) < self._settings.concurrency_limit:
             return
-        candidates = [(i.idle_since, key, i) for key, p in self._pools.items() for i in p.idle]
+        candidates = [(i.idle_since, key, i) for key, p in self._pools.items() for i in p.idle if not i.provisioned]
         if not candidates:
             return
         _, key, victim = min(candidates, key=lambda c: c[0])
@@ -222,6 +485,8 @@ class InstanceManager:
         if change.new is InstanceState.DEAD:
             self._instances.discard(instance)
             pool.forget(instance)
+            if instance.provisioned and not pool.retired:  # keep the provisioned count up
+                self._fill(pool.key[:2])
             log.debug("instance %s of %s dead: %s", instance.id, instance.spec.name, change.reason)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -238,10 +503,16 @@ class InstanceManager:
             stale: list[Instance] = []
             for key, pool in list(self._pools.items()):
                 stale += pool.expired(now, keep_alive)
-                if not len(pool):
+                if not len(pool) and key[:2] not in self._provisioned:
                     del self._pools[key]
             if stale:
                 await asyncio.gather(*(i.stop(DeathReason.REAPED_IDLE) for i in stale))
+
+
+def _join(procs_files: list[str], pid: int) -> None:
+    for path in procs_files:
+        with open(path, "w") as f:
+            f.write(str(pid))
 
 
 def _error_type(body: bytes) -> str:

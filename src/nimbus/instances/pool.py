@@ -18,16 +18,19 @@ class Pool:
         self.idle: list[Instance] = []  # LIFO: the most recently used instance is the warmest
         self.busy: set[Instance] = set()
         self.starting: set[Instance] = set()
+        #: processes being launched for this pool (not yet instances): they keep the pool alive
+        self.launching = 0
         #: set when the function changed: no instance of this pool serves another request
         self.retired = False
 
     def __len__(self) -> int:
-        return len(self.idle) + len(self.busy) + len(self.starting)
+        return len(self.idle) + len(self.busy) + len(self.starting) + self.launching
 
     def take_idle(self) -> Instance | None:
-        """The warmest idle instance, now BUSY; None when there is none."""
+        """The warmest idle instance (provisioned ones first), now BUSY; None when there is none."""
         while self.idle and not self.retired:
-            instance = self.idle.pop()
+            index = next((n for n in range(len(self.idle) - 1, -1, -1) if self.idle[n].provisioned), -1)
+            instance = self.idle.pop(index)
             if instance.state is InstanceState.IDLE:
                 instance.lifecycle.change_state(InstanceState.BUSY)
                 self.busy.add(instance)
@@ -42,6 +45,12 @@ class Pool:
         self.starting.discard(instance)
         instance.lifecycle.change_state(InstanceState.BUSY)
         self.busy.add(instance)
+
+    def add_idle(self, instance: Instance, now: float) -> None:
+        """An instance started ahead of demand (provisioned) finished init: it waits in the idle list."""
+        self.starting.discard(instance)
+        instance.idle_since = now
+        self.idle.append(instance)
 
     def release(self, instance: Instance, now: float) -> bool:
         """Return a BUSY instance after its invocation; False when it must be stopped instead (pool retired)."""
@@ -64,7 +73,7 @@ class Pool:
 
     def expired(self, now: float, keep_alive: float) -> list[Instance]:
         """Idle instances past keep-alive, removed from the idle list (the caller stops them)."""
-        stale = [i for i in self.idle if now - i.idle_since >= keep_alive]
+        stale = [i for i in self.idle if not i.provisioned and now - i.idle_since >= keep_alive]
         if stale:
             self.idle = [i for i in self.idle if i not in stale]
         return stale

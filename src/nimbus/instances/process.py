@@ -51,15 +51,28 @@ class LaunchCommand:
 class ProcessHandle:
     """A live (or just reaped) instance process and the parent's ends of its control socket and output pipe."""
 
-    def __init__(self, pid: int, control: socket.socket, output_fd: int) -> None:
+    def __init__(
+        self, pid: int, control: socket.socket, output_fd: int, reported: asyncio.Future[int] | None = None
+    ) -> None:
+        """`reported`: for a process that is not our child (a zygote's or a SnapStart template's), the wait status
+        its parent reports; the pidfd then only signals and tells when it is gone."""
         self.pid = pid
         self.control = control
         self.output_fd = output_fd
         self._loop = asyncio.get_running_loop()
-        self._pidfd: int | None = os.pidfd_open(pid)
-        self._loop.add_reader(self._pidfd, self._on_pidfd_readable)
         #: resolves to the raw wait status once the process has been reaped
         self.exited: asyncio.Future[int] = self._loop.create_future()
+        self._reported = reported
+        self._pidfd: int | None = None
+        if reported is not None:
+            reported.add_done_callback(self._on_reported)
+        if reported is None or not reported.done():
+            try:
+                self._pidfd = os.pidfd_open(pid)
+            except ProcessLookupError:  # already gone and reaped by its parent: the report is on its way
+                self._pidfd = None
+            else:
+                self._loop.add_reader(self._pidfd, self._on_pidfd_readable)
         #: the instance's cgroup when the launcher made one (memory peak, OOM count; removed on close)
         self.cgroup: InstanceCgroup | None = None
         self._final_oom = False
@@ -70,11 +83,22 @@ class ProcessHandle:
         """The wait status, once reaped."""
         return self.exited.result() if self.exited.done() else None
 
+    def _on_reported(self, fut: asyncio.Future[int]) -> None:
+        if fut.cancelled():
+            return
+        self._close_pidfd()
+        if not self.exited.done():
+            self.exited.set_result(fut.result())
+
     def _on_pidfd_readable(self) -> None:
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:  # someone else reaped it; we cannot know how it ended
-            pid, status = self.pid, 0
+        except ChildProcessError:
+            if self._reported is not None:  # its parent reaps it and reports the status (`_on_reported`)
+                if self._pidfd is not None:
+                    self._loop.remove_reader(self._pidfd)
+                return
+            pid, status = self.pid, 0  # someone else reaped it; we cannot know how it ended
         if pid == 0:
             return
         self._close_pidfd()
@@ -83,13 +107,13 @@ class ProcessHandle:
 
     def _close_pidfd(self) -> None:
         if self._pidfd is not None:
-            self._loop.remove_reader(self._pidfd)
+            self._loop.remove_reader(self._pidfd)  # a no-op when already removed
             os.close(self._pidfd)
             self._pidfd = None
 
     def send_signal(self, sig: int) -> None:
         """Signal the process through its pidfd (immune to pid reuse); a no-op once it is reaped."""
-        if self._pidfd is None:
+        if self._pidfd is None or self.exited.done():
             return
         with contextlib.suppress(ProcessLookupError):
             signal.pidfd_send_signal(self._pidfd, sig)

@@ -154,6 +154,8 @@ class SandboxLauncher:
         spec = command.sandbox
         assert spec is not None, "a sandboxed launch needs a SandboxSpec"
         runtime_files = {Path(a).name: Path(a) for a in command.argv if a.startswith("/var/runtime/")}
+        if "bootstrap.py" in runtime_files:  # the built-in SnapStart hooks module
+            runtime_files["snapshot_restore_py.py"] = Path("/var/runtime/snapshot_restore_py.py")
         host_files = _runtime_sources()
         return {
             "mounts": mount_plan(spec, {name: host_files[name] for name in runtime_files}),
@@ -170,14 +172,19 @@ class SandboxLauncher:
             "cwd": str(command.cwd),
         }
 
+    def new_cgroup(self, memory_mb: int) -> InstanceCgroup | None:
+        """A fresh instance cgroup (None without cgroups), tracked so `close` can wait for its removal."""
+        if self.isolation.cgroups.mode == "none":
+            return None
+        cgroup = InstanceCgroup(self.isolation.cgroups, uuid.uuid4().hex, memory_mb)
+        self._cgroups = [c for c in self._cgroups if not c.removed]
+        self._cgroups.append(cgroup)
+        return cgroup
+
     async def launch(self, command: LaunchCommand) -> ProcessHandle:
         spec = command.sandbox
         assert spec is not None, "a sandboxed launch needs a SandboxSpec"
-        cgroup = None
-        if self.isolation.cgroups.mode != "none":
-            cgroup = InstanceCgroup(self.isolation.cgroups, uuid.uuid4().hex, spec.memory_mb)
-            self._cgroups = [c for c in self._cgroups if not c.removed]
-            self._cgroups.append(cgroup)
+        cgroup = self.new_cgroup(spec.memory_mb)
         try:
             plan = self.plan(command, cgroup)
             outer = LaunchCommand(

@@ -232,7 +232,9 @@ def _close_fds_except(keep: set[int]) -> None:
                 pass
 
 
-def _exec_runtime(plan: dict[str, Any]) -> None:
+def _exec_runtime(plan: dict[str, Any], runtime_main: Any = None) -> None:
+    """Drop to the sandbox's credentials, then exec the runtime, or (zygote path) call `runtime_main(plan)` in
+    this very process, which already has the runtime's code imported."""
     uid, gid = plan["uid"], plan["gid"]
     if not plan["userns"]:
         os.setgroups([])
@@ -247,11 +249,14 @@ def _exec_runtime(plan: dict[str, Any]) -> None:
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
     _close_fds_except({0, 1, 2, plan["control_fd"]})
     os.chdir(plan["cwd"])
+    if runtime_main is not None:
+        runtime_main(plan)
+        os._exit(0)
     argv = plan["argv"]
     os.execve(argv[0], argv, plan["env"])
 
 
-def _init(plan: dict[str, Any], fds: dict[str, int], status_w: int) -> None:
+def _init(plan: dict[str, Any], fds: dict[str, int], status_w: int, runtime_main: Any = None) -> None:
     """pid 1 of the sandbox: build the root, start the runtime, reap everything, report the runtime's status."""
     _check(_libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
     _build_root(plan, fds)
@@ -261,7 +266,7 @@ def _init(plan: dict[str, Any], fds: dict[str, int], status_w: int) -> None:
     if runtime == 0:
         try:
             os.close(status_w)
-            _exec_runtime(plan)
+            _exec_runtime(plan, runtime_main)
         except BaseException as exc:
             _fail(f"runtime set-up failed: {exc}")
     for sig in (1, 2, 10, 12, 15):  # HUP INT USR1 USR2 TERM: only handled signals reach a pid 1 from inside
@@ -300,7 +305,12 @@ def _fail(message: str) -> None:
 
 
 def main() -> None:
-    plan = marshal.loads(bytes.fromhex(os.environ.pop("NIMBUS_SANDBOX")))
+    enter(marshal.loads(bytes.fromhex(os.environ.pop("NIMBUS_SANDBOX"))))
+
+
+def enter(plan: dict[str, Any], runtime_main: Any = None) -> None:
+    """Become the outer process of a sandbox built from `plan`; never returns. With `runtime_main` (a zygote's
+    forked child), the runtime process calls it instead of exec'ing `plan["argv"]`."""
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         _join_cgroups(plan["cgroup_procs"])
@@ -321,7 +331,7 @@ def main() -> None:
     if init == 0:
         try:
             os.close(status_r)
-            _init(plan, fds, status_w)
+            _init(plan, fds, status_w, runtime_main)
         except BaseException as exc:
             _fail(f"set-up failed: {exc}")
     os.close(status_w)

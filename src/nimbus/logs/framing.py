@@ -44,8 +44,10 @@ def report_line(
     init_duration_ms: float | None = None,
     status: str | None = None,
     error_type: str | None = None,
+    restore_duration_ms: float | None = None,
 ) -> str:
-    """`REPORT RequestId: ...\\tDuration: ...` with Init Duration on cold starts and a Status on failures."""
+    """`REPORT RequestId: ...\\tDuration: ...` with Init Duration on cold starts (Restore Duration on SnapStart
+    restores) and a Status on failures."""
     line = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
         f"Billed Duration: {billed_ms(duration_ms)} ms\tMemory Size: {memory_mb} MB\t"
@@ -53,6 +55,11 @@ def report_line(
     )
     if init_duration_ms is not None:
         line += f"Init Duration: {init_duration_ms:.2f} ms\t"
+    if restore_duration_ms is not None:
+        line += (
+            f"Restore Duration: {restore_duration_ms:.2f} ms\t"
+            f"Billed Restore Duration: {billed_ms(restore_duration_ms)} ms\t"
+        )
     if status:
         line += f"Status: {status}"
         if error_type:

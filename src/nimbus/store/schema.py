@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -46,6 +46,16 @@ aliases = Table(
     Column("function", String(64), primary_key=True),
     Column("name", String(128), primary_key=True),
     Column("config", Text, nullable=False),
+)
+
+#: provisioned concurrency configurations, per function and qualifier (a version number or an alias name)
+provisioned = Table(
+    "provisioned",
+    metadata,
+    Column("function", String(64), primary_key=True),
+    Column("qualifier", String(128), primary_key=True),
+    Column("requested", Integer, nullable=False),
+    Column("last_modified", String(40), nullable=False),
 )
 
 #: layer versions; a deleted version keeps its row (`deleted` = 1) so numbers are never reused and functions that

@@ -1,0 +1,151 @@
+"""SnapStart templates: an initialised runtime process that forks restored instances of one version on request.
+
+The template is a normal instance launched with `_NIMBUS_SNAPSHOT=1`: after init (and the before-snapshot hooks)
+it says READY and then only answers FORK frames, each carrying the new instance's control socket and output pipe
+(SCM_RIGHTS). The forked child runs the after-restore hooks, reseeds `random`, says READY, and serves invocations
+like any instance; it skips init entirely.
+
+The child lives in the template's sandbox (its pid and mount namespaces, its /tmp) and is moved into a cgroup of
+its own; its parent is the template, which reaps it and reports its wait status ("exited" frames). The server
+learns its host pid from /proc (NSpid), and signals it through a pidfd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import socket
+import struct
+from pathlib import Path
+
+from nimbus.instances.instance import Instance
+from nimbus.instances.process import ProcessHandle
+from nimbus.protocol import frames
+
+
+class TemplateGone(Exception):
+    """The template died or refused to fork."""
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _ns_pid(pid: int) -> int:
+    """The pid a host process has in its innermost pid namespace."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return int(line.split()[-1])
+    return pid
+
+
+def runtime_pid(outer: int, sandboxed: bool) -> int:
+    """Host pid of a sandbox's runtime process: outer -> init (pid 1) -> runtime (pid 2)."""
+    if not sandboxed:
+        return outer
+    for init in _children(outer):
+        for runtime in _children(init):
+            return runtime
+    raise TemplateGone("the template's runtime process is gone")
+
+
+class SnapshotTemplate:
+    def __init__(self, instance: Instance, sandboxed: bool) -> None:
+        self.instance = instance
+        self.spec = instance.spec
+        self.handle = instance.handle
+        self.runtime_pid = runtime_pid(self.handle.pid, sandboxed)
+        instance.detach_control()
+        self._loop = asyncio.get_running_loop()
+        self._decoder = frames.FrameDecoder()
+        self._forks: collections.deque[asyncio.Future[int]] = collections.deque()
+        self._children: dict[int, asyncio.Future[int]] = {}
+        self._lock = asyncio.Lock()
+        self._loop.add_reader(self.handle.control.fileno(), self._on_readable)
+        self.handle.exited.add_done_callback(lambda _: self._gone())
+        self.restores = 0
+
+    @property
+    def alive(self) -> bool:
+        return not self.handle.exited.done()
+
+    @property
+    def live_children(self) -> int:
+        return sum(1 for f in self._children.values() if not f.done())
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.handle.control.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._gone()
+            return
+        for frame in self._decoder.feed(data):
+            pid = frame.header.get("pid")
+            if not isinstance(pid, int):
+                continue
+            if frame.kind == "forked":
+                self._children[pid] = self._loop.create_future()
+                if self._forks:
+                    fut = self._forks.popleft()
+                    if not fut.done():
+                        fut.set_result(pid)
+            elif frame.kind == "exited":
+                child = self._children.pop(pid, None)
+                if child is not None and not child.done():
+                    child.set_result(int(frame.header.get("status", 0)))
+
+    def _gone(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.remove_reader(self.handle.control.fileno())
+        while self._forks:
+            fut = self._forks.popleft()
+            if not fut.done():
+                fut.set_exception(TemplateGone("the template exited"))
+        # its pid namespace is gone with it, and every restored instance was killed by the kernel
+        for child in self._children.values():
+            if not child.done():
+                child.set_result(9)  # as if SIGKILLed
+        self._children.clear()
+
+    async def fork(self, env: dict[str, str]) -> ProcessHandle:
+        """One restored instance: its handle (pid on the host, exit status reported by the template)."""
+        if not self.alive:
+            raise TemplateGone("the template exited")
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        try:
+            async with self._lock:
+                fut: asyncio.Future[int] = self._loop.create_future()
+                self._forks.append(fut)
+                fds = struct.pack("=2i", child.fileno(), out_w)
+                try:
+                    self.handle.control.sendmsg(
+                        [frames.encode("fork", {"env": env})], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
+                    )
+                except OSError as exc:
+                    raise TemplateGone(str(exc)) from exc
+                ns_pid = await fut
+            status = self._children[ns_pid]
+            host_pid = next((p for p in _children(self.runtime_pid) if _ns_pid(p) == ns_pid), 0)
+            if not host_pid:
+                raise TemplateGone("restored instance vanished")
+        except BaseException:
+            parent.close()
+            os.close(out_r)
+            raise
+        finally:
+            child.close()
+            os.close(out_w)
+        parent.setblocking(False)
+        os.set_blocking(out_r, False)
+        self.restores += 1
+        return ProcessHandle(host_pid, parent, out_r, reported=status)

@@ -1,0 +1,158 @@
+"""A zygote: one per runtime interpreter, forks sandboxed instances with the runtime already imported.
+
+Started by the server (posix_spawn, never a fork of the server) as
+`python3.N -I -S -u -X utf8 zygote_main.py <sandbox_init.py> <bootstrap.py> <frames.py>` with a SOCK_SEQPACKET
+socket at fd 3. It imports the sandbox set-up code, the Python runtime and the frame codec, `gc.freeze()`s, says
+b"R", then serves requests, one message each: a marshal'd sandbox plan (as `sandbox.py` builds it) with two fds
+attached (SCM_RIGHTS: the instance's end of its control socket, the write end of its output pipe). Replies, in
+request order: b"P" + pid (host pid of the forked outer process) or b"E" + message. It is the parent of every
+instance it forks, so it also reaps them and reports b"X" + (pid, wait status), always after that pid's b"P".
+
+Each forked child does what `sandbox_init.py` does for a spawned one (cgroups, namespaces, pid 1, root, uid,
+seccomp), but its runtime process then runs the bootstrap in-process: no exec, no interpreter start, no imports.
+
+stdlib only, python3.8+: this file cannot import `nimbus`.
+"""
+
+import array
+import contextlib
+import gc
+import importlib.util
+import marshal
+import os
+import random
+import select
+import signal
+import socket
+import struct
+import sys
+import traceback
+
+CONTROL_FD = 3
+_FD_SIZE = array.array("i").itemsize
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _remap_paths(prefix):
+    """The interpreter's installation is /var/lang inside the sandbox: point sys.path (and friends) there."""
+    if not prefix or prefix == "/var/lang":
+        return
+    sys.path[:] = ["/var/lang" + p[len(prefix) :] if p.startswith(prefix + "/") else p for p in sys.path]
+    sys.path_importer_cache.clear()
+    sys.executable = "/var/lang/bin/python{}.{}".format(*sys.version_info[:2])
+    sys.prefix = sys.exec_prefix = sys.base_prefix = sys.base_exec_prefix = "/var/lang"
+
+
+def _runtime_main(plan):
+    """The runtime process (pid 2 of the sandbox, credentials already dropped): become the Python runtime."""
+    try:
+        os.environ.clear()
+        os.environ.update(plan["env"])
+        _remap_paths(plan.get("host_prefix", ""))
+        random.seed()  # never the zygote's (or a sibling's) random sequence
+        argv = plan["argv"]
+        BOOTSTRAP.run(CODEC, CONTROL_FD, argv[-1])
+    except SystemExit as e:
+        sys.stdout.flush()
+        code = e.code
+        os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    os._exit(0)
+
+
+def _child(plan, control, output):
+    """In the forked outer process: fds into place, zygote state dropped, then into the sandbox."""
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.setpgid(0, 0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.dup2(control, CONTROL_FD)
+    for fd in os.listdir("/proc/self/fd"):
+        fd = int(fd)
+        if fd > CONTROL_FD:
+            try:  # noqa: SIM105
+                os.close(fd)
+            except OSError:
+                pass
+    SANDBOX.enter(plan, _runtime_main)
+
+
+def _receive(sock):
+    data, ancdata, _, _ = sock.recvmsg(1 << 20, socket.CMSG_SPACE(2 * _FD_SIZE))
+    fds = []
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += array.array("i", payload[: len(payload) - len(payload) % _FD_SIZE]).tolist()
+    return data, fds
+
+
+def serve(sock):
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.freeze()  # everything imported so far stays shared with the children (no refcount-free CoW from the gc)
+    sock.send(b"R")
+    while True:
+        ready, _, _ = select.select([sock, wake_r], [], [])
+        if sock in ready:
+            data, fds = _receive(sock)
+            if not data:
+                os._exit(0)
+            try:
+                if len(fds) != 2:
+                    raise ValueError(f"expected 2 fds, got {len(fds)}")
+                plan = marshal.loads(data)
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        sock.close()
+                        _child(plan, fds[0], fds[1])
+                    finally:
+                        os._exit(127)
+                sock.send(b"P" + struct.pack("=i", pid))
+            except Exception as exc:
+                sock.send(b"E" + str(exc).encode()[:4000])
+            finally:
+                for fd in fds:
+                    os.close(fd)
+        if wake_r in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_r, 512)
+        while True:  # reap after replying: a b"X" never precedes its pid's b"P"
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            sock.send(b"X" + struct.pack("=ii", pid, status))
+
+
+if __name__ == "__main__":
+    SANDBOX = _load("_nimbus_sandbox_init", sys.argv[1])
+    CODEC = _load("_nimbus_frames", sys.argv[3])
+    BOOTSTRAP = _load("_nimbus_bootstrap", sys.argv[2])
+    # what the runtime imports lazily on its first invoke, done once here instead
+    import decimal  # noqa: F401
+    import json  # noqa: F401
+    import logging  # noqa: F401
+
+    serve(socket.socket(fileno=CONTROL_FD))

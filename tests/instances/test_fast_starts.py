@@ -1,0 +1,171 @@
+"""Zygote forks, SnapStart templates and provisioned instances, end to end through InstanceManager."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from nimbus.instances import InstanceManager
+from nimbus.instances.zygote import ZygoteLauncher
+from nimbus.logs.sink import MemorySink
+
+from .test_manager import SANDBOXED, make_spec, messages, request, run
+
+pytestmark = pytest.mark.skipif(not SANDBOXED, reason="zygote and SnapStart need namespaces")
+
+SNAP_APP = """
+import os, random
+from snapshot_restore_py import register_before_snapshot, register_after_restore
+EVENTS = []
+SEED_DRAW = random.random()
+
+@register_before_snapshot
+def before_a():
+    EVENTS.append("before_a")
+
+@register_before_snapshot
+def before_b():
+    EVENTS.append("before_b")
+
+def after(tag):
+    EVENTS.append("after:" + tag)
+
+register_after_restore(after, "x")
+
+def handler(event, context):
+    import time
+    time.sleep(event.get("sleep", 0))
+    return {"events": EVENTS, "r": random.random(), "type": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
+"""
+
+
+def _payload(result: object) -> dict[str, object]:
+    return json.loads(result.payload)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_zygote_is_the_default_launcher_and_forks(code: Callable[..., Path]) -> None:
+    spec = make_spec(code(app="def handler(e, c):\n    return 7\n"))
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        assert (await manager.invoke(spec, request(1))).payload == b"7"
+        assert launcher.forks == 1
+        assert launcher.fallbacks == 0
+
+    run(body)
+
+
+def test_spawn_fallback_when_the_zygote_dies(code: Callable[..., Path]) -> None:
+    app = code(app="def handler(e, c):\n    return 1\n")
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        first = make_spec(app, name="a")
+        assert (await manager.invoke(first, request(1))).payload == b"1"
+        (zygote,) = launcher._zygotes.values()
+        os.kill(zygote.pid, signal.SIGKILL)
+        assert zygote.exited is not None
+        await asyncio.wait_for(asyncio.shield(zygote.exited), 5)
+        # the next cold start still works (spawned), and a new zygote starts in the background
+        assert (await manager.invoke(make_spec(app, name="b"), request(2))).payload == b"1"
+        assert launcher.fallbacks == 1
+        for _ in range(100):
+            new = list(launcher._zygotes.values())
+            if new and new[0].alive and new[0] is not zygote:
+                break
+            await asyncio.sleep(0.05)
+        assert (await manager.invoke(make_spec(app, name="c"), request(3))).payload == b"1"
+        assert launcher.forks == 2
+        # the instance forked by the dead zygote still serves (re-parented to us)
+        assert (await manager.invoke(first, request(4))).payload == b"1"
+
+    run(body)
+
+
+def test_snapstart_hooks_restore_duration_and_reseeding(code: Callable[..., Path]) -> None:
+    spec = make_spec(code(app=SNAP_APP), version="1", snap_start=True)
+    slow = json.dumps({"sleep": 0.3}).encode()
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        results = [_payload(await manager.invoke(spec, request(0)))]
+        busy = await asyncio.gather(*(manager.invoke(spec, request(n, slow)) for n in (1, 2)))
+        results += [_payload(r) for r in busy]
+        for r in results:
+            # before hooks ran once, in reverse order, in the template; after hooks in each restored instance
+            assert r["events"] == ["before_b", "before_a", "after:x"]
+            assert r["type"] == "snap-start"
+        assert len({r["r"] for r in results}) == 3  # reseeded after restore
+        stats = manager.function_statistics("fn")
+        assert stats.restores >= 1
+        assert stats.cold_starts == 1
+
+    sink = run(body)
+    reports = [m for m in messages(sink) if m.startswith("REPORT")]
+    assert "Init Duration" in reports[0]
+    assert "Restore Duration" not in reports[0]
+    restored = [m for m in reports if "Restore Duration" in m]
+    assert restored
+    assert all("Init Duration" not in m for m in restored)
+    assert re.search(r"Restore Duration: [\d.]+ ms\tBilled Restore Duration: \d+ ms", restored[0])
+
+
+def test_snapstart_hook_errors(code: Callable[..., Path]) -> None:
+    before = "from snapshot_restore_py import register_before_snapshot\n"
+    before += "register_before_snapshot(lambda: 1 / 0)\ndef handler(e, c):\n    return 1\n"
+    spec = make_spec(code(app=before), version="1", snap_start=True)
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        result = await manager.invoke(spec, request(0))
+        assert result.function_error == "Unhandled"
+        assert _payload(result)["errorType"] == "Runtime.BeforeSnapshotError"
+
+    run(body)
+
+
+def test_snapstart_with_the_package_bundled(code: Callable[..., Path]) -> None:
+    bundled = Path(__import__("snapshot_restore_py").__file__).read_text()
+    after = "from snapshot_restore_py import register_after_restore\n"
+    after += "@register_after_restore\ndef boom():\n    raise ValueError('no')\ndef handler(e, c):\n    return 1\n"
+    spec = make_spec(code({"snapshot_restore_py.py": bundled}, app=after), version="1", snap_start=True)
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        result = await manager.invoke(spec, request(0))
+        assert _payload(result)["errorType"] == "Runtime.AfterRestoreError"
+
+    run(body)
+
+
+def test_provisioned_instances_ready_used_first_not_reaped(code: Callable[..., Path]) -> None:
+    app = "import os\ndef handler(e, c):\n    return os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']\n"
+    spec = make_spec(code(app=app), version="3")
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        await manager.provision(spec, 2)
+        for _ in range(200):
+            if manager.provisioned_ready("fn", "3") == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert manager.provisioned_ready("fn", "3") == 2
+        assert manager.statistics().cold_starts == 2
+        assert (await manager.invoke(spec, request(1))).payload == b'"provisioned-concurrency"'
+        await asyncio.sleep(0.5)  # well past keep_alive
+        assert manager.provisioned_ready("fn", "3") == 2
+        assert manager.statistics().cold_starts == 2  # no on-demand start: provisioned ones served
+        await manager.unprovision("fn", "3")
+        assert manager.provisioned_ready("fn", "3") == 0
+        for _ in range(100):
+            if manager.statistics().instances == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert manager.statistics().instances == 0  # ordinary now: reaped
+
+    run(body, keep_alive=0.2)
