@@ -39,7 +39,9 @@ class Identity:
     service: str
 
 
+@lru_cache(maxsize=1024)
 def parse_authorization(header: str) -> Authorization:
+    """Pure, so cached: clients reuse one credential scope, and replayed or retried requests one header."""
     algo, _, rest = header.strip().partition(" ")
     if algo != ALGORITHM:
         raise UnrecognizedClient("Authorization header requires the AWS4-HMAC-SHA256 algorithm.")
@@ -89,6 +91,12 @@ def canonical_query(query: str) -> str:
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
+@lru_cache(maxsize=1024)
+def canonical_uri(raw_path: str) -> str:
+    """The path as SigV4 signs it: dot segments removed, then URI-encoded again (cached: paths repeat)."""
+    return quote(remove_dot_segments(raw_path), safe="/~")
+
+
 def canonical_request(
     method: str,
     raw_path: str,
@@ -97,7 +105,7 @@ def canonical_request(
     signed_headers: Sequence[str],
     payload_hash: str,
 ) -> str:
-    lines = [method.upper(), quote(remove_dot_segments(raw_path), safe="/~"), canonical_query(query)]
+    lines = [method.upper(), canonical_uri(raw_path), canonical_query(query) if query else ""]
     for name in signed_headers:
         values = headers.get(name, ())
         lines.append(f"{name}:" + ",".join(" ".join(v.split()) for v in values))
@@ -115,6 +123,7 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
+@lru_cache(maxsize=256)
 def parse_amz_date(value: str) -> dt.datetime:
     """20261127T001434Z → an aware datetime (by slicing: strptime is slow on the invoke path)."""
     try:
