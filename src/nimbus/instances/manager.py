@@ -378,21 +378,9 @@ class InstanceManager:
             if template is not None and template.alive:
                 return template, False
             instance = await self._launch(spec, None, "snap-start")
-            rid = request.request_id
-            try:
-                frame = await instance.wait_ready(INIT_TIMEOUT_S)
-            except TimeoutError:
-                await instance.kill(DeathReason.TIMEOUT)
-                error = timeout_error(rid, spec.timeout_s)
-                return instance.report_init_failure(request, error, "Sandbox.Timedout", "timeout")
-            except (InstanceCrashed, frames.FrameError):
-                await instance.kill(DeathReason.EXIT)
-                error = exit_error(rid, describe_exit(instance.handle.exited.result()))
-                return instance.report_init_failure(request, error, "Runtime.ExitError", "error")
-            if frame.kind == frames.INIT_ERROR:
-                await instance.stop(DeathReason.INIT_ERROR)
-                body = frame.body or error_payload("Runtime.Unknown", "init failed")
-                return instance.report_init_failure(request, body, _error_type(frame.body), "error")
+            failed = await self._wait_init(instance, spec, request)
+            if failed is not None:
+                return failed
             template = SnapshotTemplate(instance, self._launcher.sandboxed)
             self._templates[key] = template
             return template, True
@@ -443,6 +431,15 @@ class InstanceManager:
     async def _await_ready(
         self, instance: Instance, spec: FunctionSpec, pool: Pool, request: InvokeRequest
     ) -> Instance | InvokeResult:
+        failed = await self._wait_init(instance, spec, request)
+        if failed is not None:
+            return failed
+        pool.started(instance)
+        return instance
+
+    async def _wait_init(self, instance: Instance, spec: FunctionSpec, request: InvokeRequest) -> InvokeResult | None:
+        """Wait for a new instance's init; None when it is READY, else the failed invocation's result (the instance
+        is stopped: timeout, crash, out of memory, or an init error)."""
         handle = instance.handle
         rid = request.request_id
         try:
@@ -467,8 +464,7 @@ class InstanceManager:
             log.info("%s: init failed with %s", spec.name, error_type)
             body = frame.body or error_payload("Runtime.Unknown", "init failed")
             return instance.report_init_failure(request, body, error_type, "error")
-        pool.started(instance)
-        return instance
+        return None
 
     def _make_room(self) -> None:
         """Keep live instances within the concurrency limit: evict the longest-idle instance of any pool."""
