@@ -16,19 +16,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import re
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,74 +32,18 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-ROOT = Path(__file__).resolve().parent.parent
-KEY, SECRET, REGION = "test", "test", "us-east-1"
-ROLE = "arn:aws:iam::000000000000:role/nimbus"
+from _support import KEY, REGION, ROLE, SECRET, lambda_client, nimbus_server, zip_files
+
 TARGET_S, GOAL_S = 3.0, 1.5
 
 
 # ---------------------------------------------------------------------------------------------- server + client
 
 
-@dataclass
-class Server:
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@contextlib.contextmanager
-def nimbus_server(tmp: Path, *extra: str) -> Iterator[Server]:
-    """`nimbus serve --port 0` on loopback with a temporary data dir; waits for the ready file, stops at the end."""
-    ready, log_path = tmp / "ready.json", tmp / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_"))}
-    cmd = [sys.executable, "-m", "nimbus.cli.main", "serve", "--port", "0", "--data-dir", str(tmp / "data"),
-           "--ready-file", str(ready), "--log-level", "warning", *extra]  # fmt: skip
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"nimbus serve did not become ready:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.05)
-        yield Server(int(json.loads(ready.read_text())["port"]), proc, log_path)
-    finally:
-        _stop(proc)
-
-
-def lambda_client(port: int, pool: int = 128) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name=REGION,
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(max_pool_connections=pool, retries={"max_attempts": 0}, read_timeout=120, connect_timeout=10),
-    )
-
-
-def zip_of(source: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("app.py", source)
-    return buf.getvalue()
-
-
 def create(client: Any, name: str, source: str, memory_mb: int = 128, timeout: int = 30, **kw: Any) -> dict[str, Any]:
     resp: dict[str, Any] = client.create_function(
         FunctionName=name, Runtime="python3.11", Handler="app.handler", Role=ROLE,
-        Code={"ZipFile": zip_of(source)}, MemorySize=memory_mb, Timeout=timeout, **kw,
+        Code={"ZipFile": zip_files({"app.py": source})}, MemorySize=memory_mb, Timeout=timeout, **kw,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while client.get_function_configuration(FunctionName=name).get("State") == "Pending":

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from burst import _children, create, lambda_client, nimbus_server
+from _support import lambda_client, nimbus_server
+from burst import _children, create
 from nimbus.runtimes.registry import available_runtimes
 
 TARGET_MB, GOAL_MB = 6.0, 2.0

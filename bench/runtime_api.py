@@ -16,25 +16,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import io
-import json
 import sys
 import tempfile
-import time
-import zipfile
 from pathlib import Path
-from typing import Any
-
-import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from warm_invoke import BODY, KEY, REGION, SECRET, Target, _pct, latency, nimbus_server
+from _support import deploy, lambda_client, nimbus_server, signed_invoke
+from warm_invoke import BODY, _pct, latency
 
-ROLE = "arn:aws:iam::000000000000:role/nimbus"
 PY = f"python3.{sys.version_info.minor}"
 ECHO = "def handler(e, c):\n    return e\n"
 LOOP = """#!/bin/sh
@@ -51,16 +40,6 @@ while True:
     conn.getresponse().read()
 EOF
 """
-
-
-def _zip(files: dict[str, bytes | str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in files.items():
-            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
-            info.external_attr = (0o100755 if name == "bootstrap" else 0o100644) << 16
-            zf.writestr(info, content)
-    return buf.getvalue()
 
 
 def _ric_files() -> dict[str, bytes | str] | None:
@@ -82,31 +61,6 @@ def _ric_files() -> dict[str, bytes | str] | None:
     return files
 
 
-def deploy(client: Any, name: str, runtime: str, files: dict[str, bytes | str], handler: str) -> None:
-    client.create_function(FunctionName=name, Runtime=runtime, Handler=handler, Role=ROLE,
-                           Code={"ZipFile": _zip(files)}, MemorySize=256, Timeout=10)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while client.get_function_configuration(FunctionName=name).get("State") == "Pending":
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{name} still Pending after 60 s")
-        time.sleep(0.1)
-    resp = client.invoke(FunctionName=name, Payload=BODY)
-    payload = resp["Payload"].read()
-    if resp.get("FunctionError") or json.loads(payload) != json.loads(BODY):
-        raise SystemExit(f"{name}: warm-up invoke failed: {resp.get('FunctionError')} {payload!r}")
-
-
-def target(name: str, port: int) -> Target:
-    host = f"127.0.0.1:{port}"
-    path = f"/2015-03-31/functions/{name}/invocations"
-    request = AWSRequest(method="POST", url=f"http://{host}{path}", data=BODY)
-    SigV4Auth(Credentials(KEY, SECRET), "lambda", REGION).add_auth(request)
-    headers = {"Host": host, **{k: str(v) for k, v in request.headers.items()}}
-    headers["Content-Length"] = str(len(BODY))
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return Target(name, port, f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + BODY, headers, path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests per function per round")
@@ -123,15 +77,17 @@ def main() -> None:
     else:
         print("awslambdaric is not installed here: skipping provided-ric")
     times: dict[str, list[float]] = {name: [] for name in functions}
-    with tempfile.TemporaryDirectory(prefix="nimbus-bench-") as tmp, nimbus_server(Path(tmp)) as port:
-        client: Any = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{port}", region_name=REGION,
-                                   aws_access_key_id=KEY, aws_secret_access_key=SECRET,
-                                   config=Config(retries={"max_attempts": 0}, read_timeout=120))  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(prefix="nimbus-bench-") as tmp,
+        nimbus_server(Path(tmp), "--keep-alive", "600") as server,
+    ):
+        port = server.port
+        client = lambda_client(port)
         for name, (runtime, files, handler) in functions.items():
-            deploy(client, f"bench-{name}", runtime, files, handler)
+            deploy(client, f"bench-{name}", runtime, files, handler, BODY, memory=256)
         for _ in range(args.rounds):
             for name in functions:
-                measured, errors = latency(target(f"bench-{name}", port), args.requests, args.warmup)
+                measured, errors = latency(signed_invoke(name, port, f"bench-{name}", BODY), args.requests, args.warmup)
                 if errors:
                     print(f"  warning: {name}: {errors} non-200 responses")
                 times[name] += measured

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
 import os
 import re
@@ -24,45 +23,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
+from _support import Target, deploy, lambda_client, nimbus_server, signed_invoke, stop
 
-ROOT = Path(__file__).resolve().parent.parent
 FUNCTION = "bench-noop"
 BODY = b'{"bench": "warm-invoke", "n": 1}'
-KEY, SECRET, REGION = "test", "test", "us-east-1"
+NOOP = "def handler(e, c):\n    return e\n"
 P50_TARGET, THROUGHPUT_TARGET = 3.0, 0.25
 
 
-@dataclass
-class Target:
-    name: str
-    port: int
-    request: bytes  # the complete raw HTTP request, replayed verbatim
-    headers: dict[str, str]
-    path: str
-
-
 # ---------------------------------------------------------------------------------------------- processes
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.contextmanager
@@ -72,73 +44,10 @@ def echo_server() -> Iterator[int]:
         assert proc.stdout is not None
         yield int(proc.stdout.readline())
     finally:
-        _stop(proc)
-
-
-@contextlib.contextmanager
-def nimbus_server(tmp: Path) -> Iterator[int]:
-    ready, log_path = tmp / "ready.json", tmp / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_"))}
-    cmd = [sys.executable, "-m", "nimbus.cli.main", "serve", "--port", "0", "--data-dir", str(tmp / "data"),
-           "--ready-file", str(ready), "--keep-alive", "600", "--log-level", "warning"]  # fmt: skip
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"nimbus serve did not become ready:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.05)
-        yield int(json.loads(ready.read_text())["port"])
-    finally:
-        _stop(proc)
-
-
-def deploy_noop(port: int) -> None:
-    client: Any = boto3.client(
-        "lambda",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name=REGION,
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("app.py", "def handler(e, c):\n    return e\n")
-    client.create_function(
-        FunctionName=FUNCTION,
-        Runtime="python3.11",
-        Handler="app.handler",
-        Role="arn:aws:iam::000000000000:role/nimbus",
-        Code={"ZipFile": buf.getvalue()},
-        MemorySize=128,
-        Timeout=10,
-    )
-    deadline = time.monotonic() + 60
-    while client.get_function_configuration(FunctionName=FUNCTION).get("State") == "Pending":
-        if time.monotonic() > deadline:
-            raise SystemExit("bench function still Pending after 60 s")
-        time.sleep(0.1)
-    resp = client.invoke(FunctionName=FUNCTION, Payload=BODY)
-    payload = resp["Payload"].read()
-    if resp.get("FunctionError") or json.loads(payload) != json.loads(BODY):
-        raise SystemExit(f"warm-up invoke failed: {resp.get('FunctionError')} {payload!r}")
+        stop(proc)
 
 
 # ---------------------------------------------------------------------------------------------- requests
-
-
-def signed_target(name: str, port: int) -> Target:
-    """Sign one Invoke request once (botocore SigV4); every replay sends these exact bytes."""
-    host = f"127.0.0.1:{port}"
-    path = f"/2015-03-31/functions/{FUNCTION}/invocations"
-    request = AWSRequest(method="POST", url=f"http://{host}{path}", data=BODY)
-    SigV4Auth(Credentials(KEY, SECRET), "lambda", REGION).add_auth(request)
-    headers = {"Host": host, **{k: str(v) for k, v in request.headers.items()}}
-    headers["Content-Length"] = str(len(BODY))
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return Target(name, port, f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + BODY, headers, path)
 
 
 def _content_length(head: bytes) -> int:
@@ -261,9 +170,12 @@ def main() -> None:
           f"({client}); payload {len(BODY)} bytes")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="nimbus-bench-") as tmp_name, echo_server() as echo_port:
         tmp = Path(tmp_name)
-        with nimbus_server(tmp) as nimbus_port:
-            deploy_noop(nimbus_port)
-            targets = [signed_target("echo", echo_port), signed_target("nimbus", nimbus_port)]
+        with nimbus_server(tmp, "--keep-alive", "600") as server:
+            deploy(lambda_client(server.port), FUNCTION, "python3.11", {"app.py": NOOP}, "app.handler", BODY)
+            targets = [
+                signed_invoke("echo", echo_port, FUNCTION, BODY),
+                signed_invoke("nimbus", server.port, FUNCTION, BODY),
+            ]
             results: dict[str, dict[str, float]] = {}
             for target in targets:
                 times, lat_errors = latency(target, args.requests, args.warmup)

@@ -1,0 +1,124 @@
+"""What every benchmark needs: a real `nimbus serve` on loopback, a boto3 client for it, a function deployed and
+warmed, and one SigV4-signed Invoke request to replay. Benchmarks import this; nothing here times anything."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY, SECRET, REGION = "test", "test", "us-east-1"
+ROLE = "arn:aws:iam::000000000000:role/nimbus"
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    request: bytes  # the complete raw HTTP request, replayed verbatim
+    headers: dict[str, str]
+    path: str
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def nimbus_server(tmp: Path, *extra: str) -> Iterator[Server]:
+    """`nimbus serve --port 0` on loopback with a temporary data dir; waits for the ready file, stops at the end."""
+    ready, log_path = tmp / "ready.json", tmp / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_"))}
+    cmd = [sys.executable, "-m", "nimbus.cli.main", "serve", "--port", "0", "--data-dir", str(tmp / "data"),
+           "--ready-file", str(ready), "--log-level", "warning", *extra]  # fmt: skip
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"nimbus serve did not become ready:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.05)
+        yield Server(int(json.loads(ready.read_text())["port"]), proc, log_path)
+    finally:
+        stop(proc)
+
+
+def lambda_client(port: int, pool: int = 128) -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name=REGION,
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=Config(max_pool_connections=pool, retries={"max_attempts": 0}, read_timeout=120, connect_timeout=10),
+    )
+
+
+def zip_files(files: dict[str, bytes | str]) -> bytes:
+    """A deterministic zip; an entry named `bootstrap` is executable."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = (0o100755 if name == "bootstrap" else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
+    return buf.getvalue()
+
+
+def deploy(client: Any, name: str, runtime: str, files: dict[str, bytes | str], handler: str, body: bytes,
+           memory: int = 128) -> None:  # fmt: skip
+    """Create a function that echoes its event, wait until Active, and warm it with one invoke of `body`."""
+    client.create_function(FunctionName=name, Runtime=runtime, Handler=handler, Role=ROLE,
+                           Code={"ZipFile": zip_files(files)}, MemorySize=memory, Timeout=10)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while client.get_function_configuration(FunctionName=name).get("State") == "Pending":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{name} still Pending after 60 s")
+        time.sleep(0.1)
+    resp = client.invoke(FunctionName=name, Payload=body)
+    payload = resp["Payload"].read()
+    if resp.get("FunctionError") or json.loads(payload) != json.loads(body):
+        raise SystemExit(f"{name}: warm-up invoke failed: {resp.get('FunctionError')} {payload!r}")
+
+
+def signed_invoke(label: str, port: int, function: str, body: bytes) -> Target:
+    """Sign one Invoke request once (botocore SigV4); every replay sends these exact bytes."""
+    host = f"127.0.0.1:{port}"
+    path = f"/2015-03-31/functions/{function}/invocations"
+    request = AWSRequest(method="POST", url=f"http://{host}{path}", data=body)
+    SigV4Auth(Credentials(KEY, SECRET), "lambda", REGION).add_auth(request)
+    headers = {"Host": host, **{k: str(v) for k, v in request.headers.items()}}
+    headers["Content-Length"] = str(len(body))
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return Target(label, port, f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + body, headers, path)
