@@ -63,7 +63,7 @@ class LogsApi:
         group = body.get("logGroupName") or body.get("logGroupIdentifier")
         if not isinstance(group, str) or not group:
             raise InvalidParameterValue("logGroupName is required.")
-        if not self.store.groups(group) or all(g != group for g, _, _ in self.store.groups(group)):
+        if not self.store.has_group(group):
             raise ResourceNotFound("The specified log group does not exist.")
         return group
 

@@ -95,6 +95,11 @@ class LogStore:
         self.engine.dispose()
 
     # ---- queries (blocking; run in a thread) ----
+    def has_group(self, group: str) -> bool:
+        """Whether any event of `group` is stored (one index probe, not an aggregate over the group)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(events.c.id).where(events.c.grp == group).limit(1)).first() is not None
+
     def groups(self, prefix: str = "") -> list[tuple[str, int, int]]:
         """(group, first event ms, stored bytes) for every group with events."""
         q = (
