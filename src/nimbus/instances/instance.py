@@ -17,7 +17,7 @@ import uuid
 
 from nimbus.instances.lifecycle import DeathReason, InstanceState, Lifecycle
 from nimbus.instances.output import OutputCapture
-from nimbus.instances.process import ProcessHandle, describe_exit
+from nimbus.instances.process import ProcessHandle, describe_exit, recv_nowait
 from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.logs import framing
 from nimbus.logs.sink import LogSink
@@ -110,12 +110,9 @@ class Instance:
     def _on_control_readable(self) -> None:
         sock = self.handle.control
         while self._control_open:
-            try:
-                data = sock.recv(_RECV_CHUNK)
-            except (BlockingIOError, InterruptedError):
+            data = recv_nowait(sock, _RECV_CHUNK)
+            if data is None:
                 return
-            except OSError:
-                data = b""
             if not data:
                 self._close_control()
                 return

@@ -37,6 +37,16 @@ class SandboxSpec:
     network: str  # "host" | "none"
 
 
+def recv_nowait(sock: socket.socket, size: int) -> bytes | None:
+    """What a non-blocking socket holds now: None when nothing yet, b"" when the peer closed or the socket broke."""
+    try:
+        return sock.recv(size)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
+
 @dataclass(frozen=True)
 class LaunchCommand:
     """What to run for one instance; the launcher decides how (spawn now, zygote fork later)."""

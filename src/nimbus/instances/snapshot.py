@@ -21,7 +21,7 @@ import struct
 from pathlib import Path
 
 from nimbus.instances.instance import Instance
-from nimbus.instances.process import ProcessHandle
+from nimbus.instances.process import ProcessHandle, recv_nowait
 from nimbus.protocol import frames
 
 
@@ -79,12 +79,9 @@ class SnapshotTemplate:
         return sum(1 for f in self._children.values() if not f.done())
 
     def _on_readable(self) -> None:
-        try:
-            data = self.handle.control.recv(1 << 16)
-        except (BlockingIOError, InterruptedError):
+        data = recv_nowait(self.handle.control, 1 << 16)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._gone()
             return

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.instances.isolation import Isolation
-from nimbus.instances.process import CONTROL_FD, LaunchCommand, ProcessHandle
+from nimbus.instances.process import CONTROL_FD, LaunchCommand, ProcessHandle, recv_nowait
 from nimbus.instances.sandbox import INIT, SandboxLauncher
 
 log = logging.getLogger(__name__)
@@ -113,12 +113,9 @@ class Zygote:
     def _on_readable(self) -> None:
         assert self._sock is not None
         while True:
-            try:
-                msg = self._sock.recv(4096)
-            except (BlockingIOError, InterruptedError):
+            msg = recv_nowait(self._sock, 4096)
+            if msg is None:
                 return
-            except OSError:
-                msg = b""
             if not msg:
                 self._lost()
                 return
