@@ -61,7 +61,7 @@ async def cold(code: Path, rounds: int) -> list[float]:
             result = await manager.invoke(spec(code, f"f{n}"), req())
             times.append((time.perf_counter() - t) * 1000)
             assert result.function_error is None, result.payload
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
     finally:
         await manager.stop()
     return times

@@ -84,11 +84,125 @@ def test_spawn_fallback_when_the_zygote_dies(code: Callable[..., Path]) -> None:
                 break
             await asyncio.sleep(0.05)
         assert (await manager.invoke(make_spec(app, name="c"), request(3))).payload == b"1"
-        assert launcher.forks == 2
+        assert launcher.fallbacks == 1  # "c" came from the new zygote (a fork, or one of its spares)
+        assert launcher.forks + launcher.spares_used == 2
         # the instance forked by the dead zygote still serves (re-parented to us)
         assert (await manager.invoke(first, request(4))).payload == b"1"
 
     run(body)
+
+
+PROBE_APP = """
+import os, socket
+
+def _status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return line.split(":", 1)[1].strip()
+
+def handler(event, context):
+    try:
+        open("/written", "w")
+        root_writable = True
+    except OSError:
+        root_writable = False
+    tmp = os.statvfs("/tmp")
+    return {
+        "root": sorted(os.listdir("/")),
+        "var": sorted(os.listdir("/var")),
+        "task": sorted(os.listdir("/var/task")),
+        "opt": sorted(os.listdir("/opt")),
+        "ids": [os.getuid(), os.getgid(), os.getpid()],
+        "caps": [_status(k) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
+        "seccomp": [_status("Seccomp"), _status("NoNewPrivs")],
+        "mounts": sorted(line.split()[4] for line in open("/proc/self/mountinfo")),
+        "tmp_mb": tmp.f_blocks * tmp.f_frsize // (1 << 20),
+        "root_writable": root_writable,
+        "hostname": socket.gethostname(),
+        "cwd": os.getcwd(),
+        "ifaces": sorted(name for _, name in socket.if_nameindex()),
+        "env": {k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "PATH")},
+    }
+"""
+
+
+async def _wait_spares(launcher: ZygoteLauncher, want: int = 1) -> None:
+    for _ in range(200):
+        if sum(launcher.spares_ready(i) for i in launcher._zygotes) >= want:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no spare became ready")
+
+
+@pytest.mark.parametrize("network", ["host", "none"])
+def test_a_spare_makes_the_same_sandbox_as_a_fork(code: Callable[..., Path], network: str) -> None:
+    """What a function sees from an instance made of a spare equals what it sees from a freshly forked one."""
+    spec = make_spec(
+        code({"lib/data.txt": "x"}, app=PROBE_APP), memory_mb=512, ephemeral_storage_mb=600, network=network
+    )
+    seen: dict[str, object] = {}
+
+    async def from_spare(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        assert (await manager.invoke(make_spec(spec.code_dir, name="warm"), request(0))).function_error is None
+        await _wait_spares(launcher)
+        used = launcher.spares_used
+        result = await manager.invoke(spec, request(1))
+        assert result.function_error is None, result.payload
+        assert launcher.spares_used == used + 1
+        (instance,) = [i for i in manager._instances if i.spec.name == "fn"]
+        cgroup = instance.handle.cgroup
+        if cgroup is not None:  # the limit is the function's, not the spare's default
+            assert cgroup.memory_mb == 512
+            limit = "memory.max" if cgroup.layout.mode == "v2" else "memory.limit_in_bytes"
+            assert (cgroup._memory / limit).read_text().strip() == str(512 << 20)
+        seen["spare"] = _payload(result)
+
+    async def from_fork(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        result = await manager.invoke(spec, request(1))
+        assert result.function_error is None, result.payload
+        assert launcher.spares_used == 0
+        assert launcher.forks == 1
+        seen["fork"] = _payload(result)
+
+    run(from_spare)
+    run(from_fork, spare_instances=0)
+    assert seen["spare"] == seen["fork"]
+    probe = seen["spare"]
+    assert isinstance(probe, dict)
+    assert ".host" not in probe["root"]
+    assert probe["task"] == ["app.py", "lib"]
+    assert probe["ids"] == [993, 990, 2]
+    assert probe["caps"] == ["0000000000000000"] * 5
+    assert probe["seccomp"] == ["2", "1"]
+    assert probe["root_writable"] is False
+    assert probe["tmp_mb"] == 600
+    assert probe["ifaces"] == ["lo"] if network == "none" else len(probe["ifaces"]) > 1
+
+
+def test_spares_are_discarded_at_stop_and_replaced_after_use(code: Callable[..., Path]) -> None:
+    app = code(app="def handler(e, c):\n    return 1\n")
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        assert (await manager.invoke(make_spec(app, name="a"), request(0))).payload == b"1"
+        await _wait_spares(launcher, launcher.spare_target)
+        for n in range(launcher.spare_target + 1):  # more cold starts than spares: the rest are forked
+            assert (await manager.invoke(make_spec(app, name=f"b{n}"), request(n))).payload == b"1"
+        assert launcher.spares_used == launcher.spare_target
+        await _wait_spares(launcher, launcher.spare_target)  # refilled in the background
+        # a spare is never handed out twice, and a dead one is never handed out
+        spare = next(iter(launcher._spares.values()))[0]
+        spare.handle.kill()
+        await spare.handle.wait()
+        assert (await manager.invoke(make_spec(app, name="c"), request(9))).payload == b"1"
+        assert launcher.spares_used == launcher.spare_target + 1
+
+    run(body)  # `run` checks that no process is left behind
 
 
 def test_snapstart_hooks_restore_duration_and_reseeding(code: Callable[..., Path]) -> None:

@@ -95,7 +95,6 @@ class InstanceCgroup:
         self.layout = layout
         self.removed = False
         self.dirs = {c: base / name for c, base in layout.bases.items()}
-        limit = memory_mb * 1024 * 1024
         for base in layout.bases.values():
             base.mkdir(exist_ok=True)
             if layout.mode == "v2":
@@ -103,20 +102,36 @@ class InstanceCgroup:
                     (base / "cgroup.subtree_control").write_text("+memory +pids +cpu")
         for d in self.dirs.values():
             d.mkdir()
+        self._memory = self.dirs["" if layout.mode == "v2" else "memory"]
         if layout.mode == "v2":
-            d = self.dirs[""]
-            _put(d / "memory.max", str(limit))
-            _put(d / "memory.swap.max", "0", optional=True)
-            _put(d / "pids.max", str(PIDS_MAX))
-            _put(d / "cpu.weight", str(cpu_weight_v2(memory_mb)), optional=True)
+            _put(self._memory / "pids.max", str(PIDS_MAX))
+            _put(self._memory / "memory.swap.max", "0", optional=True)
         else:
-            mem = self.dirs["memory"]
-            _put(mem / "memory.limit_in_bytes", str(limit))
-            _put(mem / "memory.memsw.limit_in_bytes", str(limit), optional=True)  # no swap beyond the limit
             _put(self.dirs["pids"] / "pids.max", str(PIDS_MAX))
+        self.memory_mb = 0
+        self.limit(memory_mb)
+
+    def limit(self, memory_mb: int) -> None:
+        """Memory at `memory_mb` (no swap beyond it) and CPU weight in proportion; a no-op when they are already
+        (a spare's group is made with the default MemorySize's)."""
+        if memory_mb == self.memory_mb:
+            return
+        limit = str(memory_mb * 1024 * 1024)
+        if self.layout.mode == "v2":
+            _put(self._memory / "memory.max", limit)
+            _put(self._memory / "cpu.weight", str(cpu_weight_v2(memory_mb)), optional=True)
+        else:
+            # memory+swap may never be below memory alone: raise it first, lower it last
+            memsw = self._memory / "memory.memsw.limit_in_bytes"
+            raising = 0 < self.memory_mb < memory_mb
+            if raising:
+                _put(memsw, limit, optional=True)
+            _put(self._memory / "memory.limit_in_bytes", limit)
+            if not raising:
+                _put(memsw, limit, optional=True)
             if "cpu" in self.dirs:
                 _put(self.dirs["cpu"] / "cpu.shares", str(cpu_weight_v1(memory_mb)))
-        self._memory = self.dirs["" if layout.mode == "v2" else "memory"]
+        self.memory_mb = memory_mb
 
     @property
     def procs_files(self) -> list[str]:

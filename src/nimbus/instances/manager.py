@@ -33,7 +33,7 @@ from nimbus.instances.pool import Pool
 from nimbus.instances.process import Launcher, SpawnLauncher, describe_exit
 from nimbus.instances.sandbox import SandboxLauncher
 from nimbus.instances.snapshot import SnapshotTemplate, TemplateGone
-from nimbus.instances.zygote import ZygoteLauncher
+from nimbus.instances.zygote import DEFAULT_SPARES, ZygoteLauncher
 from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.logs import framing
 from nimbus.logs.sink import LogSink
@@ -48,13 +48,13 @@ INIT_TIMEOUT_S = 10.0
 PoolKey = tuple[str, str, str]
 
 
-def default_launcher(isolation: Isolation | None = None) -> Launcher:
+def default_launcher(isolation: Isolation | None = None, spares: int = DEFAULT_SPARES) -> Launcher:
     """The strongest launcher this host allows; anything weaker than full isolation is logged as a WARNING."""
     isolation = isolation or detect()
     for warning in isolation.warnings():
         log.warning("INSECURE: %s; run `nimbus doctor` for details", warning)
     if isolation.namespaces:
-        return ZygoteLauncher(isolation)
+        return ZygoteLauncher(isolation, spares)
     log.warning("INSECURE: instances run UNSANDBOXED: they can read the data dir and signal the server")
     return SpawnLauncher()
 
@@ -105,7 +105,7 @@ class InstanceManager:
     def __init__(self, settings: Settings, logs: LogSink, launcher: Launcher | None = None) -> None:
         self._settings = settings
         self._logs = logs
-        self._launcher: Launcher = launcher or default_launcher()
+        self._launcher: Launcher = launcher or default_launcher(spares=settings.spare_instances)
         self._pools: dict[PoolKey, Pool] = {}
         self._instances: set[Instance] = set()
         self._inflight = 0

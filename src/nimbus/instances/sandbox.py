@@ -88,6 +88,11 @@ def _hosts() -> str:
 
 def mount_plan(spec: SandboxSpec, runtime_files: dict[str, Path]) -> list[dict[str, Any]]:
     """The sandbox's file system, in mount order, as data for `sandbox_init.py`."""
+    return system_mounts(spec.runtime_prefix, runtime_files) + function_mounts(spec) + device_mounts()
+
+
+def system_mounts(prefix: Path, runtime_files: dict[str, Path]) -> list[dict[str, Any]]:
+    """Everything but the function's own part: the host's system dirs, /etc, the runtime, mount points."""
     mounts: list[dict[str, Any]] = []
     for name in SYSTEM_DIRS:
         path = Path("/", name)
@@ -105,20 +110,28 @@ def mount_plan(spec: SandboxSpec, runtime_files: dict[str, Path]) -> list[dict[s
         {"kind": "file", "dst": "/etc/group", "data": GROUP},
         {"kind": "file", "dst": "/etc/hosts", "data": _hosts()},
         {"kind": "file", "dst": "/etc/hostname", "data": HOSTNAME + "\n"},
-        {"kind": "bind", "src": str(spec.runtime_prefix), "dst": "/var/lang"},
+        {"kind": "bind", "src": str(prefix), "dst": "/var/lang"},
         {"kind": "dir", "dst": "/var/runtime"},
     ]
     mounts += [{"kind": "bind", "src": str(src), "dst": f"/var/runtime/{name}"} for name, src in runtime_files.items()]
-    mounts.append({"kind": "bind", "src": str(spec.code_dir), "dst": "/var/task"})
+    mounts += [{"kind": "dir", "dst": "/var/task"}, {"kind": "dir", "dst": "/opt"}, {"kind": "dir", "dst": "/tmp"}]
+    return mounts
+
+
+def function_mounts(spec: SandboxSpec) -> list[dict[str, Any]]:
+    """The function's part: its code at /var/task, its layers at /opt, its /tmp."""
+    mounts: list[dict[str, Any]] = [{"kind": "bind", "src": str(spec.code_dir), "dst": "/var/task"}]
     layers = spec.layer_dirs
     if len(layers) == 1:
         mounts.append({"kind": "bind", "src": str(layers[0]), "dst": "/opt"})
     elif layers:  # overlayfs: the first lower dir is the top one, and later layers win
         mounts.append({"kind": "overlay", "dst": "/opt", "lower": [str(p) for p in reversed(layers)]})
-    else:
-        mounts.append({"kind": "dir", "dst": "/opt"})
     mounts.append({"kind": "tmpfs", "dst": "/tmp", "size_mb": spec.ephemeral_storage_mb, "mode": 0o1777})
-    mounts.append({"kind": "tmpfs", "dst": "/dev", "size_mb": 1, "mode": 0o755})
+    return mounts
+
+
+def device_mounts() -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [{"kind": "tmpfs", "dst": "/dev", "size_mb": 1, "mode": 0o755}]
     mounts += [{"kind": "bind", "src": f"/dev/{d}", "dst": f"/dev/{d}", "rw": True, "dev": True} for d in DEVICES]
     mounts += [
         {"kind": "symlink", "dst": "/dev/fd", "target": "/proc/self/fd"},
@@ -157,19 +170,40 @@ class SandboxLauncher:
         if "bootstrap.py" in runtime_files:  # the built-in SnapStart hooks module
             runtime_files["snapshot_restore_py.py"] = Path("/var/runtime/snapshot_restore_py.py")
         host_files = _runtime_sources()
+        plan = self._base_plan(cgroup) | self.assignment(command)
+        plan["mounts"] = mount_plan(spec, {name: host_files[name] for name in runtime_files})
+        return plan
+
+    def spare_plan(self, prefix: Path, runtime_files: tuple[str, ...], cgroup: InstanceCgroup | None) -> dict[str, Any]:
+        """A spare: a sandbox of the runtime at `prefix` with everything but a function; `assignment` completes it."""
+        host_files = _runtime_sources()
+        plan = self._base_plan(cgroup)
+        plan["mounts"] = system_mounts(prefix, {name: host_files[name] for name in runtime_files}) + device_mounts()
+        plan["spare"] = True
+        return plan
+
+    def assignment(self, command: LaunchCommand) -> dict[str, Any]:
+        """What makes a spare (or a fresh sandbox) one function's instance: its mounts, network, argv, env."""
+        spec = command.sandbox
+        assert spec is not None, "a sandboxed launch needs a SandboxSpec"
         return {
-            "mounts": mount_plan(spec, {name: host_files[name] for name in runtime_files}),
+            "mounts": function_mounts(spec),
+            "network": spec.network,
+            "argv": list(command.argv),
+            "env": dict(command.env),
+            "cwd": str(command.cwd),
+            "host_prefix": str(spec.runtime_prefix),
+        }
+
+    def _base_plan(self, cgroup: InstanceCgroup | None) -> dict[str, Any]:
+        return {
             "cgroup_procs": cgroup.procs_files if cgroup else [],
             "userns": self.isolation.use_user_namespace,
             "uid": SANDBOX_UID,
             "gid": SANDBOX_GID,
-            "network": spec.network,
             "hostname": HOSTNAME,
             "seccomp": self._seccomp,
             "control_fd": CONTROL_FD,
-            "argv": list(command.argv),
-            "env": dict(command.env),
-            "cwd": str(command.cwd),
         }
 
     def new_cgroup(self, memory_mb: int) -> InstanceCgroup | None:

@@ -13,6 +13,13 @@ whatever else the function left in its pid namespace; the outer process then exi
 (same code, same signal), so the server's "signal: killed" and "exit status 3" stay exact. If the outer process is
 killed (timeout, stop), init gets SIGKILL (PDEATHSIG) and the whole pid namespace goes with it.
 
+A spare (`plan["spare"]`, zygote path only) is all of the above for no function yet: its root lacks /var/task,
+/opt and /tmp and keeps the host's root at /.host; its runtime process, still privileged, copies its pages from
+the zygote (so the cold start takes no copy-on-write faults), drops the bounding set, says b"S" on the control
+socket and blocks. The assignment that follows (4-byte length + marshal: the function's mounts, network, argv,
+env) is mounted from /.host, the host's root is detached, the root sealed read-only, and the runtime goes on as
+any other: credentials, seccomp, bootstrap.
+
 stdlib only, python3.8+: this file cannot import `nimbus`. The seccomp program arrives assembled, as bytes.
 """
 
@@ -47,6 +54,8 @@ PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 #: where the new root is assembled (in the private mount namespace only; sources are held open as O_PATH fds)
 STAGING = "/tmp"
+#: where a spare keeps the host's root until it is assigned a function
+HOST = "/.host"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -99,16 +108,16 @@ def _enter_user_namespace(uid: int, gid: int) -> None:
     _write("/proc/self/gid_map", f"{gid} {outer_gid} 1")
 
 
-def _open_sources(plan: dict[str, Any]) -> dict[str, int]:
-    """O_PATH fds for every bind source, taken before anything is mounted over the staging directory (so a
-    source under /tmp stays reachable)."""
+def _open_sources(mounts: list[dict[str, Any]], prefix: str = "") -> dict[str, int]:
+    """O_PATH fds for every bind source (looked up under `prefix`), taken before anything is mounted over the
+    staging directory (so a source under /tmp stays reachable)."""
     fds: dict[str, int] = {}
-    for m in plan["mounts"]:
+    for m in mounts:
         if m["kind"] == "bind" and m["src"] not in fds:
-            fds[m["src"]] = os.open(m["src"], os.O_PATH | os.O_CLOEXEC)
+            fds[m["src"]] = os.open(prefix + m["src"], os.O_PATH | os.O_CLOEXEC)
         for layer in m.get("lower", ()):
             if layer not in fds:
-                fds[layer] = os.open(layer, os.O_PATH | os.O_CLOEXEC)
+                fds[layer] = os.open(prefix + layer, os.O_PATH | os.O_CLOEXEC)
     return fds
 
 
@@ -143,53 +152,123 @@ def _remount_flags(path: str, rw: bool, dev: bool) -> int:
     return flags
 
 
+def _mount(m: dict[str, Any], root: str, fds: dict[str, int]) -> None:
+    """One entry of a mount plan, at `root` + its destination."""
+    dst = root + m["dst"]
+    kind = m["kind"]
+    if kind == "symlink":
+        os.symlink(m["target"], dst)
+    elif kind == "dir":
+        os.makedirs(dst, mode=m.get("mode", 0o755), exist_ok=True)
+    elif kind == "file":
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with open(dst, "w") as f:
+            f.write(m["data"])
+        os.chmod(dst, 0o644)
+    elif kind == "bind":
+        src_fd = fds[m["src"]]
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if os.path.isdir(f"/proc/self/fd/{src_fd}"):
+            os.makedirs(dst, exist_ok=True)
+        elif not os.path.exists(dst):
+            open(dst, "w").close()
+        mount(f"/proc/self/fd/{src_fd}", dst, None, MS_BIND | MS_REC)
+        mount(None, dst, None, _remount_flags(dst, m.get("rw", False), m.get("dev", False)))
+    elif kind == "tmpfs":
+        os.makedirs(dst, exist_ok=True)
+        mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, f"size={m['size_mb']}m,mode={m.get('mode', 0o755):o}")
+    elif kind == "overlay":
+        os.makedirs(dst, exist_ok=True)
+        # only lower dirs: the overlay is read-only by construction; the first lower dir is the top one
+        lower = ":".join(f"/proc/self/fd/{fds[p]}" for p in m["lower"])
+        mount("overlay", dst, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, f"lowerdir={lower}")
+    elif kind == "proc":
+        os.makedirs(dst, exist_ok=True)
+        mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    else:
+        raise ValueError(f"unknown mount kind {kind!r}")
+
+
 def _build_root(plan: dict[str, Any], fds: dict[str, int]) -> None:
+    """Assemble the root on a tmpfs and pivot into it. A spare keeps the host's root at /.host (its function's
+    code is bound from there once assigned) and its root writable until then."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     root = STAGING
     mount("nimbus-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
     for m in plan["mounts"]:
-        dst = root + m["dst"]
-        kind = m["kind"]
-        if kind == "symlink":
-            os.symlink(m["target"], dst)
-        elif kind == "dir":
-            os.makedirs(dst, mode=m.get("mode", 0o755), exist_ok=True)
-        elif kind == "file":
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            with open(dst, "w") as f:
-                f.write(m["data"])
-            os.chmod(dst, 0o644)
-        elif kind == "bind":
-            src_fd = fds[m["src"]]
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            if os.path.isdir(f"/proc/self/fd/{src_fd}"):
-                os.makedirs(dst, exist_ok=True)
-            elif not os.path.exists(dst):
-                open(dst, "w").close()
-            mount(f"/proc/self/fd/{src_fd}", dst, None, MS_BIND | MS_REC)
-            mount(None, dst, None, _remount_flags(dst, m.get("rw", False), m.get("dev", False)))
-        elif kind == "tmpfs":
-            os.makedirs(dst, exist_ok=True)
-            mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, f"size={m['size_mb']}m,mode={m.get('mode', 0o755):o}")
-        elif kind == "overlay":
-            os.makedirs(dst, exist_ok=True)
-            # only lower dirs: the overlay is read-only by construction; the first lower dir is the top one
-            lower = ":".join(f"/proc/self/fd/{fds[p]}" for p in m["lower"])
-            mount("overlay", dst, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, f"lowerdir={lower}")
-        elif kind == "proc":
-            os.makedirs(dst, exist_ok=True)
-            mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        else:
-            raise ValueError(f"unknown mount kind {kind!r}")
+        _mount(m, root, fds)
     for fd in fds.values():
         os.close(fd)
-    # pivot_root(".", "."): the old root ends up stacked under the new one, and a lazy unmount drops it
     os.chdir(root)
     machine = os.uname().machine
+    if plan.get("spare"):
+        os.mkdir(HOST[1:], 0o700)
+        _check(_libc.syscall(SYS_PIVOT_ROOT[machine], b".", HOST[1:].encode()), "pivot_root")
+        os.chdir("/")
+        return
+    # pivot_root(".", "."): the old root ends up stacked under the new one, and a lazy unmount drops it
     _check(_libc.syscall(SYS_PIVOT_ROOT[machine], b".", b"."), "pivot_root")
     _check(_libc.umount2(b".", MNT_DETACH), "umount old root")
     os.chdir("/")
+    _seal_root()
+
+
+def _seal_root() -> None:
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            raise EOFError("the server closed the channel")
+        data += chunk
+    return data
+
+
+MADV_POPULATE_WRITE = 23
+
+
+def _prefault() -> None:
+    """Copy every private writable page from the zygote now, so the copy-on-write faults (most of a forked
+    interpreter's first steps: refcounts are writes) do not land on the cold start."""
+    _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    with open("/proc/self/maps") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        fields = line.split()
+        if fields[1] != "rw-p" or (len(fields) > 5 and fields[5].startswith("[v")):
+            continue
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        _libc.madvise(start, end - start, MADV_POPULATE_WRITE)
+
+
+def _take_assignment(plan: dict[str, Any]) -> None:
+    """A spare's runtime process (still privileged): say it waits, read the instance's assignment from the control
+    socket (4-byte length + marshal), mount the function's part of the root from the host's, drop the host's
+    root, seal the root read-only, and take the assignment's argv/env into `plan`. EOF: the spare is discarded."""
+    fd = plan["control_fd"]
+    _prefault()
+    _drop_bounding_set()  # needs no more than the effective set, which the mounts below still have
+    os.write(fd, b"S")
+    try:
+        (size,) = struct.unpack("=I", _read_exact(fd, 4))
+        job = marshal.loads(_read_exact(fd, size))
+    except EOFError:
+        os._exit(0)
+    plan.update(job)
+    fds = _open_sources(job["mounts"], HOST)
+    for m in job["mounts"]:
+        _mount(m, "", fds)
+    for src_fd in fds.values():
+        os.close(src_fd)
+    _check(_libc.umount2(HOST.encode(), MNT_DETACH), "umount host root")
+    os.rmdir(HOST)
+    _seal_root()
+    if job["network"] == "none":
+        _check(_libc.unshare(CLONE_NEWNET), "unshare(NEWNET)")
+        _loopback_up()
 
 
 # -- runtime: credentials, seccomp, exec ------------------------------------------------------------------------
@@ -239,7 +318,8 @@ def _exec_runtime(plan: dict[str, Any], runtime_main: Any = None) -> None:
     if not plan["userns"]:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
-    _drop_bounding_set()
+    if not plan.get("spare"):  # a spare dropped it before it waited
+        _drop_bounding_set()
     if not plan["userns"]:
         os.setresuid(uid, uid, uid)
     _clear_capabilities()
@@ -266,6 +346,8 @@ def _init(plan: dict[str, Any], fds: dict[str, int], status_w: int, runtime_main
     if runtime == 0:
         try:
             os.close(status_w)
+            if plan.get("spare"):
+                _take_assignment(plan)
             _exec_runtime(plan, runtime_main)
         except BaseException as exc:
             _fail(f"runtime set-up failed: {exc}")
@@ -317,12 +399,13 @@ def enter(plan: dict[str, Any], runtime_main: Any = None) -> None:
         if plan["userns"]:
             _enter_user_namespace(plan["uid"], plan["gid"])
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-        if plan["network"] == "none":
+        if plan.get("network") == "none":
             flags |= CLONE_NEWNET
         _check(_libc.unshare(flags), "unshare")
-        if plan["network"] == "none":
+        if plan.get("network") == "none":
             _loopback_up()
-        fds = _open_sources(plan)  # after the unshare: a bind mount's source must be in our own mount namespace
+        # after the unshare: a bind mount's source must be in our own mount namespace
+        fds = _open_sources(plan["mounts"])
         status_r, status_w = os.pipe()
         open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
         init = os.fork()

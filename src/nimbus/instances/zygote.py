@@ -12,6 +12,16 @@ SCM_RIGHTS. The zygote answers with the forked pid. Instances are the zygote's c
 
 When the zygote is not available (not a Python runtime, failed to start, died), `ZygoteLauncher` falls back to
 `SandboxLauncher` (posix_spawn of sandbox_init.py) and starts a new zygote in the background.
+
+Spares take the sandbox set-up off the cold path. Most of a fork's cost is not the fork: joining a cgroup v1
+hierarchy waits for an RCU grace period (~13 ms here), building the root takes ~5 ms, forking pid 1 and the runtime
+process ~3 ms. So each zygote keeps `spares` children that have done all of it for no function yet: in their own
+(unlimited) cgroup, namespaces, root built with the host's root kept at /.host, the runtime process privileged and
+blocked on its control socket, after saying b"S". A cold start takes one, sets the cgroup's limits and sends the
+assignment (the function's mounts, network, argv, env); the spare binds the code, drops the host's root, seals the
+root read-only, drops its privileges and runs the bootstrap. A spare serves one function for its whole life (it
+is never returned to the pool), and no function code runs in it before the host's root is gone. Taking one
+starts a replacement in the background; with none ready, the instance is forked as before.
 """
 
 from __future__ import annotations
@@ -26,12 +36,14 @@ import os
 import signal
 import socket
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nimbus.instances.cgroups import InstanceCgroup
 from nimbus.instances.isolation import Isolation
 from nimbus.instances.process import CONTROL_FD, LaunchCommand, ProcessHandle, recv_nowait
-from nimbus.instances.sandbox import INIT, SandboxLauncher
+from nimbus.instances.sandbox import INIT, SandboxLauncher, runtime_prefix
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +53,18 @@ FRAMES = Path(__file__).resolve().parent.parent / "protocol" / "frames.py"
 ZYGOTE_MAIN = Path(__file__).resolve().with_name("zygote_main.py")
 START_TIMEOUT_S = 10.0
 PR_SET_CHILD_SUBREAPER = 36
+#: spare sandboxes kept ready per zygote (setting `spare_instances`)
+DEFAULT_SPARES = 2
+#: the runtime files a Python spare has at /var/runtime
+SPARE_RUNTIME_FILES = ("bootstrap.py", "nimbus_frames.py", "snapshot_restore_py.py")
+#: how long after a spare is taken its replacement starts
+SPARE_REFILL_DELAY_S = 0.01
+#: the memory limit a spare's cgroup starts with (Lambda's default MemorySize): most assignments change nothing
+SPARE_MEMORY_MB = 128
+#: a spare that has not said b"S" by then is discarded
+SPARE_READY_TIMEOUT_S = 10.0
+#: a spare that failed to start this many times in a row stops the refilling (until the next take)
+SPARE_FAILURES_MAX = 3
 
 
 class ZygoteUnavailable(Exception):
@@ -262,17 +286,53 @@ def _reap_strays() -> None:
                     os.waitpid(int(child), os.WNOHANG)
 
 
+@dataclass
+class _Spare:
+    """A ready sandbox with no function yet: its handle (control socket, output pipe, pidfd) and cgroup."""
+
+    handle: ProcessHandle
+    prefix: Path
+
+    def alive(self) -> bool:
+        return not self.handle.exited.done()
+
+    def output(self) -> str:
+        """What it wrote (a failed set-up says why), for the log."""
+        try:
+            return os.read(self.handle.output_fd, 4096).decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    async def discard(self) -> None:
+        """EOF on its control socket ends a waiting spare (exit 0); a stuck one is killed."""
+        with contextlib.suppress(OSError):
+            self.handle.control.shutdown(socket.SHUT_RDWR)
+        try:
+            async with asyncio.timeout(2.0):
+                await self.handle.wait()
+        except TimeoutError:
+            self.handle.kill()
+            await self.handle.wait()
+        self.handle.close()
+
+
 class ZygoteLauncher:
     """Zygote forks for the built-in Python runtime; `SandboxLauncher` (spawn) for the rest and as the fallback."""
 
     sandboxed = True
 
-    def __init__(self, isolation: Isolation) -> None:
+    def __init__(self, isolation: Isolation, spares: int = DEFAULT_SPARES) -> None:
         self.sandbox = SandboxLauncher(isolation)
         self._zygotes: dict[Path, Zygote] = {}
         self._starting: dict[Path, asyncio.Task[Zygote | None]] = {}
+        self.spare_target = spares
+        self._spares: dict[Path, collections.deque[_Spare]] = {}
+        self._filling: dict[Path, asyncio.Task[None]] = {}
         self.forks = 0
         self.fallbacks = 0
+        self.spares_used = 0
+        self._discarding: set[asyncio.Task[None]] = set()
+        self._closing = False
         become_subreaper()
 
     def uses_zygote(self, command: LaunchCommand) -> bool:
@@ -298,7 +358,92 @@ class ZygoteLauncher:
         if old is not None:
             old.close()
         self._zygotes[interpreter] = zygote
+        self._refill(interpreter)
         return zygote
+
+    # -- spares ---------------------------------------------------------------------------------------------------
+
+    def spares_ready(self, interpreter: Path) -> int:
+        return sum(1 for s in self._spares.get(interpreter, ()) if s.alive())
+
+    def _refill(self, interpreter: Path) -> None:
+        if self.spare_target <= 0 or self._closing or interpreter in self._filling:
+            return
+        task = asyncio.create_task(self._fill_spares(interpreter), name=f"nimbus-spares-{interpreter.name}")
+        self._filling[interpreter] = task
+        task.add_done_callback(lambda _: self._filling.pop(interpreter, None))
+
+    async def _fill_spares(self, interpreter: Path) -> None:
+        spares = self._spares.setdefault(interpreter, collections.deque())
+        failures = 0
+        while failures < SPARE_FAILURES_MAX:
+            for dead in [s for s in spares if not s.alive()]:
+                spares.remove(dead)
+                dead.handle.close()
+            zygote = self._zygotes.get(interpreter)
+            if self._closing or len(spares) >= self.spare_target or zygote is None or not zygote.alive:
+                return
+            spare = await self._make_spare(zygote)
+            if spare is None:
+                failures += 1
+            else:
+                failures = 0
+                spares.append(spare)
+
+    async def _make_spare(self, zygote: Zygote) -> _Spare | None:
+        cgroup = self.sandbox.new_cgroup(SPARE_MEMORY_MB)
+        prefix = runtime_prefix(zygote.interpreter)
+        try:
+            plan = self.sandbox.spare_plan(prefix, SPARE_RUNTIME_FILES, cgroup)
+            handle = await self._fork_plan(zygote, plan, cgroup)
+        except ZygoteUnavailable as exc:
+            log.warning("could not fork a spare instance (%s)", exc)
+            return None
+        spare = _Spare(handle, prefix)
+        try:
+            async with asyncio.timeout(SPARE_READY_TIMEOUT_S):
+                said = await asyncio.get_running_loop().sock_recv(handle.control, 1)
+        except (TimeoutError, OSError):
+            said = b""
+        if said != b"S":
+            if zygote.alive:  # else it went with its zygote (or the server is stopping)
+                log.warning("a spare instance failed to start: %s", spare.output() or "no output")
+            await spare.discard()
+            return None
+        return spare
+
+    def _take_spare(self, command: LaunchCommand) -> ProcessHandle | None:
+        """A ready spare made this command's instance (its limits set, its assignment sent), or None."""
+        assert command.sandbox is not None
+        spares = self._spares.get(command.interpreter)
+        handle = None
+        while spares and handle is None:
+            spare = spares.popleft()
+            if not spare.alive() or spare.prefix != command.sandbox.runtime_prefix:
+                self._background_discard(spare)
+                continue
+            try:
+                if spare.handle.cgroup is not None:
+                    spare.handle.cgroup.limit(command.sandbox.memory_mb)
+                job = marshal.dumps(self.sandbox.assignment(command), 4)
+                data = struct.pack("=I", len(job)) + job
+                if spare.handle.control.send(data) != len(data):
+                    raise OSError("the assignment did not fit in the socket buffer")
+            except OSError as exc:
+                log.warning("a spare instance could not be assigned (%s)", exc)
+                self._background_discard(spare)
+                continue
+            handle = spare.handle
+        # the replacement waits until this cold start is under way: on 2 vCPUs it would compete with it
+        asyncio.get_running_loop().call_later(SPARE_REFILL_DELAY_S, self._refill, command.interpreter)
+        if handle is not None:
+            self.spares_used += 1
+        return handle
+
+    def _background_discard(self, spare: _Spare) -> None:
+        task = asyncio.create_task(spare.discard())
+        self._discarding.add(task)
+        task.add_done_callback(self._discarding.discard)
 
     async def zygote_for(self, interpreter: Path) -> Zygote | None:
         """The running zygote; the first one is waited for, a dead one is replaced in the background."""
@@ -313,10 +458,13 @@ class ZygoteLauncher:
         return None
 
     async def launch(self, command: LaunchCommand) -> ProcessHandle:
-        _reap_strays()
+        asyncio.get_running_loop().call_soon(_reap_strays)  # not in this launch's way
         if self.uses_zygote(command):
             zygote = await self.zygote_for(command.interpreter)
             if zygote is not None:
+                handle = self._take_spare(command)
+                if handle is not None:
+                    return handle
                 try:
                     return await self._fork(zygote, command)
                 except ZygoteUnavailable as exc:
@@ -327,11 +475,21 @@ class ZygoteLauncher:
     async def _fork(self, zygote: Zygote, command: LaunchCommand) -> ProcessHandle:
         assert command.sandbox is not None
         cgroup = self.sandbox.new_cgroup(command.sandbox.memory_mb)
+        try:
+            plan = self.sandbox.plan(command, cgroup)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            raise
+        handle = await self._fork_plan(zygote, plan, cgroup)
+        self.forks += 1
+        return handle
+
+    async def _fork_plan(self, zygote: Zygote, plan: dict[str, Any], cgroup: InstanceCgroup | None) -> ProcessHandle:
+        """Have the zygote fork `plan` with a new control socket and output pipe; the handle owns `cgroup`."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         try:
-            plan = self.sandbox.plan(command, cgroup)
-            plan["host_prefix"] = str(command.sandbox.runtime_prefix)
             pid = await zygote.fork(plan, child.fileno(), out_w)
         except BaseException:
             parent.close()
@@ -346,14 +504,19 @@ class ZygoteLauncher:
         os.set_blocking(out_r, False)
         handle = ProcessHandle(pid, parent, out_r, reported=zygote.status_of(pid))
         handle.cgroup = cgroup
-        self.forks += 1
         return handle
 
     async def close(self) -> None:
+        self._closing = True
         for task in list(self._starting.values()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # a spare being made is finished, not abandoned half-way (its fork may be under way in the zygote)
+        await asyncio.gather(*self._filling.values(), return_exceptions=True)
+        spares = [s for pool in self._spares.values() for s in pool]
+        self._spares.clear()
+        await asyncio.gather(*(s.discard() for s in spares), *self._discarding)
         for zygote in self._zygotes.values():
             zygote.close()
         await asyncio.gather(*(z.wait_closed() for z in self._zygotes.values()))
