@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -122,3 +123,30 @@ def signed_invoke(label: str, port: int, function: str, body: bytes) -> Target:
     headers["Content-Length"] = str(len(body))
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     return Target(label, port, f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + body, headers, path)
+
+
+def content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    raise ValueError(f"response without Content-Length: {head[:200]!r}")
+
+
+def read_response(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
+    """(status, body) of the next response on a blocking socket; `buf` carries bytes past it to the next call."""
+    while (end := buf.find(b"\r\n\r\n")) < 0:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        buf += chunk
+    head = bytes(buf[:end])
+    total = end + 4 + content_length(head)
+    while len(buf) < total:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        buf += chunk
+    body = bytes(buf[end + 4 : total])
+    del buf[:total]
+    return int(head.split(b" ", 2)[1]), body

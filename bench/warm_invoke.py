@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from _support import Target, deploy, lambda_client, nimbus_server, signed_invoke, stop
+from _support import Target, content_length, deploy, lambda_client, nimbus_server, read_response, signed_invoke, stop
 
 FUNCTION = "bench-noop"
 BODY = b'{"bench": "warm-invoke", "n": 1}'
@@ -50,33 +50,6 @@ def echo_server() -> Iterator[int]:
 # ---------------------------------------------------------------------------------------------- requests
 
 
-def _content_length(head: bytes) -> int:
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    raise ValueError(f"response without Content-Length: {head[:200]!r}")
-
-
-def _read_response(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
-    """(status, body) of the next response on a blocking socket; `buf` carries bytes past it to the next call."""
-    while (end := buf.find(b"\r\n\r\n")) < 0:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("server closed the connection")
-        buf += chunk
-    head = bytes(buf[:end])
-    total = end + 4 + _content_length(head)
-    while len(buf) < total:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("server closed the connection")
-        buf += chunk
-    body = bytes(buf[end + 4 : total])
-    del buf[:total]
-    return int(head.split(b" ", 2)[1]), body
-
-
 def latency(target: Target, requests: int, warmup: int) -> tuple[list[float], int]:
     """Per-request round-trip times in microseconds over one keep-alive connection, and the non-200 count."""
     times: list[float] = []
@@ -87,7 +60,7 @@ def latency(target: Target, requests: int, warmup: int) -> tuple[list[float], in
         for i in range(warmup + requests):
             start = time.perf_counter_ns()
             sock.sendall(target.request)
-            status, _ = _read_response(sock, buf)
+            status, _ = read_response(sock, buf)
             elapsed = (time.perf_counter_ns() - start) / 1000
             if i >= warmup:
                 times.append(elapsed)
@@ -102,7 +75,7 @@ async def _worker(target: Target, stop_at: float, counts: list[int]) -> None:
         while loop.time() < stop_at:
             writer.write(target.request)
             head = await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(_content_length(head))
+            await reader.readexactly(content_length(head))
             counts[0 if head.startswith(b"HTTP/1.1 200") else 1] += 1
     finally:
         writer.close()

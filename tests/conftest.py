@@ -35,6 +35,8 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     env: dict[str, str]
+    #: the Prometheus listener's port, when the server was started with --metrics-port
+    metrics_port: int | None = None
 
     def client(self, service: str = "lambda", **kwargs: Any) -> Any:
         return boto3.client(
@@ -77,7 +79,8 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
             raise RuntimeError(f"nimbus serve not ready after 60 s:\n{log_path.read_text()}")
         time.sleep(0.05)
     info = json.loads(ready.read_text())
-    return Server(f"http://127.0.0.1:{info['port']}", info["port"], data_dir, proc, log_path, full_env)
+    endpoint = f"http://127.0.0.1:{info['port']}"
+    return Server(endpoint, info["port"], data_dir, proc, log_path, full_env, info.get("metrics_port"))
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,16 @@ def default_data_dir() -> Path:
     return Path(base) / "nimbus"
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` keeps a listener on this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -46,6 +56,10 @@ class Settings:
     memory_budget_mb: int = 0
     #: write a JSON readiness record {"port": N, "url": ...} here once the server listens
     ready_file: Path | None = None
+    #: port of the Prometheus /metrics listener, which is unauthenticated (None: off; 0 picks a free one)
+    metrics_port: int | None = None
+    #: interface the metrics listener binds (a WARNING at start-up when it is not loopback)
+    metrics_host: str = "127.0.0.1"
     log_level: str = "info"
 
     @property
@@ -59,12 +73,7 @@ class Settings:
         return {self.access_key_id: self.secret_access_key}
 
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.host)
 
     def check(self) -> None:
         """Refuse configurations that would be insecure or incoherent."""

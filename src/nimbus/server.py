@@ -33,6 +33,7 @@ from nimbus.errors import NimbusError
 from nimbus.instances.manager import InstanceManager
 from nimbus.invoke.throttle import Throttle
 from nimbus.logs.store import LogStore
+from nimbus.metrics import MetricsEndpoint, exposure_warning, registry_for
 from nimbus.runtimes.registry import resolve_runtime
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
@@ -83,7 +84,7 @@ async def _deploy(registry: Registry, deploy_dir: Path) -> list[str]:
     return names
 
 
-def _banner(settings: Settings, port: int, deployed: list[str]) -> str:
+def _banner(settings: Settings, port: int, deployed: list[str], metrics_port: int | None = None) -> str:
     url = f"http://{settings.host}:{port}"
     lines = [f"Nimbus is serving the Lambda API at {url} (region {settings.region}, account {settings.account_id})"]
     if settings.dev_credentials:
@@ -91,6 +92,8 @@ def _banner(settings: Settings, port: int, deployed: list[str]) -> str:
             f"  credentials: development key pair {DEV_ACCESS_KEY_ID}/{DEV_SECRET_ACCESS_KEY} "
             "(loopback only; set NIMBUS_ACCESS_KEY_ID/NIMBUS_SECRET_ACCESS_KEY for anything else)"
         )
+    if metrics_port is not None:
+        lines.append(f"  metrics: http://{settings.metrics_host}:{metrics_port}/metrics (Prometheus, unauthenticated)")
     if deployed:
         lines.append(f"  deployed: {', '.join(deployed)}")
         first = "hello" if "hello" in deployed else deployed[0]
@@ -133,6 +136,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     app = App(settings, apis, LogsApi(logstore), codes, links)
 
     http = HttpServer(app.handle, max_body=CREATE_BODY_MAX)
+    metrics = MetricsEndpoint(registry_for(manager, throttle)) if settings.metrics_port is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -142,6 +146,9 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
             "no credentials configured: accepting the well-known development key pair %s/%s on loopback only",
             DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY,
         )  # fmt: skip
+    warning = exposure_warning(settings.metrics_host) if metrics else None
+    if warning:
+        log.warning("%s", warning)
 
     await manager.start()
     for config in configs.all():  # provisioned instances come back after a restart
@@ -150,11 +157,17 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
     try:
         port = await http.start(settings.host, settings.port)
+        metrics_port = None
+        if metrics is not None and settings.metrics_port is not None:
+            metrics_port = await metrics.start(settings.metrics_host, settings.metrics_port)
         deployed = await _deploy(registry, deploy_dir) if deploy_dir else []
-        print(_banner(settings, port, deployed), flush=True)
+        print(_banner(settings, port, deployed, metrics_port), flush=True)
         if settings.ready_file:
+            ready: dict[str, Any] = {"port": port, "url": f"http://{settings.host}:{port}", "pid": os.getpid()}
+            if metrics_port is not None:
+                ready["metrics_port"] = metrics_port
             tmp = settings.ready_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"port": port, "url": f"http://{settings.host}:{port}", "pid": os.getpid()}))
+            tmp.write_text(json.dumps(ready))
             tmp.replace(settings.ready_file)
         done, _ = await asyncio.wait({stop_task, log_task}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -162,6 +175,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         log.info("stopping: draining requests, then instances")
     finally:
         stop_task.cancel()
+        if metrics is not None:
+            await metrics.stop()
         await http.stop()
         await manager.stop()
         log_task.cancel()

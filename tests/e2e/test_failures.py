@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +152,9 @@ def test_syntax_error_in_module(lam: Any, create_function: Any, fn_name: str) ->
 NAPPER = """
 import time
 def handler(event, context):
+    if "mark" in event:  # the process's name (PR_SET_NAME), so the test finds this instance on the host
+        import ctypes
+        ctypes.CDLL(None).prctl(15, event["mark"].encode(), 0, 0, 0)
     time.sleep(event.get("sleep", 0))
     return "slept"
 """
@@ -174,19 +179,35 @@ def _gone(pid: int, timeout: float = 10) -> bool:
     return False
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every process below `pid` (the server's instances, whatever sandbox they run in)."""
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _instance_processes(mark: str, server_pid: int) -> set[int]:
+    """Host pids of the instance whose runtime renamed itself `mark`: the runtime process and its sandbox's
+    processes up to (not including) the server or the zygote that forked it."""
     found: set[int] = set()
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
             try:
-                children = {int(c) for c in (task / "children").read_text().split()}
+                if (entry / "comm").read_text().strip() == mark:
+                    found.add(int(entry.name))
             except OSError:
                 continue
-            todo += list(children - found)
-            found |= children
+    for runtime in list(found):
+        parent = _ppid(runtime)
+        while parent and parent != server_pid:
+            try:
+                zygote = b"zygote_main.py" in Path(f"/proc/{parent}/cmdline").read_bytes()
+            except OSError:
+                break
+            if zygote and _ppid(parent) == server_pid:
+                break
+            found.add(parent)
+            parent = _ppid(parent)
     return found
 
 
@@ -196,11 +217,16 @@ def _all_gone(pids: set[int], timeout: float = 10) -> bool:
 
 def test_timed_out_instance_is_killed(server: Any, lam: Any, create_function: Any, fn_name: str) -> None:
     create_function(fn_name, {"app.py": NAPPER}, Timeout=1)
-    before = _descendants(server.process.pid)
-    resp, out = invoke_json(lam, fn_name, {"sleep": 30})
+    mark = f"nap{uuid.uuid4().hex[:12]}"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        call = pool.submit(invoke_json, lam, fn_name, {"sleep": 30, "mark": mark})
+        deadline = time.monotonic() + 10
+        while not (instance := _instance_processes(mark, server.process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        resp, out = call.result()
     assert resp.get("FunctionError") == "Unhandled", out
-    spawned = _descendants(server.process.pid) - before
-    assert _all_gone(spawned), f"function processes {spawned} still running after the timeout"
+    assert instance, "the invoke started no instance"
+    assert _all_gone(instance), f"function processes {instance} still running after the timeout"
 
 
 def test_deleted_function_instances_stop(server: Any, lam: Any, fn_name: str) -> None:
@@ -209,9 +235,9 @@ def test_deleted_function_instances_stop(server: Any, lam: Any, fn_name: str) ->
     lam.create_function(FunctionName=fn_name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
                         Code={"ZipFile": make_zip({"app.py": NAPPER})})
     wait_active(lam, fn_name)
-    before = _descendants(server.process.pid)
-    invoke_json(lam, fn_name, {"sleep": 0})
-    spawned = _descendants(server.process.pid) - before
+    mark = f"nap{uuid.uuid4().hex[:12]}"
+    invoke_json(lam, fn_name, {"sleep": 0, "mark": mark})
+    spawned = _instance_processes(mark, server.process.pid)
     assert spawned, "the invoke started no instance process"
     lam.delete_function(FunctionName=fn_name)
     assert _all_gone(spawned), f"warm instance processes {spawned} of a deleted function are still running"

@@ -20,6 +20,7 @@ from nimbus.config import Settings
 from nimbus.errors import InvalidParameterValue, TooManyRequests
 from nimbus.instances import InstanceManager
 from nimbus.instances.isolation import detect
+from nimbus.instances.manager import FunctionStats
 from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.logs.sink import MemorySink
 from nimbus.runtimes.registry import available_runtime_names, available_runtimes, resolve_runtime
@@ -607,6 +608,36 @@ def test_idle_instances_of_other_functions_are_evicted_at_the_limit(code: Callab
         assert m.statistics().instances == 1
 
     run(body, concurrency_limit=1)
+
+
+def test_function_statistics_count_errors_and_handler_time(code: Callable[..., Path]) -> None:
+    app = """
+    import time
+    def handler(event, context):
+        time.sleep(0.05)
+        if event.get("n") == 1:
+            raise RuntimeError("fails")
+        return "ok"
+    """
+    spec = make_spec(code(app=app))
+    broken = make_spec(code(app="raise ValueError('bad init')"), name="broken")
+
+    async def body(m: InstanceManager, sink: MemorySink) -> None:
+        for n in (1, 2, 3):
+            await m.invoke(spec, request(n))
+        assert (await m.invoke(broken, request(4))).function_error == "Unhandled"
+        every = m.all_function_statistics()
+        assert set(every) == {"fn", "broken"}
+        fn = every["fn"]
+        assert fn == m.function_statistics("fn")
+        assert (fn.invocations, fn.errors, fn.durations, fn.cold_starts) == (3, 1, 3, 1)
+        assert (fn.instances, fn.idle, fn.concurrent_executions) == (1, 1, 0)
+        assert 0.15 <= fn.duration_s < 3  # the handlers' time only: the cold start's init is not in it
+        bad = every["broken"]
+        assert (bad.invocations, bad.errors, bad.durations, bad.instances) == (1, 1, 0, 0)
+        assert m.function_statistics("never") == FunctionStats(0, 0, 0, 0, 0, 0, 0)
+
+    run(body)
 
 
 def test_package_exports() -> None:

@@ -47,8 +47,22 @@ def serve(
         int | None,
         typer.Option(help="MB of MemorySize that may run at once (0: 3/4 of host memory).", show_default="0"),
     ] = None,
+    spare_instances: Annotated[
+        int | None,
+        typer.Option(help="Sandboxes kept set up per Python interpreter for cold starts (0: none).", show_default="2"),
+    ] = None,
     ready_file: Annotated[
         Path | None, typer.Option(help='Write {"port", "url"} JSON here once listening.', show_default=False)
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve unauthenticated Prometheus metrics at /metrics on this port; 0 picks a free one.",
+            show_default="off",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None, typer.Option(help="Interface the metrics listener binds.", show_default="127.0.0.1")
     ] = None,
     deploy: Annotated[
         Path | None,
@@ -74,7 +88,10 @@ def serve(
         "runtime_fallback": runtime_fallback,
         "concurrency_limit": concurrency_limit,
         "memory_budget_mb": memory_budget_mb,
+        "spare_instances": spare_instances,
         "ready_file": ready_file.expanduser() if ready_file else None,
+        "metrics_port": metrics_port,
+        "metrics_host": metrics_host,
         "log_level": log_level.lower() if log_level else None,
     }
     try:

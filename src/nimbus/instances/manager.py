@@ -81,6 +81,11 @@ class FunctionStats:
     restores: int
     invocations: int
     provisioned_ready: int
+    #: invocations whose result is a function error (FunctionError set: handler, init or runtime failure)
+    errors: int = 0
+    #: time spent running handlers (init excluded, as Lambda's Duration) and how many runs it adds up
+    duration_s: float = 0.0
+    durations: int = 0
 
 
 @dataclass
@@ -89,6 +94,9 @@ class _Counters:
     cold_starts: int = 0
     restores: int = 0
     invocations: int = 0
+    errors: int = 0
+    duration_s: float = 0.0
+    durations: int = 0
 
 
 @dataclass
@@ -153,17 +161,36 @@ class InstanceManager:
         )
 
     def function_statistics(self, name: str) -> FunctionStats:
-        counters = self._functions.get(name, _Counters())
-        live = [i for i in self._instances if i.spec.name == name]
-        return FunctionStats(
-            concurrent_executions=counters.inflight,
-            instances=len(live),
-            idle=sum(1 for i in live if i.state is InstanceState.IDLE),
-            cold_starts=counters.cold_starts,
-            restores=counters.restores,
-            invocations=counters.invocations,
-            provisioned_ready=sum(self.provisioned_ready(n, v) for n, v in self._provisioned if n == name),
-        )
+        return self.all_function_statistics().get(name) or FunctionStats(0, 0, 0, 0, 0, 0, 0)
+
+    def all_function_statistics(self) -> dict[str, FunctionStats]:
+        """The figures of every function invoked, running or provisioned since start, in one pass (for a scrape)."""
+        live: dict[str, list[int]] = {}  # name -> [instances, idle]
+        for i in self._instances:
+            figures = live.setdefault(i.spec.name, [0, 0])
+            figures[0] += 1
+            if i.state is InstanceState.IDLE:
+                figures[1] += 1
+        ready: dict[str, int] = {}
+        for n, v in self._provisioned:
+            ready[n] = ready.get(n, 0) + self.provisioned_ready(n, v)
+        stats: dict[str, FunctionStats] = {}
+        for name in self._functions.keys() | live.keys() | ready.keys():
+            counters = self._functions.get(name) or _Counters()
+            instances, idle = live.get(name, (0, 0))
+            stats[name] = FunctionStats(
+                concurrent_executions=counters.inflight,
+                instances=instances,
+                idle=idle,
+                cold_starts=counters.cold_starts,
+                restores=counters.restores,
+                invocations=counters.invocations,
+                provisioned_ready=ready.get(name, 0),
+                errors=counters.errors,
+                duration_s=counters.duration_s,
+                durations=counters.durations,
+            )
+        return stats
 
     # -- provisioned concurrency ----------------------------------------------------------------------------------
 
@@ -266,10 +293,12 @@ class InstanceManager:
                     counters.cold_starts += 1
                     started = await self._cold_start(spec, pool, request)
                 if isinstance(started, InvokeResult):
+                    counters.errors += 1  # init failed: the invocation's result is a function error
                     return started
                 instance = started
             elif request.want_log_tail:
                 instance.output.begin_tail()
+            begun = time.monotonic()
             finished = False
             try:
                 result = await instance.invoke(request, time.time() + spec.timeout_s, cold)
@@ -277,6 +306,10 @@ class InstanceManager:
             finally:
                 if not finished:  # cancelled mid-invocation: the instance is in an unknown state
                     self._background(instance.kill(DeathReason.EXIT))
+            counters.duration_s += time.monotonic() - begun
+            counters.durations += 1
+            if result.function_error:
+                counters.errors += 1
             if not pool.release(instance, time.monotonic()):
                 self._background(instance.stop(DeathReason.RETIRED))
             return result

@@ -21,6 +21,7 @@ What an instance sees:
 from __future__ import annotations
 
 import asyncio
+import functools
 import marshal
 import os
 import uuid
@@ -70,6 +71,7 @@ PASSWD = (
 GROUP = f"root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\nnobody:x:65534:\n"
 
 
+@functools.lru_cache(maxsize=64)
 def runtime_prefix(interpreter: Path) -> Path:
     """The installation an interpreter belongs to (`<prefix>/bin/python3.N` with `<prefix>/lib/python3.N/`)."""
     prefix = interpreter.parent.parent

@@ -57,6 +57,8 @@ PR_SET_CHILD_SUBREAPER = 36
 DEFAULT_SPARES = 2
 #: the runtime files a Python spare has at /var/runtime
 SPARE_RUNTIME_FILES = ("bootstrap.py", "nimbus_frames.py", "snapshot_restore_py.py")
+#: how long after a launch the re-parented sandbox pid 1s are reaped (reading /proc is not for the cold path)
+STRAY_REAP_DELAY_S = 0.5
 #: how long after a spare is taken its replacement starts
 SPARE_REFILL_DELAY_S = 0.01
 #: the memory limit a spare's cgroup starts with (Lambda's default MemorySize): most assignments change nothing
@@ -333,6 +335,7 @@ class ZygoteLauncher:
         self.spares_used = 0
         self._discarding: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._reap_scheduled = False
         become_subreaper()
 
     def uses_zygote(self, command: LaunchCommand) -> bool:
@@ -360,6 +363,10 @@ class ZygoteLauncher:
         self._zygotes[interpreter] = zygote
         self._refill(interpreter)
         return zygote
+
+    def _reap_strays(self) -> None:
+        self._reap_scheduled = False
+        _reap_strays()
 
     # -- spares ---------------------------------------------------------------------------------------------------
 
@@ -458,7 +465,9 @@ class ZygoteLauncher:
         return None
 
     async def launch(self, command: LaunchCommand) -> ProcessHandle:
-        asyncio.get_running_loop().call_soon(_reap_strays)  # not in this launch's way
+        if not self._reap_scheduled:  # strays are harmless zombies for a while: reap them later, in one go
+            self._reap_scheduled = True
+            asyncio.get_running_loop().call_later(STRAY_REAP_DELAY_S, self._reap_strays)
         if self.uses_zygote(command):
             zygote = await self.zygote_for(command.interpreter)
             if zygote is not None:
