@@ -52,6 +52,8 @@ class Settings:
     concurrency_limit: int = 1000
     #: sandboxes kept set up (no function yet) per Python zygote, taken by cold starts
     spare_instances: int = 2
+    #: busy-poll for a lone invocation's reply (server) and next invoke (runtime) instead of sleeping at once
+    busy_poll: bool = True
     #: MB of MemorySize that may run at once (0: three quarters of the host's memory)
     memory_budget_mb: int = 0
     #: write a JSON readiness record {"port": N, "url": ...} here once the server listens

@@ -640,6 +640,30 @@ def test_function_statistics_count_errors_and_handler_time(code: Callable[..., P
     run(body)
 
 
+@pytest.mark.parametrize("busy_poll", [True, False])
+def test_busy_polling_keeps_results_order_and_shutdown(code: Callable[..., Path], busy_poll: bool) -> None:
+    """Replies faster and slower than the server's poll, invokes right after one another (the runtime is still
+    polling), a lone invoke next to a concurrent pair, and a stop while the runtime polls: same results either way."""
+    app = code(app="import time\ndef handler(e, c):\n    time.sleep(e['s'])\n    return e['n']\n")
+    spec = make_spec(app)
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        results = []
+        for n, s in enumerate([0, 0, 0.005, 0, 0.05, 0]):
+            result = await manager.invoke(spec, request(n, json.dumps({"n": n, "s": s}).encode()))
+            results.append(loads(result))
+        pair = await asyncio.gather(
+            *(manager.invoke(spec, request(n, json.dumps({"n": n, "s": 0.02}).encode())) for n in (10, 11))
+        )
+        results += [loads(r) for r in pair]
+        assert results == [0, 1, 2, 3, 4, 5, 10, 11]
+        assert manager.function_statistics("fn").instances == 2
+        assert manager.function_statistics("fn").cold_starts == 2
+
+    sink = run(body, busy_poll=busy_poll)
+    assert sum(m.startswith("REPORT") for m in messages(sink)) == 8
+
+
 def test_package_exports() -> None:
     import nimbus.instances
 

@@ -37,7 +37,7 @@ def test_empty_body_and_no_header() -> None:
 
 
 def test_invoke_header_fields() -> None:
-    header = frames.invoke_header("rid", 123, "arn:x", "Root=1", '{"custom": {}}')
+    header = frames.invoke_header("rid", 123, "arn:x", "Root=1", '{"custom": {}}', 1000)
     [frame] = frames.FrameDecoder().feed(frames.encode(frames.INVOKE, header, b"{}"))
     assert frame.header == {
         "request_id": "rid",
@@ -45,6 +45,7 @@ def test_invoke_header_fields() -> None:
         "invoked_arn": "arn:x",
         "trace_id": "Root=1",
         "client_context": '{"custom": {}}',
+        "spin_us": 1000,
     }
 
 

@@ -51,6 +51,14 @@ def serve(
         int | None,
         typer.Option(help="Sandboxes kept set up per Python interpreter for cold starts (0: none).", show_default="2"),
     ] = None,
+    busy_poll: Annotated[
+        bool | None,
+        typer.Option(
+            "--busy-poll/--no-busy-poll",
+            help="Poll for a lone invocation's reply instead of sleeping (lower latency, some CPU when idle).",
+            show_default="yes",
+        ),
+    ] = None,
     ready_file: Annotated[
         Path | None, typer.Option(help='Write {"port", "url"} JSON here once listening.', show_default=False)
     ] = None,
@@ -89,6 +97,7 @@ def serve(
         "concurrency_limit": concurrency_limit,
         "memory_budget_mb": memory_budget_mb,
         "spare_instances": spare_instances,
+        "busy_poll": busy_poll,
         "ready_file": ready_file.expanduser() if ready_file else None,
         "metrics_port": metrics_port,
         "metrics_host": metrics_host,

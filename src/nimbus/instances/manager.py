@@ -301,7 +301,8 @@ class InstanceManager:
             begun = time.monotonic()
             finished = False
             try:
-                result = await instance.invoke(request, time.time() + spec.timeout_s, cold)
+                spin = self._settings.busy_poll and self._inflight == 1
+                result = await instance.invoke(request, time.time() + spec.timeout_s, cold, spin)
                 finished = True
             finally:
                 if not finished:  # cancelled mid-invocation: the instance is in an unknown state

@@ -66,14 +66,17 @@ def invoke_header(
     invoked_arn: str,
     trace_id: str = "",
     client_context: str | None = None,
+    spin_us: int = 0,
 ) -> dict[str, Any]:
-    """The header of an INVOKE frame; `deadline_ms` is wall-clock epoch milliseconds."""
+    """The header of an INVOKE frame; `deadline_ms` is wall-clock epoch milliseconds. `spin_us`: after its reply,
+    the runtime may busy-poll that long for the next frame before it blocks (runtimes without it just block)."""
     return {
         "request_id": request_id,
         "deadline_ms": deadline_ms,
         "invoked_arn": invoked_arn,
         "trace_id": trace_id,
         "client_context": client_context,
+        "spin_us": spin_us,
     }
 
 
