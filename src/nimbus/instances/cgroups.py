@@ -168,6 +168,11 @@ class InstanceCgroup:
                 for pid in _read(d / "cgroup.procs").split():
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid), signal.SIGKILL)
+            if d == self._memory and self.layout.mode == "v1":
+                # reclaim what is still charged here (page cache, tmpfs), or the removed group lingers in the
+                # kernel as a dying memcg; hundreds of those slow the whole machine down
+                with contextlib.suppress(OSError):
+                    _put(d / "memory.force_empty", "0")
             try:
                 d.rmdir()
             except FileNotFoundError:
