@@ -161,6 +161,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         if metrics is not None and settings.metrics_port is not None:
             metrics_port = await metrics.start(settings.metrics_host, settings.metrics_port)
         deployed = await _deploy(registry, deploy_dir) if deploy_dir else []
+        manager.prewarm({str(registry.get(name).config.get("Runtime", "")) for name in registry.names()})
         print(_banner(settings, port, deployed, metrics_port), flush=True)
         if settings.ready_file:
             ready: dict[str, Any] = {"port": port, "url": f"http://{settings.host}:{port}", "pid": os.getpid()}

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from e2e_support import ROLE, invoke_json, make_zip, start_server, wait_active
 
+from sandbox.support import needs_namespaces
+
 CODE = 'import os\ndef handler(event, context):\n    print("durable-marker", event)\n' \
        '    return {"v": "durable", "env": os.environ.get("SETTING"), "event": event}\n'
 
@@ -112,3 +114,35 @@ def test_code_location_survives_restart(tmp_path: Path) -> None:
         assert sha256_b64(body) == sha256_b64(zip_bytes)
     finally:
         srv2.stop()
+
+
+@needs_namespaces  # the zygote launcher is the sandboxing one
+def test_a_restarted_server_prewarms_the_python_zygote(tmp_path: Path) -> None:
+    """With Python functions on record, the zygote (and its spares) start with the server, before any invoke."""
+    from e2e_support import ROOT
+
+    data = tmp_path / "data"
+    srv = start_server(data, "--deploy", str(ROOT / "examples"))
+    try:
+        deadline = time.monotonic() + 20
+        while not _zygotes_of(srv.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _zygotes_of(srv.process.pid), "no zygote before the first invoke"
+    finally:
+        srv.stop()
+
+
+def _zygotes_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                if b"zygote_main.py" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+            except OSError:
+                continue
+    return found

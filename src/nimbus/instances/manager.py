@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nimbus.config import Settings
-from nimbus.errors import ServiceError, TooManyRequests
+from nimbus.errors import NimbusError, ServiceError, TooManyRequests
 from nimbus.instances.environment import launch_command
 from nimbus.instances.instance import (
     OUT_OF_MEMORY,
@@ -147,6 +147,19 @@ class InstanceManager:
             await asyncio.gather(*list(self._tasks))
         if isinstance(self._launcher, SandboxLauncher | ZygoteLauncher):
             await self._launcher.close()
+
+    def prewarm(self, runtimes: set[str]) -> None:
+        """Start, in the background, the zygotes (and their spares) of the Python runtimes in `runtimes`, so the
+        first cold start after a server start does not wait for one. Unknown runtimes are skipped."""
+        if not isinstance(self._launcher, ZygoteLauncher):
+            return
+        for name in sorted(runtimes):
+            try:
+                runtime = resolve_runtime(name, self._settings.runtime_fallback)
+            except NimbusError:
+                continue
+            if runtime.kind == "python":
+                self._launcher.prewarm(runtime.interpreter)
 
     def statistics(self) -> ManagerStats:
         states = [i.state for i in self._instances]
