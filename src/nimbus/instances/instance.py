@@ -44,6 +44,11 @@ CGROUP_PEAK_TTL_S = 0.1
 _warned_writable = [False]
 
 
+def _expire(fut: asyncio.Future[frames.Frame]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
 class InstanceCrashed(Exception):
     """The process died on its own while we waited for it (not a stop of ours)."""
 
@@ -182,10 +187,12 @@ class Instance:
             if fut.done():
                 self._pending = None
                 return fut.result()
+        # a bare timer, not asyncio.timeout(): this runs on every invocation, and the context manager costs more
+        timer = self._loop.call_at(self._loop.time() + timeout_s, _expire, fut)
         try:
-            async with asyncio.timeout(timeout_s):
-                return await fut
+            return await fut
         finally:
+            timer.cancel()
             self._pending = None
 
     # -- init -----------------------------------------------------------------------------------------------------

@@ -1,0 +1,55 @@
+"""Our HTTP/1.1 server on a real socket: keep-alive, one write per response, idle connections closed by the sweep."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nimbus.api import httpserver
+from nimbus.api.http import Response
+from nimbus.api.httpserver import HttpServer, Incoming
+
+REQUEST = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+
+
+async def _echo(req: Incoming) -> Response:
+    return Response(200, req.body, [(b"content-type", b"text/plain")])
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+    return head, await reader.readexactly(length)
+
+
+def test_keep_alive_then_idle_connections_are_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(httpserver, "KEEP_ALIVE_S", 0.3)
+    monkeypatch.setattr(httpserver, "SWEEP_S", 0.05)
+
+    async def main() -> None:
+        server = HttpServer(_echo, max_body=1024)
+        port = await server.start("127.0.0.1", 0)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(3):  # several requests on one connection
+                writer.write(REQUEST)
+                head, body = await _response(reader)
+                assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+                assert b"connection: keep-alive" in head
+                assert body == b"hello"
+            # a connection still sending its request is not idle: it is kept past KEEP_ALIVE_S
+            slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", port)
+            for part in (b"POST /echo HTTP/1.1\r\n", b"Host: x\r\n", b"Content-Length: 5\r\n\r\n"):
+                slow_writer.write(part)
+                await asyncio.sleep(0.15)
+            assert await asyncio.wait_for(reader.read(), 2) == b""  # the idle one was closed
+            slow_writer.write(b"hello")
+            _, body = await _response(slow_reader)
+            assert body == b"hello"
+            writer.close()
+            slow_writer.close()
+        finally:
+            await server.stop(grace_s=1)
+
+    asyncio.run(main())
