@@ -136,6 +136,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     app = App(settings, apis, LogsApi(logstore), codes, links)
 
     http = HttpServer(app.handle, max_body=CREATE_BODY_MAX)
+    manager.others_waiting = http.activity.waiting
     metrics = MetricsEndpoint(registry_for(manager, throttle)) if settings.metrics_port is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
@@ -51,5 +52,44 @@ def test_keep_alive_then_idle_connections_are_closed(monkeypatch: pytest.MonkeyP
             slow_writer.close()
         finally:
             await server.stop(grace_s=1)
+
+    asyncio.run(main())
+
+
+def test_activity_sees_requests_waiting_in_socket_buffers() -> None:
+    """What busy polling asks before it holds the loop: is a request (or a new connection) waiting for us?"""
+    gate = asyncio.Event()
+
+    async def held(req: Incoming) -> Response:
+        await gate.wait()
+        return Response(200, b"ok")
+
+    async def main() -> None:
+        server = HttpServer(held, max_body=1024)
+        port = await server.start("127.0.0.1", 0)
+        try:
+            assert not server.activity.waiting()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await asyncio.sleep(0.05)  # accepted: nothing is waiting any more
+            assert not server.activity.waiting()
+            writer.write(REQUEST)
+            await asyncio.sleep(0.05)  # read and being answered (held): the buffer is empty again
+            assert not server.activity.waiting()
+            # the loop is not running while this coroutine holds it: bytes sent now wait in the socket buffer
+            other = socket.create_connection(("127.0.0.1", port))
+            other.sendall(REQUEST)
+            deadline = asyncio.get_running_loop().time() + 2
+            seen = False
+            while not seen and asyncio.get_running_loop().time() < deadline:
+                seen = server.activity.waiting()  # no await: nothing gets read meanwhile
+            assert seen
+            gate.set()
+            _, body = await _response(reader)
+            assert body == b"ok"
+            other.close()
+            writer.close()
+        finally:
+            await server.stop(grace_s=1)
+        assert not server.activity.waiting()  # closed with the server
 
     asyncio.run(main())

@@ -10,7 +10,9 @@ idle for KEEP_ALIVE_S (found by a sweep every SWEEP_S: no timer is armed and can
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import select
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -63,11 +65,47 @@ def render(resp: Response, keep_alive: bool) -> bytes:
     return b"".join(head) + resp.body
 
 
+class Activity:
+    """Whether any client is waiting on us: one epoll over every connection (and the listening sockets), asked
+    with a zero timeout. Busy polling (the instance layer's) stops as soon as it says yes: a request sitting in a
+    socket buffer is work the event loop should get to, which `inflight` alone cannot see when the loop is the
+    bottleneck."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        #: fd -> who watches it: a closed connection's fd number may already be a new connection's
+        self._owners: dict[int, object] = {}
+
+    def watch(self, fd: int, owner: object) -> None:
+        self._owners[fd] = owner
+        with contextlib.suppress(OSError):
+            self._epoll.register(fd, select.EPOLLIN)
+
+    def unwatch(self, fd: int, owner: object) -> None:
+        if self._owners.get(fd) is owner:
+            del self._owners[fd]
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.unregister(fd)
+
+    def waiting(self) -> bool:
+        try:
+            return bool(self._epoll.poll(0, 1))
+        except ValueError:  # closed: the server has stopped
+            return False
+
+    def close(self) -> None:
+        self._epoll.close()
+
+
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler, max_body: int, connections: set[HttpProtocol]) -> None:
+    def __init__(
+        self, handler: Handler, max_body: int, connections: set[HttpProtocol], activity: Activity | None = None
+    ) -> None:
         self.handler = handler
         self.max_body = max_body
         self.connections = connections
+        self.activity = activity
+        self.fd = -1
         self.loop = asyncio.get_running_loop()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -90,11 +128,17 @@ class HttpProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock is not None and self.activity is not None:
+            self.fd = sock.fileno()
+            self.activity.watch(self.fd, self)
         self.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
         self.transport = None
+        if self.activity is not None and self.fd >= 0:
+            self.activity.unwatch(self.fd, self)
+            self.fd = -1
         # an in-flight request finishes (a function invocation is not abandoned); its answer is dropped
 
     def data_received(self, data: bytes) -> None:
@@ -182,13 +226,16 @@ class HttpServer:
         self.connections: set[HttpProtocol] = set()
         self.server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.activity = Activity()
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: HttpProtocol(self.handler, self.max_body, self.connections),
+            lambda: HttpProtocol(self.handler, self.max_body, self.connections, self.activity),
             host, port, reuse_address=True, backlog=2048,
         )  # fmt: skip
+        for listener in self.server.sockets:
+            self.activity.watch(listener.fileno(), self)
         self._sweeper = loop.create_task(self._sweep_forever(), name="nimbus-http-idle-sweep")
         return int(self.server.sockets[0].getsockname()[1])
 
@@ -206,6 +253,8 @@ class HttpServer:
             return
         if self._sweeper is not None:
             self._sweeper.cancel()
+        for listener in self.server.sockets:
+            self.activity.unwatch(listener.fileno(), self)
         self.server.close()
         for conn in list(self.connections):
             if conn.idle:
@@ -215,3 +264,4 @@ class HttpServer:
             await asyncio.wait(busy, timeout=grace_s)
         for conn in list(self.connections):
             conn.close()
+        self.activity.close()

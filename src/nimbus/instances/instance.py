@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import select
 import socket
 import time
 import uuid
+from collections.abc import Callable
 
 from nimbus.instances.lifecycle import DeathReason, InstanceState, Lifecycle
 from nimbus.instances.output import OutputCapture
@@ -100,6 +102,7 @@ class Instance:
         self._loop = asyncio.get_running_loop()
         self._control_open = True
         self._reaped = False
+        self._poller: select.poll | None = None
 
     @property
     def state(self) -> InstanceState:
@@ -172,18 +175,22 @@ class Instance:
                 log.info("idle instance %s of %s died (%s)", self.id, self.spec.name, describe_exit(status))
             self.lifecycle.change_state(InstanceState.DEAD, DeathReason.EXIT)
 
-    async def _next_frame(self, timeout_s: float, spin_ns: int = 0) -> frames.Frame:
-        """The next frame from the runtime. With `spin_ns`, first busy-poll the socket that long: a reply that
-        comes within it skips the event loop's sleep and wake-up (~100 µs on a VM: the idle vCPU halts), at the
-        price of holding the loop, which the caller allows only when nothing else is in flight."""
+    async def _next_frame(self, timeout_s: float, others_waiting: Callable[[], bool] | None = None) -> frames.Frame:
+        """The next frame from the runtime. With `others_waiting`, first busy-poll the socket for up to SPIN_NS,
+        while it says no other request waits: a reply within it skips the event loop's sleep and wake-up (~100 µs
+        on a VM: the idle vCPU halts), at the price of holding the loop."""
         fut: asyncio.Future[frames.Frame] = self._loop.create_future()
         self._pending = fut
         if self.handle.exited.done():
             raise InstanceCrashed(describe_exit(self.handle.exited.result()))
-        if spin_ns:
-            end = time.perf_counter_ns() + spin_ns
-            while self._control_open and not fut.done() and time.perf_counter_ns() < end:
-                self._on_control_readable()
+        if others_waiting is not None:
+            if self._poller is None:
+                self._poller = select.poll()
+                self._poller.register(self.handle.control.fileno(), select.POLLIN)
+            end = time.perf_counter_ns() + SPIN_NS
+            while self._control_open and not fut.done() and time.perf_counter_ns() < end and not others_waiting():
+                if self._poller.poll(0):
+                    self._on_control_readable()
             if fut.done():
                 self._pending = None
                 return fut.result()
@@ -215,11 +222,14 @@ class Instance:
 
     # -- invoke ---------------------------------------------------------------------------------------------------
 
-    async def invoke(self, request: InvokeRequest, deadline_s: float, cold: bool, spin: bool = False) -> InvokeResult:
+    async def invoke(
+        self, request: InvokeRequest, deadline_s: float, cold: bool, others_waiting: Callable[[], bool] | None = None
+    ) -> InvokeResult:
         """Run one invocation on this (BUSY) instance; always returns a result, never raises for function failures.
 
         `deadline_s` is a wall-clock epoch time. The caller has begun the log tail (if wanted) before the cold start.
-        `spin`: busy-poll for a fast reply first (`_next_frame`); only when this is the only invocation in flight.
+        `others_waiting`: busy-poll while it says no (`_next_frame`), and let the runtime poll for its next invoke;
+        the caller passes it only when this is the only invocation in flight and nothing else waits.
         """
         self.lifecycle.require_state(InstanceState.BUSY)
         spec = self.spec
@@ -232,7 +242,7 @@ class Instance:
             request.invoked_arn,
             request.trace_id,
             request.client_context,
-            RUNTIME_SPIN_US if spin else 0,
+            RUNTIME_SPIN_US if others_waiting is not None else 0,
         )
         started = time.monotonic()
         payload: bytes
@@ -242,7 +252,7 @@ class Instance:
         memory = 0
         try:
             await self._loop.sock_sendall(self.handle.control, frames.encode(frames.INVOKE, header, request.payload))
-            frame = await self._next_frame(max(0.0, deadline_s - time.time()), SPIN_NS if spin else 0)
+            frame = await self._next_frame(max(0.0, deadline_s - time.time()), others_waiting)
             memory = self._max_memory_mb(frame.header.get("max_rss_kb"))
             payload = frame.body
             if frame.kind == frames.RESULT:

@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +127,8 @@ class InstanceManager:
         self._templates: dict[PoolKey, SnapshotTemplate] = {}
         self._template_locks: dict[PoolKey, asyncio.Lock] = {}
         self._restores = 0
+        #: whether requests wait for the event loop (the HTTP server's probe); busy polling stops when they do
+        self.others_waiting: Callable[[], bool] = _nobody_waits
 
     # -- lifecycle of the manager ---------------------------------------------------------------------------------
 
@@ -314,8 +316,10 @@ class InstanceManager:
             begun = time.monotonic()
             finished = False
             try:
-                spin = self._settings.busy_poll and self._inflight == 1
-                result = await instance.invoke(request, time.time() + spec.timeout_s, cold, spin)
+                alone = self._settings.busy_poll and self._inflight == 1 and not self.others_waiting()
+                result = await instance.invoke(
+                    request, time.time() + spec.timeout_s, cold, self.others_waiting if alone else None
+                )
                 finished = True
             finally:
                 if not finished:  # cancelled mid-invocation: the instance is in an unknown state
@@ -550,6 +554,10 @@ class InstanceManager:
                     del self._pools[key]
             if stale:
                 await asyncio.gather(*(i.stop(DeathReason.REAPED_IDLE) for i in stale))
+
+
+def _nobody_waits() -> bool:
+    return False
 
 
 def _join(procs_files: list[str], pid: int) -> None:

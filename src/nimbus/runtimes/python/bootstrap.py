@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import resource
+import select
 import socket
 import sys
 import time
@@ -266,19 +267,17 @@ class Channel:
         #: busy-poll this long before the next blocking read (the server asks for it when it is otherwise idle:
         #: the next invoke then finds this process running, not asleep on a halted vCPU)
         self.spin_ns = 0
+        self.poller = None
 
     def receive(self):
         if self.spin_ns and not self.queue:
             end = time.perf_counter_ns() + self.spin_ns
             self.spin_ns = 0
-            while not self.queue and time.perf_counter_ns() < end:
-                try:
-                    data = self.sock.recv(1 << 18, socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    return None
-                self.queue.extend(self.decoder.feed(data))
+            if self.poller is None:
+                self.poller = select.poll()
+                self.poller.register(self.sock, select.POLLIN)
+            while not self.poller.poll(0) and time.perf_counter_ns() < end:
+                pass
         while not self.queue:
             data = self.sock.recv(1 << 18)
             if not data:
