@@ -93,6 +93,12 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame]:
+        if not self._buf and len(data) >= PREFIX.size:  # the usual case: exactly one whole frame, parsed in place
+            head_len, body_len = PREFIX.unpack_from(data, 0)
+            if len(data) == PREFIX.size + head_len + body_len and head_len <= MAX_HEADER_BYTES:
+                if body_len > self._max_body:
+                    raise FrameTooLarge(body_len, self._max_body)
+                return [_frame(data[PREFIX.size : PREFIX.size + head_len], data[PREFIX.size + head_len :])]
         self._buf += data
         frames: list[Frame] = []
         while True:
@@ -113,13 +119,17 @@ class FrameDecoder:
         end = PREFIX.size + head_len + body_len
         if len(buf) < end:
             return None
-        try:
-            header = json.loads(bytes(buf[PREFIX.size : PREFIX.size + head_len]).decode("utf-8"))
-        except ValueError as exc:
-            raise FrameError(f"frame header is not JSON: {exc}") from None
-        if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
-            raise FrameError("frame header must be a JSON object with a string 'kind'")
-        body = bytes(buf[PREFIX.size + head_len : end])
+        frame = _frame(bytes(buf[PREFIX.size : PREFIX.size + head_len]), bytes(buf[PREFIX.size + head_len : end]))
         del buf[:end]
-        kind = header.pop("kind")
-        return Frame(kind, header, body)
+        return frame
+
+
+def _frame(head: bytes, body: bytes) -> Frame:
+    try:
+        header = json.loads(head.decode("utf-8"))
+    except ValueError as exc:
+        raise FrameError(f"frame header is not JSON: {exc}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
+        raise FrameError("frame header must be a JSON object with a string 'kind'")
+    kind = header.pop("kind")
+    return Frame(kind, header, body)
