@@ -182,6 +182,12 @@ class Instance:
         fut: asyncio.Future[frames.Frame] = self._loop.create_future()
         self._pending = fut
         if self.handle.exited.done():
+            # it may have said its last word before exiting (a restored SnapStart instance whose after-restore hook
+            # failed can be gone before we get here): a frame already in the socket is the answer
+            self._on_control_readable()
+            self._pending = None
+            if fut.done():
+                return fut.result()
             raise InstanceCrashed(describe_exit(self.handle.exited.result()))
         if others_waiting is not None:
             if self._poller is None:
