@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -185,6 +185,35 @@ class ProcessHandle:
             self._loop.call_later(0.02, self._remove_cgroup, cgroup, attempt + 1)
 
 
+@dataclass
+class Channels:
+    """A new instance's control socket and output pipe: the parent's ends (kept) and the child's (handed over)."""
+
+    control: socket.socket
+    child: socket.socket
+    output_fd: int
+    output_w: int
+
+
+@contextlib.contextmanager
+def new_channels() -> Iterator[Channels]:
+    """Make an instance's channels; the block hands the child's ends to the new process. They are closed after the
+    block either way; the parent's ends are closed when it fails, and made non-blocking when it succeeds."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    out_r, out_w = os.pipe()
+    try:
+        yield Channels(parent, child, out_r, out_w)
+    except BaseException:
+        parent.close()
+        os.close(out_r)
+        raise
+    finally:
+        child.close()
+        os.close(out_w)
+    parent.setblocking(False)
+    os.set_blocking(out_r, False)
+
+
 class Launcher(Protocol):
     #: whether instances run in a sandbox (their paths are then /var/task, /var/lang, /var/runtime)
     sandboxed: bool
@@ -199,42 +228,33 @@ class SpawnLauncher:
     sandboxed = False
 
     async def launch(self, command: LaunchCommand) -> ProcessHandle:
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        out_r, out_w = os.pipe()
-        child_fd = child.fileno()
-        moved: list[int] = []
-        try:
-            # dup2 onto the same number would keep O_CLOEXEC: make sure the source is not already fd 3
-            while child_fd <= CONTROL_FD:
-                child_fd = os.dup(child_fd)
-                moved.append(child_fd)
-            # posix_spawn is vfork+exec: it returns as soon as the child has exec'd, so it does not stall the loop
-            pid = os.posix_spawn(  # noqa: ASYNC221
-                str(command.interpreter),
-                list(command.argv),
-                dict(command.env),
-                file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, out_w, 1),
-                    (os.POSIX_SPAWN_DUP2, out_w, 2),
-                    (os.POSIX_SPAWN_DUP2, child_fd, CONTROL_FD),
-                ],
-                setpgroup=0,
-                setsigmask=(),
-                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM),
-            )
-        except BaseException:
-            parent.close()
-            os.close(out_r)
-            raise
-        finally:
-            child.close()
-            os.close(out_w)
-            for fd in moved:
-                os.close(fd)
-        parent.setblocking(False)
-        os.set_blocking(out_r, False)
-        return ProcessHandle(pid, parent, out_r)
+        with new_channels() as channels:
+            child_fd = channels.child.fileno()
+            moved: list[int] = []
+            try:
+                # dup2 onto the same number would keep O_CLOEXEC: make sure the source is not already fd 3
+                while child_fd <= CONTROL_FD:
+                    child_fd = os.dup(child_fd)
+                    moved.append(child_fd)
+                # posix_spawn is vfork+exec: it returns as soon as the child has exec'd, so it does not stall the loop
+                pid = os.posix_spawn(  # noqa: ASYNC221
+                    str(command.interpreter),
+                    list(command.argv),
+                    dict(command.env),
+                    file_actions=[
+                        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                        (os.POSIX_SPAWN_DUP2, channels.output_w, 1),
+                        (os.POSIX_SPAWN_DUP2, channels.output_w, 2),
+                        (os.POSIX_SPAWN_DUP2, child_fd, CONTROL_FD),
+                    ],
+                    setpgroup=0,
+                    setsigmask=(),
+                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM),
+                )
+            finally:
+                for fd in moved:
+                    os.close(fd)
+        return ProcessHandle(pid, channels.control, channels.output_fd)
 
 
 def describe_exit(status: int) -> str:

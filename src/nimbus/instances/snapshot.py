@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
 import socket
 import struct
 from pathlib import Path
 
 from nimbus.instances.instance import Instance
-from nimbus.instances.process import ProcessHandle, recv_nowait
+from nimbus.instances.process import ProcessHandle, new_channels, recv_nowait
 from nimbus.protocol import frames
 
 
@@ -117,13 +116,11 @@ class SnapshotTemplate:
         """One restored instance: its handle (pid on the host, exit status reported by the template)."""
         if not self.alive:
             raise TemplateGone("the template exited")
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        out_r, out_w = os.pipe()
-        try:
+        with new_channels() as channels:
             async with self._lock:
                 fut: asyncio.Future[int] = self._loop.create_future()
                 self._forks.append(fut)
-                fds = struct.pack("=2i", child.fileno(), out_w)
+                fds = struct.pack("=2i", channels.child.fileno(), channels.output_w)
                 try:
                     self.handle.control.sendmsg(
                         [frames.encode("fork", {"env": env})], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
@@ -135,14 +132,5 @@ class SnapshotTemplate:
             host_pid = next((p for p in _children(self.runtime_pid) if _ns_pid(p) == ns_pid), 0)
             if not host_pid:
                 raise TemplateGone("restored instance vanished")
-        except BaseException:
-            parent.close()
-            os.close(out_r)
-            raise
-        finally:
-            child.close()
-            os.close(out_w)
-        parent.setblocking(False)
-        os.set_blocking(out_r, False)
         self.restores += 1
-        return ProcessHandle(host_pid, parent, out_r, reported=status)
+        return ProcessHandle(host_pid, channels.control, channels.output_fd, reported=status)

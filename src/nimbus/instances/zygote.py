@@ -16,8 +16,9 @@ When the zygote is not available (not a Python runtime, failed to start, died), 
 Spares take the sandbox set-up off the cold path. Most of a fork's cost is not the fork: joining a cgroup v1
 hierarchy waits for an RCU grace period (~13 ms here), building the root takes ~5 ms, forking pid 1 and the runtime
 process ~3 ms. So each zygote keeps `spares` children that have done all of it for no function yet: in their own
-(unlimited) cgroup, namespaces, root built with the host's root kept at /.host, the runtime process privileged and
-blocked on its control socket, after saying b"S". A cold start takes one, sets the cgroup's limits and sends the
+cgroup (a 128 MB function's limits), namespaces, root built with the host's root kept at /.host, the runtime
+process privileged and blocked on its control socket, after saying b"S". A cold start takes one, sets the cgroup's
+limits (when its MemorySize differs) and sends the
 assignment (the function's mounts, network, argv, env); the spare binds the code, drops the host's root, seals the
 root read-only, drops its privileges and runs the bootstrap. A spare serves one function for its whole life (it
 is never returned to the pool), and no function code runs in it before the host's root is gone. Taking one
@@ -42,7 +43,7 @@ from typing import Any
 
 from nimbus.instances.cgroups import InstanceCgroup
 from nimbus.instances.isolation import Isolation
-from nimbus.instances.process import CONTROL_FD, LaunchCommand, ProcessHandle, recv_nowait
+from nimbus.instances.process import CONTROL_FD, LaunchCommand, ProcessHandle, new_channels, recv_nowait
 from nimbus.instances.sandbox import INIT, SandboxLauncher, runtime_prefix
 
 log = logging.getLogger(__name__)
@@ -171,14 +172,17 @@ class Zygote:
         else:
             fut.set_result(pid)
 
-    def _lost(self) -> None:
-        """The zygote is gone: fail what waits on it; its instances are ours to reap from now on."""
+    def _drop_socket(self) -> None:
         if self._sock is not None:
             with contextlib.suppress(ValueError, OSError):
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
         self.alive = False
+
+    def _lost(self) -> None:
+        """The zygote is gone: fail what waits on it; its instances are ours to reap from now on."""
+        self._drop_socket()
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(ZygoteUnavailable("the zygote exited while starting"))
         while self._replies:
@@ -244,12 +248,7 @@ class Zygote:
 
     def close(self) -> None:
         """EOF on its socket makes the zygote exit; its live instances keep running (and are reaped by us)."""
-        if self._sock is not None:
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
-        self.alive = False
+        self._drop_socket()
 
     async def wait_closed(self, timeout_s: float = 2.0) -> None:
         if self.exited is None:
@@ -290,10 +289,9 @@ def _reap_strays() -> None:
 
 @dataclass
 class _Spare:
-    """A ready sandbox with no function yet: its handle (control socket, output pipe, pidfd) and cgroup."""
+    """A ready sandbox with no function yet: its handle (control socket, output pipe, pidfd, cgroup)."""
 
     handle: ProcessHandle
-    prefix: Path
 
     def alive(self) -> bool:
         return not self.handle.exited.done()
@@ -399,14 +397,13 @@ class ZygoteLauncher:
 
     async def _make_spare(self, zygote: Zygote) -> _Spare | None:
         cgroup = self.sandbox.new_cgroup(SPARE_MEMORY_MB)
-        prefix = runtime_prefix(zygote.interpreter)
         try:
-            plan = self.sandbox.spare_plan(prefix, SPARE_RUNTIME_FILES, cgroup)
+            plan = self.sandbox.spare_plan(runtime_prefix(zygote.interpreter), SPARE_RUNTIME_FILES, cgroup)
             handle = await self._fork_plan(zygote, plan, cgroup)
         except ZygoteUnavailable as exc:
             log.warning("could not fork a spare instance (%s)", exc)
             return None
-        spare = _Spare(handle, prefix)
+        spare = _Spare(handle)
         try:
             async with asyncio.timeout(SPARE_READY_TIMEOUT_S):
                 said = await asyncio.get_running_loop().sock_recv(handle.control, 1)
@@ -420,13 +417,14 @@ class ZygoteLauncher:
         return spare
 
     def _take_spare(self, command: LaunchCommand) -> ProcessHandle | None:
-        """A ready spare made this command's instance (its limits set, its assignment sent), or None."""
+        """A ready spare made this command's instance (its limits set, its assignment sent), or None. Spares are
+        kept per interpreter, so a spare's runtime (/var/lang, /var/runtime) is the command's."""
         assert command.sandbox is not None
         spares = self._spares.get(command.interpreter)
         handle = None
         while spares and handle is None:
             spare = spares.popleft()
-            if not spare.alive() or spare.prefix != command.sandbox.runtime_prefix:
+            if not spare.alive():
                 self._background_discard(spare)
                 continue
             try:
@@ -496,22 +494,14 @@ class ZygoteLauncher:
 
     async def _fork_plan(self, zygote: Zygote, plan: dict[str, Any], cgroup: InstanceCgroup | None) -> ProcessHandle:
         """Have the zygote fork `plan` with a new control socket and output pipe; the handle owns `cgroup`."""
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        out_r, out_w = os.pipe()
         try:
-            pid = await zygote.fork(plan, child.fileno(), out_w)
+            with new_channels() as channels:
+                pid = await zygote.fork(plan, channels.child.fileno(), channels.output_w)
         except BaseException:
-            parent.close()
-            os.close(out_r)
             if cgroup is not None:
                 cgroup.remove()
             raise
-        finally:
-            child.close()
-            os.close(out_w)
-        parent.setblocking(False)
-        os.set_blocking(out_r, False)
-        handle = ProcessHandle(pid, parent, out_r, reported=zygote.status_of(pid))
+        handle = ProcessHandle(pid, channels.control, channels.output_fd, reported=zygote.status_of(pid))
         handle.cgroup = cgroup
         return handle
 
