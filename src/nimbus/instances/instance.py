@@ -312,6 +312,7 @@ class Instance:
             function_error=function_error,
             log_tail=self.output.end_tail() if request.want_log_tail else None,
             executed_version=spec.version,
+            duration_ms=duration_ms,
         )
 
     def report_init_failure(self, request: InvokeRequest, error: bytes, error_type: str, status: str) -> InvokeResult:

@@ -313,7 +313,6 @@ class InstanceManager:
                 instance = started
             elif request.want_log_tail:
                 instance.output.begin_tail()
-            begun = time.monotonic()
             finished = False
             try:
                 alone = self._settings.busy_poll and self._inflight == 1 and not self.others_waiting()
@@ -324,7 +323,7 @@ class InstanceManager:
             finally:
                 if not finished:  # cancelled mid-invocation: the instance is in an unknown state
                     self._background(instance.kill(DeathReason.EXIT))
-            counters.duration_s += time.monotonic() - begun
+            counters.duration_s += result.duration_ms / 1000
             counters.durations += 1
             if result.function_error:
                 counters.errors += 1

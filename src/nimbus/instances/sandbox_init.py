@@ -189,16 +189,21 @@ def _mount(m: dict[str, Any], root: str, fds: dict[str, int]) -> None:
         raise ValueError(f"unknown mount kind {kind!r}")
 
 
+def _mount_all(mounts: list[dict[str, Any]], root: str, fds: dict[str, int]) -> None:
+    """Every entry of a mount plan in order, then the sources' fds closed."""
+    for m in mounts:
+        _mount(m, root, fds)
+    for fd in fds.values():
+        os.close(fd)
+
+
 def _build_root(plan: dict[str, Any], fds: dict[str, int]) -> None:
     """Assemble the root on a tmpfs and pivot into it. A spare keeps the host's root at /.host (its function's
     code is bound from there once assigned) and its root writable until then."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     root = STAGING
     mount("nimbus-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
-    for m in plan["mounts"]:
-        _mount(m, root, fds)
-    for fd in fds.values():
-        os.close(fd)
+    _mount_all(plan["mounts"], root, fds)
     os.chdir(root)
     machine = os.uname().machine
     if plan.get("spare"):
@@ -258,11 +263,7 @@ def _take_assignment(plan: dict[str, Any]) -> None:
     except EOFError:
         os._exit(0)
     plan.update(job)
-    fds = _open_sources(job["mounts"], HOST)
-    for m in job["mounts"]:
-        _mount(m, "", fds)
-    for src_fd in fds.values():
-        os.close(src_fd)
+    _mount_all(job["mounts"], "", _open_sources(job["mounts"], HOST))
     _check(_libc.umount2(HOST.encode(), MNT_DETACH), "umount host root")
     os.rmdir(HOST)
     _seal_root()

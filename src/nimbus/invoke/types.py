@@ -63,3 +63,5 @@ class InvokeResult:
     log_tail: bytes | None = None  # last 4 KB of this invocation's log (START..REPORT), when asked
     executed_version: str = "$LATEST"
     extra: dict[str, str] = field(default_factory=dict)
+    #: the REPORT line's Duration (handler time, init excluded); 0 for a failed init
+    duration_ms: float = 0.0
