@@ -98,9 +98,7 @@ class Activity:
 
 
 class HttpProtocol(asyncio.Protocol):
-    def __init__(
-        self, handler: Handler, max_body: int, connections: set[HttpProtocol], activity: Activity | None = None
-    ) -> None:
+    def __init__(self, handler: Handler, max_body: int, connections: set[HttpProtocol], activity: Activity) -> None:
         self.handler = handler
         self.max_body = max_body
         self.connections = connections
@@ -128,7 +126,7 @@ class HttpProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if sock is not None and self.activity is not None:
+        if sock is not None:
             self.fd = sock.fileno()
             self.activity.watch(self.fd, self)
         self.connections.add(self)
@@ -136,7 +134,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
         self.transport = None
-        if self.activity is not None and self.fd >= 0:
+        if self.fd >= 0:
             self.activity.unwatch(self.fd, self)
             self.fd = -1
         # an in-flight request finishes (a function invocation is not abandoned); its answer is dropped

@@ -93,35 +93,37 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame]:
-        if not self._buf and len(data) >= PREFIX.size:  # the usual case: exactly one whole frame, parsed in place
-            head_len, body_len = PREFIX.unpack_from(data, 0)
-            if len(data) == PREFIX.size + head_len + body_len and head_len <= MAX_HEADER_BYTES:
-                if body_len > self._max_body:
-                    raise FrameTooLarge(body_len, self._max_body)
-                return [_frame(data[PREFIX.size : PREFIX.size + head_len], data[PREFIX.size + head_len :])]
-        self._buf += data
+        """The frames completed by `data`. Parsed in place: the usual read holds exactly one whole frame, and
+        only what is left of an incomplete one is kept."""
+        buf: bytes | bytearray = data
+        if self._buf:
+            self._buf += data
+            buf = self._buf
         frames: list[Frame] = []
-        while True:
-            frame = self._next()
-            if frame is None:
-                return frames
+        pos = 0
+        while (parsed := self._parse(buf, pos)) is not None:
+            frame, pos = parsed
             frames.append(frame)
+        if buf is self._buf:
+            del self._buf[:pos]
+        elif pos < len(buf):
+            self._buf = bytearray(buf[pos:])
+        return frames
 
-    def _next(self) -> Frame | None:
-        buf = self._buf
-        if len(buf) < PREFIX.size:
+    def _parse(self, buf: bytes | bytearray, pos: int) -> tuple[Frame, int] | None:
+        """The frame starting at `pos` and where it ends, or None while it is incomplete."""
+        if len(buf) - pos < PREFIX.size:
             return None
-        head_len, body_len = PREFIX.unpack_from(buf, 0)
+        head_len, body_len = PREFIX.unpack_from(buf, pos)
         if head_len > MAX_HEADER_BYTES:
             raise FrameError(f"frame header of {head_len} bytes exceeds {MAX_HEADER_BYTES}")
         if body_len > self._max_body:
             raise FrameTooLarge(body_len, self._max_body)
-        end = PREFIX.size + head_len + body_len
+        head = pos + PREFIX.size
+        end = head + head_len + body_len
         if len(buf) < end:
             return None
-        frame = _frame(bytes(buf[PREFIX.size : PREFIX.size + head_len]), bytes(buf[PREFIX.size + head_len : end]))
-        del buf[:end]
-        return frame
+        return _frame(bytes(buf[head : head + head_len]), bytes(buf[head + head_len : end])), end
 
 
 def _frame(head: bytes, body: bytes) -> Frame:
