@@ -59,6 +59,21 @@ class Server:
                 self.process.wait()
 
 
+def child_processes(pid: int, *markers: bytes) -> set[int]:
+    """The direct children of `pid` whose command line contains any of `markers`."""
+    children: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children |= {int(p) for p in (task / "children").read_text().split()}
+    found = set()
+    for child in children:
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if any(marker in cmdline for marker in markers):
+                found.add(child)
+    return found
+
+
 def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
     """Start `nimbus serve --port 0` and wait for its readiness file (never a fixed sleep)."""
     data_dir.mkdir(parents=True, exist_ok=True)

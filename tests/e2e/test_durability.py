@@ -8,6 +8,7 @@ from pathlib import Path
 
 from e2e_support import ROLE, invoke_json, make_zip, start_server, wait_active
 
+from conftest import child_processes
 from sandbox.support import needs_namespaces
 
 CODE = 'import os\ndef handler(event, context):\n    print("durable-marker", event)\n' \
@@ -125,24 +126,8 @@ def test_a_restarted_server_prewarms_the_python_zygote(tmp_path: Path) -> None:
     srv = start_server(data, "--deploy", str(ROOT / "examples"))
     try:
         deadline = time.monotonic() + 20
-        while not _zygotes_of(srv.process.pid) and time.monotonic() < deadline:
+        while not child_processes(srv.process.pid, b"zygote_main.py") and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _zygotes_of(srv.process.pid), "no zygote before the first invoke"
+        assert child_processes(srv.process.pid, b"zygote_main.py"), "no zygote before the first invoke"
     finally:
         srv.stop()
-
-
-def _zygotes_of(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            try:
-                if b"zygote_main.py" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    found.append(int(child))
-            except OSError:
-                continue
-    return found

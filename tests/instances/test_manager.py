@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from conftest import child_processes
 from nimbus.config import Settings
 from nimbus.errors import InvalidParameterValue, TooManyRequests
 from nimbus.instances import InstanceManager
@@ -46,19 +46,7 @@ def handler(event, context):
 
 def _children() -> set[int]:
     """Child processes of this test process that are instances (a session's `nimbus serve` may be a child too)."""
-    pids: set[int] = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        with contextlib.suppress(OSError):
-            pids |= {int(p) for p in (task / "children").read_text().split()}
-    instances = set()
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b"bootstrap.py" in cmdline or b"sandbox_init.py" in cmdline:
-                instances.add(pid)
-    return instances
-
-
+    return child_processes(os.getpid(), b"bootstrap.py", b"sandbox_init.py")
 
 
 def make_spec(code_dir: Path, handler: str = "app.handler", **kwargs: Any) -> FunctionSpec:
