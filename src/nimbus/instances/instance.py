@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import select
 import socket
 import time
@@ -103,6 +104,8 @@ class Instance:
         self._control_open = True
         self._reaped = False
         self._poller: select.poll | None = None
+        #: until when (monotonic) the runtime busy-polls for its next invoke, as the last one asked it to
+        self._runtime_polls_until = 0.0
 
     @property
     def state(self) -> InstanceState:
@@ -197,6 +200,8 @@ class Instance:
             while self._control_open and not fut.done() and time.perf_counter_ns() < end and not others_waiting():
                 if self._poller.poll(0):
                     self._on_control_readable()
+                else:
+                    os.sched_yield()  # a runtime woken on this CPU runs first
             if fut.done():
                 self._pending = None
                 return fut.result()
@@ -234,8 +239,9 @@ class Instance:
         """Run one invocation on this (BUSY) instance; always returns a result, never raises for function failures.
 
         `deadline_s` is a wall-clock epoch time. The caller has begun the log tail (if wanted) before the cold start.
-        `others_waiting`: busy-poll while it says no (`_next_frame`), and let the runtime poll for its next invoke;
-        the caller passes it only when this is the only invocation in flight and nothing else waits.
+        `others_waiting`: let the runtime poll for its next invoke, and busy-poll for the reply while it says no
+        (`_next_frame`) if the runtime is polling now; the caller passes it only when this is the only invocation in
+        flight and nothing else waits.
         """
         self.lifecycle.require_state(InstanceState.BUSY)
         spec = self.spec
@@ -251,6 +257,9 @@ class Instance:
             RUNTIME_SPIN_US if others_waiting is not None else 0,
         )
         started = time.monotonic()
+        # Poll for the reply only while the runtime is still polling for this invoke (told so after its last one):
+        # a runtime asleep is woken by the send, often onto this very CPU, where our polling would hold it off.
+        poll = others_waiting if started < self._runtime_polls_until else None
         payload: bytes
         function_error: str | None = None
         status: str | None = None
@@ -258,7 +267,9 @@ class Instance:
         memory = 0
         try:
             await self._loop.sock_sendall(self.handle.control, frames.encode(frames.INVOKE, header, request.payload))
-            frame = await self._next_frame(max(0.0, deadline_s - time.time()), others_waiting)
+            frame = await self._next_frame(max(0.0, deadline_s - time.time()), poll)
+            if others_waiting is not None:
+                self._runtime_polls_until = time.monotonic() + RUNTIME_SPIN_US / 1e6
             memory = self._max_memory_mb(frame.header.get("max_rss_kb"))
             payload = frame.body
             if frame.kind == frames.RESULT:

@@ -277,7 +277,7 @@ class Channel:
                 self.poller = select.poll()
                 self.poller.register(self.sock, select.POLLIN)
             while not self.poller.poll(0) and time.perf_counter_ns() < end:
-                pass
+                os.sched_yield()  # the server may have been woken on this CPU: let it run first
         while not self.queue:
             data = self.sock.recv(1 << 18)
             if not data:
