@@ -1,25 +1,36 @@
 """Content-addressed code: each zip is stored once under blobs/<sha256>.zip and unpacked once, read-only, under
-code/<sha256>/. Unpacking refuses anything that could write outside its folder (absolute paths, `..`, symlinks
-that point out) and stops at Lambda's unzipped-size limit however the zip's headers lie.
+code/<sha256>/ (by `unzip`, where no write follows a link and nothing lands outside the folder).
+
+Code nobody references any more is collected: at start-up at once, and while the server runs by a mark-and-sweep
+(`sweep`, driven by `collect_forever`): a tree is removed only when two sweeps in a row find it neither referenced
+by a function, version or layer version nor mounted by a live instance, and not stored again in between. The
+second sweep covers what the first cannot see: an upload whose record is being written, an instance being launched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
-import io
+import logging
 import os
 import shutil
-import stat
 import tempfile
+import threading
+import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from nimbus.control import unzip
 from nimbus.control.validation import UNZIPPED_MAX, ZIPPED_MAX
-from nimbus.errors import InvalidParameterValue, InvalidZipFile
+from nimbus.errors import InvalidParameterValue
 
-CHUNK = 1 << 20
+log = logging.getLogger(__name__)
+
+#: the shortest pause between two sweeps: the two-sweep rule needs an upload's record written within one
+GC_INTERVAL_MIN = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,27 +52,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _safe_member(info: zipfile.ZipInfo) -> PurePosixPath:
-    name = info.filename.replace("\\", "/")
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or name.startswith("/") or (path.parts and ":" in path.parts[0]):
-        raise InvalidZipFile(
-            f"Could not unzip uploaded file. Please check your file, then try to upload again. "
-            f"Entry '{info.filename}' has a path outside the package."
-        )
-    return path
-
-
-def _is_symlink(info: zipfile.ZipInfo) -> bool:
-    return stat.S_ISLNK(info.external_attr >> 16)
-
-
 class CodeStore:
     def __init__(self, root: Path) -> None:
         self.blobs = root / "blobs"
         self.code = root / "code"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.code.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()  # put() runs in worker threads, sweep() too
+        self._condemned: set[str] = set()  # unreferenced at the last sweep: removed at the next one if still so
 
     def blob_path(self, sha256_hex: str) -> Path:
         return self.blobs / f"{sha256_hex}.zip"
@@ -74,25 +72,23 @@ class CodeStore:
         if len(data) > ZIPPED_MAX:
             raise InvalidParameterValue(f"Zipped size must be smaller than {ZIPPED_MAX} bytes")
         digest = hashlib.sha256(data).hexdigest()
-        try:
-            zf = zipfile.ZipFile(io.BytesIO(data))
-        except (zipfile.BadZipFile, ValueError, OSError):
-            raise InvalidZipFile(
-                "Could not unzip uploaded file. Please check your file, then try to upload again."
-            ) from None
-        with zf:
-            infos = zf.infolist()
-            declared = sum(i.file_size for i in infos)
+        with unzip.open_zip(data) as zf:
+            entries = unzip.plan(zf)
+            declared = sum(e.info.file_size for e in entries)
             if declared > UNZIPPED_MAX:
                 raise InvalidParameterValue(f"Unzipped size must be smaller than {UNZIPPED_MAX} bytes")
-            for info in infos:
-                _safe_member(info)
+            self._keep(digest)  # before looking: a sweep cannot take what is being stored again
             target = self.code_dir(digest)
-            unzipped = self._unpack(zf, infos, target) if not target.exists() else declared
+            unzipped = self._unpack(zf, entries, target) if not target.exists() else declared
         blob = self.blob_path(digest)
         if not blob.exists():
             self._write_atomic(blob, data)
+        self._keep(digest)
         return CodeInfo(digest, len(data), unzipped)
+
+    def _keep(self, digest: str) -> None:
+        with self._lock:
+            self._condemned.discard(digest)
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -107,38 +103,10 @@ class CodeStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def _unpack(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], target: Path) -> int:
+    def _unpack(self, zf: zipfile.ZipFile, entries: list[unzip.Entry], target: Path) -> int:
         tmp = Path(tempfile.mkdtemp(dir=self.code, prefix=".unpack-"))
-        total = 0
         try:
-            root = tmp.resolve()
-            for info in infos:
-                rel = _safe_member(info)
-                dest = tmp.joinpath(*rel.parts) if rel.parts else tmp
-                if info.is_dir():
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if _is_symlink(info):
-                    link = zf.read(info).decode("utf-8", "replace")
-                    resolved = (dest.parent / link).resolve() if not link.startswith("/") else Path(link)
-                    if not link or link.startswith("/") or not resolved.is_relative_to(root):
-                        raise InvalidZipFile(
-                            "Could not unzip uploaded file. Please check your file, then try to upload again. "
-                            f"Symbolic link '{info.filename}' points outside the package."
-                        )
-                    os.symlink(link, dest)
-                    continue
-                with zf.open(info) as src, open(dest, "wb") as out:
-                    while chunk := src.read(CHUNK):
-                        total += len(chunk)
-                        if total > UNZIPPED_MAX:
-                            raise InvalidParameterValue(f"Unzipped size must be smaller than {UNZIPPED_MAX} bytes")
-                        out.write(chunk)
-                mode = (info.external_attr >> 16) & 0o777
-                os.chmod(dest, 0o555 if mode & 0o111 else 0o444)
-            for dirpath, _dirs, _files in os.walk(tmp):
-                os.chmod(dirpath, 0o555)
+            total = unzip.extract(zf, entries, str(tmp), UNZIPPED_MAX)
             try:
                 os.rename(tmp, target)
             except OSError:
@@ -152,16 +120,57 @@ class CodeStore:
 
     @staticmethod
     def _remove(path: Path) -> None:
+        """Delete an unpacked tree (its directories are 0555: made writable first, for a non-root server)."""
         for dirpath, _dirs, _files in os.walk(path):
             os.chmod(dirpath, 0o755)
         shutil.rmtree(path, ignore_errors=True)
 
+    def _present(self) -> set[str]:
+        trees = {p.name for p in self.code.iterdir() if not p.name.startswith(".")}
+        return trees | {b.stem for b in self.blobs.glob("*.zip")}
+
     def collect(self, live: set[str]) -> None:
-        """Delete blobs and unpacked trees no function references any more. Run at start-up only: a retired
-        instance may still be finishing on an old tree while the server runs."""
+        """Delete at once every blob and tree (and leftover partial unpack) not in `live`: for start-up, before
+        any instance runs."""
         for blob in self.blobs.glob("*.zip"):
             if blob.stem not in live:
                 blob.unlink(missing_ok=True)
         for tree in self.code.iterdir():
             if tree.name not in live:
                 self._remove(tree)
+
+    def sweep(self, keep: set[str]) -> list[str]:
+        """One mark-and-sweep step: remove the blobs and trees that were outside `keep` at the previous step too
+        (and not stored since), and mark the ones outside it now. `keep` is every hash referenced or in use.
+        Returns the hashes removed. Blocking: call from a worker thread."""
+        with self._lock:
+            unused = self._present() - keep
+            doomed = unused & self._condemned
+            self._condemned = unused - doomed
+            trash: list[Path] = []
+            for digest in sorted(doomed):
+                self.blob_path(digest).unlink(missing_ok=True)
+                tree = self.code_dir(digest)
+                moved = self.code / f".trash-{digest}-{uuid.uuid4().hex[:8]}"
+                try:
+                    os.rename(tree, moved)  # under the lock: a put() of the same zip unpacks it afresh
+                except FileNotFoundError:
+                    continue
+                trash.append(moved)
+        for path in trash:
+            self._remove(path)
+        return sorted(doomed)
+
+    async def collect_forever(self, keep: Callable[[], set[str]], interval: float) -> None:
+        """Sweep every `interval` seconds (at least GC_INTERVAL_MIN) for as long as the server runs. `keep` is
+        called on the event loop, where the registry and the instances change."""
+        interval = max(interval, GC_INTERVAL_MIN)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                removed = await asyncio.to_thread(self.sweep, keep())
+            except OSError as exc:  # a full or read-only disk: try again next time, never fatal
+                log.warning("code collection failed, will retry: %s", exc)
+                continue
+            for digest in removed:
+                log.info("collected unused code %s", digest)
