@@ -56,6 +56,10 @@ class Settings:
     busy_poll: bool = True
     #: MB of MemorySize that may run at once (0: three quarters of the host's memory)
     memory_budget_mb: int = 0
+    #: seconds between sweeps that delete code (unpacked trees, zips) no function, version or layer references and
+    #: no instance runs from; a tree goes at the second sweep that finds it unused (0: only at start-up). 60: replaced
+    #: code is gone within two minutes, for a listing of the code dir every minute
+    code_gc_interval: float = 60.0
     #: write a JSON readiness record {"port": N, "url": ...} here once the server listens
     ready_file: Path | None = None
     #: port of the Prometheus /metrics listener, which is unauthenticated (None: off; 0 picks a free one)
@@ -88,6 +92,8 @@ class Settings:
             )
         if not (len(self.account_id) == 12 and self.account_id.isdigit()):
             raise ValueError("account id must be 12 digits")
+        if self.code_gc_interval < 0:
+            raise ValueError("code_gc_interval cannot be negative (0: collect code at start-up only)")
 
     @property
     def db_path(self) -> Path:

@@ -107,6 +107,11 @@ def _banner(settings: Settings, port: int, deployed: list[str], metrics_port: in
     return "\n".join(lines)
 
 
+def _code_kept(registry: Registry, manager: InstanceManager) -> set[str]:
+    """The code hashes the code collector keeps: referenced by the registry, or run from by an instance."""
+    return registry.live_code() | {path.name for path in manager.code_in_use()}
+
+
 async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = sqlite_engine(settings.db_path)
@@ -155,6 +160,9 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     for config in configs.all():  # provisioned instances come back after a restart
         await concurrency_api.apply(config)
     log_task = asyncio.create_task(logstore.run(), name="log-flusher")
+    gc_task = asyncio.create_task(
+        codes.collect_forever(lambda: _code_kept(registry, manager), settings.code_gc_interval), name="code-gc"
+    )
     stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
     try:
         port = await http.start(settings.host, settings.port)
@@ -171,7 +179,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
             tmp = settings.ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(ready))
             tmp.replace(settings.ready_file)
-        done, _ = await asyncio.wait({stop_task, log_task}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({stop_task, log_task, gc_task}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             task.result()  # a crashed background loop takes the server down loudly
         log.info("stopping: draining requests, then instances")
@@ -181,6 +189,9 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
             await metrics.stop()
         await http.stop()
         await manager.stop()
+        gc_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gc_task
         log_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await log_task

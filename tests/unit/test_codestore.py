@@ -71,3 +71,33 @@ def test_unzipped_limit_counts_real_bytes(tmp_path: Path, monkeypatch: pytest.Mo
     store.put(zip_of([("a", b"0" * 1000)]))
     with pytest.raises(InvalidParameterValue, match="Unzipped size must be smaller than 1000 bytes"):
         store.put(zip_of([("a", b"0" * 1001)]))
+
+
+def test_sweep_removes_unused_code_at_the_second_sweep_that_finds_it(tmp_path: Path) -> None:
+    """Runtime collection is mark-and-sweep: the first sweep marks, the second removes (a record being written or an
+    instance being launched has the interval to show up in `keep`)."""
+    store = CodeStore(tmp_path)
+    old = store.put(zip_of([("app.py", b"v = 1\n")])).sha256_hex
+    new = store.put(zip_of([("app.py", b"v = 2\n")])).sha256_hex
+    assert store.sweep({new}) == []  # marked
+    assert store.code_dir(old).is_dir()
+    assert store.sweep({new}) == [old]
+    assert not store.code_dir(old).exists()
+    assert not store.blob_path(old).exists()
+    assert store.code_dir(new).is_dir()
+    assert [p.name for p in store.code.iterdir()] == [new]  # no trash left behind
+
+
+def test_sweep_keeps_what_is_kept_again_or_stored_again_between_sweeps(tmp_path: Path) -> None:
+    store = CodeStore(tmp_path)
+    data = zip_of([("app.py", b"v = 1\n")])
+    digest = store.put(data).sha256_hex
+    assert store.sweep(set()) == []
+    assert store.sweep({digest}) == []  # in use again (an instance runs from it): the mark is dropped
+    assert store.sweep(set()) == []
+    store.put(data)  # uploaded again between two sweeps: its record is about to be written
+    assert store.sweep(set()) == []
+    assert store.code_dir(digest).is_dir()
+    assert store.sweep(set()) == [digest]
+    assert store.put(data).sha256_hex == digest  # and stored afresh after a collection
+    assert (store.code_dir(digest) / "app.py").read_text() == "v = 1\n"

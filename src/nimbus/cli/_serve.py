@@ -47,6 +47,10 @@ def serve(
         int | None,
         typer.Option(help="MB of MemorySize that may run at once (0: 3/4 of host memory).", show_default="0"),
     ] = None,
+    code_gc_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between sweeps deleting unused code (0: at start-up only).", show_default="60"),
+    ] = None,
     spare_instances: Annotated[
         int | None,
         typer.Option(help="Sandboxes kept set up per Python interpreter for cold starts (0: none).", show_default="2"),
@@ -96,6 +100,7 @@ def serve(
         "runtime_fallback": runtime_fallback,
         "concurrency_limit": concurrency_limit,
         "memory_budget_mb": memory_budget_mb,
+        "code_gc_interval": code_gc_interval,
         "spare_instances": spare_instances,
         "busy_poll": busy_poll,
         "ready_file": ready_file.expanduser() if ready_file else None,

@@ -86,7 +86,9 @@ class LayerRegistry:
         return m.group("name")
 
     def live_code(self) -> set[str]:
-        return {lv.code_sha256 for lv in self._versions.values()}
+        """The code of every layer version not deleted (a deleted one lives on while functions attach it: the
+        function registry adds those)."""
+        return {lv.code_sha256 for lv in self._versions.values() if not lv.deleted}
 
     def get(self, name: str, version: int) -> LayerVersion:
         lv = self._versions.get((name, version))

@@ -124,8 +124,13 @@ class Registry:
         return sorted(self._functions)
 
     def live_code(self) -> set[str]:
+        """Every code hash a function, a version or a layer version references; the rest is collected."""
         live = {r.code_sha256 for r in self._functions.values()}
-        live.update(vr.code_sha256 for r in self._functions.values() for vr in r.versions.values())
+        configs = [r.config for r in self._functions.values()]
+        for r in self._functions.values():
+            live.update(vr.code_sha256 for vr in r.versions.values())
+            configs += [vr.config for vr in r.versions.values()]
+        live.update(lv.code_sha256 for c in configs for lv in self.layers.attached(c.get("Layers", [])))
         return live | self.layers.live_code()
 
     def resolve(self, name: str, qualifier: str | None) -> tuple[FunctionRecord, str]:

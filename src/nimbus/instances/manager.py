@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from nimbus.config import Settings
@@ -333,6 +334,13 @@ class InstanceManager:
         finally:
             self._inflight -= 1
             counters.inflight -= 1
+
+    def code_in_use(self) -> set[Path]:
+        """The code and layer dirs that a live instance, a SnapStart template or a pool may run from (a retired
+        instance finishing its request included): code collection keeps them."""
+        specs = [i.spec for i in self._instances] + [p.spec for p in self._pools.values()]
+        specs += [t.instance.spec for t in self._templates.values()]
+        return {d for s in specs for d in (s.code_dir, *s.layer_dirs)}
 
     async def retire(self, function_name: str) -> None:
         """Code or configuration changed (or the function is gone): no instance of it serves another request."""
