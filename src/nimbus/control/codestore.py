@@ -162,8 +162,10 @@ class CodeStore:
         return sorted(doomed)
 
     async def collect_forever(self, keep: Callable[[], set[str]], interval: float) -> None:
-        """Sweep every `interval` seconds (at least GC_INTERVAL_MIN) for as long as the server runs. `keep` is
-        called on the event loop, where the registry and the instances change."""
+        """Sweep every `interval` seconds (at least GC_INTERVAL_MIN; 0: never, the task just waits to be cancelled)
+        for as long as the server runs. `keep` is called on the event loop, where the registry and instances change."""
+        if interval <= 0:
+            await asyncio.Event().wait()
         interval = max(interval, GC_INTERVAL_MIN)
         while True:
             await asyncio.sleep(interval)
