@@ -150,6 +150,13 @@ def test_a_huge_central_directory_is_refused_before_it_is_parsed(store: CodeStor
     refused(store, data, "at most 20000 entries")
 
 
+def test_only_the_central_directory_counts(store: CodeStore) -> None:
+    """A stored inner zip (a jar in a Java layer) may hold any number of entries: its records are not ours."""
+    inner = build([file(f"c{i}.class", b"") for i in range(unzip.ENTRIES_MAX + 1)])
+    tree = store.code_dir(store.put(build([file("java/lib/big.jar", inner), file("x", b"")])).sha256_hex)
+    assert (tree / "java" / "lib" / "big.jar").read_bytes() == inner
+
+
 def test_depth_at_the_limit_and_one_past(store: CodeStore, tmp_path: Path) -> None:
     deep = "/".join(["d"] * (unzip.DEPTH_MAX - 1))
     tree = store.code_dir(store.put(build([file(f"{deep}/f", b"ok")])).sha256_hex)

@@ -15,9 +15,11 @@ allows; by induction every link then resolves inside the tree, whatever other li
 from __future__ import annotations
 
 import errno
+import io
 import lzma
 import os
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -42,6 +44,7 @@ READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError
 #: Lambda's answer to a package it cannot unzip (InvalidParameterValueException, 400)
 INVALID = "Could not unzip uploaded file. Please check your file, then try to upload again."
 _CD_SIGNATURE = b"PK\x01\x02"
+_END_SIGNATURE = b"PK\x05\x06"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -65,19 +68,29 @@ class Entry:
         return bool((self.info.external_attr >> 16) & 0o111)
 
 
+def _central_records(data: bytes) -> int:
+    """An upper bound on the central directory records zipfile would parse: the record signatures in the region
+    the end record names (the whole zip for zip64, whose sizes live elsewhere)."""
+    end = len(data) - 22 if data[-22:-18] == _END_SIGNATURE else data.rfind(_END_SIGNATURE, max(0, len(data) - 65557))
+    if end < 0 or end + 22 > len(data):
+        return 0  # not a zip: zipfile says so
+    entries, size, offset = struct.unpack_from("<HII", data, end + 10)
+    if entries == 0xFFFF or 0xFFFFFFFF in (size, offset):
+        return data.count(_CD_SIGNATURE)
+    return data.count(_CD_SIGNATURE, max(0, end - size), end)
+
+
 def open_zip(data: bytes) -> zipfile.ZipFile:
-    """A ZipFile over `data`, refusing a central directory too large to be worth parsing.
+    """A ZipFile over `data`, refusing more than ENTRIES_MAX entries before the central directory is parsed.
 
-    zipfile reads the whole central directory into memory before anyone can count it; a 50 MB zip of empty entries
-    would hold ~700,000 ZipInfo objects. Every central record starts with its signature, so counting the signature
-    bounds them cheaply (it can only over-count, hence the slack)."""
-    from io import BytesIO
-
-    if data.count(_CD_SIGNATURE) > 2 * ENTRIES_MAX:
+    zipfile reads the whole central directory into memory before anyone can count it: a 50 MB zip of empty entries
+    would be ~700,000 ZipInfo objects, some 300 MB. Every central record starts with its signature, so counting
+    signatures in the directory's bytes bounds the records cheaply."""
+    if _central_records(data) > ENTRIES_MAX:
         raise invalid(f"Nimbus unpacks at most {ENTRIES_MAX} entries.")
     try:
-        return zipfile.ZipFile(BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, struct.error):
         raise invalid() from None
 
 
