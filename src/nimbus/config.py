@@ -42,6 +42,16 @@ class Settings:
     secret_access_key: str = ""
     region: str = "us-east-1"
     account_id: str = "000000000000"
+    #: client connections the API port holds at once; a new one past this is closed as soon as it is accepted
+    max_connections: int = 1024
+    #: MB of request bodies the API port holds at once, all connections together (past it: 503, which SDKs retry).
+    #: 512: seven 70 MB CreateFunction bodies, or eighty 6 MB invoke payloads, at the same time
+    max_buffered_mb: int = 512
+    #: seconds a client has, from connecting or from a request's first byte, to send its request line and headers
+    #: (a Slowloris client sending a byte at a time is closed then); SDKs send a head in one write
+    header_timeout: float = 10.0
+    #: seconds a request body may go without a byte arriving before the connection is closed
+    body_timeout: float = 30.0
     #: seconds an idle instance is kept warm before it is stopped
     keep_alive: float = 300.0
     #: days log events are kept
@@ -92,6 +102,10 @@ class Settings:
             )
         if not (len(self.account_id) == 12 and self.account_id.isdigit()):
             raise ValueError("account id must be 12 digits")
+        if self.max_buffered_mb < 67:
+            raise ValueError("max_buffered_mb must be at least 67: one CreateFunction body (70,167,211 bytes)")
+        if self.max_connections < 1 or self.header_timeout <= 0 or self.body_timeout <= 0:
+            raise ValueError("max_connections, header_timeout and body_timeout must be positive")
         if self.code_gc_interval < 0:
             raise ValueError("code_gc_interval cannot be negative (0: collect code at start-up only)")
 

@@ -7,7 +7,8 @@
     │   ├── ValidationError             400  (botocore-style constraint violation)
     │   ├── InvalidZipFile              400  (we answer 400: the caller sent a bad zip)
     │   ├── AuthError                   403
-    │   │   ├── UnrecognizedClient      403  (unknown or missing access key)
+    │   │   ├── UnrecognizedClient      403  (unknown access key)
+    │   │   │   └── MissingAuthenticationToken 403  (no Authorization header at all)
     │   │   └── InvalidSignature        403  (wrong or expired signature)
     │   ├── ResourceNotFound            404
     │   ├── ResourceConflict            409
@@ -15,7 +16,8 @@
     │   ├── RequestTooLarge             413  (RequestEntityTooLargeException on the wire)
     │   ├── UnsupportedMediaType        415
     │   └── TooManyRequests             429
-    └── ServiceError                    500
+    ├── ServiceError                    500
+    └── ServiceUnavailable              503  (the API holds too many request bytes: retry)
 
 Function errors are not exceptions of ours: they are invocation results (see invoke.types.InvokeResult).
 `api/errors.py` alone turns these into the wire form.
@@ -39,6 +41,11 @@ class NimbusError(Exception):
 
 class ServiceError(NimbusError):
     pass
+
+
+class ServiceUnavailable(NimbusError):
+    wire_name = "ServiceUnavailableException"
+    status = 503
 
 
 class ClientError(NimbusError):
@@ -73,6 +80,10 @@ class AuthError(ClientError):
 class UnrecognizedClient(AuthError):
     wire_name = "UnrecognizedClientException"
     message_key = "message"
+
+
+class MissingAuthenticationToken(UnrecognizedClient):
+    wire_name = "MissingAuthenticationTokenException"
 
 
 class InvalidSignature(AuthError):

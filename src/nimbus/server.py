@@ -18,6 +18,7 @@ from nimbus.api.app import App
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.concurrency_api import ConcurrencyApi
 from nimbus.api.http import Routes
+from nimbus.api.httplimits import Limits
 from nimbus.api.httpserver import HttpServer
 from nimbus.api.lambda_api import LambdaApi
 from nimbus.api.layers_api import LayersApi
@@ -140,7 +141,11 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     apis: list[Routes] = [lambda_api, LayersApi(layers, links), concurrency_api]
     app = App(settings, apis, LogsApi(logstore), codes, links)
 
-    http = HttpServer(app.handle, max_body=CREATE_BODY_MAX)
+    http_limits = Limits(
+        max_connections=settings.max_connections, max_buffered=settings.max_buffered_mb << 20,
+        header_timeout=settings.header_timeout, body_timeout=settings.body_timeout,
+    )  # fmt: skip
+    http = HttpServer(app.handle, max_body=CREATE_BODY_MAX, gate=app, limits=http_limits)
     manager.others_waiting = http.activity.waiting
     metrics = MetricsEndpoint(registry_for(manager, throttle)) if settings.metrics_port is not None else None
     stop = asyncio.Event()

@@ -1,26 +1,32 @@
-"""The application: authenticate, route, answer. Errors become wire errors in api/errors.py only."""
+"""The application: admit, authenticate, route, answer. Errors become wire errors in api/errors.py only.
+
+A request is judged twice. At the end of its headers (`admit`, before any body byte is held): its route, its size
+against the route's limit, and everything about its signature but the signature itself (a present Authorization
+header whose credential scope names a known key, this server's region and the service of the API it calls). Once
+its body is in (`handle`): the signature, then the operation.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import os
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from nimbus.api import errors as wire
 from nimbus.api import sigv4
 from nimbus.api.code_links import PREFIX as CODE_PREFIX
 from nimbus.api.code_links import CodeLinks
-from nimbus.api.http import Request, Response, Router, Routes
-from nimbus.api.httpserver import Incoming
+from nimbus.api.http import Incoming, Request, Response, Route, Router, Routes
 from nimbus.api.logs_api import LogsApi
 from nimbus.config import Settings
 from nimbus.control.codestore import CodeStore
-from nimbus.errors import NimbusError, RequestTooLarge, ResourceNotFound, UnknownOperation
+from nimbus.errors import NimbusError, RequestTooLarge, ResourceNotFound, ServiceUnavailable, UnknownOperation
 
 log = logging.getLogger("nimbus.api")
 
-#: body limit for requests no route claims (the CloudWatch Logs JSON API, unknown paths)
+#: body limit of the CloudWatch Logs JSON API (its read operations take a few hundred bytes)
 JSON_BODY_MAX = 1 << 20
 
 
@@ -28,6 +34,19 @@ def new_request_id() -> str:
     """A random (version 4) UUID as text, as str(uuid.uuid4()) makes it but in a quarter of the time (per request)."""
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """What `admit` established for `handle`: no second route match, no second scope check."""
+
+    raw_path: str
+    query: str
+    json11: bool
+    route: Route | None
+    params: dict[str, str]
+    #: None for a code download, which its link's own HMAC authorises
+    head: sigv4.Head | None
 
 
 class App:
@@ -43,45 +62,88 @@ class App:
         for api in apis:
             api.register(self.router)
 
-    async def handle(self, incoming: Incoming) -> Response:
-        """Answer one request; every failure becomes a wire error, never a traceback to the client."""
-        request_id = new_request_id()
+    # ---- the gate: the end of a request's headers ----
+    def admit(self, incoming: Incoming) -> Response | None:
+        """Route and credential scope (dict lookups and cached parses), then None to read up to max_body, or the
+        wire error to answer at once."""
         method = incoming.method
         raw_path, _, query = incoming.target.decode("latin-1").partition("?")
-        headers = incoming.headers
-        json11 = method == "POST" and raw_path == "/" and "x-amz-target" in headers
+        json11 = method == "POST" and raw_path == "/" and "x-amz-target" in incoming.headers
         try:
             if method == "GET" and raw_path.startswith(CODE_PREFIX):
-                resp = self._serve_code(raw_path, query)
+                incoming.context = Admitted(raw_path, query, False, None, {}, None)
+                return None  # max_body stays 0: a download sends no body
+            route_match = None if json11 else self.router.match(method, raw_path)
+            head = sigv4.check_head(
+                headers=incoming.headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
+                region=self.settings.region, service="logs" if json11 else "lambda",
+            )  # fmt: skip
+            if json11:
+                incoming.max_body = JSON_BODY_MAX
+                incoming.context = Admitted(raw_path, query, True, None, {}, head)
+                return None
+            if route_match is None:
+                raise UnknownOperation(f"Nimbus does not implement {method} {unquote(raw_path)}.")
+            route, params = route_match
+            incoming.max_body = route.max_body
+            incoming.context = Admitted(raw_path, query, False, route, params, head)
+        except Exception as exc:
+            return self._error(exc, json11)
+        return None
+
+    def refuse(self, incoming: Incoming, status: int) -> Response:
+        """The wire error for a request the HTTP server refuses: too large for its route, or too many bytes held."""
+        ctx = incoming.context
+        json11 = isinstance(ctx, Admitted) and ctx.json11
+        if status == 413:
+            op = ctx.route.operation if isinstance(ctx, Admitted) and ctx.route else "request"
+            name = "InvokeFunction" if op == "Invoke" else op
+            exc: NimbusError = RequestTooLarge(
+                f"Request must be smaller than {incoming.max_body} bytes for the {name} operation"
+            )
+        else:
+            exc = ServiceUnavailable("The server holds too many request bytes at the moment: retry shortly.")
+        return self._error(exc, json11)
+
+    @staticmethod
+    def _error(exc: Exception, json11: bool) -> Response:
+        status, headers, body = wire.json_11(exc) if json11 else wire.rest_json(exc)
+        headers.append((b"x-amzn-requestid", new_request_id().encode()))
+        return Response(status, body, headers)
+
+    # ---- the handler: the whole request ----
+    async def handle(self, incoming: Incoming) -> Response:
+        """Answer one request; every failure becomes a wire error, never a traceback to the client."""
+        if not isinstance(incoming.context, Admitted):  # served without the gate (a test, a tool): judge it now
+            refused = self.admit(incoming)
+            if refused is not None:
+                return refused
+        ctx = incoming.context
+        assert isinstance(ctx, Admitted)
+        request_id = new_request_id()
+        try:
+            if ctx.head is None:
+                resp = self._serve_code(ctx.raw_path, ctx.query)
             else:
-                resp = await self._dispatch(incoming, request_id, raw_path, query, json11)
+                resp = await self._dispatch(incoming, request_id, ctx, ctx.head)
         except Exception as exc:
             if not isinstance(exc, NimbusError):
-                log.exception("unhandled error in %s %s", method, raw_path)
-            status, err_headers, err_body = wire.json_11(exc) if json11 else wire.rest_json(exc)
+                log.exception("unhandled error in %s %s", incoming.method, ctx.raw_path)
+            status, err_headers, err_body = wire.json_11(exc) if ctx.json11 else wire.rest_json(exc)
             resp = Response(status, err_body, err_headers)
         resp.headers.append((b"x-amzn-requestid", request_id.encode()))
         return resp
 
-    async def _dispatch(self, incoming: Incoming, request_id: str, raw_path: str, query: str, json11: bool) -> Response:
+    async def _dispatch(self, incoming: Incoming, request_id: str, ctx: Admitted, head: sigv4.Head) -> Response:
         method, headers, body = incoming.method, incoming.headers, incoming.body
-        route_match = None if json11 else self.router.match(method, raw_path)
-        limit = route_match[0].max_body if route_match else JSON_BODY_MAX
-        if incoming.body_size > limit:
-            op = route_match[0].operation if route_match else "request"
-            name = "InvokeFunction" if op == "Invoke" else op
-            raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the {name} operation")
-        sigv4.verify(
-            method=method, raw_path=raw_path, query=query, headers=headers, body=body,
-            credentials=self.credentials, now=dt.datetime.now(dt.UTC),
-        )  # fmt: skip
-        req = Request(method, raw_path, query, headers, body, request_id)
-        if json11:
+        if incoming.body_size > incoming.max_body:  # the server refuses these first; kept for gate-less use
+            raise RequestTooLarge(f"Request must be smaller than {incoming.max_body} bytes")
+        sigv4.check_signature(head, method=method, raw_path=ctx.raw_path, query=ctx.query, headers=headers, body=body)
+        req = Request(method, ctx.raw_path, ctx.query, headers, body, request_id, ctx.params)
+        if ctx.json11:
             return await self.logs_api.handle(req, headers["x-amz-target"][0])
-        if route_match is None:
-            raise UnknownOperation(f"Nimbus does not implement {method} {unquote(raw_path)}.")
-        route, req.params = route_match
-        return await route.handler(req)
+        assert ctx.route is not None
+        return await ctx.route.handler(req)
 
     def _serve_code(self, raw_path: str, query: str) -> Response:
         """Code.Location downloads: authorised by the link's own HMAC, like a presigned S3 URL."""

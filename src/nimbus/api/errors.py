@@ -27,8 +27,9 @@ def rest_json(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes
 
 
 def json_11(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """AWS JSON 1.1 error (CloudWatch Logs): `__type` in the body; client errors are 400 except auth (403)."""
+    """AWS JSON 1.1 error (CloudWatch Logs): `__type` in the body; client errors are 400 except auth (403), and
+    ours are 500, or 503 when the server is saturated (retried by SDKs)."""
     err = to_nimbus(exc)
-    status = err.status if err.status in (403, 500) else 400
+    status = err.status if err.status in (403, 500, 503) else 400
     body = json.dumps({"__type": err.wire_name, "message": err.message}).encode()
     return status, [(b"content-type", b"application/x-amz-json-1.1")], body

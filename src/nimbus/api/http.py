@@ -1,4 +1,4 @@
-"""The request record, responses, and a regex router: no framework sits on the invoke path."""
+"""The request records (as parsed, as routed), responses, and a regex router: no framework sits on the invoke path."""
 
 from __future__ import annotations
 
@@ -12,6 +12,22 @@ from urllib.parse import parse_qs, unquote
 from nimbus.errors import InvalidRequestContent
 
 Headers = list[tuple[bytes, bytes]]
+
+#: body limit of a route that does not name one: control-plane JSON (configurations, aliases, tags) is a few KB
+CONTROL_BODY_MAX = 256 * 1024
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """json.loads where every failure is the caller's 400, never our 500: a document nested deeper than the
+    parser's recursion limit (100,000 `[` in a row) raises RecursionError, which is not a ValueError."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise InvalidRequestContent(
+            "Could not parse request body into json: the document is nested too deeply"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
 
 
 @dataclass
@@ -38,10 +54,7 @@ class Request:
     def json(self) -> dict[str, Any]:
         if not self.body:
             return {}
-        try:
-            value = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+        value = parse_json(self.body)
         if not isinstance(value, dict):
             raise InvalidRequestContent("Could not parse request body into json: expected an object")
         return value
@@ -82,7 +95,9 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, method: str, template: str, handler: Handler, operation: str, max_body: int = 6_291_456) -> None:
+    def add(
+        self, method: str, template: str, handler: Handler, operation: str, max_body: int = CONTROL_BODY_MAX
+    ) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
         self.routes.append(Route(method, re.compile(regex + "/?"), handler, operation, max_body))
 
@@ -91,3 +106,50 @@ class Router:
             if route.method == method and (m := route.pattern.fullmatch(raw_path)):
                 return route, {k: unquote(v) for k, v in m.groupdict().items()}
         return None
+
+
+class Incoming:
+    """One parsed request: what the application needs, nothing more."""
+
+    __slots__ = (
+        "body", "body_size", "content_length", "context", "headers", "keep_alive", "max_body", "method",
+        "reserved", "response", "target",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        method: str,
+        target: bytes,
+        headers: dict[str, list[str]],
+        body: bytes,
+        body_size: int,
+        keep_alive: bool,
+        content_length: int | None = None,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.body_size = body_size
+        self.keep_alive = keep_alive
+        self.content_length = content_length
+        #: the most body bytes this request may send (set at the end of the headers, by the gate when there is one)
+        self.max_body = 0
+        #: whatever the gate attached for the handler (the app: the route and the checked credential scope)
+        self.context: object = None
+        #: a refusal, answered in turn without calling the handler
+        self.response: Response | None = None
+        #: bytes of the server's buffer budget held for this request until it is answered
+        self.reserved = 0
+
+
+class Gate(Protocol):
+    """The application's say at the end of a request's headers, before its body is read."""
+
+    def admit(self, req: Incoming) -> Response | None:
+        """Set req.max_body (and req.context) and return None to read the body, or return the answer to give now."""
+        ...
+
+    def refuse(self, req: Incoming, status: int) -> Response:
+        """The answer for a request the server refuses itself: 413 (body past req.max_body), 503 (buffer budget)."""
+        ...

@@ -3,8 +3,9 @@
 Why not an ASGI server: measured here, uvicorn wrote each response in two writes (head, then body) and spent a task,
 a scope dict and two awaitables per request; on this VM every extra syscall and wakeup shows in p50. This server
 parses with httptools (the same parser uvicorn uses), answers requests of one connection in order (pipelining
-safe), writes each response in one write, honours keep-alive and `Expect: 100-continue`, and closes connections
-idle for KEEP_ALIVE_S (found by a sweep every SWEEP_S: no timer is armed and cancelled per request).
+safe), writes each response in one write, and honours keep-alive and `Expect: 100-continue`. One sweep every SWEEP_S
+(no timer per request) closes connections idle past KEEP_ALIVE_S and requests past their head or body timeout.
+What hostile clients may make it hold is bounded as `httplimits` describes.
 """
 
 from __future__ import annotations
@@ -21,33 +22,38 @@ from typing import cast
 
 import httptools
 
+from nimbus.api.http import Gate as Gate
+from nimbus.api.http import Incoming as Incoming
 from nimbus.api.http import Response
+from nimbus.api.httplimits import (
+    DISCARD_MAX,
+    MAX_HEAD_RAW,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_COUNT,
+    MAX_TARGET_BYTES,
+    TRIM_AFTER,
+    Budget,
+    Limits,
+    libc_trim,
+)
 
 log = logging.getLogger("nimbus.http")
 
 KEEP_ALIVE_S = 75.0
-#: how often idle keep-alive connections are looked for (a sweep, not a timer per request)
+#: how often the sweep runs at most (it runs more often when a timeout is shorter than twice this)
 SWEEP_S = 5.0
-MAX_HEADER_COUNT = 200
-
-
-class Incoming:
-    """One parsed request: what the application needs, nothing more."""
-
-    __slots__ = ("body", "body_size", "headers", "keep_alive", "method", "target")
-
-    def __init__(
-        self, method: str, target: bytes, headers: dict[str, list[str]], body: bytes, body_size: int, keep_alive: bool
-    ) -> None:
-        self.method = method
-        self.target = target
-        self.headers = headers
-        self.body = body  # empty when body_size exceeded the server's limit: the handler answers 413
-        self.body_size = body_size
-        self.keep_alive = keep_alive
-
+_WAIT, _HEAD, _BODY, _DONE = range(4)  # no request byte yet / reading a head / reading a body / between requests
 
 Handler = Callable[[Incoming], Awaitable[Response]]
+
+
+class _Stop(Exception):
+    """Raised from a parser callback to stop parsing this connection (with the answer to give, if any)."""
+
+    def __init__(self, status: int = 0, message: bytes = b"") -> None:
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
 
 
 def _reason(status: int) -> bytes:
@@ -63,6 +69,10 @@ def render(resp: Response, keep_alive: bool) -> bytes:
     head.append(b"content-length: %d\r\n" % len(resp.body))
     head.append(b"connection: keep-alive\r\n\r\n" if keep_alive else b"connection: close\r\n\r\n")
     return b"".join(head) + resp.body
+
+
+def _text(status: int, message: bytes) -> Response:
+    return Response(status, message, [(b"content-type", b"text/plain")])
 
 
 class Activity:
@@ -98,59 +108,97 @@ class Activity:
 
 
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler, max_body: int, connections: set[HttpProtocol], activity: Activity) -> None:
-        self.handler = handler
-        self.max_body = max_body
-        self.connections = connections
-        self.activity = activity
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
         self.fd = -1
         self.loop = asyncio.get_running_loop()
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.pending: deque[Incoming] = deque()
         self.task: asyncio.Task[None] | None = None
-        #: loop time of the last request or response (the sweep closes connections idle past KEEP_ALIVE_S)
+        #: loop time of the last byte read or response written (idle and body timeouts count from it)
         self.last_active = self.loop.time()
+        self.phase = _WAIT
+        #: loop time the current phase began (the header timeout counts from it)
+        self.phase_since = self.last_active
+        #: the request being read was refused: its body is dropped, then the connection closes
+        self.refused = False
+        #: the refusal is written: close once its body has been read
+        self.close_after_body = False
+        self._feeding = 0
         self._reset()
 
     def _reset(self) -> None:
-        self.url = b""
+        self.url: list[bytes] = []
+        self.url_size = 0
         self.headers: dict[str, list[str]] = {}
         self.header_count = 0
+        self.header_bytes = 0
+        self.head_raw = 0
         self.body: list[bytes] = []
         self.body_size = 0
+        self.current: Incoming | None = None
 
     # ---- transport events ----
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        if len(self.server.connections) >= self.server.limits.max_connections:
+            self.server.turned_away += 1
+            self.parser = None
+            transport.close()
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if sock is not None:
             self.fd = sock.fileno()
-            self.activity.watch(self.fd, self)
-        self.connections.add(self)
+            self.server.activity.watch(self.fd, self)
+        self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.connections.discard(self)
+        """Drop every buffer now: the parser and this protocol refer to each other, so without this they (and a
+        half-read body) wait for the cyclic GC. An in-flight request finishes (an invocation is not abandoned)
+        and gives its budget back then; its answer is dropped."""
+        self.server.connections.discard(self)
         self.transport = None
         if self.fd >= 0:
-            self.activity.unwatch(self.fd, self)
+            self.server.activity.unwatch(self.fd, self)
             self.fd = -1
-        # an in-flight request finishes (a function invocation is not abandoned); its answer is dropped
+        budget = self.server.budget
+        for req in self.pending:
+            budget.give(req)
+        self.pending.clear()
+        if self.current is not None:
+            budget.give(self.current)
+        self.parser = None
+        self._reset()
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.loop.time()
+        if self.parser is None:  # closing: a refused request's answer is out, anything after it is ignored
+            return
+        self._feeding = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, b"upgrades are not supported")
         except httptools.HttpParserError as exc:
-            self._fail(400, f"malformed HTTP request: {exc}".encode())
+            stop = exc.__context__
+            if isinstance(stop, _Stop):
+                if stop.status:
+                    self._fail(stop.status, stop.message)
+            else:
+                self._fail(400, f"malformed HTTP request: {exc}".encode())
+        else:
+            if self.phase == _HEAD:  # still in a head: it never grows past the caps and one read
+                self.head_raw += len(data)
+                if self.head_raw > MAX_HEAD_RAW:
+                    self._fail(431, b"request header fields too large")
 
     def _fail(self, status: int, message: bytes) -> None:
+        self.parser = None
         if self.transport and not self.transport.is_closing():
-            self.transport.write(render(Response(status, message, [(b"content-type", b"text/plain")]), False))
+            self.transport.write(render(_text(status, message), False))
             self.transport.close()
 
     def close(self) -> None:
@@ -161,54 +209,147 @@ class HttpProtocol(asyncio.Protocol):
     def idle(self) -> bool:
         return self.task is None and not self.pending
 
+    def check_deadlines(self, now: float, limits: Limits) -> None:
+        """The sweep's look at this connection: idle, head and body timeouts."""
+        head_late = now - self.phase_since > limits.header_timeout
+        if self.phase == _WAIT and head_late:
+            self.close()  # never sent a byte: close quietly
+        elif (self.phase == _HEAD and head_late) or (
+            self.phase == _BODY and now - self.last_active > limits.body_timeout
+        ):
+            self._timed_out()
+        elif self.phase == _DONE and self.idle and now - self.last_active > KEEP_ALIVE_S:
+            self.close()
+
+    def _timed_out(self) -> None:
+        if self.idle:
+            self._fail(408, b"request timed out")
+        else:  # an earlier request is being answered: a 408 now would come out of order
+            self.close()
+
     # ---- parser callbacks ----
     def on_message_begin(self) -> None:
+        if self.refused or self.close_after_body:
+            raise _Stop  # a request pipelined behind a refused one: the connection is closing
         self._reset()
+        self.phase = _HEAD
+        self.phase_since = self.loop.time()
+        self.head_raw = -self._feeding  # this read is not counted (the previous request may end in it)
 
     def on_url(self, url: bytes) -> None:
-        self.url += url
+        self.url_size += len(url)
+        if self.url_size > MAX_TARGET_BYTES:
+            raise _Stop(414, b"request target too long")
+        self.url.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_count += 1
-        if self.header_count > MAX_HEADER_COUNT:
-            raise httptools.HttpParserError("too many headers")
+        self.header_bytes += len(name) + len(value)
+        if self.header_count > MAX_HEADER_COUNT or self.header_bytes > MAX_HEADER_BYTES:
+            raise _Stop(431, b"request header fields too large")
         self.headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
-        if self.headers.get("expect", [""])[0].lower() == "100-continue" and self.transport:
+        self.phase = _BODY
+        self.phase_since = self.loop.time()
+        assert self.parser is not None
+        method = self.parser.get_method().decode("ascii", "replace")
+        length: int | None = None
+        if raw_length := self.headers.get("content-length"):
+            with contextlib.suppress(ValueError):
+                length = int(raw_length[0])
+        req = Incoming(method, b"".join(self.url), self.headers, b"", 0, False, length)
+        self.current = req
+        server = self.server
+        answer = None
+        if server.gate is None:
+            req.max_body = server.max_body
+        else:
+            answer = server.gate.admit(req)
+        if answer is None and length is not None and length > req.max_body:
+            answer = server.refusal(req, 413)
+        if answer is None and length and not server.budget.take(length):
+            answer = server.refusal(req, 503)
+        if answer is not None:
+            self._refuse(req, answer)
+            return
+        req.reserved = length or 0
+        if self.transport and self.headers.get("expect", [""])[0].lower() == "100-continue":
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)
-        if self.body_size <= self.max_body:
-            self.body.append(body)
+        req = self.current
+        if self.refused or req is None:
+            if self.body_size > DISCARD_MAX:
+                self._linger_over()
+            return
+        if self.body_size > req.max_body:  # a chunked body, which declared no length
+            self._refuse(req, self.server.refusal(req, 413))
+        elif self.body_size > req.reserved and not self.server.budget.take(self.body_size - req.reserved):
+            self._refuse(req, self.server.refusal(req, 503))
         else:
-            self.body.clear()  # keep reading (the answer is a 413) but hold nothing
+            req.reserved = max(req.reserved, self.body_size)
+            self.body.append(body)
 
     def on_message_complete(self) -> None:
-        method = self.parser.get_method().decode("ascii", "replace")
-        body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
-        self.pending.append(
-            Incoming(method, self.url, self.headers, body, self.body_size, self.parser.should_keep_alive())
-        )
+        self.phase = _DONE
+        req, self.current = self.current, None
+        if self.refused or req is None:
+            self.refused = False
+            self.parser = None  # nothing after a refused request is read
+            if self.close_after_body:
+                self.close()
+            return
+        assert self.parser is not None
+        req.body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
+        req.body_size = self.body_size
+        req.keep_alive = self.parser.should_keep_alive()
+        self.body = []
+        self.pending.append(req)
         if self.task is None:
             self.task = self.loop.create_task(self._serve())
+
+    def _refuse(self, req: Incoming, answer: Response) -> None:
+        """Answer `req` in its turn without reading its body into memory, then close the connection."""
+        self.server.budget.give(req)
+        self.body = []
+        self.refused = True
+        req.response, req.keep_alive = answer, False
+        self.pending.append(req)
+        if self.task is None:
+            self.task = self.loop.create_task(self._serve())
+
+    def _linger_over(self) -> None:
+        """A refused body past DISCARD_MAX: stop reading it; close now if the answer is out, else once it is."""
+        self.parser = None
+        self.refused = False
+        if self.close_after_body:
+            self.close()
 
     # ---- answering, in order ----
     async def _serve(self) -> None:
         try:
             while self.pending:
                 req = self.pending.popleft()
-                try:
-                    resp = await self.handler(req)
-                except Exception:  # the handler maps its own errors; this is a last resort
-                    log.exception("request handler failed")
-                    resp = Response(500, b'{"message":"internal error"}', [(b"content-type", b"application/json")])
+                if req.response is not None:
+                    resp = req.response
+                else:
+                    try:
+                        resp = await self.server.handler(req)
+                    except Exception:  # the handler maps its own errors; this is a last resort
+                        log.exception("request handler failed")
+                        resp = Response(500, b'{"message":"internal error"}', [(b"content-type", b"application/json")])
+                    finally:
+                        self.server.budget.give(req)
                 if self.transport is None or self.transport.is_closing():
                     return
                 self.transport.write(render(resp, req.keep_alive))
                 if not req.keep_alive:
-                    self.transport.close()
+                    if self.refused:  # its body is still arriving: read and drop it, then close
+                        self.close_after_body = True
+                    else:
+                        self.transport.close()
                     return
         finally:
             self.task = None
@@ -218,33 +359,53 @@ class HttpProtocol(asyncio.Protocol):
 class HttpServer:
     """Listens, tracks connections, and on stop closes idle ones and lets in-flight requests finish."""
 
-    def __init__(self, handler: Handler, max_body: int) -> None:
+    def __init__(
+        self, handler: Handler, max_body: int, *, gate: Gate | None = None, limits: Limits | None = None
+    ) -> None:
         self.handler = handler
+        #: the body limit when there is no gate to set one per request
         self.max_body = max_body
+        self.gate = gate
+        self.limits = limits or Limits()
+        self.budget = Budget(self.limits.max_buffered)
         self.connections: set[HttpProtocol] = set()
+        #: connections closed at accept since the last sweep (past max_connections)
+        self.turned_away = 0
         self.server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.activity = Activity()
+        self._trim = libc_trim()
+
+    def refusal(self, req: Incoming, status: int) -> Response:
+        if self.gate is not None:
+            return self.gate.refuse(req, status)
+        return _text(status, b"request body too large" if status == 413 else b"too many request bytes in flight")
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            lambda: HttpProtocol(self.handler, self.max_body, self.connections, self.activity),
-            host, port, reuse_address=True, backlog=2048,
-        )  # fmt: skip
+        self.server = await loop.create_server(lambda: HttpProtocol(self), host, port, reuse_address=True, backlog=2048)
         for listener in self.server.sockets:
             self.activity.watch(listener.fileno(), self)
-        self._sweeper = loop.create_task(self._sweep_forever(), name="nimbus-http-idle-sweep")
+        self._sweeper = loop.create_task(self._sweep_forever(), name="nimbus-http-sweep")
         return int(self.server.sockets[0].getsockname()[1])
 
     async def _sweep_forever(self) -> None:
-        """Close keep-alive connections idle (no request in progress) for KEEP_ALIVE_S."""
-        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(SWEEP_S)
-            cutoff = loop.time() - KEEP_ALIVE_S
-            for conn in [c for c in self.connections if c.idle and c.last_active < cutoff]:
-                conn.close()
+            await asyncio.sleep(min(SWEEP_S, self.limits.header_timeout / 2, self.limits.body_timeout / 2))
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Close connections past their idle, head or body deadline; hand freed buffers back to the OS."""
+        now = asyncio.get_running_loop().time()
+        for conn in list(self.connections):
+            conn.check_deadlines(now, self.limits)
+        if self.turned_away:
+            log.warning("closed %d new connections: already %d open (max_connections)",
+                        self.turned_away, self.limits.max_connections)  # fmt: skip
+            self.turned_away = 0
+        if self.budget.freed >= TRIM_AFTER:
+            self.budget.freed = 0
+            self._trim()
 
     async def stop(self, grace_s: float = 30.0) -> None:
         if self.server is None:

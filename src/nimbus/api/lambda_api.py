@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from nimbus.api.code_links import CodeLinks
-from nimbus.api.http import Request, Response, Router
+from nimbus.api.http import Request, Response, Router, parse_json
 from nimbus.config import Settings
 from nimbus.control import validation as v
 from nimbus.control.registry import Registry, check_tags
@@ -213,10 +213,7 @@ class LambdaApi:
             )
         payload = req.body
         if payload.strip():
-            try:
-                json.loads(payload)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+            parse_json(payload)  # validated as Lambda does (deep nesting too: a 400, never a 500), passed on as bytes
         else:
             payload = b"{}"
         client_context = self._client_context(req.header("x-amz-client-context"))
@@ -253,7 +250,7 @@ class LambdaApi:
         try:
             decoded = base64.b64decode(raw, validate=True).decode()
             json.loads(decoded)
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+        except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from None
         return decoded
 

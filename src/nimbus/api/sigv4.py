@@ -2,7 +2,8 @@
 
 The canonical request is rebuilt exactly as botocore builds it (path normalised then URI-encoded again, query pairs
 re-encoded and sorted, signed headers trimmed and joined), so any SigV4 client verifies. Derived signing keys are
-cached per (secret, day, region, service): the warm invoke path pays two HMACs, not six.
+cached per (secret, day, region, service): the warm invoke path pays two HMACs, not six. The credential scope must
+name this server's region and the service the request's API belongs to, as AWS requires.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote, unquote
 
-from nimbus.errors import InvalidSignature, UnrecognizedClient
+from nimbus.errors import InvalidSignature, MissingAuthenticationToken, UnrecognizedClient
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = dt.timedelta(minutes=15)
@@ -137,24 +138,39 @@ def parse_amz_date(value: str) -> dt.datetime:
         raise InvalidSignature(f"Invalid X-Amz-Date '{value}': expected the form 20261127T001434Z.") from None
 
 
-def verify(
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What a request's headers alone establish: a known key, a scope for this server, a fresh date."""
+
+    auth: Authorization
+    secret: str
+    amz_date: str
+
+
+def check_head(
     *,
-    method: str,
-    raw_path: str,
-    query: str,
     headers: Mapping[str, Sequence[str]],
-    body: bytes,
     credentials: Mapping[str, str],
     now: dt.datetime,
-) -> Identity:
-    """Check one request's signature; raise UnrecognizedClient / InvalidSignature, or return who signed it.
+    region: str | None,
+    service: str | None,
+) -> Head:
+    """Everything but the signature, which needs the body: checked at the end of the headers, so that a request
+    nobody could have signed for us is refused before its body is read. Cached parses and dict lookups only.
 
-    `headers` maps lower-case names to every value received for that name.
+    `region` / `service` are what the credential scope must name (None: not checked), worded as AWS words it.
     """
     auth_values = headers.get("authorization")
     if not auth_values:
-        raise UnrecognizedClient("Missing Authentication Token: requests must be signed with AWS SigV4.")
+        raise MissingAuthenticationToken("Missing Authentication Token")
     auth = parse_authorization(auth_values[0])
+    scope_errors = ""
+    if region is not None and auth.region != region:
+        scope_errors += f"Credential should be scoped to a valid region, not '{auth.region}'. "
+    if service is not None and auth.service != service:
+        scope_errors += f"Credential should be scoped to correct service: '{service}'. "
+    if scope_errors:
+        raise InvalidSignature(scope_errors)
     secret = credentials.get(auth.access_key)
     if secret is None:
         raise UnrecognizedClient("The security token included in the request is invalid.")
@@ -167,6 +183,14 @@ def verify(
         )
     if "host" not in auth.signed_headers:
         raise InvalidSignature("'Host' must be a signed header.")
+    return Head(auth, secret, amz_date)
+
+
+def check_signature(
+    head: Head, *, method: str, raw_path: str, query: str, headers: Mapping[str, Sequence[str]], body: bytes
+) -> Identity:
+    """The signature over the whole request, once its body is in; raise InvalidSignature or say who signed."""
+    auth = head.auth
     declared = (headers.get("x-amz-content-sha256") or [""])[0]
     body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
     if declared and declared != "UNSIGNED-PAYLOAD" and declared != body_hash:
@@ -174,8 +198,8 @@ def verify(
     payload_hash = declared or body_hash
     creq = canonical_request(method, raw_path, query, headers, auth.signed_headers, payload_hash)
     scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
-    to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
-    key = signing_key(secret, auth.date, auth.region, auth.service)
+    to_sign = "\n".join([ALGORITHM, head.amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    key = signing_key(head.secret, auth.date, auth.region, auth.service)
     expected = hmac.digest(key, to_sign.encode(), "sha256").hex()  # one-shot C path: no HMAC object per request
     if not hmac.compare_digest(expected, auth.signature):
         raise InvalidSignature(
@@ -183,3 +207,23 @@ def verify(
             "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
         )
     return Identity(auth.access_key, auth.region, auth.service)
+
+
+def verify(
+    *,
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: Mapping[str, Sequence[str]],
+    body: bytes,
+    credentials: Mapping[str, str],
+    now: dt.datetime,
+    region: str | None = None,
+    service: str | None = None,
+) -> Identity:
+    """Check one whole request (check_head, then check_signature); raise an AuthError, or return who signed it.
+
+    `headers` maps lower-case names to every value received for that name.
+    """
+    head = check_head(headers=headers, credentials=credentials, now=now, region=region, service=service)
+    return check_signature(head, method=method, raw_path=raw_path, query=query, headers=headers, body=body)

@@ -26,6 +26,20 @@ def serve(
     account_id: Annotated[
         str | None, typer.Option(help="12-digit account id in ARNs.", show_default="000000000000")
     ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(help="Client connections held at once; past it new ones are closed.", show_default="1024"),
+    ] = None,
+    max_buffered_mb: Annotated[
+        int | None,
+        typer.Option(help="MB of request bodies held at once across connections (past it: 503).", show_default="512"),
+    ] = None,
+    header_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to send a request line and headers.", show_default="10")
+    ] = None,
+    body_timeout: Annotated[
+        float | None, typer.Option(help="Seconds a request body may go without a byte.", show_default="30")
+    ] = None,
     keep_alive: Annotated[
         float | None, typer.Option(help="Seconds an idle instance stays warm.", show_default="300")
     ] = None,
@@ -95,6 +109,10 @@ def serve(
         "secret_access_key": secret_access_key,
         "region": region,
         "account_id": account_id,
+        "max_connections": max_connections,
+        "max_buffered_mb": max_buffered_mb,
+        "header_timeout": header_timeout,
+        "body_timeout": body_timeout,
         "keep_alive": keep_alive,
         "log_retention_days": log_retention_days,
         "runtime_fallback": runtime_fallback,

@@ -1,0 +1,359 @@
+"""What one client may make our HTTP server hold (issue 10, items 3 and 4), on a real socket, server in-process.
+
+Every cap is tried at the limit and one past it; timeouts are short settings, and every wait is for a condition
+(an answer, an EOF) with a generous bound that only guards against hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import socket
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from nimbus.api import httpserver
+from nimbus.api.http import Response, parse_json
+from nimbus.api.httplimits import MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_TARGET_BYTES, Limits
+from nimbus.api.httpserver import HttpServer, Incoming
+from nimbus.errors import InvalidRequestContent
+
+BOUND_S = 10.0  # a hang guard, never the thing tested
+
+
+async def _echo(req: Incoming) -> Response:
+    return Response(200, b"%d" % len(req.body), [(b"content-type", b"text/plain")])
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    handler: Callable[[Incoming], object] = _echo, max_body: int = 1 << 20, **limits: float
+) -> AsyncIterator[tuple[HttpServer, int]]:
+    server = HttpServer(handler, max_body=max_body, limits=Limits(**limits))  # type: ignore[arg-type]
+    port = await server.start("127.0.0.1", 0)
+    try:
+        yield server, port
+    finally:
+        await server.stop(grace_s=1)
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The status and body of one response; status 0 when the server closed (or reset) without an answer."""
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND_S)
+        length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+        return int(head.split()[1]), await reader.readexactly(length)
+    except (asyncio.IncompleteReadError, ConnectionResetError):
+        return 0, b""
+
+
+async def _roundtrip(port: int, request: bytes) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        return await _answer(reader)
+    finally:
+        writer.close()
+
+
+async def _eof(reader: asyncio.StreamReader) -> bytes:
+    """What is left before the server closes (a reset counts as closed)."""
+    try:
+        return await asyncio.wait_for(reader.read(), BOUND_S)
+    except ConnectionResetError:
+        return b""
+
+
+# ---------------------------------------------------------------------------------------------- 414 / 431
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 200), (1, 414)], ids=["at-limit", "one-past"])
+def test_request_target_cap(extra: int, status: int) -> None:
+    async def main() -> None:
+        async with serving() as (_, port):
+            target = b"/" + b"a" * (MAX_TARGET_BYTES - 1 + extra)
+            got, _ = await _roundtrip(port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert got == status
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 200), (1, 431)], ids=["at-limit", "one-past"])
+def test_header_bytes_cap(extra: int, status: int) -> None:
+    async def main() -> None:
+        async with serving() as (_, port):
+            fixed = len(b"host") + len(b"x") + len(b"x-big")
+            value = b"v" * (MAX_HEADER_BYTES - fixed + extra)
+            got, _ = await _roundtrip(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + value + b"\r\n\r\n")
+            assert got == status
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 200), (1, 431)], ids=["at-limit", "one-past"])
+def test_header_count_cap(extra: int, status: int) -> None:
+    async def main() -> None:
+        async with serving() as (_, port):
+            headers = b"".join(b"X-H%d: v\r\n" % n for n in range(MAX_HEADER_COUNT - 1 + extra))
+            got, _ = await _roundtrip(port, b"GET / HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+            assert got == status
+
+    asyncio.run(main())
+
+
+def test_huge_header_in_pieces_is_cut_off_and_others_are_served() -> None:
+    """A 150 MB header value sent in 64 KB pieces: the server answers 431 after the caps and one read (it never
+    accumulates the value), and another client is answered before the attacker could have sent it all."""
+    total = 150 << 20
+    piece = b"a" * (64 << 10)
+    sent = [0]
+    started, finished = threading.Event(), threading.Event()
+
+    def attack(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            try:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+                while sent[0] < total:
+                    sock.sendall(piece)
+                    sent[0] += len(piece)
+                    started.set()
+                finished.set()  # the whole 150 MB went out: nobody stopped it
+            except OSError:
+                pass  # cut off by the server, as intended
+
+    async def main() -> None:
+        async with serving() as (_, port):
+            thread = threading.Thread(target=attack, args=(port,), daemon=True)
+            thread.start()
+            await asyncio.to_thread(started.wait, BOUND_S)
+            got = await _roundtrip(port, b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert got == (200, b"0")
+            assert not finished.is_set(), "the other client was answered only after the whole 150 MB header"
+            await asyncio.to_thread(thread.join, BOUND_S)
+            assert not thread.is_alive()
+            assert not finished.is_set()
+            assert sent[0] < 16 << 20, sent[0]  # the server stopped reading: only kernel buffers took more
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------------------- timeouts
+
+
+@pytest.fixture
+def fast_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(httpserver, "SWEEP_S", 0.05)
+
+
+@pytest.mark.usefixtures("fast_sweep")
+def test_slowloris_is_closed_by_the_header_timeout() -> None:
+    """One header byte at a time, never a pause long enough to look idle: closed with 408 once the head is late."""
+
+    async def main() -> None:
+        async with serving(header_timeout=0.5) as (_, port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            read = asyncio.ensure_future(_answer(reader))
+            sent = 0
+            while not read.done() and sent < 2000:  # 2000 bytes at 10 ms: far past the timeout
+                writer.write(b"a")
+                sent += 1
+                await asyncio.sleep(0.01)
+            assert read.done(), "still connected after sending a byte at a time for far longer than the timeout"
+            assert read.result()[0] in (408, 0)  # 408, unless the reset of our unread bytes overtook it
+            assert await _eof(reader) == b""
+            writer.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.usefixtures("fast_sweep")
+def test_silent_new_connection_is_closed_by_the_header_timeout() -> None:
+    async def main() -> None:
+        async with serving(header_timeout=0.3) as (server, port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await _eof(reader) == b""  # closed quietly: it never sent a byte
+            writer.close()
+            assert not server.connections
+
+    asyncio.run(main())
+
+
+@pytest.mark.usefixtures("fast_sweep")
+def test_stalled_body_is_closed_by_the_body_timeout_and_its_budget_given_back() -> None:
+    async def main() -> None:
+        async with serving(body_timeout=0.3, header_timeout=60) as (server, port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"b" * 10)
+            assert (await _answer(reader))[0] == 408
+            assert await _eof(reader) == b""
+            writer.close()
+            assert await _until(lambda: server.budget.used == 0 and not server.connections)
+
+    asyncio.run(main())
+
+
+async def _until(condition: Callable[[], object]) -> bool:
+    deadline = asyncio.get_running_loop().time() + BOUND_S
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- connections, budget
+
+
+def test_connections_past_the_cap_are_closed_at_accept() -> None:
+    async def main() -> None:
+        async with serving(max_connections=3) as (server, port):
+            held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+            assert await _until(lambda: len(server.connections) == 3)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert await _eof(reader) == b""  # the fourth: closed, never answered
+            writer.close()
+            held[0][1].write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert await _answer(held[0][0]) == (200, b"0")  # the three are served
+            held[0][1].close()
+            assert await _until(lambda: len(server.connections) == 2)
+            assert await _roundtrip(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == (200, b"0")  # room again
+            for _, w in held[1:]:
+                w.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("second", "status"), [(200, 200), (201, 503)], ids=["at-budget", "one-past"])
+def test_buffered_bytes_share_one_budget(second: int, status: int) -> None:
+    """800 bytes held by a stalled upload; a second request fits if the two stay within 1000, else 503 at once."""
+
+    async def main() -> None:
+        async with serving(max_buffered=1000) as (server, port):
+            r1, w1 = await asyncio.open_connection("127.0.0.1", port)
+            w1.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\n\r\n" + b"b" * 10)
+            assert await _until(lambda: server.budget.used == 800)
+            head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % second
+            r2, w2 = await asyncio.open_connection("127.0.0.1", port)
+            w2.write(head)  # headers only: a 503 must not wait for the body
+            if status == 503:
+                assert await _answer(r2) == (503, b"too many request bytes in flight")
+            w2.write(b"c" * second)
+            if status == 200:
+                assert await _answer(r2) == (200, b"%d" % second)
+            w1.write(b"b" * 790)
+            assert await _answer(r1) == (200, b"800")
+            assert await _until(lambda: server.budget.used == 0)
+            w1.close()
+            w2.close()
+
+    asyncio.run(main())
+
+
+def test_chunked_body_counts_against_budget_and_limit() -> None:
+    async def main() -> None:
+        async with serving(max_body=100, max_buffered=1000) as (_, port):
+            chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            at_limit = chunked + b"64\r\n" + b"x" * 100 + b"\r\n0\r\n\r\n"
+            assert await _roundtrip(port, at_limit) == (200, b"100")
+            past = chunked + b"65\r\n" + b"x" * 101 + b"\r\n0\r\n\r\n"
+            assert (await _roundtrip(port, past))[0] == 413
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------------------- refusal at the headers
+
+
+class RefuseUnsigned:
+    """A gate as the app is one: no Authorization header, 403 before the body; otherwise up to 1000 bytes."""
+
+    def admit(self, req: Incoming) -> Response | None:
+        if "authorization" not in req.headers:
+            return Response(403, b"unsigned")
+        req.max_body = 1000
+        return None
+
+    def refuse(self, req: Incoming, status: int) -> Response:
+        return Response(status, b"refused %d" % status)
+
+
+@pytest.mark.parametrize(
+    ("headers", "length", "status", "body"),
+    [
+        (b"", 10 << 20, 403, b"unsigned"),
+        (b"Authorization: x\r\n", 1000, 200, b"1000"),
+        (b"Authorization: x\r\n", 1001, 413, b"refused 413"),
+    ],
+    ids=["unsigned", "at-limit", "one-past"],
+)
+def test_gate_answers_before_the_body(headers: bytes, length: int, status: int, body: bytes) -> None:
+    """A refusal is answered after the headers alone; its body is then read and dropped, and nothing is held."""
+
+    async def main() -> None:
+        server = HttpServer(_echo, max_body=0, gate=RefuseUnsigned())
+        port = await server.start("127.0.0.1", 0)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST / HTTP/1.1\r\nHost: x\r\n" + headers + b"Content-Length: %d\r\n\r\n" % length)
+            if status != 200:
+                assert await _answer(reader) == (status, body)  # no body byte sent yet
+                assert server.budget.used == 0
+                conn = next(iter(server.connections))
+                for _ in range(length // (1 << 20) + 1):
+                    writer.write(b"z" * min(1 << 20, length))
+                    await writer.drain()
+                assert conn.body == []  # dropped, never held
+                assert server.budget.used == 0
+                assert await _eof(reader) == b""  # then closed
+            else:
+                writer.write(b"z" * length)
+                assert await _answer(reader) == (status, body)
+            writer.close()
+        finally:
+            await server.stop(grace_s=1)
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------------------- memory given back
+
+
+def test_closed_connection_is_freed_without_the_cyclic_gc() -> None:
+    """The parser and the protocol refer to each other: a connection lost mid-body must drop both (and its buffers)
+    at once, not whenever the cyclic GC next runs."""
+
+    async def main() -> None:
+        async with serving() as (server, port):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n" + b"b" * 300_000)
+            assert await _until(lambda: any(c.body_size >= 300_000 for c in server.connections))
+            conn = weakref.ref(next(iter(server.connections)))
+            writer.close()
+            assert await _until(lambda: not server.connections)
+            assert server.budget.used == 0
+            assert await _until(lambda: conn() is None), gc.get_referrers(conn())
+
+    gc.disable()
+    try:
+        asyncio.run(main())
+    finally:
+        gc.enable()
+
+
+# ---------------------------------------------------------------------------------------------- JSON
+
+
+@pytest.mark.parametrize("doc", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000])
+def test_deeply_nested_json_is_the_callers_400(doc: bytes) -> None:
+    with pytest.raises(InvalidRequestContent, match="Could not parse request body into json"):
+        parse_json(doc)
+    nested = parse_json(b"[" * 100 + b"]" * 100)  # moderate nesting parses
+    for _ in range(99):
+        nested = nested[0]
+    assert nested == []
