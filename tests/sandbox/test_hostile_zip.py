@@ -24,7 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import Server, make_zip, start_server
-from sandbox.zip_attacks import build, chain, corrupt, file, levels_to_root, relative_to_level
+from sandbox.zip_attacks import build, chain, corrupt, file, levels_to_root, link, relative_to_level
 
 INVALID = "Could not unzip uploaded file. Please check your file, then try to upload again."
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -139,6 +139,23 @@ def test_data_failing_its_crc_is_an_invalid_zip_not_a_500(
     upload: Callable[[str, bytes], ClientError], how: str, compression: int
 ) -> None:
     assert "is corrupt" in upload(how, corrupt(compression)).response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("kind", [stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK])
+def test_device_fifo_and_socket_entries_are_an_invalid_zip(
+    upload: Callable[[str, bytes], ClientError], kind: int
+) -> None:
+    entry = zipfile.ZipInfo("app.py")
+    entry.create_system = 3
+    entry.external_attr = (kind | 0o666) << 16
+    error = upload("create", build([(entry, b"")]))
+    assert "not a regular file" in error.response["Error"]["Message"]
+
+
+def test_an_entry_inside_a_link_is_an_invalid_zip(upload: Callable[[str, bytes], ClientError]) -> None:
+    """Even a link that stays inside: nothing is ever written through one."""
+    data = build([file("app.py", HANDLER.encode()), file("lib/x.py", b""), link("alias", "lib"), file("alias/y", b"")])
+    assert "inside a symbolic link" in upload("layer", data).response["Error"]["Message"]
 
 
 def test_entry_count_at_the_limit_and_one_past(
