@@ -134,14 +134,16 @@ def test_link_chain_into_another_functions_code_writes_nothing(
 
 
 @pytest.mark.parametrize("how", UPLOADS)
-@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"])
 def test_data_failing_its_crc_is_an_invalid_zip_not_a_500(
     upload: Callable[[str, bytes], ClientError], how: str, compression: int
 ) -> None:
     assert "is corrupt" in upload(how, corrupt(compression)).response["Error"]["Message"]
 
 
-@pytest.mark.parametrize("kind", [stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK])
+@pytest.mark.parametrize(
+    "kind", [stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK], ids=["chr", "blk", "fifo", "sock"]
+)
 def test_device_fifo_and_socket_entries_are_an_invalid_zip(
     upload: Callable[[str, bytes], ClientError], kind: int
 ) -> None:
