@@ -120,7 +120,8 @@ def handler(event, context):
         "root_writable": root_writable,
         "hostname": socket.gethostname(),
         "cwd": os.getcwd(),
-        "ifaces": sorted(name for _, name in socket.if_nameindex()),
+        # not socket.if_nameindex(): it needs a netlink socket, which the seccomp filter refuses
+        "ifaces": sorted(line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:]),
         "env": {k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "PATH")},
     }
 """

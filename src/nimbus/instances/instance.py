@@ -132,6 +132,7 @@ class Instance:
                 return
             if not data:
                 self._close_control()
+                self._channel_broke()
                 return
             try:
                 received = self._decoder.feed(data)
@@ -147,6 +148,16 @@ class Instance:
                     log.warning("instance %s sent an unexpected %r frame; killing it", self.id, frame.kind)
                     self._fail_pending(frames.FrameError(f"unexpected frame {frame.kind!r}"))
                     self.handle.kill()
+
+    def _channel_broke(self) -> None:
+        """EOF on the control socket of an idle instance: its runtime is gone (or closed the channel), even if the
+        process is not reaped yet. Draining at once keeps the next invoke off it (the pool takes only IDLE ones),
+        and the kill makes sure it goes. A busy or starting instance is left to its waiter, which reports the exit
+        as the process ended it (a kill now would turn "exit status 3" into "signal: killed")."""
+        if self.state is InstanceState.IDLE and not self.handle.exited.done():
+            log.info("idle instance %s of %s closed its control channel; replacing it", self.id, self.spec.name)
+            self.lifecycle.change_state(InstanceState.DRAINING, DeathReason.EXIT)
+            self.handle.kill()
 
     def detach_control(self) -> None:
         """Stop reading the control socket (a SnapStart template's own reader takes it over)."""

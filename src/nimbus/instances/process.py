@@ -4,12 +4,18 @@
 interpreter per instance; a zygote-fork + sandbox launcher can replace it without touching the rest.
 The child gets the control socket at fd 3, stdout and stderr on one pipe (so their order is kept), and /dev/null
 as stdin. Children are reaped through a pidfd watched by the event loop, so there are never zombies and no thread.
+
+The server's lifeline (`lifeline_fd`) is how a sandbox dies with the server: the read end of a pipe whose write end
+only this process holds and never writes. Sandbox launchers hand the read end to every sandbox (fd 4), whose outer
+process waits on it: it hangs up when the server exits in any way (kill -9 included), and the sandbox is killed
+then, whatever its function is doing. No byte ever crosses it, so it costs nothing per invocation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -23,6 +29,22 @@ if TYPE_CHECKING:
 
 #: the fd number the control socket has inside the child
 CONTROL_FD = 3
+#: the fd number the server's lifeline has in a sandbox's outer process (and in a zygote)
+LIFELINE_FD = 4
+#: the lifeline pipe, made on first use: [read end, write end]; the write end stays open until this process exits
+_lifeline: list[int] = []
+
+
+def lifeline_fd() -> int:
+    """The read end of this process's lifeline (see the module docstring), numbered above LIFELINE_FD so that a
+    spawn's dup2 onto LIFELINE_FD is never a no-op that keeps O_CLOEXEC. Both ends are close-on-exec here: only the
+    dup2 of a spawn passes the read end on, and the write end never leaves this process."""
+    if not _lifeline:
+        read, write = os.pipe()
+        high = fcntl.fcntl(read, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(read)
+        _lifeline.extend((high, write))
+    return _lifeline[0]
 
 
 @dataclass(frozen=True)
@@ -223,9 +245,13 @@ class Launcher(Protocol):
 
 
 class SpawnLauncher:
-    """posix_spawn one interpreter per instance (vfork-fast, no Python code runs between fork and exec)."""
+    """posix_spawn one interpreter per instance (vfork-fast, no Python code runs between fork and exec).
+    `lifeline`: give each child the server's lifeline at LIFELINE_FD (for `sandbox_init.py`, which watches it)."""
 
     sandboxed = False
+
+    def __init__(self, lifeline: bool = False) -> None:
+        self._lifeline = lifeline
 
     async def launch(self, command: LaunchCommand) -> ProcessHandle:
         with new_channels() as channels:
@@ -236,17 +262,20 @@ class SpawnLauncher:
                 while child_fd <= CONTROL_FD:
                     child_fd = os.dup(child_fd)
                     moved.append(child_fd)
+                actions: list[tuple[object, ...]] = [
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, channels.output_w, 1),
+                    (os.POSIX_SPAWN_DUP2, channels.output_w, 2),
+                    (os.POSIX_SPAWN_DUP2, child_fd, CONTROL_FD),
+                ]
+                if self._lifeline:  # last: a source above may be fd 4 itself
+                    actions.append((os.POSIX_SPAWN_DUP2, lifeline_fd(), LIFELINE_FD))
                 # posix_spawn is vfork+exec: it returns as soon as the child has exec'd, so it does not stall the loop
                 pid = os.posix_spawn(  # noqa: ASYNC221
                     str(command.interpreter),
                     list(command.argv),
                     dict(command.env),
-                    file_actions=[
-                        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                        (os.POSIX_SPAWN_DUP2, channels.output_w, 1),
-                        (os.POSIX_SPAWN_DUP2, channels.output_w, 2),
-                        (os.POSIX_SPAWN_DUP2, child_fd, CONTROL_FD),
-                    ],
+                    file_actions=actions,
                     setpgroup=0,
                     setsigmask=(),
                     setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM),

@@ -31,7 +31,14 @@ from typing import Any
 from nimbus.instances import seccomp
 from nimbus.instances.cgroups import InstanceCgroup, remove_server_base, sweep_stale
 from nimbus.instances.isolation import Isolation
-from nimbus.instances.process import CONTROL_FD, LaunchCommand, ProcessHandle, SandboxSpec, SpawnLauncher
+from nimbus.instances.process import (
+    CONTROL_FD,
+    LIFELINE_FD,
+    LaunchCommand,
+    ProcessHandle,
+    SandboxSpec,
+    SpawnLauncher,
+)
 
 #: Lambda's sandbox user and group (sbx_user1051)
 SANDBOX_UID = 993
@@ -159,7 +166,7 @@ class SandboxLauncher:
         if not isolation.namespaces:
             raise RuntimeError("this host allows no namespaces: use SpawnLauncher")
         self.isolation = isolation
-        self._spawn = SpawnLauncher()
+        self._spawn = SpawnLauncher(lifeline=True)  # the outer process kills the sandbox when the server dies
         self._cgroups: list[InstanceCgroup] = []
         self._seccomp = seccomp.program_bytes() if isolation.seccomp else b""
         if isolation.cgroups.mode != "none":
@@ -206,6 +213,7 @@ class SandboxLauncher:
             "hostname": HOSTNAME,
             "seccomp": self._seccomp,
             "control_fd": CONTROL_FD,
+            "lifeline_fd": LIFELINE_FD,
         }
 
     def new_cgroup(self, memory_mb: int) -> InstanceCgroup | None:

@@ -11,7 +11,10 @@ every python3.8+ reads). Three processes result, and the server only ever sees t
 When the runtime (pid 2) ends, init reports its wait status through a pipe and exits, which makes the kernel kill
 whatever else the function left in its pid namespace; the outer process then exits the same way the runtime did
 (same code, same signal), so the server's "signal: killed" and "exit status 3" stay exact. If the outer process is
-killed (timeout, stop), init gets SIGKILL (PDEATHSIG) and the whole pid namespace goes with it.
+killed (timeout, stop), init gets SIGKILL (PDEATHSIG) and the whole pid namespace goes with it. The outer process
+also holds the server's lifeline (`plan["lifeline_fd"]`, a pipe only the server can write to, see `process.py`):
+when it hangs up, the server is gone (even by kill -9, when no timeout will ever fire), and the outer process kills
+init, so no function outlives the server that would have enforced its deadline.
 
 A spare (`plan["spare"]`, zygote path only) is all of the above for no function yet: its root lacks /var/task,
 /opt and /tmp and keeps the host's root at /.host; its runtime process, still privileged, copies its pages from
@@ -421,7 +424,7 @@ def enter(plan: dict[str, Any], runtime_main: Any = None) -> None:
     os.close(status_w)
     # fds listed before the fork: /proc may already be the sandbox's, where this process has no /proc/self
     for fd in open_fds:
-        if fd > 2 and fd != status_r:
+        if fd > 2 and fd not in (status_r, plan.get("lifeline_fd")):
             try:  # noqa: SIM105  (contextlib's import costs more than the whole set-up)
                 os.close(fd)
             except OSError:
@@ -431,9 +434,38 @@ def enter(plan: dict[str, Any], runtime_main: Any = None) -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
+    _wait_init(init, status_r, plan.get("lifeline_fd"))
     _, init_status = os.waitpid(init, 0)
     report = os.read(status_r, 4)
     _mirror(struct.unpack("=i", report)[0] if len(report) == 4 else init_status)
+
+
+class _PollFd(ctypes.Structure):
+    _fields_ = [("fd", ctypes.c_int), ("events", ctypes.c_short), ("revents", ctypes.c_short)]
+
+
+POLLIN = 0x1
+EINTR = 4
+
+
+def _wait_init(init: int, status_r: int, lifeline: int | None) -> None:
+    """Sleep until init reports (the runtime's status, or EOF: init died) or the server's lifeline hangs up; on a
+    hang-up, kill init (and with it the pid namespace). Asking for no events on the lifeline means only its hang-up
+    wakes us (POLLHUP is always reported): nothing ever wakes this process while the sandbox serves."""
+    if lifeline is None:
+        return
+    fds = (_PollFd * 2)(_PollFd(status_r, POLLIN, 0), _PollFd(lifeline, 0, 0))
+    _libc.poll.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int]
+    while True:
+        if _libc.poll(fds, 2, -1) < 0:
+            if ctypes.get_errno() == EINTR:
+                continue
+            return  # cannot watch: wait for init as before
+        if fds[1].revents:
+            os.kill(init, SIGKILL)
+            return
+        if fds[0].revents:
+            return
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 Default allow; the syscalls a function never needs (mount, ptrace, kexec, module loading, bpf, keyrings,
 namespaces, ...) fail with EPERM, `clone` with any namespace flag fails with EPERM, `clone3` (whose flags BPF
 cannot see) fails with ENOSYS so libc falls back to `clone`, and a foreign syscall ABI (i386 or x32 on x86_64)
-kills the process. Building and loading it takes well under a millisecond, with no libseccomp.
+kills the process. `socket` and `socketpair` work only for the families functions need (AF_UNIX, AF_INET,
+AF_INET6): every other one (vsock, which network namespaces do not isolate; netlink, packet, alg, bluetooth, ...)
+fails with EAFNOSUPPORT, as on a kernel built without it, so libc's fallbacks apply (getaddrinfo's AI_ADDRCONFIG
+probe then assumes both IPv4 and IPv6). Building and loading it takes well under a millisecond, with no libseccomp.
 
 The server assembles the program once (`program_bytes`) and hands it to `sandbox_init.py` in the plan; `install`
 loads it into the calling process (used by tests and `nimbus doctor`). stdlib only.
@@ -99,6 +102,12 @@ BLOCKED: dict[str, tuple[int | None, int | None]] = {
 }
 _CLONE = (56, 220)
 _CLONE3 = (435, 435)
+_SOCKET = (41, 198)
+_SOCKETPAIR = (53, 199)
+
+#: the only address families a sandboxed process may open sockets of (the domain is socket's first argument)
+AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
+ALLOWED_FAMILIES = (AF_UNIX, AF_INET, AF_INET6)
 
 _ARCHES = {"x86_64": (0, AUDIT_ARCH_X86_64), "amd64": (0, AUDIT_ARCH_X86_64), "aarch64": (1, AUDIT_ARCH_AARCH64)}
 
@@ -120,6 +129,8 @@ def build_filter(machine: str | None = None) -> list[tuple[int, int, int, int]]:
     if audit_arch == AUDIT_ARCH_X86_64:
         prog.append((_JGE_K, "kill", 0, X32_SYSCALL_BIT))
     prog.append((_JEQ_K, "enosys", 0, _CLONE3[column]))
+    prog.append((_JEQ_K, "family", 0, _SOCKET[column]))
+    prog.append((_JEQ_K, "family", 0, _SOCKETPAIR[column]))
     prog.append((_JEQ_K, 0, 2, _CLONE[column]))
     prog.append((_LD_W_ABS, 0, 0, _ARG0))  # clone's flags (low 32 bits on a little-endian machine)
     prog.append((_JSET_K, "eperm", "allow", CLONE_NS_FLAGS))
@@ -127,7 +138,14 @@ def build_filter(machine: str | None = None) -> list[tuple[int, int, int, int]]:
         nr = numbers[column]
         if nr is not None:
             prog.append((_JEQ_K, "eperm", 0, nr))
-    labels = {"allow": len(prog), "eperm": len(prog) + 1, "enosys": len(prog) + 2, "kill": len(prog) + 3}
+    prog.append((_JEQ_K, "allow", "allow", 0))  # the rest is allowed: jump over the socket family check
+    family = len(prog)
+    # socket/socketpair: the domain is an int, so its low 32 bits are all the kernel looks at
+    prog.append((_LD_W_ABS, 0, 0, _ARG0))
+    prog += [(_JEQ_K, "allow", 0, allowed) for allowed in ALLOWED_FAMILIES]
+    prog.append((_RET_K, 0, 0, RET_ERRNO | errno.EAFNOSUPPORT))
+    end = len(prog)
+    labels = {"allow": end, "eperm": end + 1, "enosys": end + 2, "kill": end + 3, "family": family}
     prog += [
         (_RET_K, 0, 0, RET_ALLOW),
         (_RET_K, 0, 0, RET_ERRNO | errno.EPERM),

@@ -43,7 +43,15 @@ from typing import Any
 
 from nimbus.instances.cgroups import InstanceCgroup
 from nimbus.instances.isolation import Isolation
-from nimbus.instances.process import CONTROL_FD, LaunchCommand, ProcessHandle, new_channels, recv_nowait
+from nimbus.instances.process import (
+    CONTROL_FD,
+    LIFELINE_FD,
+    LaunchCommand,
+    ProcessHandle,
+    lifeline_fd,
+    new_channels,
+    recv_nowait,
+)
 from nimbus.instances.sandbox import INIT, SandboxLauncher, runtime_prefix
 
 log = logging.getLogger(__name__)
@@ -114,6 +122,8 @@ class Zygote:
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
                     (os.POSIX_SPAWN_DUP2, fd, CONTROL_FD),
+                    # its forks keep it: a sandbox dies with the server (the zygote itself goes on its socket's EOF)
+                    (os.POSIX_SPAWN_DUP2, lifeline_fd(), LIFELINE_FD),
                 ],
                 setpgroup=0,
                 setsigdef=(signal.SIGPIPE, signal.SIGINT, signal.SIGTERM),

@@ -2,14 +2,17 @@
 
 Started by the server (posix_spawn, never a fork of the server) as
 `python3.N -I -S -u -X utf8 zygote_main.py <sandbox_init.py> <bootstrap.py> <frames.py>` with a SOCK_SEQPACKET
-socket at fd 3. It imports the sandbox set-up code, the Python runtime and the frame codec, `gc.freeze()`s, says
-b"R", then serves requests, one message each: a marshal'd sandbox plan (as `sandbox.py` builds it) with two fds
-attached (SCM_RIGHTS: the instance's end of its control socket, the write end of its output pipe). Replies, in
-request order: b"P" + pid (host pid of the forked outer process) or b"E" + message. It is the parent of every
-instance it forks, so it also reaps them and reports b"X" + (pid, wait status), always after that pid's b"P".
+socket at fd 3 and the server's lifeline (`process.py`) at fd 4. It imports the sandbox set-up code, the Python
+runtime and the frame codec, `gc.freeze()`s, says b"R", then serves requests, one message each: a marshal'd sandbox
+plan (as `sandbox.py` builds it) with two fds attached (SCM_RIGHTS: the instance's end of its control socket, the
+write end of its output pipe). Replies, in request order: b"P" + pid (host pid of the forked outer process) or
+b"E" + message. It is the parent of every instance it forks, so it also reaps them and reports b"X" + (pid, wait
+status), always after that pid's b"P".
 
 Each forked child does what `sandbox_init.py` does for a spawned one (cgroups, namespaces, pid 1, root, uid,
 seccomp), but its runtime process then runs the bootstrap in-process: no exec, no interpreter start, no imports.
+Each keeps the lifeline at fd 4: its outer process kills the sandbox when the server dies, even though the zygote
+(which exits on its socket's EOF) is not the server.
 
 stdlib only, python3.8+: this file cannot import `nimbus`.
 """
@@ -29,6 +32,7 @@ import sys
 import traceback
 
 CONTROL_FD = 3
+LIFELINE_FD = 4
 _FD_SIZE = array.array("i").itemsize
 
 
@@ -84,7 +88,7 @@ def _child(plan, control, output):
     os.dup2(control, CONTROL_FD)
     for fd in os.listdir("/proc/self/fd"):
         fd = int(fd)
-        if fd > CONTROL_FD:
+        if fd > CONTROL_FD and fd != LIFELINE_FD:
             try:  # noqa: SIM105
                 os.close(fd)
             except OSError:

@@ -508,13 +508,34 @@ function fatal(label, error, exitCode) {
   channel.end(exit); // between invocations: the server sees the exit and replaces the instance
 }
 
+/** Whether the task root is on a read-only mount: the ST_RDONLY flag of statvfs, as the Python bootstrap asks, which
+ * Node's fs.statfs does not expose; so it is read from /proc/self/mountinfo (per-mount or superblock `ro`), for the
+ * mount whose mount point is the longest prefix of the task root's real path (the last listed, when stacked).
+ * access(W_OK) cannot tell: for a directory we may not write (the sandbox's /var/task is root-owned 0555) it says
+ * EACCES before it looks at the mount. */
 function taskRootReadOnly(taskRoot) {
+  let real;
+  let table;
   try {
-    fs.accessSync(taskRoot, fs.constants.W_OK);
+    real = fs.realpathSync(taskRoot);
+    table = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
     return false;
-  } catch (err) {
-    return err.code === 'EROFS';
   }
+  const unescape = (field) => field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
+  let found = null;
+  for (const line of table.split('\n')) {
+    // id parent major:minor root mount-point mount-options [optional fields...] - fstype source super-options
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-', 6);
+    if (dash < 0 || fields.length < dash + 4) continue;
+    const point = unescape(fields[4]);
+    const under = point === '/' || real === point || real.startsWith(point + '/');
+    if (under && (found === null || point.length >= found.point.length)) {
+      found = { point, options: [...fields[5].split(','), ...fields[dash + 3].split(',')] };
+    }
+  }
+  return found !== null && found.options.includes('ro');
 }
 
 async function main() {
