@@ -180,3 +180,12 @@ def test_extract_never_writes_through_a_link_even_unchecked(tmp_path: Path) -> N
             with pytest.raises(InvalidZipFile):
                 unzip.extract(zf, unchecked, str(dest), 1 << 20)
     assert list(outside.iterdir()) == []
+
+
+def test_a_name_ending_in_a_slash_is_a_directory_whatever_its_mode(store: CodeStore) -> None:
+    odd_dir, _ = file("d/", b"")  # some tools give directories a regular-file mode
+    odd_link, _ = link("e/", "x")
+    tree = store.code_dir(store.put(build([(odd_dir, b""), (odd_link, b""), file("d/f", b"ok")])).sha256_hex)
+    assert (tree / "d" / "f").read_bytes() == b"ok"
+    assert (tree / "e").is_dir()
+    assert not (tree / "e").is_symlink()

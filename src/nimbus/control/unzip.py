@@ -114,15 +114,11 @@ def _kind(info: zipfile.ZipInfo) -> Kind:
     """From the Unix mode in the high half of external_attr (zero when the zip was made elsewhere). Zip has no
     hard-link entry; devices, FIFOs and sockets are refused."""
     ftype = stat.S_IFMT(info.external_attr >> 16)
-    if info.is_dir() and ftype in (0, stat.S_IFDIR):
+    if ftype not in (0, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
+        raise invalid(f"Entry '{info.filename}' is not a regular file, directory or symbolic link.")
+    if ftype == stat.S_IFDIR or info.is_dir():  # a name ending in "/" is a directory whatever its mode says
         return "dir"
-    if ftype == stat.S_IFDIR:
-        return "dir"
-    if ftype == stat.S_IFLNK and not info.is_dir():
-        return "link"
-    if ftype in (0, stat.S_IFREG) and not info.is_dir():
-        return "file"
-    raise invalid(f"Entry '{info.filename}' is not a regular file, directory or symbolic link.")
+    return "link" if ftype == stat.S_IFLNK else "file"
 
 
 def _read_link(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
