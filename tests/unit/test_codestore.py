@@ -101,3 +101,13 @@ def test_sweep_keeps_what_is_kept_again_or_stored_again_between_sweeps(tmp_path:
     assert store.sweep(set()) == [digest]
     assert store.put(data).sha256_hex == digest  # and stored afresh after a collection
     assert (store.code_dir(digest) / "app.py").read_text() == "v = 1\n"
+
+
+def test_code_gc_interval_setting() -> None:
+    from nimbus.config import Settings, from_env
+
+    assert Settings().code_gc_interval == 60.0
+    assert from_env({"NIMBUS_CODE_GC_INTERVAL": "0.5"}).code_gc_interval == 0.5
+    assert from_env({}, code_gc_interval=0.0).code_gc_interval == 0.0  # start-up collection only
+    with pytest.raises(ValueError, match="code_gc_interval"):
+        from_env({"NIMBUS_CODE_GC_INTERVAL": "-1"}).check()
