@@ -66,6 +66,10 @@ class Settings:
     busy_poll: bool = True
     #: MB of MemorySize that may run at once (0: three quarters of the host's memory)
     memory_budget_mb: int = 0
+    #: what holds instances' memory and pids limits: "auto" (cgroups where this host lets the server write them,
+    #: else rlimits inside each sandbox), "cgroup" (refuse to start without), "rlimit" (never cgroups; how CI proves
+    #: the non-root path as root). `nimbus doctor` shows what each gives here
+    limits_mechanism: str = "auto"
     #: seconds between sweeps that delete code (unpacked trees, zips) no function, version or layer references and
     #: no instance runs from; a tree goes at the second sweep that finds it unused (0: only at start-up). 60: replaced
     #: code is gone within two minutes, for a listing of the code dir every minute
@@ -102,6 +106,8 @@ class Settings:
             )
         if not (len(self.account_id) == 12 and self.account_id.isdigit()):
             raise ValueError("account id must be 12 digits")
+        if self.limits_mechanism not in ("auto", "cgroup", "rlimit"):
+            raise ValueError(f"limits_mechanism must be auto, cgroup or rlimit, not {self.limits_mechanism!r}")
         if self.max_buffered_mb < 67:
             raise ValueError("max_buffered_mb must be at least 67: one CreateFunction body (70,167,211 bytes)")
         if self.max_connections < 1 or self.header_timeout <= 0 or self.body_timeout <= 0:

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import Server
 from sandbox.attacker import ATTACKER
-from sandbox.support import needs_cgroups, needs_namespaces, needs_seccomp
+from sandbox.support import ISOLATION, needs_limits, needs_namespaces, needs_seccomp
 
 pytestmark = needs_namespaces
 
@@ -65,7 +65,7 @@ def test_cannot_read_host_secrets_data_dir_or_other_functions(
 ) -> None:
     host_tmp_canary = tmp_path / "canary.txt"
     host_tmp_canary.write_text("host tmp secret")
-    home_canary = Path("/root") / f"nimbus-canary-{uuid.uuid4().hex}"
+    home_canary = Path.home() / f"nimbus-canary-{uuid.uuid4().hex}"  # /root, or a non-root server's home
     home_canary.write_text("home secret")
     try:
         name = attacker()
@@ -121,12 +121,17 @@ def test_sees_only_its_own_processes_and_cannot_kill_outside(
     assert pids == [1, 2], "only the sandbox's init and the runtime are visible"
     err, out = call(lam, name, {"attack": "kill_all"})
     assert err is None
+    if ISOLATION.use_user_namespace:
+        # init runs as the runtime's own uid in the sandbox's user namespace, so kill(1) is permitted, and the
+        # kernel drops it: a pid namespace's init gets no signal from inside that it has no handler for
+        # (the invocation answering at all shows the sandbox, which dies with its init, still stands)
+        assert out.pop("1") == {"ok": True, "value": None}
     assert all(failed(o) and o["errno"] == errno.EPERM for o in out.values()), out
     assert server.process.poll() is None
     after_attack(name)
 
 
-@needs_cgroups
+@needs_limits
 def test_memory_past_the_limit_fails_cleanly_and_the_instance_is_replaced(
     lam: Any, attacker: Callable[..., str], after_attack: Callable[[str], None]
 ) -> None:
@@ -152,7 +157,7 @@ def test_tmp_is_private_and_capped_at_ephemeral_storage(
     after_attack(name)
 
 
-@needs_cgroups
+@needs_limits
 def test_fork_bomb_fails_inside_the_sandbox(
     lam: Any, server: Server, attacker: Callable[..., str], after_attack: Callable[[str], None]
 ) -> None:
@@ -206,7 +211,8 @@ def test_dangerous_syscalls_are_refused(
     assert err is None
     for call_name in ("mount", "unshare", "ptrace", "bpf"):
         assert out[call_name] == {"ret": -1, "errno": errno.EPERM}, (call_name, out)
-    assert out["setuid0"]["errno"] == errno.EPERM
+    # EINVAL in a non-root server's user namespace, where uid 0 is not even mapped
+    assert out["setuid0"]["errno"] == (errno.EINVAL if ISOLATION.use_user_namespace else errno.EPERM)
     assert out["chroot"]["errno"] == errno.EPERM
     after_attack(name)
 

@@ -98,6 +98,14 @@ def serve(
             help="Create or update every <DIR>/<name>/nimbus.json function at start.",
         ),
     ] = None,
+    limits_mechanism: Annotated[
+        str | None,
+        typer.Option(
+            help="What holds instances' memory and pids limits: auto (cgroups if writable, else rlimits), cgroup "
+            "(refuse to start without) or rlimit.",
+            show_default="auto",
+        ),
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.", show_default="info")] = None,
 ) -> None:
     """Run the Nimbus server in the foreground until SIGINT/SIGTERM (unset flags: NIMBUS_* variables)."""
@@ -124,6 +132,7 @@ def serve(
         "ready_file": ready_file.expanduser() if ready_file else None,
         "metrics_port": metrics_port,
         "metrics_host": metrics_host,
+        "limits_mechanism": limits_mechanism,
         "log_level": log_level.lower() if log_level else None,
     }
     try:

@@ -1,9 +1,16 @@
 """Per-instance cgroups: memory at MemorySize, a pids cap, CPU weight proportional to memory; peak and OOM reads.
 
-cgroup v2 is used where its tree has the memory and pids controllers; otherwise the v1 hierarchies (the layout of
-the machines Nimbus is measured on: memory/cpu/pids under /sys/fs/cgroup/<controller>, an empty cgroup2 beside).
+cgroup v2 is used where the server's own group offers the memory and pids controllers and this user may write it:
+as root, or in a subtree delegated to the user (a systemd user service, or
+`systemd-run --user --scope -p Delegate=yes nimbus serve`). Otherwise the v1 hierarchies (the layout of the
+machines Nimbus is measured on: memory/cpu/pids under /sys/fs/cgroup/<controller>, an empty cgroup2 beside).
 Groups are made under the server's own cgroup (`<own>/nimbus-<server pid>/<instance>`), so a server running in a
 limited cgroup keeps its instances inside its limits, and several servers never touch each other's groups.
+
+cgroup v2 lets a group give controllers to its children only while it holds no process itself (the "no internal
+processes" rule), and a delegated scope holds the server. So `prepare` first moves every process of the server's
+group into a leaf beside the instance groups (`<own>/nimbus-server`), then enables memory, pids and cpu for the
+children. Without any usable cgroup, `rlimits.py` holds the limits instead.
 
 Every operation is a handful of small writes to cgroupfs (well under a millisecond), done inline.
 """
@@ -24,6 +31,10 @@ PIDS_MAX = 1024
 MB_PER_VCPU = 1769
 
 
+#: the leaf a delegated v2 group's own processes (the server's) move into, so it may give its children controllers
+SERVER_LEAF = "nimbus-server"
+
+
 @dataclass(frozen=True)
 class CgroupLayout:
     """What the host offers: "v2" (one dir with controllers), "v1" (one dir per controller) or "none"."""
@@ -31,15 +42,28 @@ class CgroupLayout:
     mode: str
     #: controller -> the directory under which this server makes its instance groups
     bases: dict[str, Path]
+    #: v2: the controllers the server's group offers its children (cpu only where the parent gives it)
+    v2_controllers: tuple[str, ...] = ()
+    #: v2: the server's group is not the root and still holds processes, which `prepare` moves into a leaf
+    delegated: bool = False
 
     @property
     def controllers(self) -> tuple[str, ...]:
-        return tuple(sorted(self.bases)) if self.mode == "v1" else ("cpu", "memory", "pids")
+        if self.mode == "v1":
+            return tuple(sorted(self.bases))
+        return self.v2_controllers if self.mode == "v2" else ()
+
+    @property
+    def name(self) -> str:
+        """How `nimbus doctor` names the mechanism: "cgroup v1", "cgroup v2", "cgroup v2 delegated" or "none"."""
+        if self.mode == "none":
+            return "none"
+        return f"cgroup {self.mode}" + (" delegated" if self.delegated else "")
 
     def describe(self) -> str:
         if self.mode == "none":
             return "none"
-        return f"{self.mode} ({', '.join(self.controllers)})"
+        return f"{self.mode}{' delegated' if self.delegated else ''} ({', '.join(self.controllers)})"
 
 
 def _own_path(controller: str, proc_cgroup: str) -> str:
@@ -55,20 +79,23 @@ def _writable(path: Path) -> bool:
     return path.is_dir() and os.access(path, os.W_OK)
 
 
-def detect_layout(root: Path = ROOT) -> CgroupLayout:
-    """Find usable controllers; the base directories are not created until `prepare`."""
+def _words(path: Path) -> set[str]:
     try:
-        proc = Path("/proc/self/cgroup").read_text()
+        return set(path.read_text().split())
+    except OSError:
+        return set()
+
+
+def detect_layout(root: Path = ROOT, proc_cgroup: str | None = None) -> CgroupLayout:
+    """Find usable controllers (`proc_cgroup`: this process's /proc/self/cgroup); nothing is created or moved until
+    `prepare`, so `nimbus doctor` can call this freely."""
+    try:
+        proc = Path("/proc/self/cgroup").read_text() if proc_cgroup is None else proc_cgroup
     except OSError:
         return CgroupLayout("none", {})
     server = f"nimbus-{os.getpid()}"
-    v2_controllers = root / "cgroup.controllers"
-    if v2_controllers.exists():  # a pure cgroup2 host: one tree
-        have = set(v2_controllers.read_text().split())
-        own = root / _own_path("", proc)
-        if {"memory", "pids"} <= have and _writable(own):
-            return CgroupLayout("v2", {"": own / server})
-        return CgroupLayout("none", {})
+    if (root / "cgroup.controllers").exists():  # a pure cgroup2 host: one tree
+        return _detect_v2(root, _own_path("", proc), server)
     bases = {}
     for controller in V1_CONTROLLERS:
         own = root / controller / _own_path(controller, proc)
@@ -77,6 +104,53 @@ def detect_layout(root: Path = ROOT) -> CgroupLayout:
     if "memory" in bases and "pids" in bases:
         return CgroupLayout("v1", bases)
     return CgroupLayout("none", {})
+
+
+def _detect_v2(root: Path, own_path: str, server: str) -> CgroupLayout:
+    """The server's own group is usable when it offers memory and pids and this user may write its directory, its
+    cgroup.procs (to move processes) and its cgroup.subtree_control (to give the controllers to children)."""
+    own = root / own_path
+    offered = _words(own / "cgroup.controllers")
+    if not ({"memory", "pids"} <= offered and _writable(own)):
+        return CgroupLayout("none", {})
+    if not all(os.access(own / f, os.W_OK) for f in ("cgroup.procs", "cgroup.subtree_control")):
+        return CgroupLayout("none", {})
+    wanted = tuple(c for c in ("cpu", "memory", "pids") if c in offered)
+    enabled = _words(own / "cgroup.subtree_control")
+    # the root group may hold processes and give controllers at once; any other group must be emptied first
+    delegated = own_path != "" and not {"memory", "pids"} <= enabled
+    return CgroupLayout("v2", {"": own / server}, wanted, delegated)
+
+
+def prepare(layout: CgroupLayout) -> None:
+    """Make this server's base groups, ready for instance groups. For a delegated v2 group: move its processes
+    into the `SERVER_LEAF` leaf and enable the controllers for its children. Raises OSError when it cannot."""
+    for base in layout.bases.values():
+        if layout.mode == "v2":
+            own = base.parent
+            enable = " ".join(f"+{c}" for c in layout.controllers)
+            if not {"memory", "pids"} <= _words(own / "cgroup.subtree_control"):
+                if layout.delegated:
+                    _empty_into_leaf(own)
+                _put(own / "cgroup.subtree_control", enable)
+            base.mkdir(exist_ok=True)
+            _put(base / "cgroup.subtree_control", enable)
+        else:
+            base.mkdir(exist_ok=True)
+
+
+def _empty_into_leaf(own: Path) -> None:
+    """Move every process of `own` into `own/SERVER_LEAF` (a few rounds: a process may fork meanwhile)."""
+    leaf = own / SERVER_LEAF
+    leaf.mkdir(exist_ok=True)
+    for _ in range(10):
+        pids = _read(own / "cgroup.procs").split()
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                _put(leaf / "cgroup.procs", pid)
+    raise OSError(f"{own} keeps getting new processes: cannot empty it into {leaf}")
 
 
 def cpu_weight_v1(memory_mb: int) -> int:
@@ -95,11 +169,6 @@ class InstanceCgroup:
         self.layout = layout
         self.removed = False
         self.dirs = {c: base / name for c, base in layout.bases.items()}
-        for base in layout.bases.values():
-            base.mkdir(exist_ok=True)
-            if layout.mode == "v2":
-                with contextlib.suppress(OSError):
-                    (base / "cgroup.subtree_control").write_text("+memory +pids +cpu")
         for d in self.dirs.values():
             d.mkdir()
         self._memory = self.dirs["" if layout.mode == "v2" else "memory"]

@@ -2,7 +2,7 @@
 
 The strongest available level is chosen: as root, namespaces + a non-root uid + cgroups + seccomp; without root,
 the same inside a user namespace when the kernel allows one (cgroup limits only if a writable, delegated cgroup
-exists); with neither, instances run unsandboxed and the server says so loudly.
+exists, else rlimits inside each sandbox); with neither, instances run unsandboxed and the server says so loudly.
 """
 
 from __future__ import annotations
@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nimbus.instances import seccomp
-from nimbus.instances.cgroups import CgroupLayout, detect_layout
+from nimbus.instances.cgroups import PIDS_MAX, CgroupLayout, detect_layout
+from nimbus.instances.rlimits import DATA_MARGIN_MB
+
+#: the values of the `limits_mechanism` setting: cgroups where the host gives them, else rlimits (auto); cgroups
+#: or refuse to start (cgroup); rlimits even where cgroups exist (rlimit: how CI proves that path as root)
+LIMITS_MECHANISMS = ("auto", "cgroup", "rlimit")
 
 
 @dataclass(frozen=True)
@@ -37,27 +42,80 @@ class Isolation:
     def full(self) -> bool:
         return self.namespaces and self.seccomp and self.cgroups.mode != "none"
 
-    def layers(self) -> list[tuple[str, bool, str]]:
-        """(layer, enforced, how) for every isolation layer, in the order docs/security.md lists them."""
+    @property
+    def limits(self) -> str:
+        """What holds the memory and pids limits: "cgroup v1", "cgroup v2", "cgroup v2 delegated" (the sandbox
+        joins its groups), "rlimit" (set inside each sandbox, see rlimits.py) or "none" (instances unsandboxed)."""
+        if not self.namespaces:
+            return "none"
+        return self.cgroups.name if self.cgroups.mode != "none" else "rlimit"
+
+    def layers(self) -> list[tuple[str, str, str]]:
+        """(layer, status, how) for every isolation layer, in the order docs/security.md lists them. The status is
+        "enforced", "NOT ENFORCED", or for the limits the mechanism that holds them (`limits`)."""
         ns = self.namespaces
+        on = "enforced" if ns else NOT_ENFORCED
         how_ns = "as root" if self.root else "in a user namespace" if ns else "needs root or user namespaces"
         return [
-            ("mount namespace: read-only root, /var/task, /var/lang, /opt; private /tmp and /proc", ns, how_ns),
-            ("pid, ipc and uts namespaces", ns, how_ns),
-            ("network mode 'none' (own empty network namespace)", ns, how_ns),
+            ("mount namespace: read-only root, /var/task, /var/lang, /opt; private /tmp and /proc", on, how_ns),
+            ("pid, ipc and uts namespaces", on, how_ns),
+            ("network mode 'none' (own empty network namespace)", on, how_ns),
             (
                 "unprivileged uid/gid 993/990, no capabilities, no_new_privs",
-                ns,
+                on,
                 "setresuid" if self.root else "uid mapped in a user namespace" if ns else "unsandboxed",
             ),
-            ("seccomp filter (mount, ptrace, kexec, modules, bpf, keyctl, ...)", self.seccomp and ns, _sc(self)),
-            ("memory limit = MemorySize, OOM detection", self.cgroups.mode != "none", self.cgroups.describe()),
-            ("pids limit (fork bombs stay inside)", self.cgroups.mode != "none", self.cgroups.describe()),
-            ("cpu weight proportional to memory", "cpu" in self.cgroups.controllers, self.cgroups.describe()),
+            (
+                "seccomp filter (mount, ptrace, kexec, modules, bpf, keyctl, ...)",
+                "enforced" if self.seccomp and ns else NOT_ENFORCED,
+                _sc(self),
+            ),
+            *self._limit_layers(),
+        ]
+
+    def _limit_layers(self) -> list[tuple[str, str, str]]:
+        memory = "memory limit = MemorySize, OOM detection"
+        pids = f"pids limit = {PIDS_MAX} processes and threads (fork bombs stay inside)"
+        cpu = "cpu weight proportional to memory"
+        mechanism = self.limits
+        if mechanism == "none":
+            return [(name, NOT_ENFORCED, "instances run unsandboxed") for name in (memory, pids, cpu)]
+        if mechanism == "rlimit":
+            shared = (
+                "counted per sandbox, in its user namespace"
+                if self.use_user_namespace
+                else ("counted for uid 993 across every sandbox of the host (no user namespace as root)")
+            )
+            return [
+                (
+                    memory,
+                    "rlimit",
+                    f"RLIMIT_DATA = MemorySize + {DATA_MARGIN_MB} MB per process, not the sandbox's "
+                    "total, /tmp and shared memory not counted; a failed allocation ends as Runtime.OutOfMemory",
+                ),
+                (pids, "rlimit", f"RLIMIT_NPROC = {PIDS_MAX}, {shared}"),
+                (cpu, NOT_ENFORCED, "needs a cpu cgroup controller; no rlimit gives a weight"),
+            ]
+        v2 = self.cgroups.mode == "v2"
+        has_cpu = "cpu" in self.cgroups.controllers
+        return [
+            (memory, mechanism, "memory.max, memory.swap.max = 0" if v2 else "memory.limit_in_bytes, no swap"),
+            (pids, mechanism, "pids.max"),
+            (
+                cpu,
+                mechanism if has_cpu else NOT_ENFORCED,
+                ("cpu.weight" if v2 else "cpu.shares") if has_cpu else "the cgroup has no cpu controller",
+            ),
         ]
 
     def warnings(self) -> list[str]:
-        return [f"NOT ENFORCED: {name} ({how})" for name, on, how in self.layers() if not on]
+        found = [f"NOT ENFORCED: {name} ({how})" for name, status, how in self.layers() if status == NOT_ENFORCED]
+        if self.limits == "rlimit":
+            found.append(f"no memory and pids cgroup: limits held by rlimits in each sandbox ({self.layers()[5][2]})")
+        return found
+
+
+NOT_ENFORCED = "NOT ENFORCED"
 
 
 def _sc(iso: Isolation) -> str:
@@ -87,13 +145,23 @@ def seccomp_available() -> bool:
     return "Seccomp:" in status and seccomp.supported_arch()
 
 
-def detect() -> Isolation:
+def detect(limits_mechanism: str = "auto") -> Isolation:
+    """This host's isolation; `limits_mechanism` "rlimit" leaves cgroups aside, "cgroup" refuses a host without."""
+    if limits_mechanism not in LIMITS_MECHANISMS:
+        raise ValueError(f"limits mechanism must be one of {', '.join(LIMITS_MECHANISMS)}, not {limits_mechanism!r}")
     linux = sys.platform == "linux"
     root = linux and os.geteuid() == 0
-    return Isolation(
+    use_cgroups = linux and limits_mechanism != "rlimit"
+    isolation = Isolation(
         linux=linux,
         root=root,
         user_namespaces=linux and user_namespaces_allowed(),
-        cgroups=detect_layout() if linux else CgroupLayout("none", {}),
+        cgroups=detect_layout() if use_cgroups else CgroupLayout("none", {}),
         seccomp=linux and seccomp_available(),
     )
+    if limits_mechanism == "cgroup" and not isolation.limits.startswith("cgroup"):
+        raise ValueError(
+            "--limits-mechanism cgroup: this host gives no writable memory and pids cgroup (run as root, or in a "
+            "delegated one: systemd-run --user --scope -p Delegate=yes nimbus serve); see `nimbus doctor`"
+        )
+    return isolation

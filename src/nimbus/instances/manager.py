@@ -49,9 +49,12 @@ INIT_TIMEOUT_S = 10.0
 PoolKey = tuple[str, str, str]
 
 
-def default_launcher(isolation: Isolation | None = None, spares: int = DEFAULT_SPARES) -> Launcher:
-    """The strongest launcher this host allows; anything weaker than full isolation is logged as a WARNING."""
-    isolation = isolation or detect()
+def default_launcher(
+    isolation: Isolation | None = None, spares: int = DEFAULT_SPARES, limits_mechanism: str = "auto"
+) -> Launcher:
+    """The strongest launcher this host allows; anything weaker than full isolation is logged as a WARNING.
+    Raises ValueError when `limits_mechanism` is "cgroup" and the host has none for the server."""
+    isolation = isolation or detect(limits_mechanism)
     for warning in isolation.warnings():
         log.warning("INSECURE: %s; run `nimbus doctor` for details", warning)
     if isolation.namespaces:
@@ -114,7 +117,9 @@ class InstanceManager:
     def __init__(self, settings: Settings, logs: LogSink, launcher: Launcher | None = None) -> None:
         self._settings = settings
         self._logs = logs
-        self._launcher: Launcher = launcher or default_launcher(spares=settings.spare_instances)
+        self._launcher: Launcher = launcher or default_launcher(
+            spares=settings.spare_instances, limits_mechanism=settings.limits_mechanism
+        )
         self._pools: dict[PoolKey, Pool] = {}
         self._instances: set[Instance] = set()
         self._inflight = 0

@@ -21,7 +21,9 @@ What an instance sees:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import logging
 import marshal
 import os
 import uuid
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.instances import seccomp
-from nimbus.instances.cgroups import InstanceCgroup, remove_server_base, sweep_stale
+from nimbus.instances.cgroups import CgroupLayout, InstanceCgroup, prepare, remove_server_base, sweep_stale
 from nimbus.instances.isolation import Isolation
 from nimbus.instances.process import (
     CONTROL_FD,
@@ -39,6 +41,9 @@ from nimbus.instances.process import (
     SandboxSpec,
     SpawnLauncher,
 )
+from nimbus.instances.rlimits import RlimitRecord, RlimitReports, rlimits_for
+
+log = logging.getLogger(__name__)
 
 #: Lambda's sandbox user and group (sbx_user1051)
 SANDBOX_UID = 993
@@ -170,7 +175,15 @@ class SandboxLauncher:
         self._cgroups: list[InstanceCgroup] = []
         self._seccomp = seccomp.program_bytes() if isolation.seccomp else b""
         if isolation.cgroups.mode != "none":
-            sweep_stale(isolation.cgroups)
+            try:
+                prepare(isolation.cgroups)
+            except OSError as exc:
+                log.warning("cannot use cgroup %s (%s): limits fall back to rlimits", isolation.cgroups.describe(), exc)
+                self.isolation = dataclasses.replace(isolation, cgroups=CgroupLayout("none", {}))
+            else:
+                sweep_stale(isolation.cgroups)
+        #: without cgroups: rlimits in each sandbox, and a report file per instance (rlimits.py)
+        self._reports = RlimitReports() if self.isolation.limits == "rlimit" else None
 
     def plan(self, command: LaunchCommand, cgroup: InstanceCgroup | None) -> dict[str, Any]:
         spec = command.sandbox
@@ -201,12 +214,14 @@ class SandboxLauncher:
             "argv": list(command.argv),
             "env": dict(command.env),
             "cwd": str(command.cwd),
+            "rlimits": rlimits_for(spec.memory_mb) if self._reports is not None else [],
             "host_prefix": str(spec.runtime_prefix),
         }
 
     def _base_plan(self, cgroup: InstanceCgroup | None) -> dict[str, Any]:
         return {
             "cgroup_procs": cgroup.procs_files if cgroup else [],
+            "limits_report": str(cgroup.path) if isinstance(cgroup, RlimitRecord) else None,
             "userns": self.isolation.use_user_namespace,
             "uid": SANDBOX_UID,
             "gid": SANDBOX_GID,
@@ -217,10 +232,14 @@ class SandboxLauncher:
         }
 
     def new_cgroup(self, memory_mb: int) -> InstanceCgroup | None:
-        """A fresh instance cgroup (None without cgroups), tracked so `close` can wait for its removal."""
-        if self.isolation.cgroups.mode == "none":
+        """A fresh instance cgroup (under rlimits its report record; None unsandboxed), tracked so `close` can wait
+        for its removal."""
+        if self._reports is not None:
+            cgroup: InstanceCgroup = self._reports.new(uuid.uuid4().hex, memory_mb)
+        elif self.isolation.cgroups.mode == "none":
             return None
-        cgroup = InstanceCgroup(self.isolation.cgroups, uuid.uuid4().hex, memory_mb)
+        else:
+            cgroup = InstanceCgroup(self.isolation.cgroups, uuid.uuid4().hex, memory_mb)
         self._cgroups = [c for c in self._cgroups if not c.removed]
         self._cgroups.append(cgroup)
         return cgroup
@@ -253,6 +272,8 @@ class SandboxLauncher:
                 break
             await asyncio.sleep(0.01)
         remove_server_base(self.isolation.cgroups)
+        if self._reports is not None:
+            self._reports.close()
 
 
 def _runtime_sources() -> dict[str, Path]:

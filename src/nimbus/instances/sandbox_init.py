@@ -326,6 +326,8 @@ def _exec_runtime(plan: dict[str, Any], runtime_main: Any = None) -> None:
         _drop_bounding_set()
     if not plan["userns"]:
         os.setresuid(uid, uid, uid)
+    for limit, value in plan.get("rlimits", ()):  # no memory and pids cgroup here: see rlimits.py
+        resource.setrlimit(limit, (value, value))
     _clear_capabilities()
     if plan["seccomp"]:
         _install_seccomp(plan["seccomp"])
@@ -363,11 +365,11 @@ def _init(plan: dict[str, Any], fds: dict[str, int], status_w: int, runtime_main
         _install_seccomp(plan["seccomp"])
     while True:
         try:
-            pid, status = os.waitpid(-1, 0)
+            pid, status, usage = os.wait4(-1, 0)
         except ChildProcessError:
             os._exit(0)
-        if pid == runtime:
-            os.write(status_w, struct.pack("=i", status))
+        if pid == runtime:  # with its peak resident size, which tells an out-of-memory end under rlimits
+            os.write(status_w, struct.pack("=iq", status, usage.ru_maxrss))
             os._exit(0)
 
 
@@ -400,6 +402,8 @@ def enter(plan: dict[str, Any], runtime_main: Any = None) -> None:
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         _join_cgroups(plan["cgroup_procs"])
+        # under rlimits, where the runtime's end is written for the server (opened while still on the host)
+        limits_report = os.open(plan["limits_report"], os.O_WRONLY) if plan.get("limits_report") else -1
         if plan["userns"]:
             _enter_user_namespace(plan["uid"], plan["gid"])
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
@@ -424,7 +428,7 @@ def enter(plan: dict[str, Any], runtime_main: Any = None) -> None:
     os.close(status_w)
     # fds listed before the fork: /proc may already be the sandbox's, where this process has no /proc/self
     for fd in open_fds:
-        if fd > 2 and fd not in (status_r, plan.get("lifeline_fd")):
+        if fd > 2 and fd not in (status_r, plan.get("lifeline_fd"), limits_report):
             try:  # noqa: SIM105  (contextlib's import costs more than the whole set-up)
                 os.close(fd)
             except OSError:
@@ -436,8 +440,13 @@ def enter(plan: dict[str, Any], runtime_main: Any = None) -> None:
     os.close(devnull)
     _wait_init(init, status_r, plan.get("lifeline_fd"))
     _, init_status = os.waitpid(init, 0)
-    report = os.read(status_r, 4)
-    _mirror(struct.unpack("=i", report)[0] if len(report) == 4 else init_status)
+    report = os.read(status_r, 12)
+    if len(report) == 12:
+        status, max_rss_kb = struct.unpack("=iq", report)
+        if limits_report >= 0:
+            os.write(limits_report, b"%d %d" % (status, max_rss_kb))
+        _mirror(status)
+    _mirror(init_status)  # init died without a word
 
 
 class _PollFd(ctypes.Structure):

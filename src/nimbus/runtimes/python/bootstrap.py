@@ -294,6 +294,16 @@ class Channel:
         self.sock.sendall(self.codec.encode(kind, header, body))
 
 
+def out_of_memory():
+    """A MemoryError under RLIMIT_DATA (a sandbox without a memory cgroup, see instances/rlimits.py) is the limit
+    reached: end as the kernel's OOM killer would have ended this process under a cgroup, so the platform reports
+    Runtime.OutOfMemory and replaces the instance. Without that rlimit it is an ordinary exception."""
+    if resource.getrlimit(resource.RLIMIT_DATA)[0] != resource.RLIM_INFINITY:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.kill(os.getpid(), 9)
+
+
 def _error_frame(channel, kind, error_result):
     channel.send(kind, json.dumps(error_result).encode("utf-8"))
 
@@ -325,7 +335,9 @@ def handle_invoke(channel, handler, header, body):
         log_error(error)
         _error_frame(channel, codec.ERROR, error)
         return
-    except Exception:
+    except Exception as e:
+        if isinstance(e, MemoryError):
+            out_of_memory()
         error = build_fault_result(sys.exc_info(), request_id)
         log_error(error)
         _error_frame(channel, codec.ERROR, error)
@@ -398,7 +410,9 @@ def run(codec, control_fd, task_root):
         handler = get_handler(os.environ.get("_HANDLER", ""))
     except FaultException as e:
         error = make_error(e.msg, e.exception_type, e.trace, "")
-    except Exception:
+    except Exception as e:
+        if isinstance(e, MemoryError):
+            out_of_memory()
         error = build_fault_result(sys.exc_info(), "")
     else:
         error = None
