@@ -56,6 +56,15 @@ class Settings:
     keep_alive: float = 300.0
     #: days log events are kept
     log_retention_days: float = 30.0
+    #: bytes of output one invocation may log (UTF-8 + 26 per line, as CloudWatch counts); the rest is dropped
+    #: behind a marker line (0: no limit). 6 MiB: Lambda's payload ceiling, far above a healthy invocation's logs
+    log_invocation_bytes: int = 6 * 1024 * 1024
+    #: bytes per second one function (log group) may log, all its instances together, in bursts of up to
+    #: log_invocation_bytes (0: no limit)
+    log_function_bytes_per_s: int = 1024 * 1024
+    #: MB kept free on the data dir's file system: below it function output is not logged, below half of it no
+    #: log line is (0: off), so a noisy function cannot take the disk the control database and code need
+    log_disk_reserve_mb: int = 512
     #: map python3.x runtimes the host lacks to the nearest interpreter it has (warned on every cold start)
     runtime_fallback: bool = False
     #: account-wide concurrent executions
@@ -76,8 +85,10 @@ class Settings:
     code_gc_interval: float = 60.0
     #: write a JSON readiness record {"port": N, "url": ...} here once the server listens
     ready_file: Path | None = None
-    #: port of the Prometheus /metrics listener, which is unauthenticated (None: off; 0 picks a free one)
+    #: port of the Prometheus /metrics listener (None: off; 0 picks a free one)
     metrics_port: int | None = None
+    #: bearer token /metrics requires (`Authorization: Bearer <token>`); empty: unauthenticated, WARNING at start-up
+    metrics_token: str = ""
     #: interface the metrics listener binds (a WARNING at start-up when it is not loopback)
     metrics_host: str = "127.0.0.1"
     log_level: str = "info"
@@ -106,6 +117,8 @@ class Settings:
             )
         if not (len(self.account_id) == 12 and self.account_id.isdigit()):
             raise ValueError("account id must be 12 digits")
+        if min(self.log_invocation_bytes, self.log_function_bytes_per_s, self.log_disk_reserve_mb) < 0:
+            raise ValueError("log limits cannot be negative (0 turns one off)")
         if self.limits_mechanism not in ("auto", "cgroup", "rlimit"):
             raise ValueError(f"limits_mechanism must be auto, cgroup or rlimit, not {self.limits_mechanism!r}")
         if self.max_buffered_mb < 67:

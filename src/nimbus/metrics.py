@@ -2,8 +2,10 @@
 
 The invoke path only bumps plain numbers (the instance manager's per-function counters, the throttle's refusals);
 `NimbusCollector` turns them into metric families when Prometheus scrapes, and `MetricsEndpoint` serves them at
-`GET /metrics` on a listener of its own, off unless `--metrics-port` is set. That listener is unauthenticated
-(Prometheus cannot sign SigV4), which is why it binds loopback by default.
+`GET /metrics` on a listener of its own, off unless `--metrics-port` is set. Prometheus cannot sign SigV4, so the
+listener takes a bearer token instead (`--metrics-token`, Prometheus's `authorization` scrape setting). Without one
+it is unauthenticated, and loopback is no protection: every function on the host network (the default) reaches it
+and reads every function's name, so the server WARNs at start-up.
 
 Scrapes run on the server's event loop, the only thread that changes the counters: a scrape sees one consistent
 moment and needs no lock.
@@ -11,6 +13,7 @@ moment and needs no lock.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -21,6 +24,7 @@ from nimbus.api.httpserver import HttpServer, Incoming
 from nimbus.config import is_loopback
 from nimbus.instances.manager import FunctionStats, InstanceManager
 from nimbus.invoke.throttle import Throttle
+from nimbus.logs.limits import REASONS, Drops
 
 METRICS_PATH = b"/metrics"
 _MB = 1 << 20
@@ -51,9 +55,10 @@ _NO_FIGURES = FunctionStats(0, 0, 0, 0, 0, 0, 0)
 class NimbusCollector:
     """A prometheus_client custom collector over an InstanceManager and a Throttle (nothing is copied or cached)."""
 
-    def __init__(self, manager: InstanceManager, throttle: Throttle) -> None:
+    def __init__(self, manager: InstanceManager, throttle: Throttle, drops: Drops | None = None) -> None:
         self.manager = manager
         self.throttle = throttle
+        self.drops = drops or Drops()
 
     def collect(self) -> Iterator[Metric]:
         stats = self.manager.all_function_statistics()
@@ -83,32 +88,60 @@ class NimbusCollector:
         ):
             yield GaugeMetricFamily(name, doc, value=value)
 
+        doc = "Log {} not stored: over a function's limits, below the disk reserve, or failed writes (reason)."
+        lines = CounterMetricFamily("nimbus_log_lines_dropped", doc.format("lines"), labels=["reason"])
+        nbytes = CounterMetricFamily("nimbus_log_bytes_dropped", doc.format("bytes"), labels=["reason"])
+        for reason in REASONS:
+            lines.add_metric([reason], self.drops.lines[reason])
+            nbytes.add_metric([reason], self.drops.bytes[reason])
+        yield lines
+        yield nbytes
 
-def registry_for(manager: InstanceManager, throttle: Throttle) -> CollectorRegistry:
+
+def registry_for(manager: InstanceManager, throttle: Throttle, drops: Drops | None = None) -> CollectorRegistry:
     """A registry of our own (never prometheus_client's global one, which would add process metrics by import)."""
     registry = CollectorRegistry()
-    registry.register(NimbusCollector(manager, throttle))
+    registry.register(NimbusCollector(manager, throttle, drops))
     return registry
 
 
-def exposure_warning(host: str) -> str | None:
-    """The start-up WARNING for a metrics listener reachable from other machines, or None on loopback."""
-    if is_loopback(host):
+def exposure_warning(host: str, token: str = "") -> str | None:
+    """The start-up WARNING for a metrics listener without a token (None when it has one)."""
+    if token:
         return None
+    who = (
+        "every function on the host network (the default) and every local user"
+        if is_loopback(host)
+        else "anyone who reaches it, and every function on the host network,"
+    )
     return (
-        f"the metrics endpoint on {host} is UNAUTHENTICATED: anyone who reaches it reads every function name and "
-        "its figures; bind it to 127.0.0.1 (--metrics-host) or firewall it"
+        f"the metrics endpoint on {host} is UNAUTHENTICATED: {who} reads every function name and its figures; "
+        "set --metrics-token (NIMBUS_METRICS_TOKEN), or run functions with network none"
     )
 
 
 class MetricsEndpoint:
-    """`GET /metrics` on its own listener (our HttpServer); any other path is 404, any other method 405."""
+    """`GET /metrics` on its own listener (our HttpServer); any other path is 404, any other method 405, and with a
+    token, a request without `Authorization: Bearer <token>` is 401 (compared in constant time)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, token: str = "") -> None:
         self.registry = registry
+        self._expected = token.encode() if token else None
         self._http = HttpServer(self.handle, max_body=0)
 
+    def _authorized(self, req: Incoming) -> bool:
+        if self._expected is None:
+            return True
+        given = req.headers.get("authorization", [])
+        if len(given) != 1:
+            return False
+        scheme, _, credentials = given[0].strip().partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode("latin-1"), self._expected)
+
     async def handle(self, req: Incoming) -> Response:
+        if not self._authorized(req):
+            return Response(401, b"unauthorized: send Authorization: Bearer <token>\n",
+                            [*_TEXT, (b"www-authenticate", b'Bearer realm="nimbus-metrics"')])  # fmt: skip
         if req.target.split(b"?", 1)[0] != METRICS_PATH:
             return Response(404, b"not found: the metrics are at /metrics\n", _TEXT)
         if req.method != "GET":

@@ -33,6 +33,7 @@ from nimbus.control.versions import Versions
 from nimbus.errors import NimbusError
 from nimbus.instances.manager import InstanceManager
 from nimbus.invoke.throttle import Throttle
+from nimbus.logs.limits import LogGate, LogLimits
 from nimbus.logs.store import LogStore
 from nimbus.metrics import MetricsEndpoint, exposure_warning, registry_for
 from nimbus.runtimes.registry import resolve_runtime
@@ -94,7 +95,8 @@ def _banner(settings: Settings, port: int, deployed: list[str], metrics_port: in
             "(loopback only; set NIMBUS_ACCESS_KEY_ID/NIMBUS_SECRET_ACCESS_KEY for anything else)"
         )
     if metrics_port is not None:
-        lines.append(f"  metrics: http://{settings.metrics_host}:{metrics_port}/metrics (Prometheus, unauthenticated)")
+        auth = "bearer token required" if settings.metrics_token else "UNAUTHENTICATED"
+        lines.append(f"  metrics: http://{settings.metrics_host}:{metrics_port}/metrics (Prometheus, {auth})")
     if deployed:
         lines.append(f"  deployed: {', '.join(deployed)}")
         first = "hello" if "hello" in deployed else deployed[0]
@@ -113,7 +115,22 @@ def _code_kept(registry: Registry, manager: InstanceManager) -> set[str]:
     return registry.live_code() | {path.name for path in manager.code_in_use()}
 
 
+async def _restart_log_writer(ended: asyncio.Task[None], logstore: LogStore) -> asyncio.Task[None]:
+    """The log writer ended, which `LogStore.run` never does on a storage error: say so loudly, pause, restart it."""
+    exc = None if ended.cancelled() else ended.exception()
+    log.error("the log writer stopped (%r); restarting it in 1 s, logs meanwhile are buffered", exc, exc_info=exc)
+    await asyncio.sleep(1.0)
+    return asyncio.create_task(logstore.run(), name="log-flusher")
+
+
 async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
+    """Serve until the stop signal, then drain and stop.
+
+    Background-task failure policy: a task the API cannot serve without takes the server down loudly when it
+    fails (an exception propagates out of here). The log writer is not such a task: losing logs is never fatal.
+    `LogStore.run` absorbs storage failures itself (logs them, retries with backoff, drops what it cannot keep,
+    counted in metrics) and never ends; should it end anyway, it is logged and restarted, and invokes go on.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = sqlite_engine(settings.db_path)
     migrate(engine, metadata)
@@ -127,7 +144,9 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     registry = Registry(settings, engine, codes, check_runtime, layers)
     registry.load()
     codes.collect(registry.live_code())
-    logstore = LogStore(settings.logs_db_path, settings.log_retention_days)
+    limits = LogLimits(settings.log_invocation_bytes, settings.log_function_bytes_per_s,
+                       settings.log_disk_reserve_mb << 20)  # fmt: skip
+    logstore = LogStore(settings.logs_db_path, settings.log_retention_days, LogGate(limits))
     manager = InstanceManager(settings, logstore)
     registry.subscribe(manager.retire)
     links = CodeLinks(_url_key(settings.data_dir), f"{settings.host}:{settings.port}")
@@ -147,7 +166,11 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     )  # fmt: skip
     http = HttpServer(app.handle, max_body=CREATE_BODY_MAX, gate=app, limits=http_limits)
     manager.others_waiting = http.activity.waiting
-    metrics = MetricsEndpoint(registry_for(manager, throttle)) if settings.metrics_port is not None else None
+    metrics = (
+        MetricsEndpoint(registry_for(manager, throttle, logstore.gate.drops), settings.metrics_token)
+        if settings.metrics_port is not None
+        else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -157,7 +180,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
             "no credentials configured: accepting the well-known development key pair %s/%s on loopback only",
             DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY,
         )  # fmt: skip
-    warning = exposure_warning(settings.metrics_host) if metrics else None
+    warning = exposure_warning(settings.metrics_host, settings.metrics_token) if metrics else None
     if warning:
         log.warning("%s", warning)
 
@@ -184,9 +207,13 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
             tmp = settings.ready_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(ready))
             tmp.replace(settings.ready_file)
-        done, _ = await asyncio.wait({stop_task, log_task, gc_task}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()  # a crashed background loop takes the server down loudly
+        while not stop_task.done():
+            done, _ = await asyncio.wait({stop_task, log_task, gc_task}, return_when=asyncio.FIRST_COMPLETED)
+            if gc_task in done:
+                gc_task.result()  # code collection absorbs disk errors and never ends: anything else is a bug, loud
+                raise RuntimeError("the code collector ended")
+            if log_task in done:
+                log_task = await _restart_log_writer(log_task, logstore)
         log.info("stopping: draining requests, then instances")
     finally:
         stop_task.cancel()

@@ -76,6 +76,8 @@ def test_every_family_is_exposed_with_its_type() -> None:
         "nimbus_account_concurrency_limit": "gauge",
         "nimbus_account_memory_in_use_bytes": "gauge",
         "nimbus_account_memory_budget_bytes": "gauge",
+        "nimbus_log_lines_dropped": "counter",
+        "nimbus_log_bytes_dropped": "counter",
     }
 
 
@@ -101,13 +103,14 @@ def test_endpoint_serves_metrics_only() -> None:
     [("127.0.0.1", False), ("127.0.0.5", False), ("::1", False), ("localhost", False),
      ("0.0.0.0", True), ("::", True), ("10.1.2.3", True), ("metrics.example", True)],
 )  # fmt: skip
-def test_a_metrics_listener_off_loopback_is_warned_about(host: str, exposed: bool) -> None:
+def test_a_metrics_listener_without_a_token_is_warned_about_even_on_loopback(host: str, exposed: bool) -> None:
     assert is_loopback(host) is not exposed
     warning = exposure_warning(host)
-    assert (warning is not None) is exposed
-    if warning:
-        assert "UNAUTHENTICATED" in warning
-        assert host in warning
+    assert warning is not None  # host-network functions reach loopback too
+    assert "UNAUTHENTICATED" in warning
+    assert host in warning
+    assert "--metrics-token" in warning
+    assert exposure_warning(host, "a-token") is None
 
 
 def test_metrics_settings_are_off_by_default_and_read_from_the_environment(tmp_path: Path) -> None:

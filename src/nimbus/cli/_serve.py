@@ -46,6 +46,21 @@ def serve(
     log_retention_days: Annotated[
         float | None, typer.Option(help="Days log events are kept.", show_default="30")
     ] = None,
+    log_invocation_bytes: Annotated[
+        int | None,
+        typer.Option(help="Bytes of output one invocation may log; the rest is dropped (0: no limit).",
+                     show_default="6291456 (6 MiB)"),
+    ] = None,
+    log_function_bytes_per_s: Annotated[
+        int | None,
+        typer.Option(help="Bytes per second one function may log, its instances together (0: no limit).",
+                     show_default="1048576 (1 MiB)"),
+    ] = None,
+    log_disk_reserve_mb: Annotated[
+        int | None,
+        typer.Option(help="MB kept free on the data dir's disk: below it function output is not logged (0: off).",
+                     show_default="512"),
+    ] = None,
     runtime_fallback: Annotated[
         bool | None,
         typer.Option(
@@ -83,12 +98,16 @@ def serve(
     metrics_port: Annotated[
         int | None,
         typer.Option(
-            help="Serve unauthenticated Prometheus metrics at /metrics on this port; 0 picks a free one.",
+            help="Serve Prometheus metrics at /metrics on this port (see --metrics-token); 0 picks a free one.",
             show_default="off",
         ),
     ] = None,
     metrics_host: Annotated[
         str | None, typer.Option(help="Interface the metrics listener binds.", show_default="127.0.0.1")
+    ] = None,
+    metrics_token: Annotated[
+        str | None,
+        typer.Option(help="Bearer token GET /metrics must send (Authorization: Bearer <token>).", show_default="none"),
     ] = None,
     deploy: Annotated[
         Path | None,
@@ -123,6 +142,9 @@ def serve(
         "body_timeout": body_timeout,
         "keep_alive": keep_alive,
         "log_retention_days": log_retention_days,
+        "log_invocation_bytes": log_invocation_bytes,
+        "log_function_bytes_per_s": log_function_bytes_per_s,
+        "log_disk_reserve_mb": log_disk_reserve_mb,
         "runtime_fallback": runtime_fallback,
         "concurrency_limit": concurrency_limit,
         "memory_budget_mb": memory_budget_mb,
@@ -132,6 +154,7 @@ def serve(
         "ready_file": ready_file.expanduser() if ready_file else None,
         "metrics_port": metrics_port,
         "metrics_host": metrics_host,
+        "metrics_token": metrics_token,
         "limits_mechanism": limits_mechanism,
         "log_level": log_level.lower() if log_level else None,
     }

@@ -3,22 +3,55 @@
 `emit` only appends to an in-memory batch; a background task writes batches every FLUSH_INTERVAL seconds in a
 worker thread. The log database is separate from the control database and runs with synchronous=NORMAL: a crash
 of the server process loses at most the batch not yet written (≤ FLUSH_INTERVAL), never a committed one.
+
+Losing logs is never fatal, and logs never take the server's memory or disk (see `nimbus.logs.limits`):
+- the batch of unwritten lines is bounded (`buffer_bytes`); past it, lines are dropped, platform lines last;
+- before each write, lines are dropped when the data dir's file system has less free space than the reserve
+  (function output below `disk_reserve_bytes`, everything below half of it), so the control database, code and
+  the platform's own lines keep room;
+- a failed write ("database or disk is full", any SQLite or OS error) is logged, the batch goes back to be retried
+  with backoff (RETRY_FIRST_S doubling to RETRY_MAX_S), and after WRITE_ATTEMPTS failures in a row it is dropped;
+  invokes go on meanwhile, and writing resumes by itself once the disk has room again.
+Every dropped line is counted by reason in `gate.drops` (exported as nimbus_log_*_dropped_total).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, delete, func, select
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, delete, event, func, select
 
+from nimbus.logs.limits import BACKLOG, DISK_RESERVE, WRITE_ERROR, LogGate
 from nimbus.store.db import sqlite_engine
+
+log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.1
 PURGE_INTERVAL = 3600.0
+#: the first pause after a failed write; it doubles with each failure in a row, up to RETRY_MAX_S
+RETRY_FIRST_S = 0.25
+RETRY_MAX_S = 8.0
+#: a batch that failed this many writes in a row is dropped (counted as write_error)
+WRITE_ATTEMPTS = 4
+#: what one pending line costs in memory beyond its characters (the tuple, the str header, the list slot)
+_ROW_OVERHEAD = 160
+#: rows are committed in transactions of about this many bytes, so that the WAL (which holds a whole transaction
+#: until a checkpoint) stays near WAL_LIMIT_BYTES instead of growing by a whole burst
+WRITE_CHUNK_BYTES = 1 << 20
+#: the size SQLite cuts the WAL back to after a checkpoint (journal_size_limit); by default it never shrinks
+WAL_LIMIT_BYTES = 4 << 20
+#: the least time between two WARNINGs about lines dropped for the same reason
+_WARN_EVERY_S = 60.0
+
+Row = tuple[str, str, int, str, bool]
 
 metadata = MetaData()
 
@@ -47,35 +80,138 @@ class LogEvent:
     message: str
 
 
+def _size(rows: list[Row]) -> int:
+    return sum(len(row[3]) for row in rows)
+
+
+def _limit_wal(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+
+
+def _chunks(batch: list[Row]) -> Iterator[list[Row]]:
+    """`batch` in runs of about WRITE_CHUNK_BYTES of messages."""
+    start = size = 0
+    for n, row in enumerate(batch):
+        size += len(row[3]) + _ROW_OVERHEAD
+        if size >= WRITE_CHUNK_BYTES:
+            yield batch[start : n + 1]
+            start, size = n + 1, 0
+    if start < len(batch):
+        yield batch[start:]
+
+
 class LogStore:
-    def __init__(self, path: Path, retention_days: float) -> None:
+    def __init__(self, path: Path, retention_days: float, gate: LogGate | None = None) -> None:
         self.engine = sqlite_engine(path, synchronous="NORMAL")
+        event.listen(self.engine, "connect", _limit_wal)
         metadata.create_all(self.engine)
         self.retention_ms = int(retention_days * 86_400_000)
-        self._pending: list[tuple[str, str, int, str]] = []
+        self.gate = gate or LogGate()
+        self._dir = path.parent
+        self._pending: list[Row] = []
+        self._pending_bytes = 0
         self._flushing = asyncio.Lock()
+        self._failures = 0  # failed writes in a row
+        self._retry_at = 0.0  # monotonic time before which no write is tried (backoff)
+        self._warned: dict[str, float] = {}
 
-    def emit(self, group: str, stream: str, timestamp_ms: int, message: str) -> None:
-        self._pending.append((group, stream, timestamp_ms, message))
+    def emit(self, group: str, stream: str, timestamp_ms: int, message: str, platform: bool = False) -> None:
+        size = len(message) + _ROW_OVERHEAD
+        limit = self.gate.limits.buffer_bytes
+        if limit and self._pending_bytes + size > (2 * limit if platform else limit):
+            self._dropped(BACKLOG, [(group, stream, timestamp_ms, message, platform)],
+                          "the log writer is behind (its buffer is full)")  # fmt: skip
+            return
+        self._pending.append((group, stream, timestamp_ms, message, platform))
+        self._pending_bytes += size
 
-    def _write(self, batch: list[tuple[str, str, int, str]]) -> None:
-        # The whole batch is one statement over one JSON parameter: sqlite3's executemany binds each row holding
-        # the GIL and releases it around each row's step, and under load every one of those hand-offs made the
-        # event loop wait for this thread. Here the GIL is given up once, for the whole insert.
+    def _dropped(self, reason: str, rows: list[Row], why: str) -> None:
+        self.gate.drops.add(reason, len(rows), _size(rows))
+        now = time.monotonic()
+        if now - self._warned.get(reason, -_WARN_EVERY_S) >= _WARN_EVERY_S:
+            self._warned[reason] = now
+            log.warning("log lines dropped (%s): %s; see nimbus_log_lines_dropped_total", reason, why)
+
+    def free_bytes(self) -> int | None:
+        """Free space on the data dir's file system, as an unprivileged writer sees it (None: unknown)."""
+        try:
+            st = os.statvfs(self._dir)
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize
+
+    def _within_reserve(self, batch: list[Row]) -> list[Row]:
+        """The lines of `batch` that the free-space reserve lets through."""
+        reserve = self.gate.limits.disk_reserve_bytes
+        free = self.free_bytes() if reserve else None
+        if free is None or free >= reserve:
+            return batch
+        keep_platform = free >= reserve // 2
+        kept = [row for row in batch if keep_platform and row[4]]
+        if len(kept) < len(batch):
+            what = "function output is" if keep_platform else "no log line is"
+            self._dropped(DISK_RESERVE, [row for row in batch if not (keep_platform and row[4])],
+                          f"{free >> 20} MB free on {self._dir}, below the reserve of {reserve >> 20} MB: "
+                          f"{what} written (--log-disk-reserve-mb)")  # fmt: skip
+        return kept
+
+    def _write(self, batch: list[Row]) -> tuple[int, Exception | None]:
+        """Insert `batch`; returns how many rows were committed, and the error that stopped it, if any."""
+        # Each chunk is one statement over one JSON parameter: sqlite3's executemany binds each row holding the GIL
+        # and releases it around each row's step, and under load every one of those hand-offs made the event loop
+        # wait for this thread. Here the GIL is given up once per chunk.
         now = int(time.time() * 1000)
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(
-                "INSERT INTO events (grp, stream, ts, ingested, message) "
-                "SELECT value->>0, value->>1, value->>2, ?, value->>3 FROM json_each(?)",
-                (now, json.dumps(batch, ensure_ascii=False)),
-            )
+        done = 0
+        for chunk in _chunks(batch):
+            try:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(
+                        "INSERT INTO events (grp, stream, ts, ingested, message) "
+                        "SELECT value->>0, value->>1, value->>2, ?, value->>3 FROM json_each(?)",
+                        (now, json.dumps(chunk, ensure_ascii=False)),
+                    )
+            except Exception as exc:  # handed back: see flush
+                return done, exc
+            done += len(chunk)
+        return done, None
 
-    async def flush(self) -> None:
+    async def flush(self, retry_now: bool = False) -> None:
+        """Write what is pending now, unless a failed write's backoff is still running (`retry_now`: try anyway).
+        Never raises for a failure to store (see the module docstring): the batch is kept for a retry or dropped
+        and counted."""
         async with self._flushing:
-            if not self._pending:
+            if not self._pending or (time.monotonic() < self._retry_at and not retry_now):
                 return
-            batch, self._pending = self._pending, []
-            await asyncio.to_thread(self._write, batch)
+            batch, self._pending, self._pending_bytes = self._pending, [], 0
+            batch = self._within_reserve(batch)
+            if not batch:
+                return
+            try:
+                done, error = await asyncio.to_thread(self._write, batch)
+            except Exception as exc:  # losing logs is never fatal, whatever broke
+                done, error = 0, exc
+            if error is not None:
+                self._write_failed(batch[done:], error)
+            elif self._failures:
+                log.warning("log writes resumed after %d failed attempts", self._failures)
+                self._failures = 0
+
+    def _write_failed(self, batch: list[Row], exc: Exception) -> None:
+        self._failures += 1
+        delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(self._failures - 1, 16))
+        self._retry_at = time.monotonic() + delay
+        error = getattr(exc, "orig", None) or exc  # SQLAlchemy's wrapper would print the whole batch
+        if self._failures % WRITE_ATTEMPTS == 0:
+            self._warned.pop(WRITE_ERROR, None)  # each dropped batch is worth a line
+            self._dropped(WRITE_ERROR, batch, f"{len(batch)} lines could not be written after "
+                          f"{WRITE_ATTEMPTS} attempts ({type(error).__name__}: {error})")  # fmt: skip
+            return
+        if self._failures == 1:
+            log.warning(
+                "writing logs failed (%s: %s); retrying with backoff, invokes go on", type(error).__name__, error
+            )
+        self._pending = batch + self._pending
+        self._pending_bytes += _size(batch) + _ROW_OVERHEAD * len(batch)
 
     def purge(self, now_ms: int | None = None) -> int:
         cutoff = (now_ms if now_ms is not None else int(time.time() * 1000)) - self.retention_ms
@@ -83,18 +219,29 @@ class LogStore:
             return conn.execute(delete(events).where(events.c.ts < cutoff)).rowcount
 
     async def run(self) -> None:
-        """Flush every FLUSH_INTERVAL and purge expired events hourly; owned by the server's task group."""
-        await asyncio.to_thread(self.purge)
-        last_purge = time.monotonic()
+        """Flush every FLUSH_INTERVAL and purge expired events hourly; owned by the server's task group.
+
+        Never ends on an error: losing logs is never fatal. Failed writes are retried and dropped by `flush`; a
+        failed purge is logged and tried again a minute later.
+        """
+        next_purge = 0.0
         while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
+            if time.monotonic() >= next_purge:
+                try:
+                    await asyncio.to_thread(self.purge)
+                    next_purge = time.monotonic() + PURGE_INTERVAL
+                except Exception as exc:  # see the docstring
+                    log.warning("purging expired log events failed (%s); trying again in 60 s", exc)
+                    next_purge = time.monotonic() + 60.0
             await self.flush()
-            if time.monotonic() - last_purge > PURGE_INTERVAL:
-                await asyncio.to_thread(self.purge)
-                last_purge = time.monotonic()
+            await asyncio.sleep(FLUSH_INTERVAL)
 
     async def close(self) -> None:
-        await self.flush()
+        """Write what is left (one last try, whatever the backoff) and release the database."""
+        await self.flush(retry_now=True)
+        if self._pending:
+            self._dropped(WRITE_ERROR, self._pending, "the last batch could not be written at shutdown")
+            self._pending, self._pending_bytes = [], 0
         self.engine.dispose()
 
     # ---- queries (blocking; run in a thread) ----
