@@ -8,13 +8,24 @@ does with the tree (moving processes, enforcing memory.max) is proven on v1 as r
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import traceback
 from pathlib import Path
 
 import pytest
 
-from nimbus.instances.cgroups import SERVER_LEAF, CgroupLayout, InstanceCgroup, detect_layout, prepare
+from nimbus.instances.cgroups import (
+    SERVER_LEAF,
+    CgroupLayout,
+    InstanceCgroup,
+    _empty_into_leaf,
+    detect_layout,
+    prepare,
+)
 from nimbus.instances.isolation import Isolation, detect
+from sandbox.support import needs_root
 
 SCOPE = "user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.scope"
 NONE = CgroupLayout("none", {})
@@ -136,3 +147,51 @@ def test_prepare_refuses_a_scope_it_cannot_empty(tmp_path: Path) -> None:
     _tree(tmp_path, "memory pids", procs="4242\n")
     with pytest.raises(OSError, match="cannot empty it"):
         prepare(detect_layout(tmp_path, f"0::/{SCOPE}\n"))
+
+
+def _cgroup2_mount() -> Path | None:
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        if fields[2] == "cgroup2" and "rw" in fields[3].split(","):
+            return Path(fields[1])
+    return None
+
+
+@needs_root
+def test_a_delegated_group_is_emptied_into_its_leaf_by_its_own_user() -> None:
+    """The kernel's side of a delegation, on this host's real cgroup2 mount (it has no controllers here: they are
+    bound to v1): a group handed to a user as systemd's Delegate=yes hands it (the directory, cgroup.procs,
+    cgroup.subtree_control and cgroup.threads chowned), holding a process of that user, who then moves it into
+    the leaf unprivileged, as `prepare` does before enabling controllers."""
+    mount = _cgroup2_mount()
+    if mount is None:
+        pytest.skip("no writable cgroup2 mount on this host")
+    nobody = 65534
+    own = mount / f"nimbus-test-delegated-{os.getpid()}"
+    own.mkdir()
+    sleeper = subprocess.Popen(["sleep", "60"], user=nobody, group=nobody, extra_groups=[])
+    try:
+        for path in (own, *(own / f for f in ("cgroup.procs", "cgroup.subtree_control", "cgroup.threads"))):
+            os.chown(path, nobody, nobody)
+        (own / "cgroup.procs").write_text(str(sleeper.pid))  # as a login session puts the user's processes there
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the user's side
+            try:
+                os.setgroups([])
+                os.setresgid(nobody, nobody, nobody)
+                os.setresuid(nobody, nobody, nobody)
+                _empty_into_leaf(own)
+                os._exit(0)
+            except BaseException:
+                traceback.print_exc()
+                os._exit(1)
+        assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+        assert (own / "cgroup.procs").read_text() == ""
+        assert (own / SERVER_LEAF / "cgroup.procs").read_text().split() == [str(sleeper.pid)]
+        assert (own / SERVER_LEAF).stat().st_uid == nobody
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        with contextlib.suppress(OSError):
+            (own / SERVER_LEAF).rmdir()
+        own.rmdir()
