@@ -29,6 +29,7 @@ from nimbus.logs import framing
 from nimbus.logs.limits import (
     EVENT_OVERHEAD,
     MAX_EVENT_BYTES,
+    RESUME_BYTES,
     LogGate,
     LogLimits,
     TokenBucket,
@@ -136,6 +137,18 @@ def test_token_bucket_at_its_capacity_and_one_past() -> None:
     assert bucket.take(1000, 100.0)  # refills to its capacity, never past it
     assert not bucket.take(1, 100.0)
     assert TokenBucket(rate=0, capacity=0, now=0.0).take(10**12, 0.0)  # rate 0: no limit
+
+
+def test_after_a_gap_output_resumes_only_with_resume_bytes_in_the_bucket() -> None:
+    bucket = TokenBucket(rate=1, capacity=100_000, now=0.0)
+    assert bucket.take(100_000, 0.0)
+    assert not bucket.take(10, 65_545.0, keep=RESUME_BYTES)  # one byte short of 10 + 65536
+    assert bucket.take(10, 65_546.0, keep=RESUME_BYTES)  # exactly enough
+    small = TokenBucket(rate=1, capacity=1000, now=0.0)  # a bucket smaller than RESUME_BYTES: it must be full
+    assert small.take(1000, 0.0)
+    assert not small.take(10, 999.0, keep=RESUME_BYTES)
+    assert small.take(10, 1000.0, keep=RESUME_BYTES)
+    assert not TokenBucket(rate=1, capacity=1000, now=0.0).take(1001, 0.0, keep=RESUME_BYTES)
 
 
 def test_a_functions_instances_share_its_rate_and_a_gap_is_marked(pipe: tuple[int, int]) -> None:

@@ -21,7 +21,14 @@ import os
 import time
 from collections import deque
 
-from nimbus.logs.limits import FUNCTION_RATE, INVOCATION_LIMIT, MAX_EVENT_BYTES, drop_marker, event_cost
+from nimbus.logs.limits import (
+    FUNCTION_RATE,
+    INVOCATION_LIMIT,
+    MAX_EVENT_BYTES,
+    RESUME_BYTES,
+    drop_marker,
+    event_cost,
+)
 from nimbus.logs.sink import LogSink
 
 TAIL_BYTES = 4096
@@ -88,7 +95,7 @@ class OutputCapture:
         if self._cut or (cap and self._used + cost > cap):
             self._cut = True
             self._drop(INVOCATION_LIMIT, written, int(ends_line))
-        elif not self._bucket.take(cost, time.monotonic()):
+        elif not self._bucket.take(cost, time.monotonic(), RESUME_BYTES if FUNCTION_RATE in self._unreported else 0):
             self._drop(FUNCTION_RATE, written, int(ends_line))
         else:
             self._used += cost

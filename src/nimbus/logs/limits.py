@@ -29,6 +29,10 @@ EVENT_OVERHEAD = 26
 #: CloudWatch's maximum event size (256 KiB, overhead included): a longer line is split into events of this size
 MAX_EVENT_BYTES = 256 * 1024 - EVENT_OVERHEAD
 
+#: after output was dropped for the function's rate, it resumes only once the bucket holds this much again (or its
+#: whole capacity, if smaller): a flood that keeps the bucket near empty gets a few gaps a second, not a marker per line
+RESUME_BYTES = 64 * 1024
+
 #: the reasons a line is dropped (the `reason` label of nimbus_log_*_dropped_total)
 INVOCATION_LIMIT = "invocation_limit"
 FUNCTION_RATE = "function_rate"
@@ -66,14 +70,14 @@ class TokenBucket:
         self.tokens = capacity
         self.updated = now
 
-    def take(self, cost: int, now: float) -> bool:
-        """Spend `cost` if the bucket holds it (all or nothing)."""
+    def take(self, cost: int, now: float, keep: float = 0) -> bool:
+        """Spend `cost` if the bucket holds it and `keep` more besides (all or nothing)."""
         if self.rate <= 0:
             return True
         if now > self.updated:
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
-        if cost > self.tokens:
+        if cost + max(0.0, min(keep, self.capacity - cost)) > self.tokens:
             return False
         self.tokens -= cost
         return True
