@@ -44,7 +44,8 @@ class CgroupLayout:
     bases: dict[str, Path]
     #: v2: the controllers the server's group offers its children (cpu only where the parent gives it)
     v2_controllers: tuple[str, ...] = ()
-    #: v2: the server's group is not the root and still holds processes, which `prepare` moves into a leaf
+    #: v2: the server's group is a subtree below the root (systemd's Delegate=yes hands out such): it may hold no
+    #: process while it gives controllers to its children, so `prepare` moves its processes into a leaf
     delegated: bool = False
 
     @property
@@ -116,37 +117,41 @@ def _detect_v2(root: Path, own_path: str, server: str) -> CgroupLayout:
     if not all(os.access(own / f, os.W_OK) for f in ("cgroup.procs", "cgroup.subtree_control")):
         return CgroupLayout("none", {})
     wanted = tuple(c for c in ("cpu", "memory", "pids") if c in offered)
-    enabled = _words(own / "cgroup.subtree_control")
-    # the root group may hold processes and give controllers at once; any other group must be emptied first
-    delegated = own_path != "" and not {"memory", "pids"} <= enabled
-    return CgroupLayout("v2", {"": own / server}, wanted, delegated)
+    # the root group may hold processes and give controllers at once; any other must be emptied first
+    return CgroupLayout("v2", {"": own / server}, wanted, delegated=own_path != "")
 
 
 def prepare(layout: CgroupLayout) -> None:
-    """Make this server's base groups, ready for instance groups. For a delegated v2 group: move its processes
-    into the `SERVER_LEAF` leaf and enable the controllers for its children. Raises OSError when it cannot."""
+    """Make this server's base groups, ready for instance groups. In v2, memory and pids are enabled for the
+    children of the server's group (after moving its processes into the `SERVER_LEAF` leaf when it is delegated)
+    and of the base; cpu where offered, when the kernel agrees. Raises OSError when it cannot."""
     for base in layout.bases.values():
         if layout.mode == "v2":
-            own = base.parent
-            enable = " ".join(f"+{c}" for c in layout.controllers)
-            if not {"memory", "pids"} <= _words(own / "cgroup.subtree_control"):
-                if layout.delegated:
-                    _empty_into_leaf(own)
-                _put(own / "cgroup.subtree_control", enable)
+            _give_controllers(base.parent, layout, empty_first=layout.delegated)
             base.mkdir(exist_ok=True)
-            _put(base / "cgroup.subtree_control", enable)
+            _give_controllers(base, layout, empty_first=False)
         else:
             base.mkdir(exist_ok=True)
+
+
+def _give_controllers(group: Path, layout: CgroupLayout, empty_first: bool) -> None:
+    enabled = _words(group / "cgroup.subtree_control")
+    if not {"memory", "pids"} <= enabled:
+        if empty_first:
+            _empty_into_leaf(group)
+        _put(group / "cgroup.subtree_control", "+memory +pids")
+    if "cpu" in layout.controllers and "cpu" not in enabled:  # refused with realtime tasks about: no weight then
+        _put(group / "cgroup.subtree_control", "+cpu", optional=True)
 
 
 def _empty_into_leaf(own: Path) -> None:
     """Move every process of `own` into `own/SERVER_LEAF` (a few rounds: a process may fork meanwhile)."""
     leaf = own / SERVER_LEAF
-    leaf.mkdir(exist_ok=True)
     for _ in range(10):
         pids = _read(own / "cgroup.procs").split()
         if not pids:
             return
+        leaf.mkdir(exist_ok=True)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 _put(leaf / "cgroup.procs", pid)
