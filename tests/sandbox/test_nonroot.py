@@ -48,7 +48,7 @@ def test_non_root_without_cgroups_holds_limits_with_rlimits() -> None:
     assert layers["pids limit"] == ("rlimit", "RLIMIT_NPROC = 1024, counted per sandbox, in its user namespace")
     # it used to say "[enforced] cpu weight proportional to memory (none)"
     assert layers["cpu weight"][0] == "NOT ENFORCED"
-    assert any("limits held by rlimits" in w for w in iso.warnings())
+    assert sum("held by an rlimit in each sandbox" in w for w in iso.warnings()) == 2
     assert not iso.full
 
 

@@ -109,9 +109,13 @@ class Isolation:
         ]
 
     def warnings(self) -> list[str]:
-        found = [f"NOT ENFORCED: {name} ({how})" for name, status, how in self.layers() if status == NOT_ENFORCED]
-        if self.limits == "rlimit":
-            found.append(f"no memory and pids cgroup: limits held by rlimits in each sandbox ({self.layers()[5][2]})")
+        layers = self.layers()
+        found = [f"NOT ENFORCED: {name} ({how})" for name, status, how in layers if status == NOT_ENFORCED]
+        found += [
+            f"no memory and pids cgroup: {name} held by an rlimit in each sandbox ({how})"
+            for name, status, how in layers
+            if status == "rlimit"
+        ]
         return found
 
 
