@@ -56,7 +56,7 @@ class Settings:
     keep_alive: float = 300.0
     #: days log events are kept
     log_retention_days: float = 30.0
-    #: bytes of output one invocation may log (UTF-8 + 26 per line, as CloudWatch counts); the rest is dropped
+    #: bytes of output one invocation may log (UTF-8 + 256 per line, what a stored line costs); the rest is dropped
     #: behind a marker line (0: no limit). 6 MiB: Lambda's payload ceiling, far above a healthy invocation's logs
     log_invocation_bytes: int = 6 * 1024 * 1024
     #: bytes per second one function (log group) may log, all its instances together, in bursts of up to

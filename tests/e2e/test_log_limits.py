@@ -162,6 +162,36 @@ def test_a_100mb_line_without_newline_does_not_grow_the_server(noisy_server: Ser
     assert "this invocation reached its log limit" in mine[-1]
 
 
+TINY_LINES = """
+import sys
+
+
+def handler(event, context):
+    chunk = "\\n" * (1 << 20)
+    for _ in range(event["mb"]):
+        sys.stdout.write(chunk)
+    sys.stdout.flush()
+    return event["mb"]
+"""
+
+
+def test_a_flood_of_empty_lines_is_bounded_on_disk_too(noisy_server: Server) -> None:
+    """Rows cost more than their text: a line is charged its stored size, so 20 M empty lines stay near the cap."""
+    lam = create(noisy_server, "tiny", TINY_LINES)
+    invoke_json(lam, "tiny", {"mb": 0})
+    disk_before = log_bytes(noisy_server.data_dir)
+    resp, result = invoke_json(lam, "tiny", {"mb": 20})
+    assert result == 20
+    events = messages(noisy_server, "tiny")
+    disk_growth = log_bytes(noisy_server.data_dir) - disk_before
+    print(f"20 M empty lines: log store +{disk_growth / MB:.1f} MB")
+    assert disk_growth < 2 * 6 * MB + WAL_LIMIT_BYTES
+    rid = resp["ResponseMetadata"]["RequestId"]
+    mine = events[events.index(f"START RequestId: {rid} Version: $LATEST") + 1 : events.index(f"END RequestId: {rid}")]
+    assert len(mine) - 1 == 6 * MB // 256  # each empty line is charged EVENT_OVERHEAD (256) bytes
+    assert mine[-1].startswith(f"[nimbus] {20 * MB - len(mine) + 1} bytes of output in {20 * MB - len(mine) + 1} lines")
+
+
 # ---- a full disk ------------------------------------------------------------------------------------------------
 
 

@@ -2,8 +2,9 @@
 
 A function is untrusted and can print without end. Three limits keep the server safe from that, and a fourth
 keeps its memory bounded:
-- per invocation: at most `invocation_bytes` of output (cost as CloudWatch counts it: UTF-8 bytes + 26 per event);
-  the rest of that invocation's output is dropped. Lambda itself has no per-invoke cap, but CloudWatch throttles
+- per invocation: at most `invocation_bytes` of output, each line costing its UTF-8 bytes + EVENT_OVERHEAD (what
+  storing a line costs beyond its text, so that a flood of empty lines is bounded on disk too); the rest of that
+  invocation's output is dropped. Lambda itself has no per-invoke cap, but CloudWatch throttles
   ingestion; 6 MiB is Lambda's own payload ceiling and far above what a healthy invocation logs.
 - per function (per log group): a token bucket of `function_bytes_per_s`, holding at most `burst_bytes` (the
   per-invocation cap, or one second of rate if larger), shared by all its instances: a quiet function may write a
@@ -24,10 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MIB = 1 << 20
-#: what CloudWatch Logs adds to each event's UTF-8 size when it counts batch and quota bytes
-EVENT_OVERHEAD = 26
+#: what one line costs against the limits beyond its UTF-8 bytes: its row, stream name and two index entries in the
+#: log store (measured: ~260 bytes a row for one-byte lines). CloudWatch counts 26; ours is what the disk pays
+EVENT_OVERHEAD = 256
+#: what CloudWatch Logs adds to each event's UTF-8 size when it counts its event size limit
+CLOUDWATCH_EVENT_OVERHEAD = 26
 #: CloudWatch's maximum event size (256 KiB, overhead included): a longer line is split into events of this size
-MAX_EVENT_BYTES = 256 * 1024 - EVENT_OVERHEAD
+MAX_EVENT_BYTES = 256 * 1024 - CLOUDWATCH_EVENT_OVERHEAD
 
 #: after output was dropped for the function's rate, it resumes only once the bucket holds this much again (or its
 #: whole capacity, if smaller): a flood that keeps the bucket near empty gets a few gaps a second, not a marker per line
