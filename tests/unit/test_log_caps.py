@@ -97,12 +97,12 @@ def test_one_byte_past_the_cap_is_dropped_and_marked(pipe: tuple[int, int]) -> N
 
 
 def test_the_next_invocation_has_its_own_budget_and_platform_lines_are_never_cut(pipe: tuple[int, int]) -> None:
-    out, sink = capture(pipe, invocation_bytes=100, function_bytes_per_s=0)
-    run_invocation(out, pipe[1], b"x" * 500 + b"\n", "r1")
+    out, sink = capture(pipe, invocation_bytes=1000, function_bytes_per_s=0)
+    run_invocation(out, pipe[1], b"x" * 1000 + b"\n", "r1")
     run_invocation(out, pipe[1], b"fits\n", "r2")
     got = messages(sink)
     assert got[0] == "START RequestId: r1 Version: $LATEST"
-    assert got[1].startswith(f"{MARK}501 bytes of output in 1 lines dropped")
+    assert got[1].startswith(f"{MARK}1001 bytes of output in 1 lines dropped")
     assert got[2:] == ["END RequestId: r1", "START RequestId: r2 Version: $LATEST", "fits", "END RequestId: r2"]
 
 
