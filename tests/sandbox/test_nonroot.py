@@ -73,6 +73,9 @@ def test_cgroup_layers_name_their_version_and_files() -> None:
 
 def test_this_host_matches_its_user() -> None:
     iso = detect()
+    if not iso.namespaces:  # no sandbox at all (a kernel that refuses unprivileged user namespaces)
+        assert (iso.limits, detect("rlimit").limits) == ("none", "none")
+        return
     if os.geteuid() == 0:
         assert iso.limits.startswith("cgroup"), "CI runs as root on a host with cgroups"
     else:
