@@ -188,6 +188,17 @@ def test_a_line_longer_than_an_event_is_split_at_character_boundaries(pipe: tupl
     assert "\ufffd" not in "".join(pieces)
 
 
+@pytest.mark.parametrize(
+    ("size", "events"), [(MAX_EVENT_BYTES, [MAX_EVENT_BYTES]), (MAX_EVENT_BYTES + 1, [MAX_EVENT_BYTES, 1])]
+)
+def test_a_line_of_exactly_one_event_is_kept_whole_and_one_byte_more_is_split(
+    pipe: tuple[int, int], size: int, events: list[int]
+) -> None:
+    out, sink = capture(pipe, invocation_bytes=0, function_bytes_per_s=0)
+    run_invocation(out, pipe[1], b"v" * size + b"\n")
+    assert [len(m) for m in messages(sink)[1:-1]] == events
+
+
 def test_an_unterminated_line_is_never_held_past_one_event(pipe: tuple[int, int]) -> None:
     out, sink = capture(pipe, invocation_bytes=0, function_bytes_per_s=0)
     out.emit(framing.start_line("r1", "$LATEST"))
