@@ -321,6 +321,30 @@ def test_gate_answers_before_the_body(headers: bytes, length: int, status: int, 
     asyncio.run(main())
 
 
+def test_nothing_pipelined_behind_a_refusal_is_served() -> None:
+    """Two requests in one write: answered in order when both pass; after a refused one, the connection closes."""
+
+    async def main() -> None:
+        server = HttpServer(_echo, max_body=0, gate=RefuseUnsigned())
+        port = await server.start("127.0.0.1", 0)
+        signed = b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: x\r\nContent-Length: 2\r\n\r\nab"
+        unsigned = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab"
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(signed + signed)
+            assert [await _answer(reader), await _answer(reader)] == [(200, b"2"), (200, b"2")]
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(unsigned + signed)
+            assert await _answer(reader) == (403, b"unsigned")
+            assert await _eof(reader) == b""
+            writer.close()
+        finally:
+            await server.stop(grace_s=1)
+
+    asyncio.run(main())
+
+
 # ---------------------------------------------------------------------------------------------- memory given back
 
 
@@ -357,3 +381,20 @@ def test_deeply_nested_json_is_the_callers_400(doc: bytes) -> None:
     for _ in range(99):
         nested = nested[0]
     assert nested == []
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
+def test_limits_settings_from_env_and_checked() -> None:
+    from nimbus.config import Settings, from_env
+
+    env = {"NIMBUS_MAX_CONNECTIONS": "5", "NIMBUS_MAX_BUFFERED_MB": "67", "NIMBUS_HEADER_TIMEOUT": "1.5",
+           "NIMBUS_BODY_TIMEOUT": "2"}  # fmt: skip
+    s = from_env(env)
+    assert (s.max_connections, s.max_buffered_mb, s.header_timeout, s.body_timeout) == (5, 67, 1.5, 2.0)
+    s.check()  # 67 MB: one CreateFunction body fits
+    with pytest.raises(ValueError, match="max_buffered_mb"):
+        Settings(max_buffered_mb=66).check()
+    with pytest.raises(ValueError, match="header_timeout"):
+        Settings(header_timeout=0).check()

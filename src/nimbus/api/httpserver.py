@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import select
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from typing import cast
 
 import httptools
 
+from nimbus.api.activity import Activity
 from nimbus.api.http import Gate as Gate
 from nimbus.api.http import Incoming as Incoming
 from nimbus.api.http import Response
@@ -75,38 +75,6 @@ def _text(status: int, message: bytes) -> Response:
     return Response(status, message, [(b"content-type", b"text/plain")])
 
 
-class Activity:
-    """Whether any client is waiting on us: one epoll over every connection (and the listening sockets), asked
-    with a zero timeout. Busy polling (the instance layer's) stops as soon as it says yes: a request sitting in a
-    socket buffer is work the event loop should get to, which `inflight` alone cannot see when the loop is the
-    bottleneck."""
-
-    def __init__(self) -> None:
-        self._epoll = select.epoll()
-        #: fd -> who watches it: a closed connection's fd number may already be a new connection's
-        self._owners: dict[int, object] = {}
-
-    def watch(self, fd: int, owner: object) -> None:
-        self._owners[fd] = owner
-        with contextlib.suppress(OSError):
-            self._epoll.register(fd, select.EPOLLIN)
-
-    def unwatch(self, fd: int, owner: object) -> None:
-        if self._owners.get(fd) is owner:
-            del self._owners[fd]
-            with contextlib.suppress(OSError, ValueError):
-                self._epoll.unregister(fd)
-
-    def waiting(self) -> bool:
-        try:
-            return bool(self._epoll.poll(0, 1))
-        except ValueError:  # closed: the server has stopped
-            return False
-
-    def close(self) -> None:
-        self._epoll.close()
-
-
 class HttpProtocol(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -125,7 +93,11 @@ class HttpProtocol(asyncio.Protocol):
         self.refused = False
         #: the refusal is written: close once its body has been read
         self.close_after_body = False
+        #: a request was refused: nothing after it on this connection is parsed
+        self.closing = False
         self._feeding = 0
+        #: why a parser callback stopped parsing (read back by data_received)
+        self.stopped: _Stop | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -183,8 +155,8 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(400, b"upgrades are not supported")
         except httptools.HttpParserError as exc:
-            stop = exc.__context__
-            if isinstance(stop, _Stop):
+            stop, self.stopped = self.stopped, None
+            if stop is not None:
                 if stop.status:
                     self._fail(stop.status, stop.message)
             else:
@@ -228,9 +200,15 @@ class HttpProtocol(asyncio.Protocol):
             self.close()
 
     # ---- parser callbacks ----
+    def _stop(self, status: int, message: bytes) -> _Stop:
+        """What a callback raises to stop parsing; kept here, since httptools does not hand every callback's
+        exception back (on_message_begin's becomes a bare "callback error")."""
+        self.stopped = _Stop(status, message)
+        return self.stopped
+
     def on_message_begin(self) -> None:
-        if self.refused or self.close_after_body:
-            raise _Stop  # a request pipelined behind a refused one: the connection is closing
+        if self.closing:
+            raise self._stop(0, b"")  # a request pipelined behind a refused one: the connection is closing
         self._reset()
         self.phase = _HEAD
         self.phase_since = self.loop.time()
@@ -239,14 +217,14 @@ class HttpProtocol(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self.url_size += len(url)
         if self.url_size > MAX_TARGET_BYTES:
-            raise _Stop(414, b"request target too long")
+            raise self._stop(414, b"request target too long")
         self.url.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_count += 1
         self.header_bytes += len(name) + len(value)
         if self.header_count > MAX_HEADER_COUNT or self.header_bytes > MAX_HEADER_BYTES:
-            raise _Stop(431, b"request header fields too large")
+            raise self._stop(431, b"request header fields too large")
         self.headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
@@ -314,7 +292,7 @@ class HttpProtocol(asyncio.Protocol):
         """Answer `req` in its turn without reading its body into memory, then close the connection."""
         self.server.budget.give(req)
         self.body = []
-        self.refused = True
+        self.refused = self.closing = True
         req.response, req.keep_alive = answer, False
         self.pending.append(req)
         if self.task is None:
