@@ -321,6 +321,33 @@ def test_gate_answers_before_the_body(headers: bytes, length: int, status: int, 
     asyncio.run(main())
 
 
+def test_refused_body_past_the_discard_cap_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused body is read and dropped only up to DISCARD_MAX: past it the connection is closed."""
+    monkeypatch.setattr(httpserver, "DISCARD_MAX", 1 << 20)
+
+    async def main() -> None:
+        server = HttpServer(_echo, max_body=0, gate=RefuseUnsigned())
+        port = await server.start("127.0.0.1", 0)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (64 << 20))
+            assert await _answer(reader) == (403, b"unsigned")
+            sent = 0
+            with contextlib.suppress(ConnectionError):
+                while sent < 64 << 20 and not reader.at_eof():
+                    writer.write(b"z" * (256 << 10))
+                    await writer.drain()
+                    sent += 256 << 10
+                    await asyncio.sleep(0)
+            assert await _eof(reader) == b""
+            assert sent < 64 << 20
+            assert await _until(lambda: not server.connections)
+        finally:
+            await server.stop(grace_s=1)
+
+    asyncio.run(main())
+
+
 def test_nothing_pipelined_behind_a_refusal_is_served() -> None:
     """Two requests in one write: answered in order when both pass; after a refused one, the connection closes."""
 

@@ -261,6 +261,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.refused or req is None:
             if self.body_size > DISCARD_MAX:
                 self._linger_over()
+                raise self._stop(0, b"")
             return
         if self.body_size > req.max_body:  # a chunked body, which declared no length
             self._refuse(req, self.server.refusal(req, 413))
@@ -300,7 +301,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _linger_over(self) -> None:
         """A refused body past DISCARD_MAX: stop reading it; close now if the answer is out, else once it is."""
-        self.parser = None
+        self.parser = self.current = None
         self.refused = False
         if self.close_after_body:
             self.close()
