@@ -255,14 +255,36 @@ def test_buffered_bytes_share_one_budget(second: int, status: int) -> None:
     asyncio.run(main())
 
 
-def test_chunked_body_counts_against_budget_and_limit() -> None:
+@pytest.mark.parametrize(("size", "status", "body"), [(1000, 200, b"1000"), (1001, 413, b"refused 413")],
+                         ids=["at-limit", "one-past"])  # fmt: skip
+def test_chunked_body_is_held_to_the_route_limit(size: int, status: int, body: bytes) -> None:
+    """A chunked body declares no length: it is counted as it comes, and refused once past the limit."""
+
     async def main() -> None:
-        async with serving(max_body=100, max_buffered=1000) as (_, port):
-            chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-            at_limit = chunked + b"64\r\n" + b"x" * 100 + b"\r\n0\r\n\r\n"
-            assert await _roundtrip(port, at_limit) == (200, b"100")
-            past = chunked + b"65\r\n" + b"x" * 101 + b"\r\n0\r\n\r\n"
-            assert (await _roundtrip(port, past))[0] == 413
+        server = HttpServer(_echo, max_body=0, gate=RefuseUnsigned())
+        port = await server.start("127.0.0.1", 0)
+        try:
+            head = b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            chunks = b"%x\r\n" % size + b"x" * size + b"\r\n0\r\n\r\n"
+            assert await _roundtrip(port, head + chunks) == (status, body)
+            assert server.budget.used == 0
+        finally:
+            await server.stop(grace_s=1)
+
+    asyncio.run(main())
+
+
+def test_without_a_gate_an_oversized_body_is_dropped_and_judged_by_the_handler() -> None:
+    """The metrics listener has no gate: a body past its limit is not held, and its handler still answers."""
+
+    async def sizes(req: Incoming) -> Response:
+        return Response(405, b"%d/%d" % (len(req.body), req.body_size))
+
+    async def main() -> None:
+        async with serving(sizes, max_body=10) as (server, port):
+            post = b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n" + b"y" * 11
+            assert await _roundtrip(port, post) == (405, b"0/11")
+            assert server.budget.used == 0
 
     asyncio.run(main())
 

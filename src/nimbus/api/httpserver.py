@@ -244,7 +244,9 @@ class HttpProtocol(asyncio.Protocol):
             req.max_body = server.max_body
         else:
             answer = server.gate.admit(req)
-        if answer is None and length is not None and length > req.max_body:
+        if server.gate is None and length is not None and length > req.max_body:
+            length = 0  # no gate: the body is dropped as it comes and the handler judges body_size (as before)
+        elif answer is None and length is not None and length > req.max_body:
             answer = server.refusal(req, 413)
         if answer is None and length and not server.budget.take(length):
             answer = server.refusal(req, 503)
@@ -263,8 +265,12 @@ class HttpProtocol(asyncio.Protocol):
                 self._linger_over()
                 raise self._stop(0, b"")
             return
-        if self.body_size > req.max_body:  # a chunked body, which declared no length
-            self._refuse(req, self.server.refusal(req, 413))
+        if self.body_size > req.max_body:
+            if self.server.gate is None:
+                self.server.budget.give(req)
+                self.body = []  # dropped; the handler sees body_size past its limit and answers
+            else:  # a chunked body, which declared no length
+                self._refuse(req, self.server.refusal(req, 413))
         elif self.body_size > req.reserved and not self.server.budget.take(self.body_size - req.reserved):
             self._refuse(req, self.server.refusal(req, 503))
         else:
