@@ -252,6 +252,9 @@ class HttpProtocol(asyncio.Protocol):
             answer = server.refusal(req, 503)
         if answer is not None:
             self._refuse(req, answer)
+            if length is not None and length > DISCARD_MAX:  # not worth reading to drop: close after the answer
+                self._linger_over()
+                raise self._stop(0, b"")
             return
         req.reserved = length or 0
         if self.transport and self.headers.get("expect", [""])[0].lower() == "100-continue":
