@@ -309,6 +309,34 @@ def test_credential_scoped_to_another_service_refused(
     assert ok_status == 200
 
 
+def test_credential_scoped_to_another_region_and_service_names_both(hostile: Server) -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method="GET", url=hostile.endpoint + "/2015-03-31/functions", data=b"")
+    SigV4Auth(Credentials("test", "test"), "s3", "eu-west-1").add_auth(req)
+    status, headers, body = send(req)
+    assert (status, error_code(headers, body)) == (403, "InvalidSignatureException"), body
+    assert json.loads(body)["message"] == (
+        "Credential should be scoped to a valid region, not 'eu-west-1'. "
+        "Credential should be scoped to correct service: 'lambda'. "
+    )
+
+
+def test_unknown_route_refused_at_the_headers(hostile: Server) -> None:
+    status, code, body = answered_before_body(
+        hostile, head_of(signed(hostile.endpoint + "/2015-03-31/nothing-here", "POST"), CREATE_BODY_MAX)
+    )
+    assert (status, code) == (404, "UnknownOperationException"), body
+
+
+def test_code_download_takes_no_body(hostile: Server) -> None:
+    """The one route without SigV4 (Code.Location, authorised by its link): a body is refused before it is read."""
+    head = unsigned_head(hostile, "GET", "/_nimbus/code/" + "0" * 64 + ".zip", 1)
+    status, code, _ = answered_before_body(hostile, head)
+    assert (status, code) == (413, "RequestEntityTooLargeException")
+
+
 # ---------------------------------------------------------------------------------------------- item 8a: deep JSON
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
