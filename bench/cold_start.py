@@ -28,8 +28,8 @@ from pathlib import Path
 from _support import ROLE, deploy, lambda_client, nimbus_server, read_response, signed_invoke, zip_files
 from nimbus.config import Settings
 from nimbus.instances import InstanceManager
-from nimbus.invoke.types import FunctionSpec, InvokeRequest
 from nimbus.logs.sink import MemorySink
+from nimbus.protocol.records import FunctionSpec, InvokeRequest
 from nimbus.runtimes.registry import available_runtimes
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:bench"

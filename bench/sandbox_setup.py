@@ -24,7 +24,7 @@ from nimbus.instances.cgroups import InstanceCgroup
 from nimbus.instances.environment import python_command
 from nimbus.instances.isolation import detect
 from nimbus.instances.sandbox import INIT, SandboxLauncher, encode_plan
-from nimbus.invoke.types import FunctionSpec
+from nimbus.protocol.records import FunctionSpec
 from nimbus.runtimes.registry import resolve_runtime
 
 PROBE = "import time; print(time.time())"

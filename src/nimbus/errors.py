@@ -19,7 +19,7 @@
     ├── ServiceError                    500
     └── ServiceUnavailable              503  (the API holds too many request bytes: retry)
 
-Function errors are not exceptions of ours: they are invocation results (see invoke.types.InvokeResult).
+Function errors are not exceptions of ours: they are invocation results (see protocol.records.InvokeResult).
 `api/errors.py` alone turns these into the wire form.
 """
 

@@ -21,8 +21,8 @@ from nimbus.errors import InvalidParameterValue, TooManyRequests
 from nimbus.instances import InstanceManager
 from nimbus.instances.isolation import detect
 from nimbus.instances.manager import FunctionStats
-from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.logs.sink import MemorySink
+from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.runtimes.registry import available_runtime_names, available_runtimes, resolve_runtime
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"

@@ -22,7 +22,7 @@ from nimbus.errors import (
 )
 from nimbus.instances.manager import InstanceManager
 from nimbus.invoke.throttle import Throttle
-from nimbus.invoke.types import InvokeRequest
+from nimbus.protocol.records import InvokeRequest
 
 CLIENT_CONTEXT_MAX = 3583
 TOTAL_CODE_SIZE = 80_530_636_800

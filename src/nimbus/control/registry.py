@@ -25,7 +25,7 @@ from nimbus.control import validation as v
 from nimbus.control.codestore import CodeInfo, CodeStore
 from nimbus.control.layers import LayerRegistry
 from nimbus.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
-from nimbus.invoke.types import FunctionSpec
+from nimbus.protocol.records import FunctionSpec
 from nimbus.store.schema import aliases, functions, versions
 
 Listener = Callable[[str], Awaitable[None]]

@@ -12,7 +12,7 @@ from pathlib import Path
 import nimbus.protocol.frames as frames_module
 import nimbus.protocol.runtime_api as runtime_api_module
 from nimbus.instances.process import CONTROL_FD, LaunchCommand, SandboxSpec
-from nimbus.invoke.types import FunctionSpec
+from nimbus.protocol.records import FunctionSpec
 from nimbus.runtimes.registry import (
     NODEJS_RUNTIME_DIR,
     PROVIDED_RUNTIME_DIR,

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from nimbus.instances.lifecycle import DeathReason, InstanceState, Lifecycle
 from nimbus.instances.output import OutputCapture
 from nimbus.instances.process import ProcessHandle, describe_exit, recv_nowait
-from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.logs import framing
 from nimbus.logs.sink import LogSink
 from nimbus.protocol import frames
+from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 
 log = logging.getLogger(__name__)
 

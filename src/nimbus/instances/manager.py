@@ -35,10 +35,10 @@ from nimbus.instances.process import Launcher, SpawnLauncher, describe_exit
 from nimbus.instances.sandbox import SandboxLauncher
 from nimbus.instances.snapshot import SnapshotTemplate, TemplateGone
 from nimbus.instances.zygote import DEFAULT_SPARES, ZygoteLauncher
-from nimbus.invoke.types import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.logs import framing
 from nimbus.logs.sink import LogSink
 from nimbus.protocol import frames
+from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.runtimes.registry import resolve_runtime
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from nimbus.instances.instance import Instance
 from nimbus.instances.lifecycle import InstanceState
-from nimbus.invoke.types import FunctionSpec
+from nimbus.protocol.records import FunctionSpec
 
 
 class Pool:

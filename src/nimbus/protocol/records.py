@@ -1,4 +1,5 @@
-"""The records that cross from the API layer to the instance layer: what to run, with what, and what came back."""
+"""The records every layer shares: what to run (FunctionSpec), with what (InvokeRequest), and what came back
+(InvokeResult). Pure data, no I/O: they live in `protocol/` so that `instances/` never imports upward."""
 
 from __future__ import annotations
 
