@@ -22,6 +22,7 @@ from conftest import NIMBUS, ROOT, Server, make_zip, start_server
 from nimbus.instances.cgroups import PIDS_MAX
 from nimbus.instances.rlimits import DATA_MARGIN_MB, oom_verdict
 from nimbus.runtimes.registry import node_binary
+from sandbox.attacker import ATTACKER
 from sandbox.support import needs_namespaces
 
 pytestmark = needs_namespaces
@@ -40,25 +41,9 @@ def handler(event, context):
         return len(hog)
     if what == "allocate_once":
         return len(bytearray(event["mb"] << 20))
-    if what == "fork_bomb":
-        r, w = os.pipe()
-        children, failure = [], None
-        for _ in range(event["n"]):
-            try:
-                pid = os.fork()
-            except OSError as e:
-                failure = e.errno
-                break
-            if pid == 0:
-                os.close(w)
-                os.read(r, 1)
-                os._exit(0)
-            children.append(pid)
-        os.close(w)
-        os.close(r)
-        for pid in children:
-            os.waitpid(pid, 0)
-        return {"forked": len(children), "errno": failure}
+    if what == "fork_bomb":  # the hostile suite's own fork bomb, shipped beside this file
+        import attacker
+        return attacker.handler({"attack": "fork_bomb", "n": event["n"]}, context)
     if what == "hold":  # processes that stay alive, blocked, after the invocation returns
         r, w = os.pipe()
         held.append(w)
@@ -110,8 +95,8 @@ def function(rlam: Any, request: pytest.FixtureRequest) -> Iterator[Callable[...
         kwargs.setdefault("Handler", "app.handler")
         kwargs.setdefault("MemorySize", 128)
         kwargs.setdefault("Timeout", 30)
-        rlam.create_function(FunctionName=name, Role=ROLE, Code={"ZipFile": make_zip(files or {"app.py": HOG})},
-                             **kwargs)  # fmt: skip
+        code = make_zip(files or {"app.py": HOG, "attacker.py": ATTACKER})
+        rlam.create_function(FunctionName=name, Role=ROLE, Code={"ZipFile": code}, **kwargs)
         created.append(name)
         return name
 
