@@ -1,6 +1,7 @@
 """Per-function and account metrics in the Prometheus text format, read from live counters at scrape time.
 
-The invoke path only bumps plain numbers (the instance manager's per-function counters, the throttle's refusals);
+The invoke path only bumps plain numbers (the instance manager's per-function counters, the throttle's in-flight
+counts and refusals, the door's count per invocation source);
 `NimbusCollector` turns them into metric families when Prometheus scrapes, and `MetricsEndpoint` serves them at
 `GET /metrics` on a listener of its own, off unless `--metrics-port` is set. Prometheus cannot sign SigV4, so the
 listener takes a bearer token instead (`--metrics-token`, Prometheus's `authorization` scrape setting). Without one
@@ -40,7 +41,6 @@ _FUNCTION_FAMILIES: tuple[tuple[type[CounterMetricFamily | GaugeMetricFamily], s
     (CounterMetricFamily, "nimbus_errors",
      "Invocations whose result is a function error (handler exception, init failure, timeout, crash).",
      lambda s: s.errors),
-    (GaugeMetricFamily, "nimbus_concurrent_executions", "Invocations running now.", lambda s: s.concurrent_executions),
     (CounterMetricFamily, "nimbus_cold_starts", "Invocations that started a new instance.", lambda s: s.cold_starts),
     (CounterMetricFamily, "nimbus_restores", "Invocations that started an instance restored from a SnapStart template.",
      lambda s: s.restores),
@@ -69,6 +69,10 @@ class NimbusCollector:
             for fn, figures in functions:
                 family.add_metric([fn], figure(figures))
             yield family
+        running = GaugeMetricFamily("nimbus_concurrent_executions", "Invocations running now.", labels=["function"])
+        for fn, _ in functions:
+            running.add_metric([fn], self.throttle.running(fn))
+        yield running
         throttled = CounterMetricFamily("nimbus_throttles", "Invocations refused with 429.", labels=["function"])
         duration = SummaryMetricFamily(
             "nimbus_duration_seconds", "Time handlers ran (init excluded), per invocation.", labels=["function"]

@@ -32,6 +32,8 @@ from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import Versions
 from nimbus.errors import NimbusError
 from nimbus.instances.manager import InstanceManager
+from nimbus.invoke.concurrency import Concurrency
+from nimbus.invoke.invoker import Invoker
 from nimbus.invoke.throttle import Throttle
 from nimbus.logs.limits import LogGate, LogLimits
 from nimbus.logs.store import LogStore
@@ -148,16 +150,19 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
                        settings.log_disk_reserve_mb << 20)  # fmt: skip
     logstore = LogStore(settings.logs_db_path, settings.log_retention_days, LogGate(limits))
     manager = InstanceManager(settings, logstore)
-    registry.subscribe(manager.retire)
     links = CodeLinks(_url_key(settings.data_dir), f"{settings.host}:{settings.port}")
     throttle = Throttle(settings.concurrency_limit, settings.memory_budget_mb or _default_memory_budget())
-    for name, reserved in registry.reservations().items():
-        throttle.set_reserved(name, reserved)
+    invoker = Invoker(registry, manager, throttle)
+    manager.in_flight = invoker.in_flight
     configs = ProvisionedConfigs(registry)
     configs.load()
-    concurrency_api = ConcurrencyApi(settings, registry, configs, throttle, manager)
-    lambda_api = LambdaApi(settings, registry, Versions(registry), manager, links, throttle)
-    apis: list[Routes] = [lambda_api, LayersApi(layers, links), concurrency_api]
+    concurrency = Concurrency(registry, configs, throttle, manager)
+    # a function's change reaches the door first (its cached specs dropped, then its instances retired), then the
+    # owner of its reserved and provisioned concurrency
+    registry.subscribe(invoker.function_changed)
+    registry.subscribe(concurrency.function_changed)
+    lambda_api = LambdaApi(settings, registry, Versions(registry), invoker, links, concurrency)
+    apis: list[Routes] = [lambda_api, LayersApi(layers, links), ConcurrencyApi(settings, registry, concurrency)]
     app = App(settings, apis, LogsApi(logstore), codes, links)
 
     http_limits = Limits(
@@ -185,8 +190,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         log.warning("%s", warning)
 
     await manager.start()
-    for config in configs.all():  # provisioned instances come back after a restart
-        await concurrency_api.apply(config)
+    await concurrency.start()  # reservations enforced, provisioned instances back after a restart
     log_task = asyncio.create_task(logstore.run(), name="log-flusher")
     gc_task = asyncio.create_task(
         codes.collect_forever(lambda: _code_kept(registry, manager), settings.code_gc_interval), name="code-gc"

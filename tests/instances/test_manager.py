@@ -17,7 +17,7 @@ import pytest
 
 from conftest import child_processes
 from nimbus.config import Settings
-from nimbus.errors import InvalidParameterValue, TooManyRequests
+from nimbus.errors import InvalidParameterValue
 from nimbus.instances import InstanceManager
 from nimbus.instances.isolation import detect
 from nimbus.instances.manager import FunctionStats
@@ -483,12 +483,11 @@ def test_parallel_invokes_get_their_own_instances_up_to_the_limit(code: Callable
         assert len({r.payload for r in results}) == 3
         assert m.statistics().instances == 3
         assert m.statistics().idle == 3
-        over = await asyncio.gather(*(m.invoke(spec, request(n)) for n in range(5)), return_exceptions=True)
-        throttled = [r for r in over if isinstance(r, TooManyRequests)]
-        assert len(throttled) == 1
-        assert throttled[0].message == "Rate Exceeded."
-        assert throttled[0].fields == {"Reason": "ConcurrentInvocationLimitExceeded"}
-        assert m.statistics().instances <= 4
+        # admission (429 past the limit) is the door's, in nimbus.invoke (tests/unit/test_invoker.py): the pools
+        # take what they are given
+        more = await asyncio.gather(*(m.invoke(spec, request(n)) for n in range(5)))
+        assert len({r.payload for r in more}) == 5
+        assert m.statistics().instances == 5
 
     run(body, concurrency_limit=4)
 

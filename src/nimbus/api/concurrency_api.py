@@ -1,7 +1,6 @@
 """Concurrency operations: reserved concurrency (2017-10-31 / 2019-09-30 paths) and provisioned concurrency.
 
-Reserved concurrency is enforced by the throttle before any instance is touched; provisioned concurrency is kept
-by the instance manager, whose count of ready instances is the configuration's Status.
+A thin adapter over `invoke.concurrency.Concurrency`, which owns both: parse the wire, call it, shape the reply.
 """
 
 from __future__ import annotations
@@ -11,11 +10,10 @@ from typing import Any
 from nimbus.api.http import Request, Response, Router
 from nimbus.config import Settings
 from nimbus.control import validation as v
-from nimbus.control.provisioned import ProvisionedConfig, ProvisionedConfigs
+from nimbus.control.provisioned import ProvisionedConfig
 from nimbus.control.registry import Registry
 from nimbus.errors import InvalidParameterValue, NimbusError
-from nimbus.instances.manager import InstanceManager
-from nimbus.invoke.throttle import Throttle
+from nimbus.invoke.concurrency import Concurrency
 
 PROVISIONED = "/2019-09-30/functions/{FunctionName}/provisioned-concurrency"
 
@@ -28,20 +26,11 @@ class ProvisionedConcurrencyConfigNotFound(NimbusError):
 
 
 class ConcurrencyApi:
-    def __init__(
-        self,
-        settings: Settings,
-        registry: Registry,
-        configs: ProvisionedConfigs,
-        throttle: Throttle,
-        manager: InstanceManager,
-    ) -> None:
+    def __init__(self, settings: Settings, registry: Registry, concurrency: Concurrency) -> None:
         self.settings = settings
         self.registry = registry
-        self.configs = configs
-        self.throttle = throttle
-        self.manager = manager
-        registry.subscribe(self._function_changed)
+        self.concurrency = concurrency
+        self.configs = concurrency.configs
 
     def register(self, router: Router) -> None:
         reserved = "/functions/{FunctionName}/concurrency"
@@ -67,24 +56,21 @@ class ConcurrencyApi:
         value = req.json().get("ReservedConcurrentExecutions")
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidParameterValue("ReservedConcurrentExecutions must be an integer of 0 or more.")
-        await self.registry.set_reserved_concurrency(name, value)
-        self.throttle.set_reserved(name, value)
+        await self.concurrency.set_reserved(name, value)
         return Response.json({"ReservedConcurrentExecutions": value})
 
     async def get_reserved(self, req: Request) -> Response:
-        value = self.registry.get(self._name(req)[0]).reserved_concurrency
+        value = self.concurrency.reserved(self._name(req)[0])
         return Response.json({} if value is None else {"ReservedConcurrentExecutions": value})
 
     async def delete_reserved(self, req: Request) -> Response:
         name, _ = self._name(req)
-        await self.registry.set_reserved_concurrency(name, None)
-        self.throttle.set_reserved(name, None)
+        await self.concurrency.set_reserved(name, None)
         return Response(204)
 
     # ---- provisioned ----
     def _describe(self, config: ProvisionedConfig, *, listing: bool = False) -> dict[str, Any]:
-        targets = self.configs.targets(config)
-        ready = sum(min(n, self.manager.provisioned_ready(config.function, ver)) for ver, n in targets.items())
+        ready = self.concurrency.ready(config)
         out: dict[str, Any] = {
             "RequestedProvisionedConcurrentExecutions": config.requested,
             "AvailableProvisionedConcurrentExecutions": ready,
@@ -96,18 +82,14 @@ class ConcurrencyApi:
             out["FunctionArn"] = f"{self.registry.function_arn(config.function)}:{config.qualifier}"
         return out
 
-    async def apply(self, config: ProvisionedConfig) -> None:
-        """Ask the manager to keep this configuration's instances ready (also used at start-up)."""
-        for version, count in self.configs.targets(config).items():
-            await self.manager.provision(self.registry.spec(config.function, version), count)
-
     async def put_provisioned(self, req: Request) -> Response:
         name, qualifier = self._name(req, qualified=True)
         if qualifier is None:
             raise InvalidParameterValue("Qualifier is required: provisioned concurrency applies to a version or alias.")
         self.registry.resolve(name, qualifier)  # 404 for an unknown version or alias
-        config = await self.configs.put(name, qualifier, req.json().get("ProvisionedConcurrentExecutions"))
-        await self.apply(config)
+        config = await self.concurrency.put_provisioned(
+            name, qualifier, req.json().get("ProvisionedConcurrentExecutions")
+        )
         return Response.json(self._describe(config), 202)
 
     def _config(self, name: str, qualifier: str | None) -> ProvisionedConfig:
@@ -133,25 +115,5 @@ class ConcurrencyApi:
 
     async def delete_provisioned(self, req: Request) -> Response:
         config = self._config(*self._name(req, qualified=True))
-        await self._drop([config])
-        await self.configs.remove(config.function, config.qualifier)
+        await self.concurrency.delete_provisioned(config)
         return Response(204)
-
-    async def _drop(self, gone: list[ProvisionedConfig]) -> None:
-        for config in gone:
-            for version in self.configs.targets(config):
-                await self.manager.unprovision(config.function, version)
-
-    async def _function_changed(self, name: str) -> None:
-        """A deleted function (or version) takes its provisioned configurations with it."""
-        try:
-            rec = self.registry.get(name)
-        except NimbusError:
-            for config in await self.configs.remove(name):
-                await self.manager.unprovision(name, config.qualifier)
-            return
-        for config in self.configs.of_function(name):
-            if config.qualifier.isdigit() and int(config.qualifier) not in rec.versions:
-                await self.manager.unprovision(name, config.qualifier)
-                await self.configs.remove(name, config.qualifier)
-

@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 from typing import Any
 
 from nimbus.api.code_links import CodeLinks
-from nimbus.api.http import Request, Response, Router, parse_json
+from nimbus.api.http import Request, Response, Router
 from nimbus.config import Settings
 from nimbus.control import validation as v
 from nimbus.control.registry import Registry, check_tags
 from nimbus.control.versions import Versions, page
-from nimbus.errors import (
-    InvalidParameterValue,
-    InvalidRequestContent,
-    RequestTooLarge,
-    ResourceNotFound,
-    ValidationError,
-)
-from nimbus.instances.manager import InstanceManager
-from nimbus.invoke.throttle import Throttle
-from nimbus.protocol.records import InvokeRequest
+from nimbus.errors import InvalidParameterValue, ResourceNotFound, ValidationError
+from nimbus.invoke.concurrency import Concurrency
+from nimbus.invoke.invoker import InvokeOptions, Invoker
 
-CLIENT_CONTEXT_MAX = 3583
 TOTAL_CODE_SIZE = 80_530_636_800
+_JSON = (b"content-type", b"application/json")
 
 
 class LambdaApi:
@@ -34,16 +25,16 @@ class LambdaApi:
         settings: Settings,
         registry: Registry,
         versions: Versions,
-        manager: InstanceManager,
+        invoker: Invoker,
         links: CodeLinks,
-        throttle: Throttle,
+        concurrency: Concurrency,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.versions = versions
-        self.manager = manager
+        self.invoker = invoker
         self.links = links
-        self.throttle = throttle
+        self.concurrency = concurrency
 
     def register(self, router: Router) -> None:
         fn = "/2015-03-31/functions/{FunctionName}"
@@ -155,8 +146,7 @@ class LambdaApi:
         if ref.qualifier == "$LATEST":
             raise InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
         if ref.qualifier is None:
-            await self.registry.delete(ref.name)
-            self.throttle.set_reserved(ref.name, None)
+            await self.registry.delete(ref.name)  # its reservation goes with it (a registry event)
         else:
             await self.versions.delete_version(ref.name, ref.qualifier)
         return Response(204)
@@ -195,64 +185,20 @@ class LambdaApi:
 
     # ---- invoke ----
     async def invoke(self, req: Request) -> Response:
-        ref = self._ref(req)
-        spec = self.registry.invocation_spec(ref.name, ref.qualifier)
+        """Invoke: the wire in (path, query, headers, body), the door, the wire out."""
         kind = req.header("x-amz-invocation-type") or "RequestResponse"
-        if kind == "Event":
-            raise InvalidParameterValue(
-                "InvocationType Event (asynchronous invoke) is not available in this Nimbus yet: "
-                "invoke with RequestResponse."
-            )
-        if kind not in ("RequestResponse", "DryRun"):
-            raise InvalidParameterValue(f"Unsupported InvocationType {kind}: use RequestResponse or DryRun.")
-        log_type = req.header("x-amz-log-type") or "None"
-        if log_type not in ("None", "Tail"):
-            raise ValidationError(
-                f"1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy constraint: "
-                "Member must satisfy enum value set: [None, Tail]"
-            )
-        payload = req.body
-        if payload.strip():
-            parse_json(payload)  # validated as Lambda does (deep nesting too: a 400, never a 500), passed on as bytes
-        else:
-            payload = b"{}"
-        client_context = self._client_context(req.header("x-amz-client-context"))
+        options = InvokeOptions(
+            req.request_id, kind, req.header("x-amz-log-type") or "None", req.header("x-amz-client-context")
+        )
+        result = await self.invoker.invoke(self._ref(req), req.body, options)
         if kind == "DryRun":
-            return Response(204, headers=[(b"x-amz-executed-version", spec.version.encode())])
-        invoked_arn = spec.arn + (f":{ref.qualifier}" if ref.qualifier else "")
-        with self.throttle.admit(spec.name, spec.memory_mb):
-            result = await self.manager.invoke(
-                spec,
-                InvokeRequest(
-                    request_id=req.request_id,
-                    payload=payload,
-                    invoked_arn=invoked_arn,
-                    client_context=client_context,
-                    want_log_tail=log_type == "Tail",
-                ),
-            )
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"x-amz-executed-version", result.executed_version.encode()),
-        ]
+            return Response(204, headers=[(b"x-amz-executed-version", result.executed_version.encode())])
+        headers = [_JSON, (b"x-amz-executed-version", result.executed_version.encode())]
         if result.function_error:
             headers.append((b"x-amz-function-error", result.function_error.encode()))
         if result.log_tail is not None:
             headers.append((b"x-amz-log-result", base64.b64encode(result.log_tail)))
         return Response(200, result.payload, headers)
-
-    @staticmethod
-    def _client_context(raw: str | None) -> str | None:
-        if not raw:
-            return None
-        if len(raw) > CLIENT_CONTEXT_MAX:
-            raise RequestTooLarge(f"Client context must be smaller than {CLIENT_CONTEXT_MAX} bytes.")
-        try:
-            decoded = base64.b64decode(raw, validate=True).decode()
-            json.loads(decoded)
-        except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
-            raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from None
-        return decoded
 
     async def invoke_async(self, req: Request) -> Response:
         raise InvalidParameterValue(
@@ -290,7 +236,7 @@ class LambdaApi:
     async def account_settings(self, req: Request) -> Response:
         total = sum(self.registry.get(n).config["CodeSize"] for n in self.registry.names())
         limit = self.settings.concurrency_limit
-        unreserved = self.throttle.unreserved_limit
+        unreserved = self.concurrency.unreserved_limit
         return Response.json(
             {
                 "AccountLimit": {

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.config import Settings
-from nimbus.errors import NimbusError, ServiceError, TooManyRequests
+from nimbus.errors import NimbusError, ServiceError
 from nimbus.instances.environment import launch_command
 from nimbus.instances.instance import (
     OUT_OF_MEMORY,
@@ -122,7 +122,6 @@ class InstanceManager:
         )
         self._pools: dict[PoolKey, Pool] = {}
         self._instances: set[Instance] = set()
-        self._inflight = 0
         self._cold_starts = 0
         self._invocations = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -135,6 +134,9 @@ class InstanceManager:
         self._restores = 0
         #: whether requests wait for the event loop (the HTTP server's probe); busy polling stops when they do
         self.others_waiting: Callable[[], bool] = _nobody_waits
+        #: invocations in flight, all functions: the admission count, which the door (`nimbus.invoke`) keeps and
+        #: wires here; busy polling needs an invocation alone. Unwired (the manager driven directly), each is alone.
+        self.in_flight: Callable[[], int] = _one
 
     # -- lifecycle of the manager ---------------------------------------------------------------------------------
 
@@ -292,53 +294,47 @@ class InstanceManager:
     # -- invoke ---------------------------------------------------------------------------------------------------
 
     async def invoke(self, spec: FunctionSpec, request: InvokeRequest) -> InvokeResult:
+        """Run `request` on an idle instance of `spec`, or on one started for it. Admission is the caller's (the
+        door in `nimbus.invoke`): no limit is checked and no in-flight count is kept here."""
         if self._closing:
             raise ServiceError("The instance manager is shutting down.")
-        if self._inflight >= self._settings.concurrency_limit:
-            raise TooManyRequests("Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded")
-        self._inflight += 1
         self._invocations += 1
         counters = self._functions.get(spec.name)
         if counters is None:
             counters = self._functions[spec.name] = _Counters()
-        counters.inflight += 1
         counters.invocations += 1
+        pool = self._pool_for(spec)
+        instance = pool.take_idle()
+        cold = instance is None
+        if instance is None:
+            if spec.snap_start and self._launcher.sandboxed:
+                started = await self._restore_start(spec, pool, request, counters)
+            else:
+                counters.cold_starts += 1
+                started = await self._cold_start(spec, pool, request)
+            if isinstance(started, InvokeResult):
+                counters.errors += 1  # init failed: the invocation's result is a function error
+                return started
+            instance = started
+        elif request.want_log_tail:
+            instance.output.begin_tail()
+        finished = False
         try:
-            pool = self._pool_for(spec)
-            instance = pool.take_idle()
-            cold = instance is None
-            if instance is None:
-                if spec.snap_start and self._launcher.sandboxed:
-                    started = await self._restore_start(spec, pool, request, counters)
-                else:
-                    counters.cold_starts += 1
-                    started = await self._cold_start(spec, pool, request)
-                if isinstance(started, InvokeResult):
-                    counters.errors += 1  # init failed: the invocation's result is a function error
-                    return started
-                instance = started
-            elif request.want_log_tail:
-                instance.output.begin_tail()
-            finished = False
-            try:
-                alone = self._settings.busy_poll and self._inflight == 1 and not self.others_waiting()
-                result = await instance.invoke(
-                    request, time.time() + spec.timeout_s, cold, self.others_waiting if alone else None
-                )
-                finished = True
-            finally:
-                if not finished:  # cancelled mid-invocation: the instance is in an unknown state
-                    self._background(instance.kill(DeathReason.EXIT))
-            counters.duration_s += result.duration_ms / 1000
-            counters.durations += 1
-            if result.function_error:
-                counters.errors += 1
-            if not pool.release(instance, time.monotonic()):
-                self._background(instance.stop(DeathReason.RETIRED))
-            return result
+            alone = self._settings.busy_poll and self.in_flight() == 1 and not self.others_waiting()
+            result = await instance.invoke(
+                request, time.time() + spec.timeout_s, cold, self.others_waiting if alone else None
+            )
+            finished = True
         finally:
-            self._inflight -= 1
-            counters.inflight -= 1
+            if not finished:  # cancelled mid-invocation: the instance is in an unknown state
+                self._background(instance.kill(DeathReason.EXIT))
+        counters.duration_s += result.duration_ms / 1000
+        counters.durations += 1
+        if result.function_error:
+            counters.errors += 1
+        if not pool.release(instance, time.monotonic()):
+            self._background(instance.stop(DeathReason.RETIRED))
+        return result
 
     def code_in_use(self) -> set[Path]:
         """The code and layer dirs that a live instance, a SnapStart template or a pool may run from (a retired
@@ -570,6 +566,10 @@ class InstanceManager:
 
 def _nobody_waits() -> bool:
     return False
+
+
+def _one() -> int:
+    return 1
 
 
 def _join(procs_files: list[str], pid: int) -> None:

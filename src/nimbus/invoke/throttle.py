@@ -1,10 +1,15 @@
 """Admission control for invocations, done before any instance is touched: account concurrency, reserved
 concurrency per function, and a host memory budget. Over a limit, a request gets 429 at once, never a queue.
 
+This is the one admission gate and holds the one in-flight count (`in_flight`, and per function `running`); the
+instance layer keeps no count of its own and asks this one (through a hook) whether an invocation runs alone.
+
 How Lambda accounts (and so do we): a function with reserved concurrency R runs at most R invocations at a time
 and never competes for the rest; functions without a reservation share the unreserved pool (account limit minus
 every reservation). R = 0 throttles the function entirely. The memory budget adds what Lambda's fleet hides: the
 MemorySize of everything running at once must fit the host's budget.
+
+The throttle reads no time: its decisions depend on counts only, so its tests need no clock (fake or real).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class Throttle:
         self.account_limit = account_limit
         self.memory_budget_mb = memory_budget_mb
         self.reserved: dict[str, int] = {}
+        #: invocations admitted and not yet released, all functions (the one in-flight count)
+        self.in_flight = 0
         self._running: Counter[str] = Counter()
         self._unreserved_running = 0
         self._memory_mb = 0
@@ -51,30 +58,44 @@ class Throttle:
         self.throttles[function] += 1
         return TooManyRequests("Rate Exceeded.", Reason=reason)
 
-    @contextmanager
-    def admit(self, function: str, memory_mb: int) -> Iterator[None]:
-        """Hold one execution slot of `function` for the duration of the block, or raise TooManyRequests."""
+    def acquire(self, function: str, memory_mb: int) -> bool:
+        """Take one execution slot of `function`, or raise TooManyRequests. Returns whether the slot counts against
+        the function's reservation, which `release` needs back (a reservation may change while it runs).
+        Plain calls, no context manager: this is on the warm path."""
         reserved = self.reserved.get(function)
         if reserved is not None:
             if self._running[function] >= reserved:
                 raise self._refuse(function, "ReservedFunctionConcurrentInvocationLimitExceeded")
-        elif self._unreserved_running >= self.unreserved_limit:
+        elif self._unreserved_running >= self.account_limit - sum(self.reserved.values()):
             raise self._refuse(function, "ConcurrentInvocationLimitExceeded")
         if self._memory_mb + memory_mb > self.memory_budget_mb:
             raise self._refuse(function, "ConcurrentInvocationLimitExceeded")
+        self.in_flight += 1
         self._running[function] += 1
         self._memory_mb += memory_mb
         if reserved is None:
             self._unreserved_running += 1
+            return False
+        return True
+
+    def release(self, function: str, memory_mb: int, reserved: bool) -> None:
+        """Give back a slot `acquire` took (`reserved` is what it returned)."""
+        self.in_flight -= 1
+        self._running[function] -= 1
+        if not self._running[function]:
+            del self._running[function]
+        self._memory_mb -= memory_mb
+        if not reserved:
+            self._unreserved_running -= 1
+
+    @contextmanager
+    def admit(self, function: str, memory_mb: int) -> Iterator[None]:
+        """Hold one execution slot of `function` for the duration of the block, or raise TooManyRequests."""
+        reserved = self.acquire(function, memory_mb)
         try:
             yield
         finally:
-            self._running[function] -= 1
-            if not self._running[function]:
-                del self._running[function]
-            self._memory_mb -= memory_mb
-            if reserved is None:
-                self._unreserved_running -= 1
+            self.release(function, memory_mb, reserved)
 
     def statistics(self) -> ThrottleStats:
-        return ThrottleStats(sum(self._running.values()), self._memory_mb, sum(self.throttles.values()))
+        return ThrottleStats(self.in_flight, self._memory_mb, sum(self.throttles.values()))

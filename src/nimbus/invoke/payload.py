@@ -1,0 +1,51 @@
+"""What the door checks of an invocation's input before anything runs: the payload and the client context.
+
+Both are checked as Lambda checks them (a bad document is the caller's 400, never our 500), whatever the source:
+the Lambda API today, queues and schedules later. The payload is passed on as the bytes it came in: it is parsed
+once to validate it and never re-encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from nimbus.control.validation import INVOKE_PAYLOAD_MAX
+from nimbus.errors import InvalidRequestContent, RequestTooLarge
+
+CLIENT_CONTEXT_MAX = 3583
+EMPTY_PAYLOAD = b"{}"
+
+
+def check_payload(payload: bytes) -> bytes:
+    """The payload to send: `payload` itself when it is a JSON document, `{}` when it is empty or blank."""
+    if len(payload) > INVOKE_PAYLOAD_MAX:
+        raise RequestTooLarge(
+            f"Request must be smaller than {INVOKE_PAYLOAD_MAX} bytes for the InvokeFunction operation"
+        )
+    if not payload.strip():
+        return EMPTY_PAYLOAD
+    try:
+        json.loads(payload)
+    except RecursionError:  # nested past the parser's recursion limit: not a ValueError
+        raise InvalidRequestContent(
+            "Could not parse request body into json: the document is nested too deeply"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+    return payload
+
+
+def decode_client_context(raw: str | None) -> str | None:
+    """The client context's JSON text from its Base64 form (None when there is none)."""
+    if not raw:
+        return None
+    if len(raw) > CLIENT_CONTEXT_MAX:
+        raise RequestTooLarge(f"Client context must be smaller than {CLIENT_CONTEXT_MAX} bytes.")
+    try:
+        decoded = base64.b64decode(raw, validate=True).decode()
+        json.loads(decoded)
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from None
+    return decoded
