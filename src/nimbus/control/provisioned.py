@@ -1,28 +1,19 @@
 """Provisioned concurrency configurations: how many initialised instances a version (or an alias's versions)
 keeps ready. The configuration is stored here; the instance manager does the keeping, and reports how many are
-ready, which is what Status (IN_PROGRESS → READY) is made of.
+ready, which is what Status (IN_PROGRESS → READY) is made of. Rows are written by the registry's record store.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-
 from nimbus.clock import lambda_timestamp
+from nimbus.control.records import ProvisionedConfig
 from nimbus.control.registry import Registry
 from nimbus.errors import InvalidParameterValue, ResourceConflict
-from nimbus.store.schema import provisioned
 
-
-@dataclass
-class ProvisionedConfig:
-    function: str
-    qualifier: str
-    requested: int
-    last_modified: str
+__all__ = ["ProvisionedConfig", "ProvisionedConfigs", "split"]  # ProvisionedConfig is re-exported for its users
 
 
 def split(requested: int, primary: str, routing: dict[str, Any] | None) -> dict[str, int]:
@@ -37,14 +28,11 @@ def split(requested: int, primary: str, routing: dict[str, Any] | None) -> dict[
 class ProvisionedConfigs:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        self._store = registry.store
         self._configs: dict[tuple[str, str], ProvisionedConfig] = {}
 
     def load(self) -> None:
-        with self.registry.engine.connect() as conn:
-            for row in conn.execute(select(provisioned)):
-                self._configs[(row.function, row.qualifier)] = ProvisionedConfig(
-                    row.function, row.qualifier, row.requested, row.last_modified
-                )
+        self._configs = {(c.function, c.qualifier): c for c in self._store.load_provisioned()}
 
     def all(self) -> list[ProvisionedConfig]:
         return list(self._configs.values())
@@ -91,36 +79,14 @@ class ProvisionedConfigs:
     async def put(self, function: str, qualifier: str, requested: Any) -> ProvisionedConfig:
         self.check(function, qualifier, requested)
         config = ProvisionedConfig(function, qualifier, requested, lambda_timestamp())
-        existed = (function, qualifier) in self._configs
-
-        def write() -> None:
-            with self.registry.engine.begin() as conn:
-                values = {"requested": requested, "last_modified": config.last_modified}
-                if existed:
-                    conn.execute(
-                        update(provisioned)
-                        .where(provisioned.c.function == function, provisioned.c.qualifier == qualifier)
-                        .values(**values)
-                    )
-                else:
-                    conn.execute(insert(provisioned).values(function=function, qualifier=qualifier, **values))
-
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(self._store.put_provisioned, config)
         self._configs[(function, qualifier)] = config
         return config
 
     async def remove(self, function: str, qualifier: str | None = None) -> list[ProvisionedConfig]:
         """Drop one configuration, or every configuration of the function (qualifier None)."""
         gone = [c for (f, q), c in self._configs.items() if f == function and qualifier in (None, q)]
-
-        def write() -> None:
-            with self.registry.engine.begin() as conn:
-                query = delete(provisioned).where(provisioned.c.function == function)
-                if qualifier is not None:
-                    query = query.where(provisioned.c.qualifier == qualifier)
-                conn.execute(query)
-
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(self._store.delete_provisioned, function, qualifier)
         for c in gone:
             del self._configs[(c.function, c.qualifier)]
         return gone

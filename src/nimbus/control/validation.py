@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nimbus.errors import InvalidParameterValue, ResourceNotFound, ValidationError
+from nimbus.errors import InvalidParameterValue, PreconditionFailed, ResourceNotFound, ValidationError
 
 MEMORY_MIN, MEMORY_MAX = 128, 10240
 TIMEOUT_MIN, TIMEOUT_MAX = 1, 900
@@ -190,3 +192,121 @@ def role(value: Any) -> str:
             "satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
         )
     return value
+
+
+# ---- function configuration and code (CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration) ----
+#: the tag that picks an instance's network mode: "host" (default) or "none"
+NETWORK_TAG = "nimbus:network"
+NETWORK_MODES = ("host", "none")
+#: Lambda keeps at least this much of the account's concurrency unreserved
+UNRESERVED_MIN = 100
+REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+)
+
+
+def check_tags(tags: Any) -> dict[str, str]:
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in tags.items()):
+        raise InvalidParameterValue("Tags must map strings to strings.")
+    if tags.get(NETWORK_TAG, "host") not in NETWORK_MODES:
+        raise InvalidParameterValue(f"Tag {NETWORK_TAG} must be one of: {', '.join(NETWORK_MODES)}.")
+    return tags
+
+
+def create_request(body: Mapping[str, Any]) -> str:
+    """The name a CreateFunction body asks for, once the fields a Zip function cannot go without are there."""
+    name = function_name(body.get("FunctionName"))
+    for required in ("Role", "Code"):
+        if required not in body:
+            raise InvalidParameterValue(f"{required} is required.")
+    if "Runtime" not in body or "Handler" not in body:
+        raise InvalidParameterValue("Runtime and Handler are required for Zip functions.")
+    return name
+
+
+def zip_file(code: Any) -> bytes:
+    """The deployment package of a `Code` object (or an UpdateFunctionCode body): base64 ZipFile bytes only."""
+    if not isinstance(code, Mapping):
+        raise InvalidParameterValue("Code must be an object with a ZipFile member.")
+    if "ZipFile" not in code:
+        if code.get("S3Bucket") or code.get("ImageUri"):
+            raise InvalidParameterValue(
+                "Nimbus has no S3 or image registry: upload the deployment package with ZipFile (base64)."
+            )
+        raise InvalidParameterValue("Code.ZipFile is required.")
+    try:
+        return base64.b64decode(code["ZipFile"], validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise InvalidParameterValue("Code.ZipFile must be base64-encoded zip bytes.") from None
+
+
+def function_config(
+    body: Mapping[str, Any],
+    base: dict[str, Any],
+    check_runtime: Callable[[str], None],
+    attachable: Callable[[Any], list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """`base` with the configuration fields of a create or update body applied, each checked. The runtime check
+    (is it installed here?) and the layer check (do the versions exist?) are the caller's, passed in."""
+    cfg = dict(base)
+    if "Runtime" in body:
+        if not isinstance(body["Runtime"], str):
+            raise InvalidParameterValue("Runtime must be a string.")
+        check_runtime(body["Runtime"])
+        cfg["Runtime"] = body["Runtime"]
+    if "Handler" in body:
+        cfg["Handler"] = handler(body["Handler"])
+    if "MemorySize" in body:
+        cfg["MemorySize"] = memory_size(body["MemorySize"])
+    if "Timeout" in body:
+        cfg["Timeout"] = timeout(body["Timeout"])
+    if "Description" in body:
+        cfg["Description"] = description(body["Description"])
+    if "Environment" in body:
+        cfg["Environment"] = {"Variables": environment(body["Environment"])}
+    if "EphemeralStorage" in body:
+        cfg["EphemeralStorage"] = {"Size": ephemeral_storage(body["EphemeralStorage"])}
+    if "Role" in body:
+        cfg["Role"] = role(body["Role"])
+    if "SnapStart" in body:
+        cfg["SnapStart"] = snap_start(body["SnapStart"])
+    if "Architectures" in body:
+        archs = body["Architectures"]
+        if not isinstance(archs, list) or len(archs) != 1 or archs[0] not in ("x86_64", "arm64"):
+            raise InvalidParameterValue("Architectures must be a list with exactly one of x86_64, arm64.")
+        cfg["Architectures"] = archs
+    if body.get("PackageType", "Zip") != "Zip":
+        raise InvalidParameterValue("Nimbus runs Zip packages only; container images are not supported.")
+    if "Layers" in body:
+        cfg["Layers"] = attachable(body["Layers"])
+        if not cfg["Layers"]:
+            del cfg["Layers"]
+    return cfg
+
+
+def total_size(unzipped: int, layers_unzipped: Iterable[int]) -> None:
+    """Function code plus its layers, unzipped, must fit Lambda's 250 MB."""
+    total = unzipped + sum(layers_unzipped)
+    if total > UNZIPPED_MAX:
+        raise InvalidParameterValue(
+            f"Function code combined with layers exceeds the maximum allowed size of {UNZIPPED_MAX} bytes. "
+            f"The actual size is {total} bytes."
+        )
+
+
+def revision(current: str, wanted: Any) -> None:
+    """A RevisionId precondition: absent, or the record's current revision."""
+    if wanted is not None and wanted != current:
+        raise PreconditionFailed(REVISION_MISMATCH)
+
+
+def reserved_concurrency(value: int, others: int, limit: int) -> None:
+    """Lambda keeps the account's unreserved pool at 100 or more (a tenth of the limit here, when the limit is set
+    below 1000); `others` is what the other functions have reserved."""
+    minimum = min(UNRESERVED_MIN, limit // 10)
+    if limit - others - value < minimum:
+        raise InvalidParameterValue(
+            "Specified ReservedConcurrentExecutions for function decreases account's "
+            f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
+        )

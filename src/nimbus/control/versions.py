@@ -1,24 +1,24 @@
 """Published versions and aliases: immutable snapshots of a function, and named, weighted pointers to them.
 
-Everything here mutates a FunctionRecord under the registry's lock, writes the database first, and then lets the
-registry drop cached specs (the instance manager retires the function's instances).
+Every change goes through `Registry.editing`: under the registry's lock, the rules here decide on the current
+record, and the edit writes the database first and memory second (dropping a version retires its instances).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from typing import Any
-
-from sqlalchemy import delete, insert, update
 
 from nimbus.clock import lambda_timestamp
 from nimbus.control import aliases as alias_rules
 from nimbus.control import validation as v
-from nimbus.control.registry import FunctionRecord, Registry, VersionRecord
-from nimbus.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
-from nimbus.store.schema import aliases, functions, versions
+from nimbus.control import wire
+from nimbus.control.records import FunctionRecord, VersionRecord
+from nimbus.control.registry import Registry
+from nimbus.control.wire import page
+from nimbus.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
+
+__all__ = ["VOLATILE", "Versions", "page"]  # `page` is re-exported: the API's list operations import it here
 
 #: configuration keys that say nothing about what runs: two snapshots differing only here are the same version
 VOLATILE = frozenset(
@@ -27,7 +27,6 @@ VOLATILE = frozenset(
         "LastUpdateStatusReason", "LastUpdateStatusReasonCode", "Description",
     }
 )  # fmt: skip
-PAGE_MAX = 50
 
 
 def _essence(config: dict[str, Any]) -> dict[str, Any]:
@@ -40,16 +39,28 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return _essence(a) == _essence(b)
 
 
-def page(items: list[Any], marker: str | None, max_items: int | None) -> tuple[list[Any], str | None]:
-    """Index-marker pagination, at most PAGE_MAX items a page (Lambda's cap)."""
-    start = 0
-    if marker:
-        if not marker.isdigit():
-            raise InvalidParameterValue("Invalid Marker.")
-        start = int(marker)
-    limit = min(max_items or PAGE_MAX, PAGE_MAX)
-    chunk = items[start : start + limit]
-    return chunk, (str(start + limit) if start + limit < len(items) else None)
+def new_version(rec: FunctionRecord, body: dict[str, Any]) -> VersionRecord | None:
+    """The version PublishVersion makes of `$LATEST`, or None when the newest version already is `$LATEST`
+    (Lambda answers with that one). The preconditions of the body (CodeSha256, RevisionId) are checked here."""
+    latest = rec.config
+    sha = body.get("CodeSha256")
+    if sha is not None and sha != latest["CodeSha256"]:
+        raise InvalidParameterValue(
+            f"CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST ({latest['CodeSha256']}). "
+            "Please try again with the CodeSHA256 in $LATEST."
+        )
+    v.revision(latest["RevisionId"], body.get("RevisionId"))
+    newest = rec.versions[max(rec.versions)] if rec.versions else None
+    if newest is not None and newest.code_sha256 == rec.code_sha256 and _same(newest.config, latest):
+        return None
+    number = rec.next_version
+    config = dict(latest)
+    config.update(Version=str(number), RevisionId=str(uuid.uuid4()), LastModified=lambda_timestamp())
+    if config["SnapStart"]["ApplyOn"] == "PublishedVersions":
+        config["SnapStart"] = {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    if "Description" in body:
+        config["Description"] = v.description(body["Description"])
+    return VersionRecord(number, config, rec.code_sha256)
 
 
 class Versions:
@@ -58,46 +69,14 @@ class Versions:
 
     # ---- versions ----
     async def publish(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        reg = self.registry
-        async with reg.lock:
-            rec = reg.get(name)
-            latest = rec.config
-            sha = body.get("CodeSha256")
-            if sha is not None and sha != latest["CodeSha256"]:
-                raise InvalidParameterValue(
-                    f"CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST ({latest['CodeSha256']}). "
-                    "Please try again with the CodeSHA256 in $LATEST."
-                )
-            if body.get("RevisionId") is not None and body["RevisionId"] != latest["RevisionId"]:
-                raise PreconditionFailed(
-                    "The Revision Id provided does not match the latest Revision Id. "
-                    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
-                )
-            newest = rec.versions[max(rec.versions)] if rec.versions else None
-            if newest is not None and newest.code_sha256 == rec.code_sha256 and _same(newest.config, latest):
-                return reg.configuration(rec, version=str(newest.number))
-            number = rec.next_version
-            config = dict(latest)
-            config.update(Version=str(number), RevisionId=str(uuid.uuid4()), LastModified=lambda_timestamp())
-            if config["SnapStart"]["ApplyOn"] == "PublishedVersions":
-                config["SnapStart"] = {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
-            if "Description" in body:
-                config["Description"] = v.description(body["Description"])
-            record = VersionRecord(number, config, rec.code_sha256)
-
-            def write() -> None:
-                with reg.engine.begin() as conn:
-                    conn.execute(
-                        insert(versions).values(
-                            function=name, version=number, config=json.dumps(config), code_sha256=rec.code_sha256
-                        )
-                    )
-                    conn.execute(update(functions).where(functions.c.name == name).values(next_version=number + 1))
-
-            await asyncio.to_thread(write)
-            rec.versions[number] = record
-            rec.next_version = number + 1
-        return reg.configuration(rec, version=str(number))
+        async with self.registry.editing(name) as edit:
+            record = new_version(edit.rec, body)
+            if record is None:
+                number = max(edit.rec.versions)
+            else:
+                await edit.add_version(record)
+                number = record.number
+        return self.registry.configuration(edit.rec, version=str(number))
 
     def list_versions(
         self, name: str, marker: str | None, max_items: int | None
@@ -109,8 +88,8 @@ class Versions:
 
     async def delete_version(self, name: str, qualifier: str) -> None:
         reg = self.registry
-        async with reg.lock:
-            rec = reg.get(name)
+        async with reg.editing(name) as edit:
+            rec = edit.rec
             if not qualifier.isdigit():
                 if qualifier in rec.aliases:
                     raise InvalidParameterValue("Deletion of aliases is done with DeleteAlias, not DeleteFunction.")
@@ -123,21 +102,14 @@ class Versions:
                 raise ResourceConflict(
                     f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]"
                 )
-
-            def write() -> None:
-                with reg.engine.begin() as conn:
-                    conn.execute(delete(versions).where(versions.c.function == name, versions.c.version == number))
-
-            await asyncio.to_thread(write)
-            del rec.versions[number]
-            await reg.changed(name)
+            await edit.drop_version(number)
 
     # ---- aliases ----
     def alias_arn(self, name: str, alias: str) -> str:
         return f"{self.registry.function_arn(name)}:{alias}"
 
     def describe_alias(self, name: str, alias: str, config: dict[str, Any]) -> dict[str, Any]:
-        return {"AliasArn": self.alias_arn(name, alias), "Name": alias, **config}
+        return wire.describe_alias(self.registry.function_arn(name), alias, config)
 
     def _target(self, rec: FunctionRecord, version: Any) -> str:
         if version == "$LATEST":
@@ -149,25 +121,10 @@ class Versions:
     def _routing(self, rec: FunctionRecord, value: Any, primary: str) -> dict[str, Any] | None:
         return alias_rules.routing_config(value, primary, lambda ver: ver.isdigit() and int(ver) in rec.versions)
 
-    async def _save_alias(self, name: str, alias: str, config: dict[str, Any], *, new: bool) -> None:
-        def write() -> None:
-            with self.registry.engine.begin() as conn:
-                if new:
-                    conn.execute(insert(aliases).values(function=name, name=alias, config=json.dumps(config)))
-                else:
-                    conn.execute(
-                        update(aliases)
-                        .where(aliases.c.function == name, aliases.c.name == alias)
-                        .values(config=json.dumps(config))
-                    )
-
-        await asyncio.to_thread(write)
-
     async def create_alias(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         alias = alias_rules.alias_name(body.get("Name"))
-        reg = self.registry
-        async with reg.lock:
-            rec = reg.get(name)
+        async with self.registry.editing(name) as edit:
+            rec = edit.rec
             if alias in rec.aliases:
                 raise ResourceConflict(f"Alias already exists: {self.alias_arn(name, alias)}")
             primary = self._target(rec, body.get("FunctionVersion"))
@@ -179,8 +136,7 @@ class Versions:
             routing = self._routing(rec, body.get("RoutingConfig"), primary)
             if routing:
                 config["RoutingConfig"] = routing
-            await self._save_alias(name, alias, config, new=True)
-            rec.aliases[alias] = config
+            await edit.put_alias(alias, config)
         return self.describe_alias(name, alias, config)
 
     def get_alias(self, name: str, alias: str) -> dict[str, Any]:
@@ -190,17 +146,12 @@ class Versions:
         return self.describe_alias(name, alias, rec.aliases[alias])
 
     async def update_alias(self, name: str, alias: str, body: dict[str, Any]) -> dict[str, Any]:
-        reg = self.registry
-        async with reg.lock:
-            rec = reg.get(name)
+        async with self.registry.editing(name) as edit:
+            rec = edit.rec
             current = rec.aliases.get(alias)
             if current is None:
                 raise ResourceNotFound(f"Cannot find alias arn: {self.alias_arn(name, alias)}")
-            if body.get("RevisionId") is not None and body["RevisionId"] != current["RevisionId"]:
-                raise PreconditionFailed(
-                    "The Revision Id provided does not match the latest Revision Id. "
-                    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
-                )
+            v.revision(current["RevisionId"], body.get("RevisionId"))
             config = dict(current)
             if "FunctionVersion" in body:
                 config["FunctionVersion"] = self._target(rec, body["FunctionVersion"])
@@ -212,23 +163,14 @@ class Versions:
             if routing:
                 config["RoutingConfig"] = routing
             config["RevisionId"] = str(uuid.uuid4())
-            await self._save_alias(name, alias, config, new=False)
-            rec.aliases[alias] = config
+            await edit.put_alias(alias, config)
         return self.describe_alias(name, alias, config)
 
     async def delete_alias(self, name: str, alias: str) -> None:
-        reg = self.registry
-        async with reg.lock:
-            rec = reg.get(name)
-            if alias not in rec.aliases:
+        async with self.registry.editing(name) as edit:
+            if alias not in edit.rec.aliases:
                 raise ResourceNotFound(f"Alias not found: {self.alias_arn(name, alias)}")
-
-            def write() -> None:
-                with reg.engine.begin() as conn:
-                    conn.execute(delete(aliases).where(aliases.c.function == name, aliases.c.name == alias))
-
-            await asyncio.to_thread(write)
-            del rec.aliases[alias]
+            await edit.drop_alias(alias)
 
     def list_aliases(
         self, name: str, version: str | None, marker: str | None, max_items: int | None
