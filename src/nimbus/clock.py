@@ -31,13 +31,11 @@ class Clock(Protocol):
 
 
 class RealClock:
-    """The host's clocks and asyncio's sleep."""
+    """The host's clocks and asyncio's sleep. The clocks are the builtins themselves, so a hot path that reads
+    time through an injected RealClock pays no extra call."""
 
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
+    monotonic = staticmethod(time.monotonic)
+    time = staticmethod(time.time)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

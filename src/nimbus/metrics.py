@@ -23,7 +23,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from nimbus.api.http import Response
 from nimbus.api.httpserver import HttpServer, Incoming
 from nimbus.config import is_loopback
-from nimbus.instances.manager import FunctionStats, InstanceManager
+from nimbus.instances.manager import InstanceManager
+from nimbus.instances.stats import FunctionStats
 from nimbus.invoke.throttle import Throttle
 from nimbus.logs.limits import REASONS, Drops
 

@@ -197,7 +197,7 @@ def test_spares_are_discarded_at_stop_and_replaced_after_use(code: Callable[...,
         assert launcher.spares_used == launcher.spare_target
         await _wait_spares(launcher, launcher.spare_target)  # refilled in the background
         # a spare is never handed out twice, and a dead one is never handed out
-        spare = next(iter(launcher._spares.values()))[0]
+        spare = next(iter(launcher.spares._spares.values()))[0]
         spare.handle.kill()
         await spare.handle.wait()
         assert (await manager.invoke(make_spec(app, name="c"), request(9))).payload == b"1"

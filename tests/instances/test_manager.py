@@ -20,7 +20,7 @@ from nimbus.config import Settings
 from nimbus.errors import InvalidParameterValue
 from nimbus.instances import InstanceManager
 from nimbus.instances.isolation import detect
-from nimbus.instances.manager import FunctionStats
+from nimbus.instances.stats import FunctionStats
 from nimbus.logs.sink import MemorySink
 from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.runtimes.registry import available_runtime_names, available_runtimes, resolve_runtime

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import select
 import socket
 import time
 import uuid
 from collections.abc import Callable
 
+from nimbus.instances.channel import ControlChannel, InstanceCrashed
 from nimbus.instances.lifecycle import DeathReason, InstanceState, Lifecycle
+from nimbus.instances.memory import MemoryPeak
 from nimbus.instances.output import OutputCapture
-from nimbus.instances.process import ProcessHandle, describe_exit, recv_nowait
+from nimbus.instances.process import ProcessHandle, describe_exit
+from nimbus.instances.results import OUT_OF_MEMORY, UNHANDLED, exit_error, oom_error, timeout_error, too_large_error
 from nimbus.logs import framing
 from nimbus.logs.sink import LogSink
 from nimbus.protocol import frames
@@ -28,57 +28,14 @@ from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 
 log = logging.getLogger(__name__)
 
-UNHANDLED = "Unhandled"
 STOP_GRACE_S = 0.5
-_RECV_CHUNK = 1 << 18
-#: the decoder lets a little more than the limit through, so an oversized response is recognised, not a crash
-_MAX_FRAME_BODY = frames.MAX_RESPONSE_BYTES + 1024
-
-
-#: Busy polling, only while an invocation is alone in flight (an otherwise idle server). On a VM an idle vCPU
-#: halts, and waking a process blocked on it costs ~100 µs, twice per invoke (runtime, then server). So the server
-#: polls this long for the reply before it waits on the event loop (holding the loop: hence "alone")...
-SPIN_NS = 200_000
-#: ...and asks the runtime to poll this long for its next invoke after replying (it blocks after that)
+#: after replying to an invoke made while it was alone in flight, the runtime busy-polls this long for the next
+#: one before it blocks (the server's own side of busy polling is `channel.SPIN_NS`)
 RUNTIME_SPIN_US = 1000
-#: how stale the sandbox cgroup's memory peak may be in a REPORT line (the runtime's own peak is always fresh)
-CGROUP_PEAK_TTL_S = 0.1
 #: the writable-task-root warning is logged once per server process, not once per cold start
 _warned_writable = [False]
 
-
-def _expire(fut: asyncio.Future[frames.Frame]) -> None:
-    if not fut.done():
-        fut.set_exception(TimeoutError())
-
-
-class InstanceCrashed(Exception):
-    """The process died on its own while we waited for it (not a stop of ours)."""
-
-    def __init__(self, description: str) -> None:
-        super().__init__(description)
-        self.description = description
-
-
-def error_payload(error_type: str, message: str) -> bytes:
-    """A platform-made error result, in the shape Lambda returns for its own errors."""
-    return json.dumps({"errorType": error_type, "errorMessage": message}, separators=(",", ":")).encode()
-
-
-def timeout_error(rid: str, timeout_s: int) -> bytes:
-    return error_payload("Sandbox.Timedout", f"RequestId: {rid} Error: {framing.timeout_message(timeout_s)}")
-
-
-def exit_error(rid: str, description: str) -> bytes:
-    return error_payload("Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: {description}")
-
-
-OUT_OF_MEMORY = "Runtime.OutOfMemory"
-
-
-def oom_error(rid: str, description: str) -> bytes:
-    """What Lambda returns when an instance hits its memory limit (the kernel killed it)."""
-    return error_payload(OUT_OF_MEMORY, f"RequestId: {rid} Error: Runtime exited with error: {description}")
+__all__ = ["Instance", "InstanceCrashed"]
 
 
 class Instance:
@@ -91,19 +48,15 @@ class Instance:
         self.started_at = time.monotonic()
         self.idle_since = self.started_at
         self.init_duration_ms: float | None = None
-        self._cgroup_peak = 0
-        self._cgroup_peak_at = -CGROUP_PEAK_TTL_S
         #: set for an instance restored from a SnapStart template: its REPORT shows Restore Duration instead
         self.restore_duration_ms: float | None = None
         #: kept initialised for provisioned concurrency (used first, never reaped idle)
         self.provisioned = False
         self.invocations = 0
-        self._decoder = frames.FrameDecoder(max_body=_MAX_FRAME_BODY)
-        self._pending: asyncio.Future[frames.Frame] | None = None
+        self._channel = ControlChannel(handle, self.id, self._channel_broke)
+        self._memory = MemoryPeak(handle)
         self._loop = asyncio.get_running_loop()
-        self._control_open = True
         self._reaped = False
-        self._poller: select.poll | None = None
         #: until when (monotonic) the runtime busy-polls for its next invoke, as the last one asked it to
         self._runtime_polls_until = 0.0
 
@@ -120,34 +73,9 @@ class Instance:
     def attach(self) -> None:
         """Start watching the control socket, the output pipe and the process; move to INITIALISING."""
         self.output.start()
-        self._loop.add_reader(self.handle.control.fileno(), self._on_control_readable)
+        self._channel.start()
         self.handle.exited.add_done_callback(self._on_exit)
         self.lifecycle.change_state(InstanceState.INITIALISING)
-
-    def _on_control_readable(self) -> None:
-        sock = self.handle.control
-        while self._control_open:
-            data = recv_nowait(sock, _RECV_CHUNK)
-            if data is None:
-                return
-            if not data:
-                self._close_control()
-                self._channel_broke()
-                return
-            try:
-                received = self._decoder.feed(data)
-            except frames.FrameError as exc:
-                self._close_control()
-                self._fail_pending(exc)
-                self.handle.kill()
-                return
-            for frame in received:
-                if self._pending is not None and not self._pending.done():
-                    self._pending.set_result(frame)
-                else:
-                    log.warning("instance %s sent an unexpected %r frame; killing it", self.id, frame.kind)
-                    self._fail_pending(frames.FrameError(f"unexpected frame {frame.kind!r}"))
-                    self.handle.kill()
 
     def _channel_broke(self) -> None:
         """EOF on the control socket of an idle instance: its runtime is gone (or closed the channel), even if the
@@ -161,16 +89,7 @@ class Instance:
 
     def detach_control(self) -> None:
         """Stop reading the control socket (a SnapStart template's own reader takes it over)."""
-        self._close_control()
-
-    def _close_control(self) -> None:
-        if self._control_open:
-            self._control_open = False
-            self._loop.remove_reader(self.handle.control.fileno())
-
-    def _fail_pending(self, exc: BaseException) -> None:
-        if self._pending is not None and not self._pending.done():
-            self._pending.set_exception(exc)
+        self._channel.close()
 
     def _on_exit(self, fut: asyncio.Future[int]) -> None:
         """The process is reaped: settle everything (idempotent; also called by kill/stop after their wait)."""
@@ -178,57 +97,22 @@ class Instance:
             return
         self._reaped = True
         # Frames and output written just before the exit are already in the socket and pipe: take them first.
-        self._on_control_readable()
-        self._close_control()
+        self._channel.read_now()
+        self._channel.close()
         self.output.close()
         status = fut.result()
-        self._fail_pending(InstanceCrashed(describe_exit(status)))
+        self._channel.fail_pending(InstanceCrashed(describe_exit(status)))
         self.handle.close()
         if self.state is not InstanceState.DEAD:
             if self.state is InstanceState.IDLE:
                 log.info("idle instance %s of %s died (%s)", self.id, self.spec.name, describe_exit(status))
             self.lifecycle.change_state(InstanceState.DEAD, DeathReason.EXIT)
 
-    async def _next_frame(self, timeout_s: float, others_waiting: Callable[[], bool] | None = None) -> frames.Frame:
-        """The next frame from the runtime. With `others_waiting`, first busy-poll the socket for up to SPIN_NS,
-        while it says no other request waits: a reply within it skips the event loop's sleep and wake-up (~100 µs
-        on a VM: the idle vCPU halts), at the price of holding the loop."""
-        fut: asyncio.Future[frames.Frame] = self._loop.create_future()
-        self._pending = fut
-        if self.handle.exited.done():
-            # it may have said its last word before exiting (a restored SnapStart instance whose after-restore hook
-            # failed can be gone before we get here): a frame already in the socket is the answer
-            self._on_control_readable()
-            self._pending = None
-            if fut.done():
-                return fut.result()
-            raise InstanceCrashed(describe_exit(self.handle.exited.result()))
-        if others_waiting is not None:
-            if self._poller is None:
-                self._poller = select.poll()
-                self._poller.register(self.handle.control.fileno(), select.POLLIN)
-            end = time.perf_counter_ns() + SPIN_NS
-            while self._control_open and not fut.done() and time.perf_counter_ns() < end and not others_waiting():
-                if self._poller.poll(0):
-                    self._on_control_readable()
-                else:
-                    os.sched_yield()  # a runtime woken on this CPU runs first
-            if fut.done():
-                self._pending = None
-                return fut.result()
-        # a bare timer, not asyncio.timeout(): this runs on every invocation, and the context manager costs more
-        timer = self._loop.call_at(self._loop.time() + timeout_s, _expire, fut)
-        try:
-            return await fut
-        finally:
-            timer.cancel()
-            self._pending = None
-
     # -- init -----------------------------------------------------------------------------------------------------
 
     async def wait_ready(self, timeout_s: float) -> frames.Frame:
         """Wait for READY or INIT_ERROR; raises TimeoutError, InstanceCrashed or FrameError."""
-        frame = await self._next_frame(timeout_s)
+        frame = await self._channel.next_frame(timeout_s)
         self.init_duration_ms = (time.monotonic() - self.started_at) * 1000
         if frame.kind == frames.READY:
             if frame.header.get("task_root_read_only") is False and not _warned_writable[0]:
@@ -251,8 +135,8 @@ class Instance:
 
         `deadline_s` is a wall-clock epoch time. The caller has begun the log tail (if wanted) before the cold start.
         `others_waiting`: let the runtime poll for its next invoke, and busy-poll for the reply while it says no
-        (`_next_frame`) if the runtime is polling now; the caller passes it only when this is the only invocation in
-        flight and nothing else waits.
+        (`ControlChannel.next_frame`) if the runtime is polling now; the caller passes it only when this is the only
+        invocation in flight and nothing else waits.
         """
         self.lifecycle.require_state(InstanceState.BUSY)
         spec = self.spec
@@ -278,14 +162,14 @@ class Instance:
         memory = 0
         try:
             await self._loop.sock_sendall(self.handle.control, frames.encode(frames.INVOKE, header, request.payload))
-            frame = await self._next_frame(max(0.0, deadline_s - time.time()), poll)
+            frame = await self._channel.next_frame(max(0.0, deadline_s - time.time()), poll)
             if others_waiting is not None:
                 self._runtime_polls_until = time.monotonic() + RUNTIME_SPIN_US / 1e6
-            memory = self._max_memory_mb(frame.header.get("max_rss_kb"))
+            memory = self._memory.max_memory_mb(frame.header.get("max_rss_kb"))
             payload = frame.body
             if frame.kind == frames.RESULT:
                 if len(payload) > frames.MAX_RESPONSE_BYTES:
-                    payload, function_error = self._too_large(), UNHANDLED
+                    payload, function_error = too_large_error(), UNHANDLED
             elif frame.kind == frames.ERROR:
                 function_error = UNHANDLED
             else:
@@ -298,7 +182,7 @@ class Instance:
             self.output.emit(framing.timeout_line(rid, spec.timeout_s))
         except frames.FrameTooLarge:
             await self.kill(DeathReason.PROTOCOL_ERROR)
-            payload, function_error = self._too_large(), UNHANDLED
+            payload, function_error = too_large_error(), UNHANDLED
             status, error_type = "error", "Function.ResponseSizeTooLarge"
         except (InstanceCrashed, frames.FrameError, ConnectionError) as exc:
             crashed = isinstance(exc, InstanceCrashed | ConnectionError) or self.handle.exited.done()
@@ -355,26 +239,6 @@ class Instance:
             executed_version=self.spec.version,
         )
 
-    def _too_large(self) -> bytes:
-        return error_payload(
-            "Function.ResponseSizeTooLarge",
-            f"Response payload size exceeded maximum allowed payload size ({frames.MAX_RESPONSE_BYTES} bytes).",
-        )
-
-    def _max_memory_mb(self, rss_kb: object) -> int:
-        """Max Memory Used: the runtime's own peak (exact, free: it rides on the result frame) or the sandbox
-        cgroup's peak (every process, page cache, /tmp), whichever is larger. The cgroup file costs ~20 µs to read,
-        so on the hot path it is re-read at most every CGROUP_PEAK_TTL_S; both peaks only grow."""
-        runtime = (rss_kb + 1023) // 1024 if isinstance(rss_kb, int) else 0
-        cgroup = self.handle.cgroup
-        if cgroup is None:
-            return runtime or self.handle.max_memory_mb()
-        now = time.monotonic()
-        if now - self._cgroup_peak_at >= CGROUP_PEAK_TTL_S:
-            self._cgroup_peak = cgroup.max_memory_mb()
-            self._cgroup_peak_at = now
-        return max(runtime, self._cgroup_peak)
-
     # -- stopping -------------------------------------------------------------------------------------------------
 
     async def kill(self, reason: DeathReason) -> None:
@@ -391,7 +255,7 @@ class Instance:
             return
         if self.lifecycle.can_change(InstanceState.DRAINING):
             self.lifecycle.change_state(InstanceState.DRAINING, reason)
-        self._close_control()
+        self._channel.close()
         with contextlib.suppress(OSError):
             self.handle.control.shutdown(socket.SHUT_RDWR)
         await self.handle.terminate(grace_s)

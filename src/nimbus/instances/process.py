@@ -237,11 +237,24 @@ def new_channels() -> Iterator[Channels]:
 
 
 class Launcher(Protocol):
+    """How instance processes start. Wide enough that no caller asks which launcher it has: what one launcher does
+    not need (a zygote to prewarm, a cgroup to adopt into) is a no-op there."""
+
     #: whether instances run in a sandbox (their paths are then /var/task, /var/lang, /var/runtime)
     sandboxed: bool
 
     async def launch(self, command: LaunchCommand) -> ProcessHandle:
         """Start an instance process for `command`; it must be reaped through the returned handle."""
+
+    def prewarm(self, interpreter: Path) -> None:
+        """Get ready, in the background, to start instances of the Python `interpreter` fast (its zygote)."""
+
+    async def adopt(self, handle: ProcessHandle, memory_mb: int) -> None:
+        """Put a process started elsewhere (a SnapStart restore, forked by its template) under this launcher's
+        limits for `memory_mb`; the handle then owns its cgroup."""
+
+    async def close(self) -> None:
+        """Release what the launcher holds (zygotes, spares, cgroup parents); instances are stopped before."""
 
 
 class SpawnLauncher:
@@ -252,6 +265,15 @@ class SpawnLauncher:
 
     def __init__(self, lifeline: bool = False) -> None:
         self._lifeline = lifeline
+
+    def prewarm(self, interpreter: Path) -> None:
+        """Nothing to warm: every instance is a fresh interpreter."""
+
+    async def adopt(self, handle: ProcessHandle, memory_mb: int) -> None:
+        """No limits to put it under."""
+
+    async def close(self) -> None:
+        """Nothing held."""
 
     async def launch(self, command: LaunchCommand) -> ProcessHandle:
         with new_channels() as channels:

@@ -264,6 +264,23 @@ class SandboxLauncher:
         handle.cgroup = cgroup
         return handle
 
+    def prewarm(self, interpreter: Path) -> None:
+        """Nothing to warm: every sandbox is spawned."""
+
+    async def adopt(self, handle: ProcessHandle, memory_mb: int) -> None:
+        """Move a restored SnapStart instance (forked by its template, inside the template's cgroup) into a cgroup
+        of its own with `memory_mb`'s limits. Migration in cgroup v1 waits for an RCU grace period (~10 ms), so
+        the write runs off the event loop. A process already gone is left to its waiter to report."""
+        cgroup = self.new_cgroup(memory_mb)
+        if cgroup is None:
+            return
+        try:
+            await asyncio.to_thread(_join, cgroup.procs_files, handle.pid)
+        except OSError:
+            cgroup.remove()
+        else:
+            handle.cgroup = cgroup
+
     async def close(self) -> None:
         """Wait (briefly) until every instance cgroup is gone, then remove this server's parent groups."""
         for _ in range(200):
@@ -280,3 +297,9 @@ def _runtime_sources() -> dict[str, Path]:
     from nimbus.instances.environment import RUNTIME_FILES
 
     return RUNTIME_FILES
+
+
+def _join(procs_files: list[str], pid: int) -> None:
+    for path in procs_files:
+        with open(path, "w") as f:
+            f.write(str(pid))

@@ -18,10 +18,10 @@ init, so no function outlives the server that would have enforced its deadline.
 
 A spare (`plan["spare"]`, zygote path only) is all of the above for no function yet: its root lacks /var/task,
 /opt and /tmp and keeps the host's root at /.host; its runtime process, still privileged, copies its pages from
-the zygote (so the cold start takes no copy-on-write faults), drops the bounding set, says b"S" on the control
-socket and blocks. The assignment that follows (4-byte length + marshal: the function's mounts, network, argv,
-env) is mounted from /.host, the host's root is detached, the root sealed read-only, and the runtime goes on as
-any other: credentials, seccomp, bootstrap.
+the zygote (so the cold start takes no copy-on-write faults), drops the bounding set, says READY on the control
+socket and blocks. The assignment that follows (`protocol/spare.py`, whose codec the zygote hands to `enter`: the
+function's mounts, network, argv, env) is mounted from /.host, the host's root is detached, the root sealed
+read-only, and the runtime goes on as any other: credentials, seccomp, bootstrap.
 
 stdlib only, python3.8+: this file cannot import `nimbus`. The seccomp program arrives assembled, as bytes.
 """
@@ -252,17 +252,17 @@ def _prefault() -> None:
         _libc.madvise(start, end - start, MADV_POPULATE_WRITE)
 
 
-def _take_assignment(plan: dict[str, Any]) -> None:
+def _take_assignment(plan: dict[str, Any], spare_codec: Any) -> None:
     """A spare's runtime process (still privileged): say it waits, read the instance's assignment from the control
-    socket (4-byte length + marshal), mount the function's part of the root from the host's, drop the host's
+    socket (`spare_codec`: protocol/spare.py), mount the function's part of the root from the host's, drop the host's
     root, seal the root read-only, and take the assignment's argv/env into `plan`. EOF: the spare is discarded."""
     fd = plan["control_fd"]
     _prefault()
     _drop_bounding_set()  # needs no more than the effective set, which the mounts below still have
-    os.write(fd, b"S")
+    os.write(fd, spare_codec.READY)
     try:
-        (size,) = struct.unpack("=I", _read_exact(fd, 4))
-        job = marshal.loads(_read_exact(fd, size))
+        size = spare_codec.assignment_size(_read_exact(fd, spare_codec.HEADER.size))
+        job = spare_codec.decode_assignment(_read_exact(fd, size))
     except EOFError:
         os._exit(0)
     plan.update(job)
@@ -342,7 +342,9 @@ def _exec_runtime(plan: dict[str, Any], runtime_main: Any = None) -> None:
     os.execve(argv[0], argv, plan["env"])
 
 
-def _init(plan: dict[str, Any], fds: dict[str, int], status_w: int, runtime_main: Any = None) -> None:
+def _init(
+    plan: dict[str, Any], fds: dict[str, int], status_w: int, runtime_main: Any = None, spare_codec: Any = None
+) -> None:
     """pid 1 of the sandbox: build the root, start the runtime, reap everything, report the runtime's status."""
     _check(_libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
     _build_root(plan, fds)
@@ -353,7 +355,7 @@ def _init(plan: dict[str, Any], fds: dict[str, int], status_w: int, runtime_main
         try:
             os.close(status_w)
             if plan.get("spare"):
-                _take_assignment(plan)
+                _take_assignment(plan, spare_codec)
             _exec_runtime(plan, runtime_main)
         except BaseException as exc:
             _fail(f"runtime set-up failed: {exc}")
@@ -396,9 +398,10 @@ def main() -> None:
     enter(marshal.loads(bytes.fromhex(os.environ.pop("NIMBUS_SANDBOX"))))
 
 
-def enter(plan: dict[str, Any], runtime_main: Any = None) -> None:
+def enter(plan: dict[str, Any], runtime_main: Any = None, spare_codec: Any = None) -> None:
     """Become the outer process of a sandbox built from `plan`; never returns. With `runtime_main` (a zygote's
-    forked child), the runtime process calls it instead of exec'ing `plan["argv"]`."""
+    forked child), the runtime process calls it instead of exec'ing `plan["argv"]`; a spare (zygote path only)
+    reads its assignment with `spare_codec` (protocol/spare.py, loaded by the zygote)."""
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         _join_cgroups(plan["cgroup_procs"])
@@ -422,7 +425,7 @@ def enter(plan: dict[str, Any], runtime_main: Any = None) -> None:
     if init == 0:
         try:
             os.close(status_r)
-            _init(plan, fds, status_w, runtime_main)
+            _init(plan, fds, status_w, runtime_main, spare_codec)
         except BaseException as exc:
             _fail(f"set-up failed: {exc}")
     os.close(status_w)

@@ -1,13 +1,14 @@
 """A zygote: one per runtime interpreter, forks sandboxed instances with the runtime already imported.
 
 Started by the server (posix_spawn, never a fork of the server) as
-`python3.N -I -S -u -X utf8 zygote_main.py <sandbox_init.py> <bootstrap.py> <frames.py>` with a SOCK_SEQPACKET
-socket at fd 3 and the server's lifeline (`process.py`) at fd 4. It imports the sandbox set-up code, the Python
-runtime and the frame codec, `gc.freeze()`s, says b"R", then serves requests, one message each: a marshal'd sandbox
-plan (as `sandbox.py` builds it) with two fds attached (SCM_RIGHTS: the instance's end of its control socket, the
-write end of its output pipe). Replies, in request order: b"P" + pid (host pid of the forked outer process) or
-b"E" + message. It is the parent of every instance it forks, so it also reaps them and reports b"X" + (pid, wait
-status), always after that pid's b"P".
+`python3.N -I -S -u -X utf8 zygote_main.py <sandbox_init.py> <bootstrap.py> <frames.py> <zygote.py> <spare.py>`
+(the last three are codecs in `protocol/`) with a SOCK_SEQPACKET socket at fd 3 and the server's lifeline
+(`process.py`) at fd 4. It imports the sandbox set-up code, the Python runtime and the codecs, `gc.freeze()`s, says
+READY, then serves requests, one message each: a sandbox plan (as `sandbox.py` builds it) with two fds attached
+(SCM_RIGHTS: the instance's end of its control socket, the write end of its output pipe). Replies, in request
+order: FORKED + pid (host pid of the forked outer process) or REFUSED + message. It is the parent of every
+instance it forks, so it also reaps them and reports EXITED + (pid, wait status), always after that pid's FORKED.
+The messages are `protocol/zygote.py`'s; a spare's assignment (read by `sandbox_init.py`) is `protocol/spare.py`'s.
 
 Each forked child does what `sandbox_init.py` does for a spawned one (cgroups, namespaces, pid 1, root, uid,
 seccomp), but its runtime process then runs the bootstrap in-process: no exec, no interpreter start, no imports.
@@ -21,13 +22,11 @@ import array
 import contextlib
 import gc
 import importlib.util
-import marshal
 import os
 import random
 import select
 import signal
 import socket
-import struct
 import sys
 import traceback
 
@@ -93,7 +92,7 @@ def _child(plan, control, output):
                 os.close(fd)
             except OSError:
                 pass
-    SANDBOX.enter(plan, _runtime_main)
+    SANDBOX.enter(plan, _runtime_main, SPARE)
 
 
 def _receive(sock):
@@ -113,7 +112,7 @@ def serve(sock):
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()  # everything imported so far stays shared with the children (no refcount-free CoW from the gc)
-    sock.send(b"R")
+    sock.send(MESSAGES.encode_ready())
     while True:
         ready, _, _ = select.select([sock, wake_r], [], [])
         if sock in ready:
@@ -121,9 +120,9 @@ def serve(sock):
             if not data:
                 os._exit(0)
             try:
-                if len(fds) != 2:
-                    raise ValueError(f"expected 2 fds, got {len(fds)}")
-                plan = marshal.loads(data)
+                if len(fds) != MESSAGES.FDS_PER_REQUEST:
+                    raise ValueError(f"expected {MESSAGES.FDS_PER_REQUEST} fds, got {len(fds)}")
+                plan = MESSAGES.decode_request(data)
                 pid = os.fork()
                 if pid == 0:
                     try:
@@ -131,28 +130,30 @@ def serve(sock):
                         _child(plan, fds[0], fds[1])
                     finally:
                         os._exit(127)
-                sock.send(b"P" + struct.pack("=i", pid))
+                sock.send(MESSAGES.encode_forked(pid))
             except Exception as exc:
-                sock.send(b"E" + str(exc).encode()[:4000])
+                sock.send(MESSAGES.encode_refused(str(exc)))
             finally:
                 for fd in fds:
                     os.close(fd)
         if wake_r in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_r, 512)
-        while True:  # reap after replying: a b"X" never precedes its pid's b"P"
+        while True:  # reap after replying: an EXITED never precedes its pid's FORKED
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
-            sock.send(b"X" + struct.pack("=ii", pid, status))
+            sock.send(MESSAGES.encode_exited(pid, status))
 
 
 if __name__ == "__main__":
     SANDBOX = _load("_nimbus_sandbox_init", sys.argv[1])
     CODEC = _load("_nimbus_frames", sys.argv[3])
+    MESSAGES = _load("_nimbus_zygote_messages", sys.argv[4])
+    SPARE = _load("_nimbus_spare_messages", sys.argv[5])
     BOOTSTRAP = _load("_nimbus_bootstrap", sys.argv[2])
     # what the runtime imports lazily on its first invoke, done once here instead
     import decimal  # noqa: F401
