@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from nimbus.control.records import FunctionRecord, ProvisionedConfig, VersionRecord
+from nimbus.control.records import FunctionRecord, LayerVersion, ProvisionedConfig, VersionRecord
 from nimbus.control.records_store import RecordStore
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import aliases, functions, metadata, versions
@@ -110,3 +110,16 @@ def test_provisioned_configs_put_replace_and_delete(engine: Engine) -> None:
     assert {(c.function, c.qualifier) for c in store.load_provisioned()} == {("f", "1"), ("g", "1")}
     store.delete_provisioned("f")  # no qualifier: every configuration of the function
     assert [(c.function, c.qualifier) for c in store.load_provisioned()] == [("g", "1")]
+
+
+def test_layer_versions_keep_their_policy_and_deleted_flag(engine: Engine) -> None:
+    store = RecordStore(engine)
+    store.insert_layer_version(LayerVersion("lib", 1, {"Description": "d", "_UnzippedSize": 4}, "ef" * 32))
+    store.insert_layer_version(LayerVersion("lib", 2, {}, "ef" * 32))
+    assert RecordStore(engine).load_layers()[0] == LayerVersion("lib", 1, {"Description": "d", "_UnzippedSize": 4},
+                                                                 "ef" * 32)  # fmt: skip
+    policy = {"RevisionId": "p1", "Statements": {"s": {"Sid": "s"}}}
+    store.update_layer_version(LayerVersion("lib", 1, {"ignored": True}, "00", policy, deleted=True))
+    got = {lv.version: lv for lv in store.load_layers()}
+    assert (got[1].policy, got[1].deleted, got[1].config) == (policy, True, {"Description": "d", "_UnzippedSize": 4})
+    assert (got[2].policy, got[2].deleted) == ({}, False), "a deleted version keeps its row; the others are untouched"

@@ -2,7 +2,7 @@
 
 Layer code goes through the same content-addressed CodeStore as function code (stored once, unpacked once,
 read-only). Deleting a layer version hides it from the API but keeps its row and tree while functions use it,
-as on Lambda, and its number is never given again.
+as on Lambda, and its number is never given again. Rows are written by the record store.
 """
 
 from __future__ import annotations
@@ -13,18 +13,20 @@ import binascii
 import json
 import re
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine
 
 from nimbus.clock import lambda_timestamp
 from nimbus.config import Settings
 from nimbus.control import validation as v
 from nimbus.control.codestore import CodeStore
+from nimbus.control.records import LayerVersion
+from nimbus.control.records_store import RecordStore
 from nimbus.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
-from nimbus.store.schema import layer_versions
+
+__all__ = ["LayerRegistry", "LayerVersion"]  # LayerVersion is re-exported: the layers API imports it here
 
 MAX_LAYERS = 5
 LAYER_NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,140}")
@@ -33,16 +35,6 @@ LAYER_ARN_RE = re.compile(
     r"(?::(?P<version>[0-9]+))?"
 )
 ARCHITECTURES = ("x86_64", "arm64")
-
-
-@dataclass
-class LayerVersion:
-    name: str
-    version: int
-    config: dict[str, Any]  # Description, CreatedDate, CompatibleRuntimes, ... plus internal `_` keys
-    code_sha256: str
-    policy: dict[str, Any] = field(default_factory=dict)  # {"RevisionId": ..., "Statements": {sid: statement}}
-    deleted: bool = False
 
 
 def _strings(value: Any, field_name: str, limit: int, allowed: tuple[str, ...] | None = None) -> list[str]:
@@ -57,18 +49,13 @@ def _strings(value: Any, field_name: str, limit: int, allowed: tuple[str, ...] |
 class LayerRegistry:
     def __init__(self, settings: Settings, engine: Engine, codes: CodeStore) -> None:
         self.settings = settings
-        self.engine = engine
+        self.store = RecordStore(engine)
         self.codes = codes
         self._versions: dict[tuple[str, int], LayerVersion] = {}
         self._lock = asyncio.Lock()
 
     def load(self) -> None:
-        with self.engine.connect() as conn:
-            for row in conn.execute(select(layer_versions)):
-                self._versions[(row.layer, row.version)] = LayerVersion(
-                    row.layer, row.version, json.loads(row.config), row.code_sha256, json.loads(row.policy),
-                    bool(row.deleted),
-                )  # fmt: skip
+        self._versions = {(lv.name, lv.version): lv for lv in self.store.load_layers()}
 
     # ---- names and lookups ----
     def layer_arn(self, name: str) -> str:
@@ -196,30 +183,12 @@ class LayerRegistry:
         async with self._lock:
             version = 1 + max((n for (layer, n) in self._versions if layer == name), default=0)
             lv = LayerVersion(name, version, config, info.sha256_hex)
-
-            def write() -> None:
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        insert(layer_versions).values(
-                            layer=name, version=version, config=json.dumps(config), code_sha256=info.sha256_hex,
-                            policy="{}", deleted=0,
-                        )
-                    )  # fmt: skip
-
-            await asyncio.to_thread(write)
+            await asyncio.to_thread(self.store.insert_layer_version, lv)
             self._versions[(name, version)] = lv
         return lv
 
     async def _save(self, lv: LayerVersion) -> None:
-        def write() -> None:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(layer_versions)
-                    .where(layer_versions.c.layer == lv.name, layer_versions.c.version == lv.version)
-                    .values(policy=json.dumps(lv.policy), deleted=int(lv.deleted))
-                )
-
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(self.store.update_layer_version, lv)
 
     async def delete(self, name: str, version: int) -> None:
         """Idempotent, as on Lambda: deleting a missing or deleted version succeeds."""

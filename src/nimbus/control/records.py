@@ -1,5 +1,6 @@
-"""The registry's records: a function's `$LATEST` with its published versions and aliases, and the provisioned
-concurrency configurations. Plain data: the registry keeps them in memory, the record store writes them.
+"""The registry's records: a function's `$LATEST` with its published versions and aliases, the provisioned
+concurrency configurations, and layer versions. Plain data: the registries keep them in memory, the record store
+writes them.
 
 The configuration dicts use Lambda's FunctionConfiguration field names, so that shaping them for the wire is a
 copy; keys starting with "_" are ours and never leave the server. What a new function starts from and the fields
@@ -56,6 +57,16 @@ class ProvisionedConfig:
     qualifier: str
     requested: int
     last_modified: str
+
+
+@dataclass
+class LayerVersion:
+    name: str
+    version: int
+    config: dict[str, Any]  # Description, CreatedDate, CompatibleRuntimes, ... plus internal `_` keys
+    code_sha256: str
+    policy: dict[str, Any] = field(default_factory=dict)  # {"RevisionId": ..., "Statements": {sid: statement}}
+    deleted: bool = False
 
 
 def new_config(name: str) -> dict[str, Any]:

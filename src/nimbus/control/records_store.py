@@ -1,8 +1,8 @@
-"""The SQL behind the registry: functions, published versions, aliases and provisioned configurations, on one
-engine (the tables are described in `store/schema.py`).
+"""The SQL behind the registries: functions, published versions, aliases, provisioned configurations and layer
+versions, on one engine (the tables are described in `store/schema.py`).
 
 This module knows no rules: the registry has checked a change before it gets here, and it holds its write lock
-while the change is written, so two writes to one function never interleave. Each method is one transaction and
+while the change is written, so two writes to one record never interleave. Each method is one transaction and
 is synchronous: callers run it in a worker thread, so the event loop never waits on the disk.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from nimbus.control.records import FunctionRecord, ProvisionedConfig, VersionRecord
-from nimbus.store.schema import aliases, functions, provisioned, versions
+from nimbus.control.records import FunctionRecord, LayerVersion, ProvisionedConfig, VersionRecord
+from nimbus.store.schema import aliases, functions, layer_versions, provisioned, versions
 
 
 class RecordStore:
@@ -45,6 +45,17 @@ class RecordStore:
                 ProvisionedConfig(row.function, row.qualifier, row.requested, row.last_modified)
                 for row in conn.execute(select(provisioned))
             ]
+
+    def load_layers(self) -> list[LayerVersion]:
+        """Every layer version, deleted ones too (their numbers are never given again)."""
+        with self.engine.connect() as conn:
+            return [
+                LayerVersion(
+                    row.layer, row.version, json.loads(row.config), row.code_sha256, json.loads(row.policy),
+                    bool(row.deleted),
+                )
+                for row in conn.execute(select(layer_versions))
+            ]  # fmt: skip
 
     # ---- functions ($LATEST) ----
     @staticmethod
@@ -129,3 +140,22 @@ class RecordStore:
             if qualifier is not None:
                 query = query.where(provisioned.c.qualifier == qualifier)
             conn.execute(query)
+
+    # ---- layer versions ----
+    def insert_layer_version(self, lv: LayerVersion) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(layer_versions).values(
+                    layer=lv.name, version=lv.version, config=json.dumps(lv.config), code_sha256=lv.code_sha256,
+                    policy=json.dumps(lv.policy), deleted=int(lv.deleted),
+                )
+            )  # fmt: skip
+
+    def update_layer_version(self, lv: LayerVersion) -> None:
+        """Write what changes on a published layer version: its permission policy and whether it is deleted."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(layer_versions)
+                .where(layer_versions.c.layer == lv.name, layer_versions.c.version == lv.version)
+                .values(policy=json.dumps(lv.policy), deleted=int(lv.deleted))
+            )
