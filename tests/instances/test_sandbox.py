@@ -11,9 +11,10 @@ import pytest
 
 from nimbus.instances import seccomp
 from nimbus.instances.cgroups import cpu_weight_v1, cpu_weight_v2
+from nimbus.instances.environment import runtime_prefix
 from nimbus.instances.isolation import detect
 from nimbus.instances.process import SandboxSpec
-from nimbus.instances.sandbox import mount_plan, runtime_prefix
+from nimbus.instances.sandbox import mount_plan
 from nimbus.runtimes.registry import available_runtimes
 
 

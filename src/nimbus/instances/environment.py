@@ -6,6 +6,7 @@ variables come next, and can never override a reserved key.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from pathlib import Path
 
@@ -155,6 +156,16 @@ def launch_command(
     return command
 
 
+@functools.lru_cache(maxsize=64)
+def runtime_prefix(interpreter: Path) -> Path:
+    """The installation an interpreter belongs to (`<prefix>/bin/python3.N` with `<prefix>/lib/python3.N/`): what
+    a sandbox mounts at /var/lang."""
+    prefix = interpreter.parent.parent
+    if not (prefix / "lib" / interpreter.name / "os.py").is_file():
+        raise RuntimeError(f"cannot find the standard library of {interpreter} under {prefix}/lib")
+    return prefix
+
+
 def _sandbox_spec(spec: FunctionSpec, prefix: Path) -> SandboxSpec:
     return SandboxSpec(
         code_dir=spec.code_dir,
@@ -209,8 +220,6 @@ def provided_command(
     Runtime API shim, which starts the function's own bootstrap (/var/task/bootstrap, else /opt/bootstrap)."""
     env = instance_environment(spec, runtime, log_group, stream, sandboxed=sandboxed)
     if sandboxed:
-        from nimbus.instances.sandbox import runtime_prefix
-
         prefix = runtime_prefix(runtime.interpreter)
         private_net = spec.network == "none"
         argv = [
@@ -250,8 +259,6 @@ def python_command(
     Sandboxed, every path is the one seen from inside: /var/lang/bin/python3.N, /var/runtime, /var/task.
     """
     if sandboxed:
-        from nimbus.instances.sandbox import runtime_prefix
-
         prefix = runtime_prefix(runtime.interpreter)
         sandbox = _sandbox_spec(spec, prefix)
         argv = [

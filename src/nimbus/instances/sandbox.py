@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 import marshal
 import os
@@ -32,6 +31,7 @@ from typing import Any
 
 from nimbus.instances import seccomp
 from nimbus.instances.cgroups import CgroupLayout, InstanceCgroup, prepare, remove_server_base, sweep_stale
+from nimbus.instances.environment import RUNTIME_FILES
 from nimbus.instances.isolation import Isolation
 from nimbus.instances.process import (
     CONTROL_FD,
@@ -81,15 +81,6 @@ PASSWD = (
     "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
 )
 GROUP = f"root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\nnobody:x:65534:\n"
-
-
-@functools.lru_cache(maxsize=64)
-def runtime_prefix(interpreter: Path) -> Path:
-    """The installation an interpreter belongs to (`<prefix>/bin/python3.N` with `<prefix>/lib/python3.N/`)."""
-    prefix = interpreter.parent.parent
-    if not (prefix / "lib" / interpreter.name / "os.py").is_file():
-        raise RuntimeError(f"cannot find the standard library of {interpreter} under {prefix}/lib")
-    return prefix
 
 
 def _hosts() -> str:
@@ -294,8 +285,6 @@ class SandboxLauncher:
 
 
 def _runtime_sources() -> dict[str, Path]:
-    from nimbus.instances.environment import RUNTIME_FILES
-
     return RUNTIME_FILES
 
 

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.instances.cgroups import InstanceCgroup
+from nimbus.instances.environment import runtime_prefix
 from nimbus.instances.process import LaunchCommand, ProcessHandle
-from nimbus.instances.sandbox import SandboxLauncher, runtime_prefix
+from nimbus.instances.sandbox import SandboxLauncher
 from nimbus.instances.zygote_client import Zygote, ZygoteUnavailable
 from nimbus.protocol import spare as messages
 
