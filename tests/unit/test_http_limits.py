@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from nimbus.api import httpserver
+from nimbus.api import httpconn
 from nimbus.api.http import Response, parse_json
 from nimbus.api.httplimits import MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_TARGET_BYTES, Limits
 from nimbus.api.httpserver import HttpServer, Incoming
+from nimbus.clock import Clock, FakeClock
 from nimbus.errors import InvalidRequestContent
 
 BOUND_S = 10.0  # a hang guard, never the thing tested
@@ -31,9 +32,12 @@ async def _echo(req: Incoming) -> Response:
 
 @contextlib.asynccontextmanager
 async def serving(
-    handler: Callable[[Incoming], object] = _echo, max_body: int = 1 << 20, **limits: float
+    handler: Callable[[Incoming], object] = _echo,
+    max_body: int = 1 << 20,
+    clock: Clock | None = None,
+    **limits: float,
 ) -> AsyncIterator[tuple[HttpServer, int]]:
-    server = HttpServer(handler, max_body=max_body, limits=Limits(**limits))  # type: ignore[arg-type]
+    server = HttpServer(handler, max_body=max_body, limits=Limits(**limits), clock=clock)  # type: ignore[arg-type]
     port = await server.start("127.0.0.1", 0)
     try:
         yield server, port
@@ -144,38 +148,50 @@ def test_huge_header_in_pieces_is_cut_off_and_others_are_served() -> None:
 # ---------------------------------------------------------------------------------------------- timeouts
 
 
-@pytest.fixture
-def fast_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(httpserver, "SWEEP_S", 0.05)
+class ParkedClock(FakeClock):
+    """A fake clock that moves only when the test advances it: the sweeper sleeps forever on it and the test sweeps
+    by hand, so no timeout here waits for real time."""
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.Event().wait()
 
 
-@pytest.mark.usefixtures("fast_sweep")
 def test_slowloris_is_closed_by_the_header_timeout() -> None:
     """One header byte at a time, never a pause long enough to look idle: closed with 408 once the head is late."""
 
     async def main() -> None:
-        async with serving(header_timeout=0.5) as (_, port):
+        clock = ParkedClock()
+        async with serving(header_timeout=0.5, clock=clock) as (server, port):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            read = asyncio.ensure_future(_answer(reader))
-            sent = 0
-            while not read.done() and sent < 2000:  # 2000 bytes at 10 ms: far past the timeout
+            assert await _until(lambda: server.connections and next(iter(server.connections)).headers)
+            (conn,) = server.connections
+            for _ in range(5):  # a byte every 0.1 s: the connection is never idle, but its head grows late
+                clock.advance(0.1)
                 writer.write(b"a")
-                sent += 1
-                await asyncio.sleep(0.01)
-            assert read.done(), "still connected after sending a byte at a time for far longer than the timeout"
-            assert read.result()[0] in (408, 0)  # 408, unless the reset of our unread bytes overtook it
+                assert await _until(lambda: conn.last_active == clock.now)
+                server.sweep()
+            assert server.connections, "closed before its head was late"
+            clock.advance(0.1)
+            server.sweep()
+            assert (await _answer(reader))[0] in (408, 0)  # 408, unless the reset of our unread bytes overtook it
             assert await _eof(reader) == b""
             writer.close()
 
     asyncio.run(main())
 
 
-@pytest.mark.usefixtures("fast_sweep")
 def test_silent_new_connection_is_closed_by_the_header_timeout() -> None:
     async def main() -> None:
-        async with serving(header_timeout=0.3) as (server, port):
+        clock = ParkedClock()
+        async with serving(header_timeout=0.3, clock=clock) as (server, port):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await _until(lambda: server.connections)
+            clock.advance(0.3)
+            server.sweep()
+            assert server.connections  # not late yet
+            clock.advance(0.01)
+            server.sweep()
             assert await _eof(reader) == b""  # closed quietly: it never sent a byte
             writer.close()
             assert not server.connections
@@ -183,12 +199,15 @@ def test_silent_new_connection_is_closed_by_the_header_timeout() -> None:
     asyncio.run(main())
 
 
-@pytest.mark.usefixtures("fast_sweep")
 def test_stalled_body_is_closed_by_the_body_timeout_and_its_budget_given_back() -> None:
     async def main() -> None:
-        async with serving(body_timeout=0.3, header_timeout=60) as (server, port):
+        clock = ParkedClock()
+        async with serving(body_timeout=0.3, header_timeout=60, clock=clock) as (server, port):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"b" * 10)
+            assert await _until(lambda: server.budget.used)
+            clock.advance(0.31)
+            server.sweep()
             assert (await _answer(reader))[0] == 408
             assert await _eof(reader) == b""
             writer.close()
@@ -345,7 +364,7 @@ def test_gate_answers_before_the_body(headers: bytes, length: int, status: int, 
 
 def test_refused_body_past_the_discard_cap_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """A refused body is read and dropped only up to DISCARD_MAX: past it the connection is closed."""
-    monkeypatch.setattr(httpserver, "DISCARD_MAX", 1 << 20)
+    monkeypatch.setattr(httpconn, "DISCARD_MAX", 1 << 20)
 
     async def main() -> None:
         server = HttpServer(_echo, max_body=0, gate=RefuseUnsigned())

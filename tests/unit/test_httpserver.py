@@ -6,11 +6,11 @@ import asyncio
 import socket
 from collections.abc import Callable
 
-import pytest
-
 from nimbus.api import httpserver
 from nimbus.api.http import Response
+from nimbus.api.httplimits import Limits
 from nimbus.api.httpserver import HttpServer, Incoming
+from nimbus.clock import FakeClock
 
 REQUEST = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
 
@@ -25,12 +25,25 @@ async def _response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, await reader.readexactly(length)
 
 
-def test_keep_alive_then_idle_connections_are_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(httpserver, "KEEP_ALIVE_S", 1.0)
-    monkeypatch.setattr(httpserver, "SWEEP_S", 0.05)
+class ParkedClock(FakeClock):
+    """A fake clock that moves only when the test advances it: the server's sweeper sleeps forever on it, and the
+    test sweeps by hand, so no timing test waits for real time."""
 
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.Event().wait()
+
+
+async def _until(condition: Callable[[], object]) -> None:
+    """Let socket I/O happen until `condition` holds (bounded: a hang fails the test, it is never what is timed)."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 (socket I/O, not an event of ours, is awaited)
+            await asyncio.sleep(0.001)
+
+
+def test_keep_alive_then_idle_connections_are_closed() -> None:
     async def main() -> None:
-        server = HttpServer(_echo, max_body=1024)
+        clock = ParkedClock()
+        server = HttpServer(_echo, max_body=1024, limits=Limits(header_timeout=1000), clock=clock)
         port = await server.start("127.0.0.1", 0)
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -41,16 +54,25 @@ def test_keep_alive_then_idle_connections_are_closed(monkeypatch: pytest.MonkeyP
                 assert b"connection: keep-alive" in head
                 assert body == b"hello"
             # a connection still sending its request is not idle: it is kept past KEEP_ALIVE_S
+            before = set(server.connections)
             slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", port)
-            headers = [b"X-Slow: %d\r\n" % n for n in range(12)]
-            parts = [b"POST /echo HTTP/1.1\r\n", *headers, b"Content-Length: 5\r\n\r\n"]
-            for part in parts:  # 1.3 s in all, never 1 s without a byte
-                slow_writer.write(part)
-                await asyncio.sleep(0.1)
+            await _until(lambda: len(server.connections) == 2)
+            (slow,) = server.connections - before
+            for n in range(12):
+                clock.advance(httpserver.KEEP_ALIVE_S / 10)  # 1.2 x KEEP_ALIVE_S in all, never one without a byte
+                slow_writer.write(b"POST /echo HTTP/1.1\r\n" if n == 0 else b"X-Slow: %d\r\n" % n)
+                await _until(lambda: slow.last_active == clock.now)
+                server.sweep()
             assert await asyncio.wait_for(reader.read(), 5) == b""  # the idle one was closed
-            slow_writer.write(b"hello")
+            slow_writer.write(b"Content-Length: 5\r\n\r\nhello")
             _, body = await _response(slow_reader)
             assert body == b"hello"
+            clock.advance(httpserver.KEEP_ALIVE_S - 1)
+            server.sweep()
+            assert len(server.connections) == 1  # idle, not for long enough yet
+            clock.advance(2)
+            server.sweep()
+            assert await asyncio.wait_for(slow_reader.read(), 5) == b""
             writer.close()
             slow_writer.close()
         finally:
