@@ -1,9 +1,10 @@
 """The function registry: validated configuration, stored durably, cached in memory for the invoke path.
 
 Every change is serialised by one lock, written to the database (`RecordStore`) before it is acknowledged, and
-then published to listeners (the instance manager retires instances of the old revision). Reads never touch the
-database. The rules live in `validation`, the JSON shapes in `wire`, the FunctionSpec mapping in `spec`; this
-module orchestrates them. Versions and aliases change a record through `editing`, which holds the lock.
+then published to listeners (the invoke door drops its cached specs, the instance pools retire old instances).
+Reads never touch the database. The rules live in `validation`, the JSON shapes in `wire`, the FunctionSpec
+mapping in `spec`; this module orchestrates them. Versions and aliases change a record through `editing`, which
+holds the lock.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 from nimbus.config import Settings
-from nimbus.control import aliases as alias_rules
 from nimbus.control import validation as v
 from nimbus.control import wire
 from nimbus.control.codestore import CodeInfo, CodeStore
@@ -79,7 +79,6 @@ class Registry:
         self.check_runtime = check_runtime
         self.layers = layers
         self._functions: dict[str, FunctionRecord] = {}
-        self._specs: dict[tuple[str, str], FunctionSpec] = {}
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
 
@@ -129,23 +128,10 @@ class Registry:
             raise ResourceNotFound(f"Function not found: {self.function_arn(name)}:{qualifier}")
         return rec, alias["FunctionVersion"]
 
-    def invocation_spec(self, name: str, qualifier: str | None) -> FunctionSpec:
-        """What one invocation runs; through an alias with weights, each call rolls for its version."""
-        rec, version = self.resolve(name, qualifier)
-        if qualifier is not None and qualifier in rec.aliases:
-            alias = rec.aliases[qualifier]
-            version = alias_rules.choose_version(alias["FunctionVersion"], alias.get("RoutingConfig"))
-        return self.spec(name, version)
-
     def spec(self, name: str, version: str = "$LATEST") -> FunctionSpec:
-        """The FunctionSpec instances run for one version; cached until the function changes."""
-        spec = self._specs.get((name, version))
-        if spec is not None:
-            return spec
-        rec = self.get(name)
-        spec = build_spec(rec, version, self.function_arn(name), self.settings, self.codes, self.layers)
-        self._specs[(name, version)] = spec
-        return spec
+        """The FunctionSpec instances run for one version, built from the record as it is now. Not cached here:
+        the invoke door keeps the one cache of specs, and drops a function's entries on each of its events."""
+        return build_spec(self.get(name), version, self.function_arn(name), self.settings, self.codes, self.layers)
 
     # ---- wire shapes (thin: the API shapes through these until it calls `wire` itself) ----
     def configuration(
@@ -162,9 +148,8 @@ class Registry:
 
     # ---- writes ----
     async def changed(self, name: str) -> None:
-        """Drop cached specs of `name` and tell listeners (the instance manager retires its instances)."""
-        for key in [k for k in self._specs if k[0] == name]:
-            del self._specs[key]
+        """Tell listeners that what `name` runs has changed (the invoke door drops its specs, the pools retire its
+        instances, the concurrency owner drops what a deleted function or version had)."""
         for listener in self._listeners:
             await listener(name)
 
