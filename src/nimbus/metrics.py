@@ -15,7 +15,7 @@ moment and needs no lock.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
@@ -50,16 +50,24 @@ _FUNCTION_FAMILIES: tuple[tuple[type[CounterMetricFamily | GaugeMetricFamily], s
     (GaugeMetricFamily, "nimbus_provisioned_ready", "Provisioned instances initialised and serving.",
      lambda s: s.provisioned_ready),
 )  # fmt: skip
-_NO_FIGURES = FunctionStats(0, 0, 0, 0, 0, 0, 0)
+_NO_FIGURES = FunctionStats(0, 0, 0, 0, 0, 0)
 
 
 class NimbusCollector:
     """A prometheus_client custom collector over an InstanceManager and a Throttle (nothing is copied or cached)."""
 
-    def __init__(self, manager: InstanceManager, throttle: Throttle, drops: Drops | None = None) -> None:
+    def __init__(
+        self,
+        manager: InstanceManager,
+        throttle: Throttle,
+        drops: Drops | None = None,
+        sources: Mapping[str, int] | None = None,
+    ) -> None:
         self.manager = manager
         self.throttle = throttle
         self.drops = drops or Drops()
+        #: invocations admitted per source ("api", later "async", "sqs", ...): the door's `Invoker.sources`
+        self.sources: Mapping[str, int] = sources if sources is not None else {}
 
     def collect(self) -> Iterator[Metric]:
         stats = self.manager.all_function_statistics()
@@ -102,11 +110,20 @@ class NimbusCollector:
         yield lines
         yield nbytes
 
+        by_source = CounterMetricFamily(
+            "nimbus_invocations_by_source", "Invocations admitted, by who asked (api, ...).", labels=["source"]
+        )
+        for source, count in sorted(self.sources.items()):
+            by_source.add_metric([source], count)
+        yield by_source
 
-def registry_for(manager: InstanceManager, throttle: Throttle, drops: Drops | None = None) -> CollectorRegistry:
+
+def registry_for(
+    manager: InstanceManager, throttle: Throttle, drops: Drops | None = None, sources: Mapping[str, int] | None = None
+) -> CollectorRegistry:
     """A registry of our own (never prometheus_client's global one, which would add process metrics by import)."""
     registry = CollectorRegistry()
-    registry.register(NimbusCollector(manager, throttle, drops))
+    registry.register(NimbusCollector(manager, throttle, drops, sources))
     return registry
 
 

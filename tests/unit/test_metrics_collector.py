@@ -58,6 +58,18 @@ def test_account_gauges_and_throttles_without_any_invocation() -> None:
     assert not any(labels == (("function", "on"),) for _, labels in got)  # admitted, never invoked: no figures
 
 
+def test_running_invocations_come_from_the_throttle_and_invocations_by_source_from_the_door() -> None:
+    throttle = Throttle(account_limit=10, memory_budget_mb=512)
+    throttle.set_reserved("r", 1)
+    with throttle.admit("r", 128):
+        with pytest.raises(TooManyRequests), throttle.admit("r", 128):
+            pass
+        got = samples(generate_latest(registry_for(idle_manager(), throttle, sources={"api": 3, "sqs": 1})).decode())
+    assert got[("nimbus_concurrent_executions", (("function", "r"),))] == 1
+    assert got[("nimbus_invocations_by_source_total", (("source", "api"),))] == 3
+    assert got[("nimbus_invocations_by_source_total", (("source", "sqs"),))] == 1
+
+
 def test_every_family_is_exposed_with_its_type() -> None:
     text = generate_latest(registry_for(idle_manager(), Throttle(10, 512))).decode()
     types = {f.name: f.type for f in text_string_to_metric_families(text)}
@@ -78,6 +90,7 @@ def test_every_family_is_exposed_with_its_type() -> None:
         "nimbus_account_memory_budget_bytes": "gauge",
         "nimbus_log_lines_dropped": "counter",
         "nimbus_log_bytes_dropped": "counter",
+        "nimbus_invocations_by_source": "counter",
     }
 
 

@@ -90,7 +90,7 @@ class InstanceManager:
         return manager_stats(self._instances, starter.cold_starts, self._invocations, starter.restores, ready)
 
     def function_statistics(self, name: str) -> FunctionStats:
-        return self.all_function_statistics().get(name) or FunctionStats(0, 0, 0, 0, 0, 0, 0)
+        return self.all_function_statistics().get(name) or FunctionStats(0, 0, 0, 0, 0, 0)
 
     def all_function_statistics(self) -> dict[str, FunctionStats]:
         """The figures of every function invoked, running or provisioned since start, in one pass (for a scrape)."""

@@ -28,7 +28,6 @@ class ManagerStats:
 class FunctionStats:
     """One function's figures (all versions), for a metrics surface."""
 
-    concurrent_executions: int
     instances: int
     idle: int
     cold_starts: int
@@ -42,14 +41,13 @@ class FunctionStats:
     durations: int = 0
 
 
-NO_FIGURES = FunctionStats(0, 0, 0, 0, 0, 0, 0)
+NO_FIGURES = FunctionStats(0, 0, 0, 0, 0, 0)
 
 
 @dataclass
 class Counters:
     """One function's running counts, added to in place by the invoke path."""
 
-    inflight: int = 0
     cold_starts: int = 0
     restores: int = 0
     invocations: int = 0
@@ -88,7 +86,6 @@ def function_stats(
         counts = counters.get(name) or Counters()
         total, idle = live.get(name, (0, 0))
         stats[name] = FunctionStats(
-            concurrent_executions=counts.inflight,
             instances=total,
             idle=idle,
             cold_starts=counts.cold_starts,
