@@ -16,7 +16,7 @@ from nimbus.instances import InstanceManager
 from nimbus.instances.zygote import ZygoteLauncher
 from nimbus.logs.sink import MemorySink
 
-from .test_manager import SANDBOXED, make_spec, messages, request, run
+from .test_manager import SANDBOXED, ParkedClock, make_spec, messages, request, run
 
 pytestmark = pytest.mark.skipif(not SANDBOXED, reason="zygote and SnapStart need namespaces")
 
@@ -262,6 +262,7 @@ def test_snapstart_with_the_package_bundled(code: Callable[..., Path]) -> None:
 def test_provisioned_instances_ready_used_first_not_reaped(code: Callable[..., Path]) -> None:
     app = "import os\ndef handler(e, c):\n    return os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']\n"
     spec = make_spec(code(app=app), version="3")
+    clock = ParkedClock()
 
     async def body(manager: InstanceManager, sink: MemorySink) -> None:
         await manager.provision(spec, 2)
@@ -272,15 +273,17 @@ def test_provisioned_instances_ready_used_first_not_reaped(code: Callable[..., P
         assert manager.provisioned_ready("fn", "3") == 2
         assert manager.statistics().cold_starts == 2
         assert (await manager.invoke(spec, request(1))).payload == b'"provisioned-concurrency"'
-        await asyncio.sleep(0.5)  # well past keep_alive
+        clock.advance(600)  # well past keep_alive
+        await manager.reap(clock.monotonic())
         assert manager.provisioned_ready("fn", "3") == 2
         assert manager.statistics().cold_starts == 2  # no on-demand start: provisioned ones served
         await manager.unprovision("fn", "3")
         assert manager.provisioned_ready("fn", "3") == 0
-        for _ in range(100):
-            if manager.statistics().instances == 0:
-                break
-            await asyncio.sleep(0.05)
-        assert manager.statistics().instances == 0  # ordinary now: reaped
+        clock.advance(59)
+        await manager.reap(clock.monotonic())
+        assert manager.statistics().instances == 2  # ordinary now, idle since the unprovision...
+        clock.advance(1)
+        await manager.reap(clock.monotonic())
+        assert manager.statistics().instances == 0  # ...and reaped after keep-alive
 
-    run(body, keep_alive=0.2)
+    run(body, clock, keep_alive=60)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import child_processes
+from nimbus.clock import Clock, FakeClock
 from nimbus.config import Settings
 from nimbus.errors import InvalidParameterValue
 from nimbus.instances import InstanceManager
@@ -70,12 +71,22 @@ def request(n: int = 0, payload: bytes | None = None, **kwargs: Any) -> InvokeRe
     return InvokeRequest(request_id=f"req-{n}-{time.monotonic_ns()}", payload=body, invoked_arn=ARN, **kwargs)
 
 
-def run(body: Callable[[InstanceManager, MemorySink], Awaitable[None]], **settings: Any) -> MemorySink:
+class ParkedClock(FakeClock):
+    """A fake clock that moves only when the test advances it: the reaper sleeps forever on it and the test reaps
+    by hand (`InstanceManager.reap`), so no keep-alive test waits for real time."""
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.Event().wait()
+
+
+def run(
+    body: Callable[[InstanceManager, MemorySink], Awaitable[None]], clock: Clock | None = None, **settings: Any
+) -> MemorySink:
     """Run `body` against a started manager; stop it and check no child process is left behind."""
     sink = MemorySink()
 
     async def main() -> None:
-        manager = InstanceManager(Settings(**settings), sink)
+        manager = InstanceManager(Settings(**settings), sink, clock=clock)
         await manager.start()
         try:
             await body(manager, sink)
@@ -528,17 +539,37 @@ def test_retire_and_new_revisions_never_reuse_old_instances(code: Callable[..., 
 
 def test_reaper_stops_instances_idle_past_keep_alive(code: Callable[..., Path]) -> None:
     spec = make_spec(code(app=COUNTER_APP))
+    clock = ParkedClock()
 
     async def body(m: InstanceManager, sink: MemorySink) -> None:
         await m.invoke(spec, request(1))
         assert m.statistics().instances == 1
-        for _ in range(750):  # up to 15 s: a loaded machine slows the stop, not the reaper's decision
-            if m.statistics().instances == 0:
-                break
-            await asyncio.sleep(0.02)
+        clock.advance(59.9)
+        await m.reap(clock.monotonic())
+        assert m.statistics().instances == 1  # idle, but not for keep-alive yet
+        await m.invoke(spec, request(2))  # used again: its idle time starts over
+        clock.advance(59.9)
+        await m.reap(clock.monotonic())
+        assert m.statistics().instances == 1
+        clock.advance(0.1)
+        await m.reap(clock.monotonic())  # waits for the stop
         assert m.statistics().instances == 0
 
-    run(body, keep_alive=0.2)
+    run(body, clock, keep_alive=60)
+
+
+def test_the_reaper_loop_runs_on_the_managers_clock(code: Callable[..., Path]) -> None:
+    """`start` puts the reaper on the injected clock: an autojumping one reaches keep-alive without real waiting."""
+    spec = make_spec(code(app=COUNTER_APP))
+
+    async def body(m: InstanceManager, sink: MemorySink) -> None:
+        await m.invoke(spec, request(1))
+        async with asyncio.timeout(10):  # real time only bounds a hang: the clock jumps 5 s per reaper turn
+            while m.statistics().instances:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+        assert m.statistics().instances == 0
+
+    run(body, FakeClock(), keep_alive=3600)
 
 
 # -- runtimes ------------------------------------------------------------------------------------------------------

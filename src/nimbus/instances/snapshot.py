@@ -1,13 +1,13 @@
 """SnapStart templates: an initialised runtime process that forks restored instances of one version on request.
 
 The template is a normal instance launched with `_NIMBUS_SNAPSHOT=1`: after init (and the before-snapshot hooks)
-it says READY and then only answers FORK frames, each carrying the new instance's control socket and output pipe
-(SCM_RIGHTS). The forked child runs the after-restore hooks, reseeds `random`, says READY, and serves invocations
-like any instance; it skips init entirely.
+it says READY and then only answers FORK frames (`protocol/frames.py`), each carrying the new instance's control
+socket and output pipe (SCM_RIGHTS). The forked child runs the after-restore hooks, reseeds `random`, says READY,
+and serves invocations like any instance; it skips init entirely.
 
 The child lives in the template's sandbox (its pid and mount namespaces, its /tmp) and is moved into a cgroup of
-its own; its parent is the template, which reaps it and reports its wait status ("exited" frames). The server
-learns its host pid from /proc (NSpid), and signals it through a pidfd.
+its own (the launcher's `adopt`); its parent is the template, which reaps it and reports its wait status
+(EXITED). The server learns its host pid from /proc (NSpid), and signals it through a pidfd.
 """
 
 from __future__ import annotations
@@ -85,19 +85,19 @@ class SnapshotTemplate:
             self._gone()
             return
         for frame in self._decoder.feed(data):
-            pid = frame.header.get("pid")
-            if not isinstance(pid, int):
+            event = frames.template_event(frame)
+            if event is None:
                 continue
-            if frame.kind == "forked":
-                self._children[pid] = self._loop.create_future()
+            if event.kind == frames.FORKED:
+                self._children[event.pid] = self._loop.create_future()
                 if self._forks:
                     fut = self._forks.popleft()
                     if not fut.done():
-                        fut.set_result(pid)
-            elif frame.kind == "exited":
-                child = self._children.pop(pid, None)
+                        fut.set_result(event.pid)
+            else:
+                child = self._children.pop(event.pid, None)
                 if child is not None and not child.done():
-                    child.set_result(int(frame.header.get("status", 0)))
+                    child.set_result(event.status)
 
     def _gone(self) -> None:
         with contextlib.suppress(ValueError, OSError):
@@ -122,9 +122,8 @@ class SnapshotTemplate:
                 self._forks.append(fut)
                 fds = struct.pack("=2i", channels.child.fileno(), channels.output_w)
                 try:
-                    self.handle.control.sendmsg(
-                        [frames.encode("fork", {"env": env})], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
-                    )
+                    message = frames.encode(frames.FORK, frames.fork_header(env))
+                    self.handle.control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
                 except OSError as exc:
                     raise TemplateGone(str(exc)) from exc
                 ns_pid = await fut

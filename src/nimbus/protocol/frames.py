@@ -4,7 +4,8 @@ A frame is `>II` (header length, body length), a small JSON header (always carry
 bytes. The invoke payload and the function's result travel as the body, so they are never re-encoded.
 
 This module is pure and stdlib-only, and must stay importable on python3.8: the in-instance bootstrap loads this
-very file by path (it cannot import `nimbus`), so both ends share one codec.
+very file by path (it cannot import `nimbus`), so both ends share one codec. The SnapStart template's messages
+(FORK, FORKED, EXITED) are frames on the same socket, so their codec is here too: the bootstrap loads one file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ READY = "ready"  # init finished; header: {}
 INIT_ERROR = "init_error"  # init failed; body: Lambda error JSON
 RESULT = "result"  # handler returned; body: the JSON-encoded return value
 ERROR = "error"  # handler (or the runtime for it) failed; body: Lambda error JSON
+# server -> SnapStart template (an initialised runtime that only forks restored instances, `instances/snapshot.py`)
+FORK = "fork"  # fork one restored instance; header: fork_header(); its control socket and output pipe ride along
+#              # as SCM_RIGHTS, in that order
+# SnapStart template -> server
+FORKED = "forked"  # a FORK done; header: forked_header() (its pid in the template's pid namespace)
+EXITED = "exited"  # a restored instance reaped by the template; header: exited_header()
 
 
 class FrameError(ValueError):
@@ -78,6 +85,48 @@ def invoke_header(
         "client_context": client_context,
         "spin_us": spin_us,
     }
+
+
+def fork_header(env: dict[str, str]) -> dict[str, Any]:
+    """A FORK frame's header: variables the restored instance adds to its environment."""
+    return {"env": dict(env)}
+
+
+def fork_env(frame: Frame) -> dict[str, str]:
+    """The environment a FORK frame asks for ({} when it carries none, or not a mapping of strings)."""
+    env = frame.header.get("env")
+    if not isinstance(env, dict):
+        return {}
+    return {k: v for k, v in env.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def forked_header(pid: int) -> dict[str, Any]:
+    return {"pid": pid}
+
+
+def exited_header(pid: int, status: int) -> dict[str, Any]:
+    return {"pid": pid, "status": status}
+
+
+class TemplateEvent(NamedTuple):
+    """A SnapStart template's report: FORKED (pid) or EXITED (pid, wait status)."""
+
+    kind: str
+    pid: int
+    status: int = 0
+
+
+def template_event(frame: Frame) -> TemplateEvent | None:
+    """What a frame from a SnapStart template reports; None for anything else (or a pid that is not a number)."""
+    pid = frame.header.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        return None
+    if frame.kind == FORKED:
+        return TemplateEvent(FORKED, pid)
+    if frame.kind == EXITED:
+        status = frame.header.get("status", 0)
+        return TemplateEvent(EXITED, pid, status if isinstance(status, int) else 0)
+    return None
 
 
 class FrameDecoder:
