@@ -13,6 +13,9 @@ Losing logs is never fatal, and logs never take the server's memory or disk (see
   with backoff (RETRY_FIRST_S doubling to RETRY_MAX_S), and after WRITE_ATTEMPTS failures in a row it is dropped;
   invokes go on meanwhile, and writing resumes by itself once the disk has room again.
 Every dropped line is counted by reason in `gate.drops` (exported as nimbus_log_*_dropped_total).
+
+Every timer here (the flush interval, the retry backoff, the hourly purge and its retention cutoff, the warning
+rate limit, the ingestion time) reads the injected `Clock`, so tests drive them with a fake one instead of sleeping.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import asyncio
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, delete, event, func, select
 
+from nimbus.clock import Clock, RealClock
 from nimbus.logs.limits import BACKLOG, DISK_RESERVE, WRITE_ERROR, LogGate
 from nimbus.store.db import sqlite_engine
 
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.1
 PURGE_INTERVAL = 3600.0
+#: the pause before a failed purge is tried again
+PURGE_RETRY_S = 60.0
 #: the first pause after a failed write; it doubles with each failure in a row, up to RETRY_MAX_S
 RETRY_FIRST_S = 0.25
 RETRY_MAX_S = 8.0
@@ -101,12 +106,15 @@ def _chunks(batch: list[Row]) -> Iterator[list[Row]]:
 
 
 class LogStore:
-    def __init__(self, path: Path, retention_days: float, gate: LogGate | None = None) -> None:
+    def __init__(
+        self, path: Path, retention_days: float, gate: LogGate | None = None, clock: Clock | None = None
+    ) -> None:
         self.engine = sqlite_engine(path, synchronous="NORMAL")
         event.listen(self.engine, "connect", _limit_wal)
         metadata.create_all(self.engine)
         self.retention_ms = int(retention_days * 86_400_000)
         self.gate = gate or LogGate()
+        self.clock: Clock = clock or RealClock()
         self._dir = path.parent
         self._pending: list[Row] = []
         self._pending_bytes = 0
@@ -127,7 +135,7 @@ class LogStore:
 
     def _dropped(self, reason: str, rows: list[Row], why: str) -> None:
         self.gate.drops.add(reason, len(rows), _size(rows))
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._warned.get(reason, -_WARN_EVERY_S) >= _WARN_EVERY_S:
             self._warned[reason] = now
             log.warning("log lines dropped (%s): %s; see nimbus_log_lines_dropped_total", reason, why)
@@ -160,7 +168,7 @@ class LogStore:
         # Each chunk is one statement over one JSON parameter: sqlite3's executemany binds each row holding the GIL
         # and releases it around each row's step, and under load every one of those hand-offs made the event loop
         # wait for this thread. Here the GIL is given up once per chunk.
-        now = int(time.time() * 1000)
+        now = int(self.clock.time() * 1000)
         done = 0
         for chunk in _chunks(batch):
             try:
@@ -180,7 +188,7 @@ class LogStore:
         Never raises for a failure to store (see the module docstring): the batch is kept for a retry or dropped
         and counted."""
         async with self._flushing:
-            if not self._pending or (time.monotonic() < self._retry_at and not retry_now):
+            if not self._pending or (self.clock.monotonic() < self._retry_at and not retry_now):
                 return
             batch, self._pending, self._pending_bytes = self._pending, [], 0
             batch = self._within_reserve(batch)
@@ -199,7 +207,7 @@ class LogStore:
     def _write_failed(self, batch: list[Row], exc: Exception) -> None:
         self._failures += 1
         delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(self._failures - 1, 16))
-        self._retry_at = time.monotonic() + delay
+        self._retry_at = self.clock.monotonic() + delay
         error = getattr(exc, "orig", None) or exc  # SQLAlchemy's wrapper would print the whole batch
         if self._failures % WRITE_ATTEMPTS == 0:
             self._warned.pop(WRITE_ERROR, None)  # each dropped batch is worth a line
@@ -214,7 +222,7 @@ class LogStore:
         self._pending_bytes += _size(batch) + _ROW_OVERHEAD * len(batch)
 
     def purge(self, now_ms: int | None = None) -> int:
-        cutoff = (now_ms if now_ms is not None else int(time.time() * 1000)) - self.retention_ms
+        cutoff = (now_ms if now_ms is not None else int(self.clock.time() * 1000)) - self.retention_ms
         with self.engine.begin() as conn:
             return conn.execute(delete(events).where(events.c.ts < cutoff)).rowcount
 
@@ -224,17 +232,18 @@ class LogStore:
         Never ends on an error: losing logs is never fatal. Failed writes are retried and dropped by `flush`; a
         failed purge is logged and tried again a minute later.
         """
+        clock = self.clock
         next_purge = 0.0
         while True:
-            if time.monotonic() >= next_purge:
+            if clock.monotonic() >= next_purge:
                 try:
                     await asyncio.to_thread(self.purge)
-                    next_purge = time.monotonic() + PURGE_INTERVAL
+                    next_purge = clock.monotonic() + PURGE_INTERVAL
                 except Exception as exc:  # see the docstring
                     log.warning("purging expired log events failed (%s); trying again in 60 s", exc)
-                    next_purge = time.monotonic() + 60.0
+                    next_purge = clock.monotonic() + PURGE_RETRY_S
             await self.flush()
-            await asyncio.sleep(FLUSH_INTERVAL)
+            await clock.sleep(FLUSH_INTERVAL)
 
     async def close(self) -> None:
         """Write what is left (one last try, whatever the backoff) and release the database."""
