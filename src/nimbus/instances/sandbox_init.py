@@ -24,6 +24,8 @@ function's mounts, network, argv, env) is mounted from /.host, the host's root i
 read-only, and the runtime goes on as any other: credentials, seccomp, bootstrap.
 
 stdlib only, python3.8+: this file cannot import `nimbus`. The seccomp program arrives assembled, as bytes.
+It is one file, over the ~400 lines a module should keep to, because it is the program every spawned sandbox
+starts with: each more file would be one more path lookup and load on every cold start.
 """
 
 from __future__ import annotations

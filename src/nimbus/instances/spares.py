@@ -28,6 +28,7 @@ from nimbus.instances.cgroups import InstanceCgroup
 from nimbus.instances.environment import runtime_prefix
 from nimbus.instances.process import LaunchCommand, ProcessHandle
 from nimbus.instances.sandbox import SandboxLauncher
+from nimbus.instances.supervisor import log_failure
 from nimbus.instances.zygote_client import Zygote, ZygoteUnavailable
 from nimbus.protocol import spare as messages
 
@@ -109,6 +110,7 @@ class SparePool:
         task = asyncio.create_task(self._fill(interpreter), name=f"nimbus-spares-{interpreter.name}")
         self._filling[interpreter] = task
         task.add_done_callback(lambda _: self._filling.pop(interpreter, None))
+        task.add_done_callback(log_failure)
 
     async def _fill(self, interpreter: Path) -> None:
         spares = self._spares.setdefault(interpreter, collections.deque())
@@ -179,6 +181,7 @@ class SparePool:
         task = asyncio.create_task(spare.discard())
         self._discarding.add(task)
         task.add_done_callback(self._discarding.discard)
+        task.add_done_callback(log_failure)
 
     async def close(self) -> None:
         """Finish the spares being made (a fork may be under way in the zygote), then discard every spare."""

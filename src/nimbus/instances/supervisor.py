@@ -49,8 +49,7 @@ class Supervisor:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("instance background task %s failed", task.get_name(), exc_info=exc)
+        log_failure(task)
 
     def every(self, name: str, interval: float, step: Callable[[float], Awaitable[None]]) -> None:
         """Run `step(now)` every `interval` seconds of the clock until `close`. A step that raises is logged as
@@ -86,6 +85,12 @@ class Supervisor:
         await self.stop_loops()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def log_failure(task: asyncio.Task[Any]) -> None:
+    """A done callback for a task its owner keeps: an exception in it is logged with its traceback, not lost."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("instance background task %s failed", task.get_name(), exc_info=exc)
 
 
 def become_subreaper() -> None:

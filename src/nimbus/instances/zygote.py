@@ -21,7 +21,7 @@ from nimbus.instances.isolation import Isolation, detect
 from nimbus.instances.process import LaunchCommand, Launcher, ProcessHandle, SpawnLauncher, new_channels
 from nimbus.instances.sandbox import SandboxLauncher
 from nimbus.instances.spares import DEFAULT_SPARES, SparePool
-from nimbus.instances.supervisor import become_subreaper, reap_strays
+from nimbus.instances.supervisor import become_subreaper, log_failure, reap_strays
 from nimbus.instances.zygote_client import Zygote, ZygoteUnavailable
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ class ZygoteLauncher:
         zygote = self._zygotes.get(interpreter)
         if (zygote is None or not zygote.alive) and interpreter not in self._starting:
             task = asyncio.create_task(self._start(interpreter), name=f"nimbus-zygote-{interpreter.name}")
+            task.add_done_callback(log_failure)
             self._starting[interpreter] = task
 
     async def adopt(self, handle: ProcessHandle, memory_mb: int) -> None:
