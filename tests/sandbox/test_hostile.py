@@ -219,6 +219,6 @@ def test_dangerous_syscalls_are_refused(
 
 def test_the_control_channel_is_not_inherited() -> None:
     """Only the runtime holds fd 3; the sandbox's init and the outer process close it (unit-level check)."""
-    text = (Path(__file__).parents[2] / "src/nimbus/runtimes/python/bootstrap.py").read_text()
+    text = (Path(__file__).parents[2] / "src/nimbus/runtimes/python/loop.py").read_text()  # the runtime's Channel
     assert "set_inheritable(False)" in text
     assert os.get_inheritable(0) in (True, False)

@@ -34,6 +34,9 @@ SANDBOX_RUNTIME_DIR = Path("/var/runtime")
 SANDBOX_LANG = Path("/var/lang")
 BOOTSTRAP = PYTHON_RUNTIME_DIR / "bootstrap.py"
 SNAPSHOT_HOOKS = PYTHON_RUNTIME_DIR / "snapshot_restore_py.py"
+#: the Python runtime's modules beside bootstrap.py: a spawned bootstrap imports them from /var/runtime, while a
+#: zygote's forks (and spares, and SnapStart restores) have them in memory already and need no mount of them
+BOOTSTRAP_MODULES = ("context.py", "faults.py", "hardening.py", "loop.py", "snapstart.py")
 FRAMES_PATH = Path(frames_module.__file__).resolve()
 RUNTIME_API_PATH = Path(runtime_api_module.__file__).resolve()
 NODE_BOOTSTRAP = NODEJS_RUNTIME_DIR / "bootstrap.mjs"
@@ -46,6 +49,7 @@ RUNTIME_FILES = {
     "bootstrap.mjs": NODE_BOOTSTRAP,
     "shim.py": SHIM,
     "nimbus_runtime_api.py": RUNTIME_API_PATH,
+    **{name: PYTHON_RUNTIME_DIR / name for name in BOOTSTRAP_MODULES},
 }
 #: where a sandboxed custom runtime's Runtime API listens when it has its own network namespace (as in Lambda's RIE)
 RUNTIME_API_PRIVATE = "127.0.0.1:9001"

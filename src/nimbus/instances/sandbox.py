@@ -176,12 +176,16 @@ class SandboxLauncher:
         #: without cgroups: rlimits in each sandbox, and a report file per instance (rlimits.py)
         self._reports = RlimitReports() if self.isolation.limits == "rlimit" else None
 
-    def plan(self, command: LaunchCommand, cgroup: InstanceCgroup | None) -> dict[str, Any]:
+    def plan(self, command: LaunchCommand, cgroup: InstanceCgroup | None, spawned: bool = False) -> dict[str, Any]:
+        """The sandbox plan of `command`; `spawned`: its runtime starts from its files (not forked by a zygote, which
+        has the Python runtime's modules in memory, so only a spawned bootstrap gets them mounted)."""
         spec = command.sandbox
         assert spec is not None, "a sandboxed launch needs a SandboxSpec"
         runtime_files = {Path(a).name: Path(a) for a in command.argv if a.startswith("/var/runtime/")}
         if "bootstrap.py" in runtime_files:  # the built-in SnapStart hooks module
             runtime_files["snapshot_restore_py.py"] = Path("/var/runtime/snapshot_restore_py.py")
+            if spawned:
+                runtime_files.update((name, Path("/var/runtime", name)) for name in _bootstrap_modules())
         host_files = _runtime_sources()
         plan = self._base_plan(cgroup) | self.assignment(command)
         plan["mounts"] = mount_plan(spec, {name: host_files[name] for name in runtime_files})
@@ -240,7 +244,7 @@ class SandboxLauncher:
         assert spec is not None, "a sandboxed launch needs a SandboxSpec"
         cgroup = self.new_cgroup(spec.memory_mb)
         try:
-            plan = self.plan(command, cgroup)
+            plan = self.plan(command, cgroup, spawned=True)
             outer = LaunchCommand(
                 command.interpreter,
                 [str(command.interpreter), "-I", "-S", str(INIT)],
@@ -286,6 +290,12 @@ class SandboxLauncher:
 
 def _runtime_sources() -> dict[str, Path]:
     return RUNTIME_FILES
+
+
+def _bootstrap_modules() -> tuple[str, ...]:
+    from nimbus.instances.environment import BOOTSTRAP_MODULES
+
+    return BOOTSTRAP_MODULES
 
 
 def _join(procs_files: list[str], pid: int) -> None:

@@ -1,0 +1,142 @@
+"""The handler's `context` argument, and the logging set-up that stamps each record with the request id.
+
+Part of the in-instance runtime (see bootstrap.py): any python3.8+, stdlib only, never imports `nimbus`. The shapes
+(attribute names, reprs, the log line format) follow awslambdaric, because functions and libraries such as
+Powertools read them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+
+
+class CognitoIdentity:
+    __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
+
+    def __init__(self, identity_id=None, pool_id=None):
+        self.cognito_identity_id = identity_id
+        self.cognito_identity_pool_id = pool_id
+
+    def __repr__(self):
+        return (
+            f"CognitoIdentity([cognito_identity_id={self.cognito_identity_id}, "
+            f"cognito_identity_pool_id={self.cognito_identity_pool_id}])"
+        )
+
+
+class Client:
+    __slots__ = ["app_package_name", "app_title", "app_version_code", "app_version_name", "installation_id"]
+
+    def __init__(self, **fields):
+        for name in self.__slots__:
+            setattr(self, name, fields.get(name))
+
+
+class ClientContext:
+    __slots__ = ["client", "custom", "env"]
+
+    def __init__(self, custom=None, env=None, client=None):
+        self.custom = custom
+        self.env = env
+        self.client = client
+
+
+def _client_context(raw):
+    """The invoke's ClientContext JSON as objects (None when absent or not a JSON object, as awslambdaric does)."""
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    client = data.get("client")
+    client = Client(**{k: client.get(k) for k in Client.__slots__}) if isinstance(client, dict) else None
+    return ClientContext(data.get("custom"), data.get("env"), client)
+
+
+class LambdaContext:
+    """One invocation's context: its request id and deadline, and the function's identity from the environment."""
+
+    def __init__(self, request_id, deadline_ms, invoked_arn, client_context):
+        self.aws_request_id = request_id
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = invoked_arn
+        self.tenant_id = None
+        self.client_context = _client_context(client_context)
+        self.identity = CognitoIdentity()
+        self._deadline_ms = int(deadline_ms)
+
+    def get_remaining_time_in_millis(self):
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def log(self, msg):
+        sys.stdout.write(str(msg))
+        sys.stdout.flush()
+
+    def __repr__(self):
+        return (
+            f"LambdaContext([aws_request_id={self.aws_request_id},log_group_name={self.log_group_name},log_stream_name={self.log_stream_name},function_name={self.function_name},"
+            f"memory_limit_in_mb={self.memory_limit_in_mb},function_version={self.function_version},invoked_function_arn={self.invoked_function_arn},client_context={self.client_context},identity={self.identity}])"
+        )
+
+
+# -- logging ---------------------------------------------------------------------------------------------------------
+
+
+class LambdaLoggerHandler(logging.Handler):
+    """`[LEVEL]\\t<UTC time>Z\\t<request id>\\t<message>`, one line per record (newlines become \\r)."""
+
+    def emit(self, record):
+        try:
+            msg = self.format(record)
+            sys.stdout.write(msg.replace("\n", "\r") + "\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
+class LambdaLoggerFilter(logging.Filter):
+    """Stamps each record with the request id of the invocation in progress ("" during init).
+
+    It reads `request_id` from the object that serves invocations (loop.InvokeLoop), which sets it as each
+    invocation starts: per-request state lives on that object, never in a module global.
+    """
+
+    def __init__(self, invocations):
+        logging.Filter.__init__(self)
+        self.invocations = invocations
+
+    def filter(self, record):
+        record.aws_request_id = self.invocations.request_id
+        return True
+
+
+def setup_logging(invocations):
+    """Route the root logger to stdout in Lambda's format, at AWS_LAMBDA_LOG_LEVEL when it is set.
+
+    `invocations` is anything with a `request_id` attribute: the invoke loop, which keeps it current.
+    """
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = time.gmtime
+    handler = LambdaLoggerHandler()
+    handler.setFormatter(formatter)
+    handler.addFilter(LambdaLoggerFilter(invocations))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    if level:
+        root.setLevel({"TRACE": "DEBUG", "FATAL": "CRITICAL"}.get(level, level))

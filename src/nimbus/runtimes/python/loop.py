@@ -1,0 +1,137 @@
+"""The instance's warm path: the control channel, and the loop that serves one INVOKE frame after another.
+
+Part of the in-instance runtime (see bootstrap.py): any python3.8+, stdlib only, never imports `nimbus`. Every
+line here runs once per invocation, so the loop binds what it calls to locals and does nothing per invoke beyond
+what the protocol needs: parse the frame in place, build the context, call the handler, send one frame back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import socket
+import sys
+import time
+
+from .context import LambdaContext
+from .faults import FaultException, build_fault_result, log_error, make_error, out_of_memory, to_json
+
+
+class Channel:
+    """The control socket: blocking reads of whole frames, whole-frame writes."""
+
+    def __init__(self, codec, fd):
+        self.codec = codec
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fd)
+        self.sock.set_inheritable(False)  # user subprocesses must not get the control channel
+        self.decoder = codec.FrameDecoder()
+        self.queue = []
+        #: busy-poll this long before the next blocking read (the server asks for it when it is otherwise idle:
+        #: the next invoke then finds this process running, not asleep on a halted vCPU)
+        self.spin_ns = 0
+        self.poller = None
+
+    def receive(self):
+        if self.spin_ns and not self.queue:
+            end = time.perf_counter_ns() + self.spin_ns
+            self.spin_ns = 0
+            if self.poller is None:
+                self.poller = select.poll()
+                self.poller.register(self.sock, select.POLLIN)
+            while not self.poller.poll(0) and time.perf_counter_ns() < end:
+                os.sched_yield()  # the server may have been woken on this CPU: let it run first
+        while not self.queue:
+            data = self.sock.recv(1 << 18)
+            if not data:
+                return None
+            self.queue.extend(self.decoder.feed(data))
+        return self.queue.pop(0)
+
+    def send(self, kind, body=b"", header=None):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if kind in (self.codec.RESULT, self.codec.ERROR):
+            # the peak RSS rides along with the result: the server reads no /proc file per invocation
+            header = dict(header or {}, max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        self.sock.sendall(self.codec.encode(kind, header, body))
+
+    def send_error(self, kind, error_result):
+        """An ERROR or INIT_ERROR frame whose body is Lambda's error JSON."""
+        self.send(kind, json.dumps(error_result).encode("utf-8"))
+
+
+class InvokeLoop:
+    """Serves invocations on one channel, one at a time, and knows which one is in progress.
+
+    `request_id` is the invocation in progress ("" before the first): the log filter (context.py) stamps it on
+    every record. A SnapStart restore swaps `channel` for the restored instance's own before `serve` starts.
+    """
+
+    __slots__ = ("channel", "handler", "request_id")
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.handler = None
+        self.request_id = ""
+
+    def serve(self):
+        """Serve INVOKE frames until the server closes the channel, then exit the process; never returns."""
+        channel = self.channel
+        receive = channel.receive
+        handle = self.handle
+        handler = self.handler
+        invoke = channel.codec.INVOKE
+        while True:
+            frame = receive()
+            if frame is None:  # the server closed the channel: stop
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)
+            if frame.kind == invoke:
+                handle(channel, handler, frame.header, frame.body)
+
+    def handle(self, channel, handler, header, body):
+        """One invocation: the handler's result, or Lambda's error for what failed, as one frame back."""
+        codec = channel.codec
+        request_id = header["request_id"]
+        self.request_id = request_id
+        trace_id = header.get("trace_id")
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        context = LambdaContext(request_id, header["deadline_ms"], header["invoked_arn"], header.get("client_context"))
+        channel.spin_ns = header.get("spin_us", 0) * 1000
+        try:
+            try:
+                event = json.loads(body) if body else {}
+            except ValueError as e:
+                raise FaultException(FaultException.UNMARSHAL_ERROR, f"Unable to unmarshal input: {e}") from None
+            result = handler(event, context)
+            try:
+                out = to_json(result)
+            except (TypeError, ValueError, OverflowError, UnicodeError) as e:
+                raise FaultException(FaultException.MARSHAL_ERROR, f"Unable to marshal response: {e}") from None
+        except FaultException as e:
+            error = make_error(e.msg, e.exception_type, e.trace, request_id)
+            log_error(error)
+            channel.send_error(codec.ERROR, error)
+            return
+        except Exception as e:
+            if isinstance(e, MemoryError):
+                out_of_memory()
+            error = build_fault_result(sys.exc_info(), request_id)
+            log_error(error)
+            channel.send_error(codec.ERROR, error)
+            return
+        if len(out) > codec.MAX_RESPONSE_BYTES:
+            too_large = {
+                "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                f"({codec.MAX_RESPONSE_BYTES} bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }
+            channel.send_error(codec.ERROR, too_large)
+            return
+        channel.send(codec.RESULT, out)

@@ -1,0 +1,192 @@
+"""The Python runtime (runtimes/python), driven directly: bootstrap.py started as the server starts an unsandboxed
+instance, over a socketpair, speaking the frame codec. Checks its module layout too: what it may import, and that
+every module a spawned sandbox needs is mounted there."""
+
+from __future__ import annotations
+
+import ast
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nimbus.instances.environment import BOOTSTRAP_MODULES, RUNTIME_FILES
+from nimbus.protocol import frames
+from nimbus.runtimes.registry import PYTHON_RUNTIME_DIR, available_runtimes
+
+BOOTSTRAP = PYTHON_RUNTIME_DIR / "bootstrap.py"
+#: what each runtime module may import of the others (relative imports); everything else it imports is stdlib
+LAYERS = {
+    "faults": set(),
+    "context": set(),
+    "hardening": set(),
+    "loop": {"context", "faults"},
+    "snapstart": {"faults", "loop"},
+}
+
+RUNTIMES = available_runtimes()
+#: the oldest and the newest interpreter: the runtime must work on every python3.8+
+INTERPRETERS = sorted({next(iter(RUNTIMES.values())), next(reversed(RUNTIMES.values()))}) if RUNTIMES else []
+
+LOGGING_APP = """
+import logging
+logging.getLogger().setLevel(logging.INFO)
+logging.getLogger("app").info("at init")
+
+def handler(event, context):
+    logging.getLogger("app").info("in %s", event["n"])
+    return {"rid": context.aws_request_id, "remaining": context.get_remaining_time_in_millis() > 0}
+"""
+
+SHADOW_APP = """
+import sys
+import context, loop
+
+def handler(event, context_):
+    plain = sorted(k for k in sys.modules if k in ("context", "loop", "faults", "hardening", "snapstart"))
+    return {"context": context.MINE, "loop": loop.MINE, "plain": plain}
+"""
+
+FAILING_APP = """
+def helper():
+    raise ValueError("broken")
+
+def handler(event, context):
+    helper()
+"""
+
+
+class Instance:
+    """One bootstrap process on a socketpair, as the server runs it unsandboxed."""
+
+    def __init__(self, interpreter: Path, task_root: Path) -> None:
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = {"_HANDLER": "app.handler", "AWS_LAMBDA_FUNCTION_NAME": "fn", "LANG": "C.UTF-8"}
+        argv = [str(interpreter), "-I", "-S", "-u", "-X", "utf8", str(BOOTSTRAP), frames.__file__,
+                str(theirs.fileno()), str(task_root)]  # fmt: skip
+        self.proc = subprocess.Popen(
+            argv, pass_fds=(theirs.fileno(),), env=env, cwd=task_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        theirs.close()
+        self.sock.settimeout(30)
+        self.decoder = frames.FrameDecoder()
+        self.pending: list[frames.Frame] = []
+
+    def receive(self) -> frames.Frame:
+        while not self.pending:
+            data = self.sock.recv(1 << 16)
+            assert data, "the instance closed its channel"
+            self.pending.extend(self.decoder.feed(data))
+        return self.pending.pop(0)
+
+    def invoke(self, request_id: str, event: object) -> frames.Frame:
+        header = frames.invoke_header(request_id, int(time.time() * 1000) + 30_000, "arn:fn")
+        self.sock.sendall(frames.encode(frames.INVOKE, header, json.dumps(event).encode()))
+        return self.receive()
+
+    def stop(self) -> list[str]:
+        """Close the channel (the runtime exits 0 on EOF); its output lines."""
+        self.sock.close()
+        out, _ = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, out
+        return out.decode().split("\n")  # a log event may hold \r (a multi-line record)
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[object]:
+    started: list[Instance] = []
+
+    def _start(files: dict[str, str], interpreter: Path | None = None) -> Instance:
+        root = tmp_path / f"task{len(started)}"
+        root.mkdir()
+        for name, text in files.items():
+            (root / name).write_text(text)
+        instance = Instance(interpreter or Path(sys.executable), root)
+        started.append(instance)
+        return instance
+
+    yield _start
+    for instance in started:
+        if instance.proc.poll() is None:
+            instance.proc.kill()
+            instance.proc.wait()
+
+
+@pytest.mark.skipif(not INTERPRETERS, reason="no python runtimes on this host")
+@pytest.mark.parametrize("interpreter", INTERPRETERS, ids=lambda p: p.name)
+def test_log_records_carry_the_request_id_of_the_invocation_in_progress(start: object, interpreter: Path) -> None:
+    instance = start({"app.py": LOGGING_APP}, interpreter)  # type: ignore[operator]
+    assert instance.receive().kind == frames.READY
+    for rid in ("r-1", "r-2"):
+        frame = instance.invoke(rid, {"n": rid})
+        assert frame.kind == frames.RESULT, frame
+        assert json.loads(frame.body) == {"rid": rid, "remaining": True}
+    lines = [line.split("\t") for line in instance.stop() if line.startswith("[INFO]")]
+    assert [(fields[2], fields[3]) for fields in lines] == [("", "at init"), ("r-1", "in r-1"), ("r-2", "in r-2")]
+    assert all(fields[1].endswith("Z") for fields in lines)
+
+
+def test_a_functions_own_context_and_loop_modules_are_its_own(start: object) -> None:
+    """The runtime's modules live under a private package name: they never shadow (nor get shadowed by) a
+    function's modules of the same names."""
+    instance = start({"app.py": SHADOW_APP, "context.py": "MINE = 'c'\n", "loop.py": "MINE = 'l'\n"})  # type: ignore[operator]
+    assert instance.receive().kind == frames.READY
+    frame = instance.invoke("r-1", {})
+    assert json.loads(frame.body) == {"context": "c", "loop": "l", "plain": ["context", "loop"]}
+    instance.stop()
+
+
+def test_an_error_trace_starts_in_the_functions_code(start: object) -> None:
+    instance = start({"app.py": FAILING_APP})  # type: ignore[operator]
+    assert instance.receive().kind == frames.READY
+    frame = instance.invoke("r-1", {})
+    assert frame.kind == frames.ERROR
+    error = json.loads(frame.body)
+    assert (error["errorType"], error["errorMessage"], error["requestId"]) == ("ValueError", "broken", "r-1")
+    assert len(error["stackTrace"]) == 2
+    assert all("app.py" in entry for entry in error["stackTrace"])
+    assert "max_rss_kb" in frame.header
+    out = instance.stop()
+    assert any(line.startswith("[ERROR] ValueError: broken\rTraceback (most recent call last):") for line in out)
+
+
+def test_an_init_failure_is_reported_and_ends_the_instance(start: object) -> None:
+    instance = start({"app.py": "import no_such_dependency_xyz\n"})  # type: ignore[operator]
+    frame = instance.receive()
+    assert frame.kind == frames.INIT_ERROR
+    error = json.loads(frame.body)
+    assert error["errorType"] == "Runtime.ImportModuleError"
+    assert "no_such_dependency_xyz" in error["errorMessage"]
+    assert instance.proc.wait(timeout=30) == 1
+
+
+# ---- the module layout ------------------------------------------------------------------------------------------
+
+
+def test_a_spawned_sandbox_mounts_every_module_of_the_runtime() -> None:
+    """A spawned bootstrap imports its modules from /var/runtime: a module added beside it must be listed there."""
+    on_disk = {p.name for p in PYTHON_RUNTIME_DIR.glob("*.py")}
+    assert on_disk == {"bootstrap.py", "snapshot_restore_py.py", *BOOTSTRAP_MODULES}
+    assert all(RUNTIME_FILES[name] == PYTHON_RUNTIME_DIR / name for name in BOOTSTRAP_MODULES)
+    assert {name.removesuffix(".py") for name in BOOTSTRAP_MODULES} == set(LAYERS)
+
+
+@pytest.mark.parametrize("module", sorted(LAYERS))
+def test_runtime_modules_import_the_stdlib_and_their_lower_layers_only(module: str) -> None:
+    tree = ast.parse((PYTHON_RUNTIME_DIR / f"{module}.py").read_text())
+    relative: set[str] = set()
+    absolute: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            relative.add(node.module or "")
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            absolute.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            absolute.update(a.name.split(".")[0] for a in node.names)
+    assert relative <= LAYERS[module], relative
+    assert absolute <= sys.stdlib_module_names | {"__future__"}, absolute - sys.stdlib_module_names
