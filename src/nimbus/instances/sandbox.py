@@ -31,7 +31,7 @@ from typing import Any
 
 from nimbus.instances import seccomp
 from nimbus.instances.cgroups import CgroupLayout, InstanceCgroup, prepare, remove_server_base, sweep_stale
-from nimbus.instances.environment import RUNTIME_FILES
+from nimbus.instances.environment import BOOTSTRAP_MODULES, RUNTIME_FILES
 from nimbus.instances.isolation import Isolation
 from nimbus.instances.process import (
     CONTROL_FD,
@@ -185,7 +185,7 @@ class SandboxLauncher:
         if "bootstrap.py" in runtime_files:  # the built-in SnapStart hooks module
             runtime_files["snapshot_restore_py.py"] = Path("/var/runtime/snapshot_restore_py.py")
             if spawned:
-                runtime_files.update((name, Path("/var/runtime", name)) for name in _bootstrap_modules())
+                runtime_files.update((name, Path("/var/runtime", name)) for name in BOOTSTRAP_MODULES)
         host_files = _runtime_sources()
         plan = self._base_plan(cgroup) | self.assignment(command)
         plan["mounts"] = mount_plan(spec, {name: host_files[name] for name in runtime_files})
@@ -290,12 +290,6 @@ class SandboxLauncher:
 
 def _runtime_sources() -> dict[str, Path]:
     return RUNTIME_FILES
-
-
-def _bootstrap_modules() -> tuple[str, ...]:
-    from nimbus.instances.environment import BOOTSTRAP_MODULES
-
-    return BOOTSTRAP_MODULES
 
 
 def _join(procs_files: list[str], pid: int) -> None:
