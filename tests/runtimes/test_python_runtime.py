@@ -190,3 +190,21 @@ def test_runtime_modules_import_the_stdlib_and_their_lower_layers_only(module: s
             absolute.update(a.name.split(".")[0] for a in node.names)
     assert relative <= LAYERS[module], relative
     assert absolute <= sys.stdlib_module_names | {"__future__"}, absolute - sys.stdlib_module_names
+
+
+@pytest.mark.skipif(not INTERPRETERS, reason="no python runtimes on this host")
+@pytest.mark.parametrize("interpreter", INTERPRETERS, ids=lambda p: p.name)
+def test_loading_the_bootstrap_imports_every_module_under_the_private_package(interpreter: Path) -> None:
+    """What a zygote does before it forks (zygote_main.py): after it, a forked instance, a spare or a SnapStart
+    restore imports no runtime file (its sandbox need not show them), and no runtime module has a plain name."""
+    script = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('_nimbus_bootstrap', {str(BOOTSTRAP)!r})\n"
+        "m = importlib.util.module_from_spec(spec); sys.modules[spec.name] = m; spec.loader.exec_module(m)\n"
+        "print(' '.join(sorted(k for k in sys.modules if k.startswith('_nimbus_runtime.'))))\n"
+        f"print(' '.join(sorted(k for k in sys.modules if k in {sorted(LAYERS)!r})))\n"
+    )
+    out = subprocess.run([str(interpreter), "-I", "-S", "-c", script], capture_output=True, text=True, check=True)
+    loaded, plain = out.stdout.split("\n")[:2]
+    assert loaded.split() == [f"_nimbus_runtime.{name.removesuffix('.py')}" for name in sorted(BOOTSTRAP_MODULES)]
+    assert plain == ""
