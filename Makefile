@@ -19,7 +19,7 @@ run: install
 	$(BIN)/nimbus serve --host 127.0.0.1 --port $(PORT) --deploy examples
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --cov --cov-report=term
 
 lint: install
 	$(BIN)/ruff check src tests bench
