@@ -21,6 +21,7 @@ from nimbus.instances.memory import MemoryPeak
 from nimbus.instances.output import OutputCapture
 from nimbus.instances.process import ProcessHandle, describe_exit
 from nimbus.instances.results import OUT_OF_MEMORY, UNHANDLED, exit_error, oom_error, timeout_error, too_large_error
+from nimbus.instances.supervisor import STOP_GRACE_S, terminate
 from nimbus.logs import framing
 from nimbus.logs.sink import LogSink
 from nimbus.protocol import frames
@@ -28,7 +29,6 @@ from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE_S = 0.5
 #: after replying to an invoke made while it was alone in flight, the runtime busy-polls this long for the next
 #: one before it blocks (the server's own side of busy polling is `channel.SPIN_NS`)
 RUNTIME_SPIN_US = 1000
@@ -258,5 +258,5 @@ class Instance:
         self._channel.close()
         with contextlib.suppress(OSError):
             self.handle.control.shutdown(socket.SHUT_RDWR)
-        await self.handle.terminate(grace_s)
+        await terminate(self.handle, grace_s)
         self._on_exit(self.handle.exited)

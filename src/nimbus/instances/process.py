@@ -156,17 +156,6 @@ class ProcessHandle:
     async def wait(self) -> int:
         return await asyncio.shield(self.exited)
 
-    async def terminate(self, grace_s: float) -> int:
-        """TERM, wait up to `grace_s`, then KILL; returns the wait status."""
-        if not self.exited.done():
-            self.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(grace_s):
-                    return await self.wait()
-            except TimeoutError:
-                self.kill()
-        return await self.wait()
-
     def max_memory_mb(self) -> int:
         """The cgroup's peak when there is one, else peak resident set size (VmHWM) in MB; 0 once gone."""
         if self.cgroup is not None:

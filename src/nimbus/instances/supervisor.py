@@ -6,8 +6,11 @@ that fails is logged with its traceback instead of dying silently; a loop that f
 started again after a pause, so keep-alive reaping never quietly stops. `close` cancels the loops and waits for
 the rest. Time comes from an injected clock, so the reaper's tests jump to deadlines instead of sleeping.
 
-Reaping of processes lives here too: the server is a child subreaper (orphans of a dead zygote come to it), and the
-sandbox pid-1 processes re-parented to it after their outer process was killed are collected from /proc.
+The kill sequence (TERM, a grace period, KILL) and the reaping of processes live here too: the server is a child
+subreaper (orphans of a dead zygote come to it), and the sandbox pid-1 processes re-parented to it after their
+outer process was killed are collected from /proc. An instance's liveness is watched where its events arrive: its
+pidfd (or its parent's report) settles `ProcessHandle.exited`, and EOF on an idle instance's control socket drains
+it (`Instance`); both end in the lifecycle's DEAD, which the manager hears.
 """
 
 from __future__ import annotations
@@ -17,15 +20,19 @@ import contextlib
 import ctypes
 import logging
 import os
+import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from nimbus.clock import Clock, RealClock
+from nimbus.instances.process import ProcessHandle
 
 log = logging.getLogger(__name__)
 
 PR_SET_CHILD_SUBREAPER = 36
+#: how long a stopped instance has between TERM and KILL
+STOP_GRACE_S = 0.5
 #: how long a failed loop waits before it runs again
 LOOP_RESTART_DELAY_S = 1.0
 
@@ -85,6 +92,18 @@ class Supervisor:
         await self.stop_loops()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def terminate(handle: ProcessHandle, grace_s: float = STOP_GRACE_S) -> int:
+    """The kill sequence: TERM, wait up to `grace_s`, then KILL; returns the wait status once reaped."""
+    if not handle.exited.done():
+        handle.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(grace_s):
+                return await handle.wait()
+        except TimeoutError:
+            handle.kill()
+    return await handle.wait()
 
 
 def log_failure(task: asyncio.Task[Any]) -> None:
