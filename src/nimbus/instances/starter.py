@@ -88,7 +88,7 @@ class Starter:
         if frame.kind != frames.READY or pool.retired:
             await instance.stop(DeathReason.INIT_ERROR if frame.kind != frames.READY else DeathReason.RETIRED)
             return False
-        pool.add_idle(instance, time.monotonic())
+        pool.add_idle(instance, self._supervisor.clock.monotonic())  # the reaper's clock: keep-alive counts on it
         return True
 
     async def _on_demand(self, spec: FunctionSpec, pool: Pool, request: InvokeRequest) -> Instance | InvokeResult:
