@@ -494,7 +494,7 @@ def test_parallel_invokes_get_their_own_instances_up_to_the_limit(code: Callable
         assert len({r.payload for r in results}) == 3
         assert m.statistics().instances == 3
         assert m.statistics().idle == 3
-        # admission (429 past the limit) is the door's, in nimbus.invoke (tests/unit/test_invoker.py): the pools
+        # admission (429 past the limit) is the door's, in nimbus.invoke (tests/invoke/test_invoker.py): the pools
         # take what they are given
         more = await asyncio.gather(*(m.invoke(spec, request(n)) for n in range(5)))
         assert len({r.payload for r in more}) == 5

@@ -19,7 +19,7 @@ def doctor(
     ] = "auto",
 ) -> None:
     """Print which sandbox layers are enforced on this host, and by what; exit 1 when any is weaker than full."""
-    # The CLI otherwise talks to the server only through its API (tests/unit/test_architecture.py); the doctor
+    # The CLI otherwise talks to the server only through its API (tests/test_architecture.py); the doctor
     # is the one sanctioned exception, as it inspects this host, so it loads the detector by name.
     try:
         isolation = detect(limits_mechanism)

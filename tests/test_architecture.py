@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "nimbus"
+SRC = Path(__file__).resolve().parents[1] / "src" / "nimbus"
 
 #: the layers, bottom up: a package may import packages of a lower layer only (top-level modules count as packages)
 LAYERS: tuple[tuple[str, ...], ...] = (
