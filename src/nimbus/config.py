@@ -136,6 +136,10 @@ class Settings:
     def logs_db_path(self) -> Path:
         return self.data_dir / "logs.db"
 
+    @property
+    def queues_db_path(self) -> Path:
+        return self.data_dir / "queues.db"
+
 
 def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:
     kind = str(f.type)

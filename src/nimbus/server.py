@@ -38,6 +38,8 @@ from nimbus.invoke.throttle import Throttle
 from nimbus.logs.limits import LogGate, LogLimits
 from nimbus.logs.store import LogStore
 from nimbus.metrics import MetricsEndpoint, exposure_warning, registry_for
+from nimbus.queue.contract import QueueStore
+from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.runtimes.registry import resolve_runtime
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
@@ -149,6 +151,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     limits = LogLimits(settings.log_invocation_bytes, settings.log_function_bytes_per_s,
                        settings.log_disk_reserve_mb << 20)  # fmt: skip
     logstore = LogStore(settings.logs_db_path, settings.log_retention_days, LogGate(limits))
+    # the durable queues (async events, SQS-compatible queues, retries, destination deliveries): their own file
+    queues: QueueStore = SqliteQueueStore(settings.queues_db_path)
     manager = InstanceManager(settings, logstore)
     links = CodeLinks(_url_key(settings.data_dir), f"{settings.host}:{settings.port}")
     throttle = Throttle(settings.concurrency_limit, settings.memory_budget_mb or _default_memory_budget())
@@ -231,6 +235,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         log_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await log_task
+        await queues.close()  # after everything that enqueues or reserves has stopped
         await logstore.close()
         engine.dispose()
 
