@@ -35,14 +35,16 @@ def connect(path: Path) -> sqlite3.Connection:
 
 class Writer:
     """Runs jobs (functions of the connection) on its thread, batched into transactions. A job that raises rolls
-    back only its own savepoint; its caller gets the exception, the rest of the batch commits."""
+    back only its own savepoint; its caller gets the exception, the rest of the batch commits. A second instance
+    with `begin="BEGIN"` on its own connection serves reads from a WAL snapshot without waiting for writes."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, name: str = "queue-db", begin: str = "BEGIN IMMEDIATE") -> None:
         self._conn = conn
+        self._begin = begin
         self._jobs: queue.SimpleQueue[tuple[Job, asyncio.Future[Any], asyncio.AbstractEventLoop] | None] = (
             queue.SimpleQueue()
         )
-        self._thread = threading.Thread(target=self._run, name="queue-db", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         self._closed = False
 
@@ -87,7 +89,7 @@ class Writer:
         conn = self._conn
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(self._begin)
             for job, _fut, _loop in batch:
                 conn.execute("SAVEPOINT job")
                 try:

@@ -1,9 +1,10 @@
 """The durable queue contract (`contract.py`) on one SQLite file (`<data-dir>/queues.db`).
 
 Why it is shaped this way:
-- Every statement runs on one thread with one connection (`_writer.Writer`), which batches concurrent calls into
+- Every change runs on one thread with one connection (`_writer.Writer`), which batches concurrent calls into
   one transaction and one fsync (group commit): enqueue returns only after the commit that holds its messages,
-  and a burst of concurrent enqueues shares the cost of the disk flush.
+  and a burst of concurrent enqueues shares the cost of the disk flush. Reads that do not change anything
+  (records, depth) run on a second thread and connection, from a WAL snapshot.
 - Deadlines (delay, visibility) are stored as wall-clock epoch seconds from the injected clock: monotonic time
   does not survive a restart, so a message reserved before a `kill -9` reappears at its deadline after it.
 - Order: a reservation hands out the visible messages that became visible first, enqueue order breaking ties
@@ -73,6 +74,8 @@ class SqliteQueueStore:
         conn = connect(path)
         conn.executescript(SCHEMA)
         self._writer = Writer(conn)
+        # reads that may scan a whole queue (depth) must not hold up enqueues: their own thread and connection
+        self._reader = Writer(connect(path), name="queue-db-read", begin="BEGIN")
         self._signals: dict[str, asyncio.Event] = {}
         self._closed = False
 
@@ -83,10 +86,10 @@ class SqliteQueueStore:
         return record
 
     async def get_queue(self, name: str) -> QueueRecord | None:
-        return await self._writer.run(partial(_get_queue, name))
+        return await self._reader.run(partial(_get_queue, name))
 
     async def list_queues(self, prefix: str = "") -> list[QueueRecord]:
-        rows = await self._writer.run(
+        rows = await self._reader.run(
             lambda c: c.execute(
                 "SELECT name, attributes, tags, created_ms, modified_ms FROM queues "
                 "WHERE substr(name, 1, ?) = ? ORDER BY name", (len(prefix), prefix)
@@ -172,7 +175,7 @@ class SqliteQueueStore:
         return done
 
     async def depth(self, queue: str) -> Depth:
-        return await self._writer.run(partial(_depth, queue, self._clock.time()))
+        return await self._reader.run(partial(_depth, queue, self._clock.time()))
 
     async def purge(self, queue: str) -> None:
         def job(c: sqlite3.Connection) -> None:
@@ -187,6 +190,7 @@ class SqliteQueueStore:
         for name in list(self._signals):
             self._notify(name)
         await self._writer.close()
+        await self._reader.close()
 
     # -- internals --
     def _ms(self) -> int:
