@@ -358,7 +358,7 @@ def test_ack_deletes_with_the_latest_receipt_only(open_store: OpenStore, clock: 
         [a, b] = await store.reserve("q", 2, VIS)
         assert await store.ack("q", a.receipt)
         assert await store.ack("q", a.receipt) is False  # already gone
-        for bogus in ("", "garbage", "1.", f"{b.receipt}x", "99999999.abc", "-1.x", "1" * 40 + ".x"):
+        for bogus in ("", "garbage", "1.", f"{b.receipt}x", "99999999.abc", "-1.x", "\u00b2.x", "1" * 40 + ".x"):
             assert await store.ack("q", bogus) is False
         assert await store.ack("other", b.receipt) is False  # right receipt, wrong queue
         clock.advance(VIS)

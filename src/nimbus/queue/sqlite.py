@@ -381,6 +381,6 @@ def _depth(queue: str, now: float, c: sqlite3.Connection) -> Depth:
 
 def _parse_receipt(receipt: str) -> int | None:
     head, dot, _ = receipt.partition(".")
-    if not dot or not head.isdigit() or len(head) > 18:
+    if not dot or not head.isascii() or not head.isdigit() or len(head) > 18:
         return None
     return int(head)
