@@ -1,4 +1,4 @@
-"""The QueueStore contract (src/nimbus/queue/contract.py), one test per promise, on every backend (conftest.py).
+"""The QueueStore contract (src/nimbus/queue/contract.py), one test per promise, on every backend (queue_backends.py).
 
 Deadlines run on the injected FakeClock: a test moves time to a deadline and a hair before it instead of
 sleeping. Long-poll wake-ups use a clock whose sleeps never end by themselves, so only the wake can end the wait."""
@@ -9,12 +9,20 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+from queue_backends import OpenStore, backend_fixture
 
-from nimbus.clock import Clock, FakeClock
+from nimbus.clock import FakeClock
 from nimbus.errors import ResourceNotFound
 from nimbus.queue.contract import Depth, NewMessage, QueueStore
 
-OpenStore = Callable[[Clock], QueueStore]
+open_store = backend_fixture()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 Body = Callable[[QueueStore], Awaitable[None]]
 VIS = 30.0
 TICK = 0.001

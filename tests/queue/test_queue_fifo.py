@@ -4,12 +4,21 @@ and deduplication ids remembered for 5 minutes (SQS's rules), on every backend."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
-from nimbus.clock import Clock, FakeClock
-from nimbus.queue.contract import NewMessage, QueueStore
+import pytest
+from queue_backends import OpenStore, backend_fixture
 
-OpenStore = Callable[[Clock], QueueStore]
+from nimbus.clock import FakeClock
+from nimbus.queue.contract import NewMessage
+
+open_store = backend_fixture()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 Q = "jobs.fifo"
 VIS = 30.0
 WINDOW = 300.0
