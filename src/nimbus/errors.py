@@ -15,7 +15,13 @@
     │   ├── PreconditionFailed          412
     │   ├── RequestTooLarge             413  (RequestEntityTooLargeException on the wire)
     │   ├── UnsupportedMediaType        415
-    │   └── TooManyRequests             429
+    │   ├── TooManyRequests             429
+    │   └── QueueError                  400  SQS's errors (shape name on the wire, query code in a header):
+    │       ├── QueueDoesNotExist, QueueNameExists, InvalidAttributeName, InvalidAttributeValue,
+    │       ├── ReceiptHandleIsInvalid, MessageNotInflight, InvalidMessageContents, UnsupportedOperation,
+    │       ├── EmptyBatchRequest, TooManyEntriesInBatchRequest, BatchEntryIdsNotDistinct,
+    │       ├── BatchRequestTooLong, InvalidBatchEntryId,
+    │       └── SqsInvalidParameterValue, SqsMissingParameter   (not modeled: botocore's Code is the query code)
     ├── ServiceError                    500
     └── ServiceUnavailable              503  (the API holds too many request bytes: retry)
 
@@ -32,6 +38,8 @@ class NimbusError(Exception):
     #: Lambda's model spells the message member "message" for some shapes and "Message" for others
     message_key = "Message"
     error_type = "Service"
+    #: the error code of a query-compatible JSON service (SQS), sent in `x-amzn-query-error`; None: the wire name
+    query_code: str | None = None
 
     def __init__(self, message: str, **fields: str) -> None:
         super().__init__(message)
@@ -130,3 +138,83 @@ class UnknownOperation(ClientError):
     wire_name = "UnknownOperationException"
     status = 404
     message_key = "message"
+
+
+class QueueError(ClientError):
+    """An SQS error: `wire_name` is the model's shape name (`__type`), `query_code` the code of SQS's query
+    protocol, which botocore reads from the `x-amzn-query-error` header (awsQueryCompatible)."""
+
+    wire_name = "InvalidParameterValue"
+    query_code = "InvalidParameterValue"
+    message_key = "message"
+
+
+class QueueDoesNotExist(QueueError):
+    wire_name = "QueueDoesNotExist"
+    query_code = "AWS.SimpleQueueService.NonExistentQueue"
+
+
+class QueueNameExists(QueueError):
+    wire_name = "QueueNameExists"
+    query_code = "QueueAlreadyExists"
+
+
+class InvalidAttributeName(QueueError):
+    wire_name = query_code = "InvalidAttributeName"
+
+
+class InvalidAttributeValue(QueueError):
+    wire_name = query_code = "InvalidAttributeValue"
+
+
+class ReceiptHandleIsInvalid(QueueError):
+    wire_name = query_code = "ReceiptHandleIsInvalid"
+
+
+class MessageNotInflight(QueueError):
+    wire_name = "MessageNotInflight"
+    query_code = "AWS.SimpleQueueService.MessageNotInflight"
+
+
+class InvalidMessageContents(QueueError):
+    wire_name = query_code = "InvalidMessageContents"
+
+
+class UnsupportedOperation(QueueError):
+    wire_name = "UnsupportedOperation"
+    query_code = "AWS.SimpleQueueService.UnsupportedOperation"
+
+
+class EmptyBatchRequest(QueueError):
+    wire_name = "EmptyBatchRequest"
+    query_code = "AWS.SimpleQueueService.EmptyBatchRequest"
+
+
+class TooManyEntriesInBatchRequest(QueueError):
+    wire_name = "TooManyEntriesInBatchRequest"
+    query_code = "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+
+
+class BatchEntryIdsNotDistinct(QueueError):
+    wire_name = "BatchEntryIdsNotDistinct"
+    query_code = "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"
+
+
+class BatchRequestTooLong(QueueError):
+    wire_name = "BatchRequestTooLong"
+    query_code = "AWS.SimpleQueueService.BatchRequestTooLong"
+
+
+class InvalidBatchEntryId(QueueError):
+    wire_name = "InvalidBatchEntryId"
+    query_code = "AWS.SimpleQueueService.InvalidBatchEntryId"
+
+
+class SqsInvalidParameterValue(QueueError):
+    """A value SQS refuses that its model names no exception for (botocore: ClientError, Code InvalidParameterValue)."""
+
+    wire_name = query_code = "InvalidParameterValue"
+
+
+class SqsMissingParameter(QueueError):
+    wire_name = query_code = "MissingParameter"

@@ -23,6 +23,7 @@ from nimbus.api.httpserver import HttpServer
 from nimbus.api.lambda_api import LambdaApi
 from nimbus.api.layers_api import LayersApi
 from nimbus.api.logs_api import LogsApi
+from nimbus.api.sqs_api import SqsApi
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.layers import LayerRegistry
@@ -39,6 +40,7 @@ from nimbus.logs.limits import LogGate, LogLimits
 from nimbus.logs.store import LogStore
 from nimbus.metrics import MetricsEndpoint, exposure_warning, registry_for
 from nimbus.queue.contract import QueueStore
+from nimbus.queue.service import QueueService
 from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.runtimes.registry import resolve_runtime
 from nimbus.store.db import migrate, sqlite_engine
@@ -153,6 +155,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     logstore = LogStore(settings.logs_db_path, settings.log_retention_days, LogGate(limits))
     # the durable queues (async events, SQS-compatible queues, retries, destination deliveries): their own file
     queues: QueueStore = SqliteQueueStore(settings.queues_db_path)
+    # the SQS rules over the store: the SQS API, and the door for destinations, dead-letter queues and pollers
+    queue_service = QueueService(queues, settings.region, settings.account_id)
     manager = InstanceManager(settings, logstore)
     links = CodeLinks(_url_key(settings.data_dir), f"{settings.host}:{settings.port}")
     throttle = Throttle(settings.concurrency_limit, settings.memory_budget_mb or _default_memory_budget())
@@ -167,7 +171,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     registry.subscribe(concurrency.function_changed)
     lambda_api = LambdaApi(settings, registry, Versions(registry), invoker, links, concurrency)
     apis: list[Routes] = [lambda_api, LayersApi(layers, links), ConcurrencyApi(settings, registry, concurrency)]
-    app = App(settings, apis, LogsApi(logstore), codes, links)
+    app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service))
 
     http_limits = Limits(
         max_connections=settings.max_connections, max_buffered=settings.max_buffered_mb << 20,

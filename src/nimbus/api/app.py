@@ -20,6 +20,8 @@ from nimbus.api.code_links import PREFIX as CODE_PREFIX
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.http import Incoming, Request, Response, Route, Router, Routes
 from nimbus.api.logs_api import LogsApi
+from nimbus.api.sqs_api import TARGET_PREFIX as SQS_TARGET_PREFIX
+from nimbus.api.sqs_api import SqsApi
 from nimbus.config import Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.errors import NimbusError, RequestTooLarge, ResourceNotFound, ServiceUnavailable, UnknownOperation
@@ -28,6 +30,8 @@ log = logging.getLogger("nimbus.api")
 
 #: body limit of the CloudWatch Logs JSON API (its read operations take a few hundred bytes)
 JSON_BODY_MAX = 1 << 20
+#: body limit of the SQS API: a 256 KB message (or batch) can triple in JSON (\uXXXX escapes of astral characters)
+SQS_BODY_MAX = 1 << 20
 
 
 def new_request_id() -> str:
@@ -47,13 +51,22 @@ class Admitted:
     params: dict[str, str]
     #: None for a code download, which its link's own HMAC authorises
     head: sigv4.Head | None
+    #: an SQS request (JSON 1.0, `X-Amz-Target: AmazonSQS.*`, credential scope `sqs`)
+    sqs: bool = False
 
 
 class App:
     def __init__(
-        self, settings: Settings, apis: list[Routes], logs_api: LogsApi, codes: CodeStore, links: CodeLinks
+        self,
+        settings: Settings,
+        apis: list[Routes],
+        logs_api: LogsApi,
+        codes: CodeStore,
+        links: CodeLinks,
+        sqs_api: SqsApi | None = None,
     ) -> None:
         self.settings = settings
+        self.sqs_api = sqs_api
         self.credentials = settings.credentials
         self.logs_api = logs_api
         self.codes = codes
@@ -69,6 +82,7 @@ class App:
         method = incoming.method
         raw_path, _, query = incoming.target.decode("latin-1").partition("?")
         json11 = method == "POST" and raw_path == "/" and "x-amz-target" in incoming.headers
+        sqs = json11 and incoming.headers["x-amz-target"][0].startswith(SQS_TARGET_PREFIX)
         try:
             if method == "GET" and raw_path.startswith(CODE_PREFIX):
                 incoming.context = Admitted(raw_path, query, False, None, {}, None)
@@ -76,11 +90,11 @@ class App:
             route_match = None if json11 else self.router.match(method, raw_path)
             head = sigv4.check_head(
                 headers=incoming.headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
-                region=self.settings.region, service="logs" if json11 else "lambda",
+                region=self.settings.region, service=("sqs" if sqs else "logs") if json11 else "lambda",
             )  # fmt: skip
             if json11:
-                incoming.max_body = JSON_BODY_MAX
-                incoming.context = Admitted(raw_path, query, True, None, {}, head)
+                incoming.max_body = SQS_BODY_MAX if sqs else JSON_BODY_MAX
+                incoming.context = Admitted(raw_path, query, True, None, {}, head, sqs)
                 return None
             if route_match is None:
                 raise UnknownOperation(f"Nimbus does not implement {method} {unquote(raw_path)}.")
@@ -88,13 +102,14 @@ class App:
             incoming.max_body = route.max_body
             incoming.context = Admitted(raw_path, query, False, route, params, head)
         except Exception as exc:
-            return self._error(exc, json11)
+            return self._error(exc, json11, sqs)
         return None
 
     def refuse(self, incoming: Incoming, status: int) -> Response:
         """The wire error for a request the HTTP server refuses: too large for its route, or too many bytes held."""
         ctx = incoming.context
         json11 = isinstance(ctx, Admitted) and ctx.json11
+        sqs = isinstance(ctx, Admitted) and ctx.sqs
         if status == 413:
             op = ctx.route.operation if isinstance(ctx, Admitted) and ctx.route else "request"
             name = "InvokeFunction" if op == "Invoke" else op
@@ -103,11 +118,11 @@ class App:
             )
         else:
             exc = ServiceUnavailable("The server holds too many request bytes at the moment: retry shortly.")
-        return self._error(exc, json11)
+        return self._error(exc, json11, sqs)
 
     @staticmethod
-    def _error(exc: Exception, json11: bool) -> Response:
-        status, headers, body = wire.json_11(exc) if json11 else wire.rest_json(exc)
+    def _error(exc: Exception, json11: bool, sqs: bool = False) -> Response:
+        status, headers, body = wire.json_10(exc) if sqs else wire.json_11(exc) if json11 else wire.rest_json(exc)
         headers.append((b"x-amzn-requestid", new_request_id().encode()))
         return Response(status, body, headers)
 
@@ -129,7 +144,8 @@ class App:
         except Exception as exc:
             if not isinstance(exc, NimbusError):
                 log.exception("unhandled error in %s %s", incoming.method, ctx.raw_path)
-            status, err_headers, err_body = wire.json_11(exc) if ctx.json11 else wire.rest_json(exc)
+            shape = wire.json_10 if ctx.sqs else wire.json_11 if ctx.json11 else wire.rest_json
+            status, err_headers, err_body = shape(exc)
             resp = Response(status, err_body, err_headers)
         resp.headers.append((b"x-amzn-requestid", request_id.encode()))
         return resp
@@ -140,6 +156,8 @@ class App:
             raise RequestTooLarge(f"Request must be smaller than {incoming.max_body} bytes")
         sigv4.check_signature(head, method=method, raw_path=ctx.raw_path, query=ctx.query, headers=headers, body=body)
         req = Request(method, ctx.raw_path, ctx.query, headers, body, request_id, ctx.params)
+        if ctx.sqs and self.sqs_api is not None:
+            return await self.sqs_api.handle(req, headers["x-amz-target"][0])
         if ctx.json11:
             return await self.logs_api.handle(req, headers["x-amz-target"][0])
         assert ctx.route is not None

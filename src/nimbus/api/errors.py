@@ -1,4 +1,5 @@
-"""The one place where our errors become wire errors (REST-JSON for Lambda, JSON 1.1 for CloudWatch Logs)."""
+"""The one place where our errors become wire errors (REST-JSON for Lambda, JSON 1.1 for CloudWatch Logs, JSON 1.0
+for SQS)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,17 @@ def json_11(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     status = err.status if err.status in (403, 500, 503) else 400
     body = json.dumps({"__type": err.wire_name, "message": err.message}).encode()
     return status, [(b"content-type", b"application/x-amz-json-1.1")], body
+
+
+def json_10(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """AWS JSON 1.0 error of a query-compatible service (SQS): `__type` is the model's shape name, and the
+    `x-amzn-query-error` header carries the query protocol's code and fault, from which botocore picks the
+    modeled exception (`client.exceptions.QueueDoesNotExist`) and the Code
+    (`AWS.SimpleQueueService.NonExistentQueue`)."""
+    err = to_nimbus(exc)
+    status = err.status if err.query_code or err.status in (403, 413, 500, 503) else 400
+    code = err.query_code or err.wire_name
+    fault = b"Sender" if status < 500 else b"Receiver"
+    body = json.dumps({"__type": err.wire_name, "message": err.message}).encode()
+    headers = [(b"content-type", b"application/x-amz-json-1.0"), (b"x-amzn-query-error", code.encode() + b";" + fault)]
+    return status, headers, body

@@ -1,0 +1,130 @@
+"""The model-driven JSON protocol codec: validation from botocore's model, and serialization by output shape."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from botocore.model import Shape
+
+from nimbus.api.jsonproto import JsonProtocol
+from nimbus.api.sqs_api import SqsApi
+from nimbus.errors import (
+    InvalidAttributeName,
+    InvalidRequestContent,
+    NimbusError,
+    SqsInvalidParameterValue,
+    SqsMissingParameter,
+    UnknownOperation,
+    ValidationError,
+)
+
+
+@pytest.fixture(scope="module")
+def sqs() -> JsonProtocol:
+    return SqsApi(service=None).protocol  # type: ignore[arg-type]
+
+
+def parse(proto: JsonProtocol, op: str, doc: Any) -> dict[str, Any]:
+    return proto.parse(proto.operation(f"AmazonSQS.{op}"), json.dumps(doc).encode())
+
+
+def test_operation_from_target(sqs: JsonProtocol) -> None:
+    assert sqs.operation("AmazonSQS.SendMessage").name == "SendMessage"
+    assert sqs.content_type == b"application/x-amz-json-1.0"
+    for target in ("AmazonSQS.Nope", "Logs_20140328.GetLogEvents", ""):
+        with pytest.raises(UnknownOperation):
+            sqs.operation(target)
+
+
+def test_required_members_use_the_services_error(sqs: JsonProtocol) -> None:
+    with pytest.raises(SqsMissingParameter, match="MessageBody"):
+        parse(sqs, "SendMessage", {"QueueUrl": "u"})
+    with pytest.raises(SqsMissingParameter, match=r"Entries\.1\.Id"):
+        parse(sqs, "SendMessageBatch", {"QueueUrl": "u", "Entries": [{"MessageBody": "x"}]})
+
+
+@pytest.mark.parametrize(
+    ("op", "doc"),
+    [
+        ("ReceiveMessage", {"QueueUrl": "u", "MaxNumberOfMessages": "10"}),  # integer as a string
+        ("ReceiveMessage", {"QueueUrl": "u", "MaxNumberOfMessages": True}),  # a bool is not an integer
+        ("SendMessage", {"QueueUrl": 5, "MessageBody": "x"}),
+        ("SendMessageBatch", {"QueueUrl": "u", "Entries": {"Id": "x"}}),  # list expected
+        ("CreateQueue", {"QueueName": "q", "Attributes": ["VisibilityTimeout"]}),  # map expected
+        ("SendMessage", {"QueueUrl": "u", "MessageBody": "x",
+                         "MessageAttributes": {"b": {"DataType": "Binary", "BinaryValue": "not base64!"}}}),
+        ("SendMessage", {"QueueUrl": "u", "MessageBody": "x",
+                         "MessageSystemAttributes": {"Other": {"DataType": "String", "StringValue": "v"}}}),  # enum key
+    ],
+)  # fmt: skip
+def test_types_and_enums_are_checked(sqs: JsonProtocol, op: str, doc: dict[str, Any]) -> None:
+    with pytest.raises(SqsInvalidParameterValue):
+        parse(sqs, op, doc)
+
+
+def test_enum_errors_can_be_named_by_shape_and_opened(sqs: JsonProtocol) -> None:
+    with pytest.raises(InvalidAttributeName):
+        parse(sqs, "GetQueueAttributes", {"QueueUrl": "u", "AttributeNames": ["Colour"]})
+    # SQS takes message system attribute names in ReceiveMessage's (deprecated) AttributeNames
+    assert parse(sqs, "ReceiveMessage", {"QueueUrl": "u", "AttributeNames": ["SentTimestamp"]})["AttributeNames"] == [
+        "SentTimestamp"
+    ]
+
+
+def test_blobs_decode_and_unknown_members_drop(sqs: JsonProtocol) -> None:
+    blob = {"DataType": "Binary", "BinaryValue": base64.b64encode(b"\0\1").decode()}
+    doc = {"QueueUrl": "u", "MessageBody": "x", "Surprise": 1, "MessageAttributes": {"b": blob}}
+    out = parse(sqs, "SendMessage", doc)
+    assert out["MessageAttributes"]["b"]["BinaryValue"] == b"\0\1"
+    assert "Surprise" not in out
+
+
+def test_body_must_be_a_json_object(sqs: JsonProtocol) -> None:
+    op = sqs.operation("AmazonSQS.ListQueues")
+    assert sqs.parse(op, b"") == {}
+    for body in (b"[1]", b"{not json", b'"x"'):
+        with pytest.raises(InvalidRequestContent):
+            sqs.parse(op, body)
+
+
+def test_serialize_by_output_shape(sqs: JsonProtocol) -> None:
+    op = sqs.operation("AmazonSQS.ReceiveMessage")
+    out = {"Messages": [{"MessageId": "m", "Body": "b", "MD5OfMessageAttributes": None,
+                         "MessageAttributes": {"b": {"DataType": "Binary", "BinaryValue": b"\xff"}}}]}  # fmt: skip
+    doc = json.loads(sqs.serialize(op, out))
+    attrs = {"b": {"DataType": "Binary", "BinaryValue": "/w=="}}
+    assert doc == {"Messages": [{"MessageId": "m", "Body": "b", "MessageAttributes": attrs}]}
+    assert sqs.serialize(sqs.operation("AmazonSQS.DeleteQueue"), None) == b"{}"
+
+
+def test_constraints_from_the_model_with_default_errors() -> None:
+    """min/max lengths, patterns (unanchored, as Smithy defines them) and ranges, on a model that has them (CloudWatch
+    Logs, JSON 1.1)."""
+    logs = JsonProtocol("logs")
+    assert logs.content_type == b"application/x-amz-json-1.1"
+    op = logs.operation("Logs_20140328.DescribeLogStreams")
+    with pytest.raises(ValidationError, match="less than or equal to 50"):
+        logs.parse(op, json.dumps({"logGroupName": "g", "limit": 51}).encode())
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        logs.parse(op, json.dumps({"logGroupName": "g", "limit": 0}).encode())
+    with pytest.raises(ValidationError, match="regular expression"):
+        logs.parse(op, json.dumps({"logGroupName": "!!!"}).encode())
+    with pytest.raises(ValidationError, match="length greater than or equal to 1"):
+        logs.parse(op, json.dumps({"logGroupName": ""}).encode())
+    assert logs.parse(op, json.dumps({"logGroupName": "/aws/lambda/f", "limit": 50}).encode())["limit"] == 50
+
+
+def test_factories_see_the_failing_shape() -> None:
+    seen: list[str] = []
+
+    def invalid(message: str, shape: Shape) -> NimbusError:
+        seen.append(shape.name)
+        return ValidationError(message)
+
+    proto = JsonProtocol("sqs", invalid=invalid)
+    with pytest.raises(ValidationError):
+        proto.parse(proto.operation("AmazonSQS.ListQueues"), b'{"MaxResults": "x"}')
+    assert seen == ["BoxedInteger"]
