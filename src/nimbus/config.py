@@ -92,6 +92,18 @@ class Settings:
     #: interface the metrics listener binds (a WARNING at start-up when it is not loopback)
     metrics_host: str = "127.0.0.1"
     log_level: str = "info"
+    #: invocations asynchronous events may run at once, their share of concurrency_limit so that a flood of events
+    #: never takes the slots synchronous callers need (0: half of concurrency_limit)
+    async_concurrency: int = 0
+    #: seconds before an event's 2nd, 3rd... attempt after a function error, comma-separated (Lambda: about 1 min,
+    #: then 2 min); tests run with e.g. "0.2,0.2"
+    async_retry_delays: str = "60,120"
+    #: seconds a dispatched event stays hidden in the queue: an event running when the server dies runs again
+    #: this long after (960: Lambda's longest timeout, 900 s, and a minute)
+    async_visibility: float = 960.0
+    #: first and longest backoff, in seconds, of a throttled event before it is tried again (Lambda: 1 s to 5 min)
+    async_throttle_delay: float = 1.0
+    async_throttle_max_delay: float = 300.0
 
     @property
     def dev_credentials(self) -> bool:
@@ -125,8 +137,25 @@ class Settings:
             raise ValueError("max_buffered_mb must be at least 67: one CreateFunction body (70,167,211 bytes)")
         if self.max_connections < 1 or self.header_timeout <= 0 or self.body_timeout <= 0:
             raise ValueError("max_connections, header_timeout and body_timeout must be positive")
+        if self.async_concurrency < 0 or self.async_visibility <= 0 or not self.retry_delays_ok():
+            raise ValueError("async_concurrency, async_visibility and async_retry_delays (e.g. 60,120) are invalid")
         if self.code_gc_interval < 0:
             raise ValueError("code_gc_interval cannot be negative (0: collect code at start-up only)")
+
+    def retry_delays_ok(self) -> bool:
+        try:
+            return all(d >= 0 for d in self.async_retry_delay_values)
+        except ValueError:
+            return False
+
+    @property
+    def async_retry_delay_values(self) -> tuple[float, ...]:
+        return tuple(float(d) for d in self.async_retry_delays.split(",") if d.strip())
+
+    @property
+    def async_share(self) -> int:
+        """Invocations async dispatch may run at once."""
+        return self.async_concurrency or max(1, self.concurrency_limit // 2)
 
     @property
     def db_path(self) -> Path:

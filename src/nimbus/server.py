@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.api.app import App
+from nimbus.api.async_config_api import AsyncConfigApi
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.concurrency_api import ConcurrencyApi
 from nimbus.api.http import Routes
@@ -26,6 +27,7 @@ from nimbus.api.logs_api import LogsApi
 from nimbus.api.sqs_api import SqsApi
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
+from nimbus.control.event_invoke import EventInvokeConfigs
 from nimbus.control.layers import LayerRegistry
 from nimbus.control.provisioned import ProvisionedConfigs
 from nimbus.control.registry import Registry
@@ -33,6 +35,8 @@ from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import Versions
 from nimbus.errors import NimbusError
 from nimbus.instances.manager import InstanceManager
+from nimbus.invoke.async_dispatch import Dispatcher, DispatchSettings
+from nimbus.invoke.async_invoke import AsyncInvoker
 from nimbus.invoke.concurrency import Concurrency
 from nimbus.invoke.invoker import Invoker
 from nimbus.invoke.throttle import Throttle
@@ -169,8 +173,25 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # owner of its reserved and provisioned concurrency
     registry.subscribe(invoker.function_changed)
     registry.subscribe(concurrency.function_changed)
-    lambda_api = LambdaApi(settings, registry, Versions(registry), invoker, links, concurrency)
-    apis: list[Routes] = [lambda_api, LayersApi(layers, links), ConcurrencyApi(settings, registry, concurrency)]
+    event_configs = EventInvokeConfigs(settings, registry, engine)
+    event_configs.load()
+    registry.subscribe(event_configs.function_changed)
+    async_invoker = AsyncInvoker(invoker, queues)
+    dispatcher = Dispatcher(
+        DispatchSettings(
+            concurrency=settings.async_share, retry_delays=settings.async_retry_delay_values,
+            visibility_s=settings.async_visibility, throttle_delay_s=settings.async_throttle_delay,
+            throttle_max_delay_s=settings.async_throttle_max_delay,
+        ),
+        invoker, async_invoker, event_configs, registry, queues,
+    )  # fmt: skip
+    lambda_api = LambdaApi(settings, registry, Versions(registry), invoker, links, concurrency, async_invoker)
+    apis: list[Routes] = [
+        lambda_api,
+        LayersApi(layers, links),
+        ConcurrencyApi(settings, registry, concurrency),
+        AsyncConfigApi(settings, event_configs),
+    ]
     app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service))
 
     http_limits = Limits(
@@ -204,6 +225,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         codes.collect_forever(lambda: _code_kept(registry, manager), settings.code_gc_interval), name="code-gc"
     )
     stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
+    await async_invoker.start()  # its queue exists before the first Event invoke is accepted
+    dispatch_task = dispatcher.start()
     try:
         port = await http.start(settings.host, settings.port)
         metrics_port = None
@@ -220,7 +243,12 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
             tmp.write_text(json.dumps(ready))
             tmp.replace(settings.ready_file)
         while not stop_task.done():
-            done, _ = await asyncio.wait({stop_task, log_task, gc_task}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {stop_task, log_task, gc_task, dispatch_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if dispatch_task in done:
+                dispatch_task.result()  # the dispatcher never ends: a queue store failure takes the server down
+                raise RuntimeError("the async dispatcher ended")
             if gc_task in done:
                 gc_task.result()  # code collection absorbs disk errors and never ends: anything else is a bug, loud
                 raise RuntimeError("the code collector ended")
@@ -232,6 +260,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         if metrics is not None:
             await metrics.stop()
         await http.stop()
+        await dispatcher.stop()  # before the instances: running events finish or go back to the queue
         await manager.stop()
         gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

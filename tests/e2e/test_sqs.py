@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from e2e_support import ACCESS_KEY, REGION, SECRET_KEY, aws_cli, expect_error, raw_client, send, signed
+from e2e_support import ACCESS_KEY, NIMBUS, REGION, SECRET_KEY, aws_cli, expect_error, raw_client, send, signed
 
 ACCOUNT = "000000000000"
 NO_QUEUE = "AWS.SimpleQueueService.NonExistentQueue"
@@ -514,3 +516,48 @@ def test_aws_cli(server: Any, sqs: Any) -> None:
     assert missing.returncode != 0
     assert "NonExistentQueue" in missing.stderr
     sqs.delete_queue(QueueUrl=url)
+
+
+def test_nimbus_queue_cli(server: Any, sqs: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_"))}
+    env.update(AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent", COLUMNS="200",
+               NIMBUS_ENDPOINT_URL=server.endpoint)  # fmt: skip
+
+    def nimbus(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*NIMBUS, "queue", *args], capture_output=True, text=True, env=env, timeout=60)
+
+    created = nimbus("create", "cli-dlq")
+    assert created.returncode == 0, created.stderr
+    created = nimbus("create", "cli-q", "-a", "VisibilityTimeout=5", "--dead-letter", "cli-dlq", "--max-receives", "3")
+    assert created.returncode == 0, created.stderr
+    url = created.stdout.strip()
+    assert url == f"{server.endpoint}/{ACCOUNT}/cli-q"
+    policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+    assert json.loads(policy)["maxReceiveCount"] == 3
+    sent = nimbus("send", "cli-q", "hello cli", "-a", "k=v")
+    assert sent.returncode == 0, sent.stderr
+    listed = nimbus("list", "--prefix", "cli-")
+    assert "cli-q" in listed.stdout
+    assert "cli-dlq" in listed.stdout
+    got = nimbus("receive", "cli-q", "--delete")
+    assert got.returncode == 0, got.stderr
+    line = json.loads(got.stdout.strip())
+    assert (line["Body"], line["MessageId"], line["MessageAttributes"]) == (
+        "hello cli",
+        sent.stdout.strip(),
+        {"k": "v"},
+    )
+    assert nimbus("receive", "cli-q").stdout.strip() == ""
+    nimbus("send", "cli-q", "to purge")
+    assert nimbus("purge", "cli-q").returncode == 0
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"] == {
+        "ApproximateNumberOfMessages": "0"
+    }
+    bad = nimbus("create", "bad name")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("error: InvalidParameterValue")
+    for name in ("cli-q", "cli-dlq"):
+        assert nimbus("delete", name).returncode == 0
+    missing = nimbus("send", "cli-q", "x")
+    assert missing.returncode == 1
+    assert "NonExistentQueue" in missing.stderr

@@ -11,11 +11,14 @@ from nimbus.config import Settings
 from nimbus.control import validation as v
 from nimbus.control.registry import Registry, check_tags
 from nimbus.control.versions import Versions, page
-from nimbus.errors import InvalidParameterValue, ResourceNotFound, ValidationError
+from nimbus.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ValidationError
+from nimbus.invoke.async_invoke import AsyncInvoker
 from nimbus.invoke.concurrency import Concurrency
 from nimbus.invoke.invoker import InvokeOptions, Invoker
 
 TOTAL_CODE_SIZE = 80_530_636_800
+#: the deprecated InvokeAsync's payload limit (256 KB; Event invokes take 1 MB)
+INVOKE_ASYNC_MAX = 262_144
 _JSON = (b"content-type", b"application/json")
 
 
@@ -28,6 +31,7 @@ class LambdaApi:
         invoker: Invoker,
         links: CodeLinks,
         concurrency: Concurrency,
+        async_invoker: AsyncInvoker | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -35,6 +39,8 @@ class LambdaApi:
         self.invoker = invoker
         self.links = links
         self.concurrency = concurrency
+        #: the door's asynchronous half (InvocationType Event); None where no queue store is wired (some tests)
+        self.async_invoker = async_invoker
 
     def register(self, router: Router) -> None:
         fn = "/2015-03-31/functions/{FunctionName}"
@@ -187,6 +193,9 @@ class LambdaApi:
     async def invoke(self, req: Request) -> Response:
         """Invoke: the wire in (path, query, headers, body), the door, the wire out."""
         kind = req.header("x-amz-invocation-type") or "RequestResponse"
+        if kind == "Event" and self.async_invoker is not None:  # 202 once the event is durably queued
+            await self.async_invoker.accept(self._ref(req), req.body, req.request_id)
+            return Response(202)
         options = InvokeOptions(
             req.request_id, kind, req.header("x-amz-log-type") or "None", req.header("x-amz-client-context")
         )
@@ -201,9 +210,15 @@ class LambdaApi:
         return Response(200, result.payload, headers)
 
     async def invoke_async(self, req: Request) -> Response:
-        raise InvalidParameterValue(
-            "Asynchronous invocation (InvokeAsync / InvocationType Event) is not available in this Nimbus yet."
-        )
+        """The deprecated InvokeAsync: the same door as Event invokes, with its older 256 KB limit."""
+        if self.async_invoker is None:
+            raise InvalidParameterValue("Asynchronous invocation is not available in this server.")
+        if len(req.body) > INVOKE_ASYNC_MAX:
+            raise RequestTooLarge(
+                f"Request must be smaller than {INVOKE_ASYNC_MAX} bytes for the InvokeAsync operation"
+            )
+        await self.async_invoker.accept(self._ref(req), req.body, req.request_id)
+        return Response.json({"Status": 202}, 202)
 
     # ---- tags and account ----
     def _tag_target(self, req: Request) -> str:

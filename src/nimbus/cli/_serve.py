@@ -126,6 +126,26 @@ def serve(
         ),
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.", show_default="info")] = None,
+    async_concurrency: Annotated[
+        int | None,
+        typer.Option(help="Invocations asynchronous events may run at once (0: half of --concurrency-limit).",
+                     show_default="0"),
+    ] = None,
+    async_retry_delays: Annotated[
+        str | None,
+        typer.Option(help="Seconds before each retry of a failed async event, comma-separated.", show_default="60,120"),
+    ] = None,
+    async_visibility: Annotated[
+        float | None,
+        typer.Option(help="Seconds a dispatched async event stays hidden (rerun this long after a crash).",
+                     show_default="960"),
+    ] = None,
+    async_throttle_delay: Annotated[
+        float | None, typer.Option(help="First backoff of a throttled async event, seconds.", show_default="1")
+    ] = None,
+    async_throttle_max_delay: Annotated[
+        float | None, typer.Option(help="Longest backoff of a throttled async event, seconds.", show_default="300")
+    ] = None,
 ) -> None:
     """Run the Nimbus server in the foreground until SIGINT/SIGTERM (unset flags: NIMBUS_* variables)."""
     overrides = {
@@ -157,6 +177,11 @@ def serve(
         "metrics_token": metrics_token,
         "limits_mechanism": limits_mechanism,
         "log_level": log_level.lower() if log_level else None,
+        "async_concurrency": async_concurrency,
+        "async_retry_delays": async_retry_delays,
+        "async_visibility": async_visibility,
+        "async_throttle_delay": async_throttle_delay,
+        "async_throttle_max_delay": async_throttle_max_delay,
     }
     try:
         settings = from_env(os.environ, **overrides)

@@ -25,6 +25,7 @@ DESCRIPTION_MAX = 256
 NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 QUALIFIER_RE = re.compile(r"\$LATEST|[a-zA-Z0-9_-]{1,128}")
 ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
+DLQ_ARN_RE = re.compile(r"arn:aws[a-zA-Z-]*:sqs:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:[a-zA-Z0-9_-]{1,80}(\.fifo)?")
 ENV_KEY_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
 FUNCTION_REF_RE = re.compile(
     r"(?:arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d):)?"
@@ -278,11 +279,29 @@ def function_config(
         cfg["Architectures"] = archs
     if body.get("PackageType", "Zip") != "Zip":
         raise InvalidParameterValue("Nimbus runs Zip packages only; container images are not supported.")
+    if "DeadLetterConfig" in body:
+        target = dead_letter_target(body["DeadLetterConfig"])
+        cfg.pop("DeadLetterConfig", None)
+        if target:
+            cfg["DeadLetterConfig"] = {"TargetArn": target}
     if "Layers" in body:
         cfg["Layers"] = attachable(body["Layers"])
         if not cfg["Layers"]:
             del cfg["Layers"]
     return cfg
+
+
+def dead_letter_target(value: Any) -> str:
+    """DeadLetterConfig.TargetArn: a built-in queue's ARN, or "" (none: an update with "" removes it)."""
+    if not isinstance(value, dict) or set(value) - {"TargetArn"}:
+        raise InvalidParameterValue("DeadLetterConfig must be an object with a TargetArn.")
+    target = value.get("TargetArn") or ""
+    if not isinstance(target, str) or (target and not DLQ_ARN_RE.fullmatch(target)):
+        raise InvalidParameterValue(
+            f"The provided DeadLetterConfig TargetArn {target} is invalid: Nimbus takes a built-in queue's ARN "
+            "(arn:aws:sqs:<region>:<account>:<queue>)."
+        )
+    return target
 
 
 def total_size(unzipped: int, layers_unzipped: Iterable[int]) -> None:

@@ -95,9 +95,9 @@ class Invoker:
         kind = options.invocation_type
         if kind != "RequestResponse":
             if kind == "Event":
-                raise InvalidParameterValue(
-                    "InvocationType Event (asynchronous invoke) is not available in this Nimbus yet: "
-                    "invoke with RequestResponse."
+                raise InvalidParameterValue(  # Event invokes are queued by `async_invoke.AsyncInvoker.accept`
+                    "InvocationType Event (asynchronous invoke) is accepted by the async door, which queues the "
+                    "event; the dispatcher then runs it here with RequestResponse."
                 )
             if kind != "DryRun":
                 raise InvalidParameterValue(f"Unsupported InvocationType {kind}: use RequestResponse or DryRun.")

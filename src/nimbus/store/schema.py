@@ -4,9 +4,9 @@ survives `kill -9` and power loss. Bump SCHEMA_VERSION and add a step to `store.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -69,4 +69,15 @@ layer_versions = Table(
     Column("code_sha256", String(64), nullable=False),
     Column("policy", Text, nullable=False, default="{}"),
     Column("deleted", Integer, nullable=False, default=0),
+)
+
+#: asynchronous invocation configurations (Put/UpdateFunctionEventInvokeConfig), per function and qualifier
+#: ("$LATEST", a version number or an alias name); `config` holds the retries, maximum age and destinations (JSON)
+event_invoke_configs = Table(
+    "event_invoke_configs",
+    metadata,
+    Column("function", String(64), primary_key=True),
+    Column("qualifier", String(128), primary_key=True),
+    Column("config", Text, nullable=False),
+    Column("last_modified", Float, nullable=False),
 )

@@ -1,0 +1,354 @@
+"""Asynchronous invocation end to end: 202 once durable, the 1 MB limit, retries with the right count, destinations
+(a function, a built-in queue), the dead-letter queue, event age, throttled events, and `kill -9` with events in
+flight. One server of this module's own runs with fast retry delays (0.2 s) and a short visibility."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_support import ACCOUNT, REGION, Server, arn, aws_cli, expect_error, make_zip, raw_client, start_server
+
+from nimbus.queue.sqlite import SqliteQueueStore
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+FAST = ("--async-retry-delays", "0.2,0.2", "--async-throttle-delay", "0.2", "--async-throttle-max-delay", "0.5",
+        "--async-visibility", "3", "--keep-alive", "30")  # fmt: skip
+
+#: logs every event it gets under a marker, so tests read what arrived through FilterLogEvents
+RECORDER = """import json
+def handler(event, context):
+    print("RECORD " + json.dumps({"event": event, "rid": context.aws_request_id}))
+    return {"ok": True}
+"""
+#: fails while the event says so; logs each attempt's request id
+FLAKY = """import json
+def handler(event, context):
+    print("ATTEMPT " + context.aws_request_id)
+    if event.get("fail"):
+        raise RuntimeError("failing on purpose: " + str(event.get("id")))
+    return {"done": event.get("id")}
+"""
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(tmp_path_factory.mktemp("async") / "data", *FAST)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def lam(srv: Server) -> Any:
+    return srv.client("lambda")
+
+
+@pytest.fixture(scope="module")
+def logs(srv: Server) -> Any:
+    return srv.client("logs")
+
+
+@pytest.fixture
+def make_fn(lam: Any) -> Iterator[Callable[..., str]]:
+    created: list[str] = []
+
+    def _make(name: str, code: str, **kwargs: Any) -> str:
+        lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                            Code={"ZipFile": make_zip({"app.py": code})}, **kwargs)  # fmt: skip
+        created.append(name)
+        return name
+
+    yield _make
+    for name in created:
+        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+            lam.delete_function(FunctionName=name)
+
+
+def messages(logs: Any, fn: str, marker: str) -> list[str]:
+    """Every log line of `fn` that starts with `marker` (without it)."""
+    out: list[str] = []
+    try:
+        pages = logs.get_paginator("filter_log_events").paginate(logGroupName=f"/aws/lambda/{fn}")
+        for page in pages:
+            out += [e["message"].strip()[len(marker) + 1 :] for e in page["events"]
+                    if e["message"].startswith(marker)]  # fmt: skip
+    except logs.exceptions.ResourceNotFoundException:
+        pass
+    return out
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, step: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def records(logs: Any, fn: str, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
+    got = wait_for(lambda: len(messages(logs, fn, "RECORD")) >= count and messages(logs, fn, "RECORD"), timeout)
+    assert got, f"{fn} received nothing"
+    return [json.loads(m) for m in got]
+
+
+def test_event_invoke_answers_202_with_empty_body(lam: Any, logs: Any, make_fn: Any) -> None:
+    fn = make_fn("a-202", RECORDER)
+    resp = lam.invoke(FunctionName=fn, InvocationType="Event", Payload=b'{"hello": "async"}')
+    assert resp["StatusCode"] == 202
+    assert resp["Payload"].read() == b""
+    rid = resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    (got,) = records(logs, fn)
+    assert got == {"event": {"hello": "async"}, "rid": rid}  # the request id the caller saw is the function's
+
+
+def test_event_invoke_missing_function_is_404_at_once(lam: Any, make_fn: Any) -> None:
+    expect_error(lam.invoke, "ResourceNotFoundException", 404, FunctionName="a-ghost", InvocationType="Event",
+                 Payload=b"{}")  # fmt: skip
+    fn = make_fn("a-noalias", RECORDER)
+    expect_error(lam.invoke, "ResourceNotFoundException", 404, FunctionName=fn, Qualifier="nope",
+                 InvocationType="Event", Payload=b"{}")  # fmt: skip
+    expect_error(lam.invoke, "InvalidRequestContentException", 400, FunctionName=fn, InvocationType="Event",
+                 Payload=b"not json")  # fmt: skip
+
+
+def test_async_payload_limit_is_1_mb(lam: Any, logs: Any, make_fn: Any) -> None:
+    fn = make_fn("a-limit", "def handler(event, context):\n    print('SIZE', len(event['s']))\n")
+    overhead = len(b'{"s": ""}')
+    at_limit = json.dumps({"s": "x" * (1_048_576 - overhead)}).encode()
+    assert len(at_limit) == 1_048_576
+    assert lam.invoke(FunctionName=fn, InvocationType="Event", Payload=at_limit)["StatusCode"] == 202
+    past = at_limit[:-2] + b'x"}'
+    assert len(past) == 1_048_577
+    info = expect_error(lam.invoke, "RequestEntityTooLargeException", 413, FunctionName=fn,
+                        InvocationType="Event", Payload=past)  # fmt: skip
+    assert "1048576" in str(info)
+    assert wait_for(lambda: messages(logs, fn, "SIZE")) == [str(1_048_576 - overhead)]
+
+
+def test_retries_then_on_failure_function_destination(lam: Any, logs: Any, make_fn: Any) -> None:
+    sink = make_fn("a-sink-fail", RECORDER)
+    fn = make_fn("a-flaky", FLAKY)
+    lam.put_function_event_invoke_config(FunctionName=fn, MaximumRetryAttempts=2,
+                                         DestinationConfig={"OnFailure": {"Destination": arn(sink)}})  # fmt: skip
+    resp = lam.invoke(FunctionName=fn, InvocationType="Event", Payload=json.dumps({"fail": True, "id": 7}))
+    rid = resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    (rec,) = records(logs, sink)
+    body = rec["event"]
+    assert body["version"] == "1.0"
+    assert body["timestamp"].endswith("Z")
+    assert body["requestContext"] == {"requestId": rid, "functionArn": arn(fn) + ":$LATEST",
+                                      "condition": "RetriesExhausted", "approximateInvokeCount": 3}  # fmt: skip
+    assert body["requestPayload"] == {"fail": True, "id": 7}
+    assert body["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert body["responsePayload"]["errorType"] == "RuntimeError"
+    assert messages(logs, fn, "ATTEMPT") == [rid] * 3  # one request id across the attempts, as on Lambda
+
+
+def test_zero_retries_one_attempt(lam: Any, logs: Any, make_fn: Any) -> None:
+    sink = make_fn("a-sink-zero", RECORDER)
+    fn = make_fn("a-flaky-zero", FLAKY)
+    lam.put_function_event_invoke_config(FunctionName=fn, MaximumRetryAttempts=0,
+                                         DestinationConfig={"OnFailure": {"Destination": arn(sink)}})  # fmt: skip
+    lam.invoke(FunctionName=fn, InvocationType="Event", Payload=b'{"fail": true}')
+    (rec,) = records(logs, sink)
+    assert rec["event"]["requestContext"]["approximateInvokeCount"] == 1
+    assert len(messages(logs, fn, "ATTEMPT")) == 1
+
+
+def test_on_success_to_another_function(lam: Any, logs: Any, make_fn: Any) -> None:
+    sink = make_fn("a-sink-ok", RECORDER)
+    fn = make_fn("a-ok", FLAKY)
+    lam.publish_version(FunctionName=fn)
+    lam.create_alias(FunctionName=fn, Name="live", FunctionVersion="1")
+    lam.put_function_event_invoke_config(FunctionName=fn, Qualifier="live",
+                                         DestinationConfig={"OnSuccess": {"Destination": arn(sink)}})  # fmt: skip
+    lam.invoke(FunctionName=fn, Qualifier="live", InvocationType="Event", Payload=b'{"id": 5}')
+    (rec,) = records(logs, sink)
+    body = rec["event"]
+    assert body["requestContext"]["condition"] == "Success"
+    assert body["requestContext"]["functionArn"] == arn(fn) + ":live"
+    assert body["requestContext"]["approximateInvokeCount"] == 1
+    assert body["responseContext"] == {"statusCode": 200, "executedVersion": "1"}
+    assert body["responsePayload"] == {"done": 5}
+
+
+def test_throttled_events_wait_and_run(lam: Any, logs: Any, make_fn: Any) -> None:
+    fn = make_fn("a-throttled", RECORDER)
+    lam.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=0)
+    for i in range(20):
+        lam.invoke(FunctionName=fn, InvocationType="Event", Payload=json.dumps({"i": i}))
+    time.sleep(2)
+    assert messages(logs, fn, "RECORD") == []
+    lam.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=2)
+    got = records(logs, fn, count=20, timeout=60)
+    assert sorted(r["event"]["i"] for r in got) == list(range(20))  # every one, none dropped
+
+
+def test_aws_cli_invocation_type_event(srv: Server, logs: Any, make_fn: Any, tmp_path: Path) -> None:
+    fn = make_fn("a-cli", RECORDER)
+    out = tmp_path / "out.json"
+    proc = aws_cli(srv, "lambda", "invoke", "--function-name", fn, "--invocation-type", "Event",
+                   "--payload", '{"via": "cli"}', str(out))  # fmt: skip
+    assert json.loads(proc.stdout)["StatusCode"] == 202
+    assert records(logs, fn)[0]["event"] == {"via": "cli"}
+
+
+def test_kill_9_with_events_in_flight(tmp_path: Path) -> None:
+    """1,200 accepted events, `kill -9` while they run, a restart on the same data dir: every one runs at least once.
+    The witness is the OnSuccess destination queue (delivered before an event is acked, durable), read through the
+    queue store itself once the server has stopped."""
+    data = tmp_path / "data"
+    data.mkdir()
+    asyncio.run(_create_queue(data, "a-done"))
+    server = start_server(data, *FAST, "--async-concurrency", "8")
+    total = 1200
+    try:
+        lam = server.client("lambda")
+        fn = "a-durable"
+        lam.create_function(FunctionName=fn, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                            Code={"ZipFile": make_zip({"app.py": SLOW_OK})})  # fmt: skip
+        lam.put_function_event_invoke_config(
+            FunctionName=fn, DestinationConfig={"OnSuccess": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:a-done"}}
+        )
+
+        def send(i: int) -> int:
+            return int(lam.invoke(FunctionName=fn, InvocationType="Event", Payload=json.dumps({"n": i}))["StatusCode"])
+
+        with ThreadPoolExecutor(16) as pool:
+            assert set(pool.map(send, range(total))) == {202}
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        before = asyncio.run(_drain(data, "a-done", keep=True))
+        assert len(set(before)) < total, "every event ran before the kill: the test proves nothing"
+        server = start_server(data, *FAST)
+        done = wait_for(lambda: asyncio.run(_depth(data, "__nimbus_async")) == 0, timeout=180, step=1.0)
+        server.stop()
+        seen = asyncio.run(_drain(data, "a-done"))
+        assert done, "the async queue did not drain"
+        assert set(seen) == set(range(total)), f"{len(set(seen))} of {total} events ran"
+    finally:
+        server.stop()
+
+
+#: succeeds slowly enough that the kill finds most events still queued
+SLOW_OK = "import time\ndef handler(event, context):\n    time.sleep(0.05)\n    return event\n"
+
+
+async def _create_queue(data: Path, name: str) -> None:
+    store = SqliteQueueStore(data / "queues.db")
+    try:
+        await store.create_queue(name, {}, {})
+    finally:
+        await store.close()
+
+
+async def _depth(data: Path, name: str) -> int:
+    store = SqliteQueueStore(data / "queues.db")
+    try:
+        depth = await store.depth(name)
+        return depth.visible + depth.in_flight + depth.delayed
+    finally:
+        await store.close()
+
+
+async def _drain(data: Path, name: str, keep: bool = False) -> list[int]:
+    """The `n` of every destination record in queue `name`: acked, or put back when `keep`."""
+    store = SqliteQueueStore(data / "queues.db")
+    out: list[int] = []
+    try:
+        while batch := await store.reserve(name, 10, 600.0):
+            out += [json.loads(m.body)["requestPayload"]["n"] for m in batch]
+            for m in batch:
+                await (store.nack(name, m.receipt, 0.0) if keep else store.ack(name, m.receipt))
+            if keep and len(out) >= 100_000:
+                break
+    finally:
+        await store.close()
+    return out
+
+
+# ---- event invoke configs: every validation error, name and status ----
+def test_event_invoke_config_crud(lam: Any, make_fn: Any) -> None:
+    fn = make_fn("a-cfg", RECORDER)
+    expect_error(lam.get_function_event_invoke_config, "ResourceNotFoundException", 404, FunctionName=fn)
+    expect_error(lam.update_function_event_invoke_config, "ResourceNotFoundException", 404, FunctionName=fn,
+                 MaximumRetryAttempts=1)  # fmt: skip
+    expect_error(lam.delete_function_event_invoke_config, "ResourceNotFoundException", 404, FunctionName=fn)
+    t0 = time.time()
+    put = lam.put_function_event_invoke_config(FunctionName=fn, MaximumRetryAttempts=1)
+    assert put["FunctionArn"] == arn(fn) + ":$LATEST"
+    assert put["MaximumRetryAttempts"] == 1
+    assert "MaximumEventAgeInSeconds" not in put
+    assert abs(put["LastModified"].timestamp() - t0) < 5
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:a-cfg-q"
+    upd = lam.update_function_event_invoke_config(
+        FunctionName=fn, MaximumEventAgeInSeconds=300, DestinationConfig={"OnFailure": {"Destination": queue_arn}}
+    )
+    assert (upd["MaximumRetryAttempts"], upd["MaximumEventAgeInSeconds"]) == (1, 300)  # merged
+    assert upd["DestinationConfig"]["OnFailure"] == {"Destination": queue_arn}
+    put = lam.put_function_event_invoke_config(FunctionName=fn, MaximumEventAgeInSeconds=60)
+    assert "MaximumRetryAttempts" not in put  # replaced
+    assert lam.get_function_event_invoke_config(FunctionName=fn)["MaximumEventAgeInSeconds"] == 60
+    lam.publish_version(FunctionName=fn)
+    lam.put_function_event_invoke_config(FunctionName=fn, Qualifier="1", MaximumRetryAttempts=0)
+    listed = lam.list_function_event_invoke_configs(FunctionName=fn)["FunctionEventInvokeConfigs"]
+    assert [c["FunctionArn"] for c in listed] == [arn(fn) + ":$LATEST", arn(fn) + ":1"]
+    page = lam.list_function_event_invoke_configs(FunctionName=fn, MaxItems=1)
+    assert len(page["FunctionEventInvokeConfigs"]) == 1
+    assert page["NextMarker"]
+    lam.delete_function_event_invoke_config(FunctionName=fn, Qualifier="1")
+    expect_error(lam.get_function_event_invoke_config, "ResourceNotFoundException", 404, FunctionName=fn,
+                 Qualifier="1")  # fmt: skip
+    lam.delete_function(FunctionName=fn, Qualifier="1")
+    lam.delete_function(FunctionName=fn)
+    expect_error(lam.list_function_event_invoke_configs, "ResourceNotFoundException", 404, FunctionName=fn)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code", "status"),
+    [
+        ({"MaximumRetryAttempts": 3}, "ValidationException", 400),
+        ({"MaximumRetryAttempts": -1}, "ValidationException", 400),
+        ({"MaximumRetryAttempts": "two"}, "InvalidParameterValueException", 400),
+        ({"MaximumEventAgeInSeconds": 59}, "ValidationException", 400),
+        ({"MaximumEventAgeInSeconds": 21601}, "ValidationException", 400),
+        ({"DestinationConfig": {"OnFailure": {"Destination": "not-an-arn"}}}, "ValidationException", 400),
+        ({"DestinationConfig": {"OnFailure": {"Destination": f"arn:aws:sns:{REGION}:{ACCOUNT}:topic"}}},
+         "InvalidParameterValueException", 400),
+        ({"DestinationConfig": {"OnSuccess": {"Destination": f"arn:aws:sqs:eu-west-1:{ACCOUNT}:q"}}},
+         "InvalidParameterValueException", 400),
+        ({"DestinationConfig": {"OnSuccess": {"Destination": arn("a-cfg-bad")}}}, "InvalidParameterValueException",
+         400),
+        ({"Qualifier": "nope", "MaximumRetryAttempts": 1}, "ResourceNotFoundException", 404),
+    ],
+)  # fmt: skip
+def test_event_invoke_config_validation(srv: Server, lam: Any, make_fn: Any, kwargs: dict[str, Any], code: str,
+                                        status: int) -> None:  # fmt: skip
+    fn = make_fn("a-cfg-bad", RECORDER)
+    raw = raw_client(srv)
+    expect_error(raw.put_function_event_invoke_config, code, status, FunctionName=fn, **kwargs)
+    expect_error(lam.get_function_event_invoke_config, "ResourceNotFoundException", 404, FunctionName=fn)
+
+
+def test_event_invoke_config_unknown_function(lam: Any) -> None:
+    expect_error(lam.put_function_event_invoke_config, "ResourceNotFoundException", 404, FunctionName="a-none",
+                 MaximumRetryAttempts=1)  # fmt: skip
+
+
+def test_dead_letter_config_is_stored_and_returned(lam: Any, make_fn: Any) -> None:
+    target = f"arn:aws:sqs:{REGION}:{ACCOUNT}:a-dlq"
+    fn = make_fn("a-dlcfg", RECORDER, DeadLetterConfig={"TargetArn": target})
+    assert lam.get_function_configuration(FunctionName=fn)["DeadLetterConfig"] == {"TargetArn": target}
+    lam.update_function_configuration(FunctionName=fn, DeadLetterConfig={"TargetArn": ""})
+    assert "DeadLetterConfig" not in lam.get_function_configuration(FunctionName=fn)
+    expect_error(lam.update_function_configuration, "InvalidParameterValueException", 400, FunctionName=fn,
+                 DeadLetterConfig={"TargetArn": "arn:aws:s3:::bucket"})  # fmt: skip
