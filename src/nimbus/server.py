@@ -24,6 +24,7 @@ from nimbus.api.httpserver import HttpServer
 from nimbus.api.lambda_api import LambdaApi
 from nimbus.api.layers_api import LayersApi
 from nimbus.api.logs_api import LogsApi
+from nimbus.api.mappings_api import MappingsApi
 from nimbus.api.sqs_api import SqsApi
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
@@ -47,6 +48,7 @@ from nimbus.queue.contract import QueueStore
 from nimbus.queue.service import QueueService
 from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.runtimes.registry import resolve_runtime
+from nimbus.sources.mappings import Mappings
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
 
@@ -185,12 +187,16 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         ),
         invoker, async_invoker, event_configs, registry, queues,
     )  # fmt: skip
+    # event source mappings: queues that feed functions, each enabled one polled by tasks this service owns
+    mappings = Mappings(settings, engine, registry, queue_service, invoker)
+    mappings.load()
     lambda_api = LambdaApi(settings, registry, Versions(registry), invoker, links, concurrency, async_invoker)
     apis: list[Routes] = [
         lambda_api,
         LayersApi(layers, links),
         ConcurrencyApi(settings, registry, concurrency),
         AsyncConfigApi(settings, event_configs),
+        MappingsApi(mappings),
     ]
     app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service))
 
@@ -227,6 +233,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
     await async_invoker.start()  # its queue exists before the first Event invoke is accepted
     dispatch_task = dispatcher.start()
+    await mappings.start()  # the pollers of enabled mappings, back after a restart
     try:
         port = await http.start(settings.host, settings.port)
         metrics_port = None
@@ -261,6 +268,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
             await metrics.stop()
         await http.stop()
         await dispatcher.stop()  # before the instances: running events finish or go back to the queue
+        await mappings.stop()  # pollers too: a batch in hand finishes, the rest stays in its queue
         await manager.stop()
         gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

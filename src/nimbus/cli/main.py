@@ -1,11 +1,11 @@
-"""The `nimbus` command line: `serve`, `function ...`, `alias ...`, `layer ...`, `invoke`, `logs`."""
+"""The `nimbus` command line: `serve`, `function ...`, `alias ...`, `layer ...`, `mapping ...`, `invoke`, `logs`."""
 
 from __future__ import annotations
 
 import typer
 
 from nimbus import __version__
-from nimbus.cli import _aliases, _functions, _invoke, _layers, _logs, _queues, _serve, _versions
+from nimbus.cli import _aliases, _functions, _invoke, _layers, _logs, _mappings, _queues, _serve, _versions
 from nimbus.cli._doctor import doctor
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ _functions.app.command()(_versions.versions)
 app.add_typer(_functions.app, name="function")
 app.add_typer(_aliases.app, name="alias")
 app.add_typer(_layers.app, name="layer")
+app.add_typer(_mappings.app, name="mapping")
 app.add_typer(_queues.app, name="queue")
 app.command()(_invoke.invoke)
 app.command()(_logs.logs)

@@ -39,6 +39,9 @@ log = logging.getLogger("nimbus.sources")
 LONG_POLL_S = 20
 #: messages per ReceiveMessage call
 RECEIVE_MAX = 10
+#: a window stops gathering once the bodies reach this many bytes: one more receive (10 x 256 KB at most) and the
+#: records around them stay under Lambda's 6 MB invoke payload, as Lambda caps a batch at 6 MB
+GATHER_BYTES = 3 << 20
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ class SqsSource:
         if not got or window <= 0:
             return got
         ends = self.clock.monotonic() + window
-        while len(got) < want:
+        while len(got) < want and sum(len(m.reserved.body.encode()) for m in got) < GATHER_BYTES:
             left = ends - self.clock.monotonic()
             if left <= 0:
                 break
@@ -181,7 +184,7 @@ class SqsSource:
         await self._delete(dropped)
         if not keep:
             return
-        payload = json.dumps({"Records": [r for _, r in keep]}).encode()
+        payload = json.dumps({"Records": [r for _, r in keep]}, ensure_ascii=False).encode()
         options = InvokeOptions(request_id=str(uuid.uuid4()), source="sqs")
         try:
             result = await self.invoker.invoke(self.ref, payload, options)

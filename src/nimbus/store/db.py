@@ -33,6 +33,7 @@ MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE functions ADD COLUMN next_version INTEGER NOT NULL DEFAULT 1"],
     3: ["ALTER TABLE functions ADD COLUMN reserved_concurrency INTEGER"],
     5: [],  # event_invoke_configs: a new table, made by create_all
+    6: [],  # event_source_mappings: a new table, made by create_all
 }
 
 

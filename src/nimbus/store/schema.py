@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 
@@ -80,4 +80,14 @@ event_invoke_configs = Table(
     Column("qualifier", String(128), primary_key=True),
     Column("config", Text, nullable=False),
     Column("last_modified", Float, nullable=False),
+)
+
+#: event source mappings (Create/UpdateEventSourceMapping), one row each; `config` holds the mapping as
+#: `sources.mapping_rules.MappingRecord.to_json` writes it (source ARN, function and qualifier, batch settings,
+#: filters, Enabled, LastModified)
+event_source_mappings = Table(
+    "event_source_mappings",
+    metadata,
+    Column("uuid", String(36), primary_key=True),
+    Column("config", Text, nullable=False),
 )
