@@ -98,9 +98,9 @@ class Settings:
     #: seconds before an event's 2nd, 3rd... attempt after a function error, comma-separated (Lambda: about 1 min,
     #: then 2 min); tests run with e.g. "0.2,0.2"
     async_retry_delays: str = "60,120"
-    #: seconds a dispatched event stays hidden in the queue: an event running when the server dies runs again
-    #: this long after (960: Lambda's longest timeout, 900 s, and a minute)
-    async_visibility: float = 960.0
+    #: seconds a dispatched event stays hidden in the queue, renewed every third of it while a function with a longer
+    #: timeout runs: an event running when the server dies runs again at most this long after a restart
+    async_visibility: float = 60.0
     #: first and longest backoff, in seconds, of a throttled event before it is tried again (Lambda: 1 s to 5 min)
     async_throttle_delay: float = 1.0
     async_throttle_max_delay: float = 300.0

@@ -352,3 +352,62 @@ def test_dead_letter_config_is_stored_and_returned(lam: Any, make_fn: Any) -> No
     assert "DeadLetterConfig" not in lam.get_function_configuration(FunctionName=fn)
     expect_error(lam.update_function_configuration, "InvalidParameterValueException", 400, FunctionName=fn,
                  DeadLetterConfig={"TargetArn": "arn:aws:s3:::bucket"})  # fmt: skip
+
+
+# ---- destinations and the dead-letter queue, read through the SQS API ----
+@pytest.fixture(scope="module")
+def sqs(srv: Server) -> Any:
+    return srv.client("sqs")
+
+
+def receive_all(sqs: Any, url: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        resp = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                   MessageAttributeNames=["All"])  # fmt: skip
+        for m in resp.get("Messages", []):
+            got.append(m)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return got
+
+
+def test_on_failure_queue_and_dead_letter_queue(lam: Any, sqs: Any, make_fn: Any) -> None:
+    failed_url = sqs.create_queue(QueueName="a-failed")["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName="a-dlq-q")["QueueUrl"]
+    failed_arn = sqs.get_queue_attributes(QueueUrl=failed_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    fn = make_fn("a-flaky-q", FLAKY, DeadLetterConfig={"TargetArn": dlq_arn})
+    lam.put_function_event_invoke_config(FunctionName=fn, MaximumRetryAttempts=1,
+                                         DestinationConfig={"OnFailure": {"Destination": failed_arn}})  # fmt: skip
+    resp = lam.invoke(FunctionName=fn, InvocationType="Event", Payload=b'{"fail": true, "id": 9}')
+    rid = resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    (failed,) = receive_all(sqs, failed_url, 1)
+    body = json.loads(failed["Body"])
+    assert body["requestContext"] == {"requestId": rid, "functionArn": arn(fn) + ":$LATEST",
+                                      "condition": "RetriesExhausted", "approximateInvokeCount": 2}  # fmt: skip
+    assert body["responseContext"]["functionError"] == "Unhandled"
+    (dead,) = receive_all(sqs, dlq_url, 1)
+    assert json.loads(dead["Body"]) == {"fail": True, "id": 9}
+    attrs = dead["MessageAttributes"]
+    assert attrs["RequestID"] == {"DataType": "String", "StringValue": rid}
+    assert attrs["ErrorCode"] == {"DataType": "Number", "StringValue": "200"}
+    assert "failing on purpose: 9" in attrs["ErrorMessage"]["StringValue"]
+    sqs.delete_queue(QueueUrl=failed_url)
+    sqs.delete_queue(QueueUrl=dlq_url)
+
+
+def test_on_success_queue(lam: Any, sqs: Any, make_fn: Any) -> None:
+    url = sqs.create_queue(QueueName="a-ok-q")["QueueUrl"]
+    fn = make_fn("a-ok-q", FLAKY)
+    lam.put_function_event_invoke_config(
+        FunctionName=fn, DestinationConfig={"OnSuccess": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:a-ok-q"}}
+    )
+    for i in range(5):
+        lam.invoke(FunctionName=fn, InvocationType="Event", Payload=json.dumps({"id": i}))
+    got = receive_all(sqs, url, 5)
+    bodies = [json.loads(m["Body"]) for m in got]
+    assert sorted(b["responsePayload"]["done"] for b in bodies) == list(range(5))
+    assert {b["requestContext"]["condition"] for b in bodies} == {"Success"}
+    assert {b["requestContext"]["approximateInvokeCount"] for b in bodies} == {1}
+    sqs.delete_queue(QueueUrl=url)

@@ -138,7 +138,7 @@ def serve(
     async_visibility: Annotated[
         float | None,
         typer.Option(help="Seconds a dispatched async event stays hidden (rerun this long after a crash).",
-                     show_default="960"),
+                     show_default="60"),
     ] = None,
     async_throttle_delay: Annotated[
         float | None, typer.Option(help="First backoff of a throttled async event, seconds.", show_default="1")

@@ -12,7 +12,7 @@ What happens to one event (Lambda's rules, with the delays a setting so tests ru
 - success -> the success destination.
 Every outcome is delivered before the event's message is acked, and nothing waits in memory: a retry is a message
 with a delay, so `kill -9` loses no timer. An event in flight when the server dies is run again once its visibility
-(`visibility_s`) lapses: at least once, possibly twice.
+(`visibility_s`, renewed while a function that may run longer is running) lapses: at least once, possibly twice.
 
 Async dispatch takes at most `concurrency` invocations at a time, its share of the account's, so a flood of events
 never takes every slot synchronous callers need.
@@ -39,12 +39,16 @@ from nimbus.queue.contract import QueueStore, Reserved
 
 log = logging.getLogger("nimbus.async")
 
+#: seconds beyond a function's timeout an event stays hidden without renewal (start-up, the result's way back)
+LEASE_MARGIN_S = 10.0
+
 
 @dataclass(frozen=True)
 class DispatchSettings:
     concurrency: int = 500
     retry_delays: tuple[float, ...] = (60.0, 120.0)
-    visibility_s: float = 960.0  # Lambda's longest timeout (900 s) and a minute
+    #: seconds a reserved event stays hidden; renewed every third of it while a longer function runs
+    visibility_s: float = 60.0
     throttle_delay_s: float = 1.0
     throttle_max_delay_s: float = 300.0
     poll_wait_s: float = 1.0
@@ -148,7 +152,10 @@ class Dispatcher:
             await self.queues.ack(ASYNC_QUEUE, message.receipt)
             return
         ref = FunctionRef(event.function, event.qualifier)
+        keeper = None
         try:
+            if self.invoker.resolve(ref).timeout_s + LEASE_MARGIN_S > self.settings.visibility_s:
+                keeper = asyncio.create_task(self._keep_hidden(message.receipt), name="async-lease")
             result = await self.invoker.invoke(ref, event.payload, InvokeOptions(event.request_id, source="async"))
         except ResourceNotFound:  # the function, version or alias went away since the event was accepted
             log.warning("async event %s: %s no longer exists, event dropped", event.request_id, self._arn(event))
@@ -165,6 +172,9 @@ class Dispatcher:
             log.exception("async event %s: system error, retried", event.request_id)
             await self._back_off(message)
             return
+        finally:
+            if keeper is not None:
+                keeper.cancel()
         event = next_attempt(event)
         if result.function_error is None:
             if config is not None and config.on_success:
@@ -177,6 +187,13 @@ class Dispatcher:
             await self._failed(event, RETRIES_EXHAUSTED, result)
             self.outcomes["exhausted"] += 1
         await self.queues.ack(ASYNC_QUEUE, message.receipt)
+
+    async def _keep_hidden(self, receipt: str) -> None:
+        """Renew the reservation of an event whose function may outlive it (ChangeMessageVisibility)."""
+        every = self.settings.visibility_s / 3
+        while True:
+            await self.clock.sleep(every)
+            await self.queues.nack(ASYNC_QUEUE, receipt, self.settings.visibility_s)
 
     async def _back_off(self, message: Reserved) -> None:
         s = self.settings
