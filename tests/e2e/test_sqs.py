@@ -146,12 +146,12 @@ def test_queue_name_rules(sqs: Any) -> None:
         expect_error(sqs.create_queue, "InvalidParameterValue", 400, QueueName=bad)
     url = sqs.create_queue(QueueName="A-z_09")["QueueUrl"]
     sqs.delete_queue(QueueUrl=url)
-    # FIFO queues are refused, clearly
-    with pytest.raises(sqs.exceptions.UnsupportedOperation) as info:
-        sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})
-    assert "FIFO" in info.value.response["Error"]["Message"]
-    expect_error(sqs.create_queue, "AWS.SimpleQueueService.UnsupportedOperation", 400, QueueName="plain",
-                 Attributes={"FifoQueue": "true"})  # fmt: skip
+    # FIFO queues: `.fifo` names with FifoQueue=true, 80 characters in all
+    url = sqs.create_queue(QueueName="f" * 75 + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    sqs.delete_queue(QueueUrl=url)
+    for bad, attrs in [("f" * 76 + ".fifo", {"FifoQueue": "true"}), ("plain", {"FifoQueue": "true"}),
+                       ("orders.fifo", {}), ("orders.fifo", {"FifoQueue": "false"})]:  # fmt: skip
+        expect_error(sqs.create_queue, "InvalidParameterValue", 400, QueueName=bad, Attributes=attrs)
 
 
 def test_attributes_defaults_ranges_and_names(sqs: Any, queue: str) -> None:
@@ -561,3 +561,53 @@ def test_nimbus_queue_cli(server: Any, sqs: Any) -> None:
     missing = nimbus("send", "cli-q", "x")
     assert missing.returncode == 1
     assert "NonExistentQueue" in missing.stderr
+
+
+def test_fifo_queues(sqs: Any, raw: Any, queue: str) -> None:
+    url = sqs.create_queue(QueueName="jobs.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attrs["FifoQueue"], attrs["ContentBasedDeduplication"], attrs["DeduplicationScope"],
+            attrs["FifoThroughputLimit"]) == ("true", "false", "queue", "perQueue")  # fmt: skip
+    # SQS's FIFO rules
+    expect_error(raw.send_message, "MissingParameter", 400, QueueUrl=url, MessageBody="x", MessageDeduplicationId="d")
+    expect_error(raw.send_message, "InvalidParameterValue", 400, QueueUrl=url, MessageBody="x", MessageGroupId="g")
+    expect_error(raw.send_message, "InvalidParameterValue", 400, QueueUrl=url, MessageBody="x", MessageGroupId="g",
+                 MessageDeduplicationId="d", DelaySeconds=1)  # fmt: skip
+    expect_error(raw.send_message, "InvalidParameterValue", 400, QueueUrl=url, MessageBody="x",
+                 MessageGroupId="g" * 129, MessageDeduplicationId="d")  # fmt: skip
+    expect_error(raw.send_message, "InvalidParameterValue", 400, QueueUrl=queue, MessageBody="x",
+                 MessageDeduplicationId="d")  # a standard queue takes no deduplication id  # fmt: skip
+    with pytest.raises(sqs.exceptions.InvalidAttributeName):
+        sqs.set_queue_attributes(QueueUrl=queue, Attributes={"ContentBasedDeduplication": "true"})
+    # order per group; a group waits while one of its messages is in flight; other groups go on
+    for i, group in enumerate(["a", "a", "b", "a", "b"]):
+        sqs.send_message(QueueUrl=url, MessageBody=f"{group}{i}", MessageGroupId="g" * 128 if group == "a" else "b",
+                         MessageDeduplicationId=f"d{i}")  # fmt: skip
+    dup = sqs.send_message(QueueUrl=url, MessageBody="a0 again", MessageGroupId="b", MessageDeduplicationId="d0")
+    first = receive_all(sqs, url, MaxNumberOfMessages=1, MessageSystemAttributeNames=["All"])
+    assert [m["Body"] for m in first] == ["a0"]
+    assert first[0]["MessageId"] == dup["MessageId"]  # the repeat was dropped and answered the first one's id
+    system = first[0]["Attributes"]
+    assert (system["MessageGroupId"], system["MessageDeduplicationId"]) == ("g" * 128, "d0")
+    assert system["SequenceNumber"].isdigit()
+    rest = receive_all(sqs, url, MaxNumberOfMessages=10)
+    assert [m["Body"] for m in rest] == ["b2", "b4"]  # group a is blocked behind a0, in flight
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"])
+    assert [m["Body"] for m in receive_all(sqs, url, MaxNumberOfMessages=10)] == ["a1", "a3"]
+    # content-based deduplication: the body's SHA-256 is the deduplication id
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"ContentBasedDeduplication": "true"})
+    one = sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="c")
+    two = sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="c")
+    assert one["MessageId"] == two["MessageId"]
+    batch = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "x", "MessageBody": "other", "MessageGroupId": "c"},
+                                                          {"Id": "y", "MessageBody": "x"}])  # fmt: skip
+    assert [s["Id"] for s in batch["Successful"]] == ["x"]
+    assert [(f["Id"], f["Code"]) for f in batch["Failed"]] == [("y", "MissingParameter")]
+    # a FIFO queue's dead-letter queue is FIFO too
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    with pytest.raises(sqs.exceptions.InvalidAttributeValue):
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": arn, "maxReceiveCount": 1})})  # fmt: skip
+    with pytest.raises(sqs.exceptions.InvalidAttributeValue):
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"FifoQueue": "false"})
+    sqs.delete_queue(QueueUrl=url)

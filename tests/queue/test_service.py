@@ -19,7 +19,7 @@ from nimbus.errors import (
     QueueNameExists,
     ReceiptHandleIsInvalid,
     SqsInvalidParameterValue,
-    UnsupportedOperation,
+    SqsMissingParameter,
 )
 from nimbus.queue import sqs_attributes as qa
 from nimbus.queue import sqs_messages as qm
@@ -150,19 +150,48 @@ def test_receipt_encoding_round_trips() -> None:
 
 
 def test_attribute_rules() -> None:
-    assert qa.normalize({"VisibilityTimeout": "043200"}, creating=True) == {"VisibilityTimeout": "43200"}
+    assert qa.normalize({"VisibilityTimeout": "043200"}, creating=True, fifo=False) == {"VisibilityTimeout": "43200"}
     with pytest.raises(InvalidAttributeValue):
-        qa.normalize({"VisibilityTimeout": "43201"}, creating=True)
-    with pytest.raises(InvalidAttributeName):
-        qa.normalize({"ContentBasedDeduplication": "true"}, creating=True)
-    with pytest.raises(UnsupportedOperation):
-        qa.normalize({"FifoQueue": "true"}, creating=True)
-    assert qa.normalize({"FifoQueue": "false"}, creating=True) == {}
-    with pytest.raises(UnsupportedOperation):
-        qa.check_queue_name("jobs.fifo")
+        qa.normalize({"VisibilityTimeout": "43201"}, creating=True, fifo=False)
+    with pytest.raises(InvalidAttributeName):  # a FIFO attribute on a standard queue
+        qa.normalize({"ContentBasedDeduplication": "true"}, creating=True, fifo=False)
+    assert qa.normalize({"FifoQueue": "false"}, creating=True, fifo=False) == {}
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "TRUE", "DeduplicationScope": "messageGroup"}
+    assert qa.normalize(fifo, creating=True, fifo=True) == fifo | {"ContentBasedDeduplication": "true"}
+    with pytest.raises(InvalidAttributeValue):
+        qa.normalize({"DeduplicationScope": "group"}, creating=True, fifo=True)
+    with pytest.raises(InvalidAttributeValue):  # fixed at creation
+        qa.normalize({"FifoQueue": "false"}, creating=False, fifo=True)
+    assert qa.check_queue_name("jobs.fifo", {"FifoQueue": "true"}) is True
+    assert qa.check_queue_name("jobs", {}) is False
+    for name, attrs in [
+        ("jobs.fifo", {}),
+        ("jobs", {"FifoQueue": "true"}),
+        ("j" * 76 + ".fifo", {"FifoQueue": "true"}),
+    ]:
+        with pytest.raises(SqsInvalidParameterValue):
+            qa.check_queue_name(name, attrs)
+    assert qa.check_queue_name("j" * 75 + ".fifo", {"FifoQueue": "true"})
     assert qa.parse_redrive('{"deadLetterTargetArn": "arn:aws:sqs:r:a:d", "maxReceiveCount": "7"}') == qa.Redrive(
         "arn:aws:sqs:r:a:d", 7
     )
+
+
+def test_fifo_ids() -> None:
+    queue = {"FifoQueue": "true", "ContentBasedDeduplication": "false", "DeduplicationScope": "queue"}
+    assert qm.fifo_ids(queue, "b", "g", "d", None) == ("g", "d")
+    with pytest.raises(SqsMissingParameter):
+        qm.fifo_ids(queue, "b", None, "d", None)
+    with pytest.raises(SqsInvalidParameterValue):  # neither a deduplication id nor content-based deduplication
+        qm.fifo_ids(queue, "b", "g", None, None)
+    with pytest.raises(SqsInvalidParameterValue):  # no per-message delay on FIFO queues
+        qm.fifo_ids(queue, "b", "g", "d", 0)
+    with pytest.raises(SqsInvalidParameterValue):
+        qm.fifo_ids(queue, "b", "g" * 129, "d", None)
+    content = queue | {"ContentBasedDeduplication": "true"}
+    assert qm.fifo_ids(content, "b", "g", None, None) == ("g", hashlib.sha256(b"b").hexdigest())
+    per_group = queue | {"DeduplicationScope": "messageGroup"}
+    assert qm.fifo_ids(per_group, "b", "g", "d", None) == ("g", "g\x1fd")
 
 
 def test_md5_of_attributes_encoding() -> None:

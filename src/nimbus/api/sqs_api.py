@@ -24,7 +24,7 @@ from nimbus.queue.service import BatchResult, QueueService
 
 TARGET_PREFIX = "AmazonSQS."
 _SYSTEM_NAMES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp",
-                 "AWSTraceHeader")  # fmt: skip
+                 "AWSTraceHeader", "SequenceNumber", "MessageGroupId", "MessageDeduplicationId")  # fmt: skip
 
 
 def _invalid(message: str, shape: Shape) -> NimbusError:
@@ -118,10 +118,10 @@ class SqsApi:
 
     # ---- messages ----
     async def send_message(self, body: dict[str, Any], host: str) -> dict[str, Any]:
-        _refuse_fifo_params(body)
         sent = await self.service.send(
             body["QueueUrl"], body["MessageBody"], body.get("MessageAttributes") or {},
             delay_s=body.get("DelaySeconds"), system=body.get("MessageSystemAttributes") or {},
+            group_id=body.get("MessageGroupId"), dedup_id=body.get("MessageDeduplicationId"),
         )  # fmt: skip
         return {
             "MessageId": sent.message_id, "MD5OfMessageBody": sent.md5_of_body,
@@ -129,8 +129,6 @@ class SqsApi:
         }  # fmt: skip
 
     async def send_message_batch(self, body: dict[str, Any], host: str) -> dict[str, Any]:
-        for entry in body["Entries"]:
-            _refuse_fifo_params(entry)
         return await self._batch(self.service.send_batch(body["QueueUrl"], body["Entries"]))
 
     async def receive_message(self, body: dict[str, Any], host: str) -> dict[str, Any]:
@@ -151,6 +149,11 @@ class SqsApi:
             "ApproximateReceiveCount": str(msg.receive_count),
             "ApproximateFirstReceiveTimestamp": str(msg.first_received_ms),
         }  # fmt: skip
+        if msg.group_id is not None:
+            values["MessageGroupId"] = msg.group_id
+        if msg.dedup_id is not None:
+            values["MessageDeduplicationId"] = msg.dedup_id.rsplit(qm.DEDUP_SCOPE_SEP, 1)[-1]
+            values["SequenceNumber"] = f"{msg.sequence:020d}"
         trace = msg.system.get("AWSTraceHeader")
         if trace:
             values["AWSTraceHeader"] = str(trace.get("StringValue", ""))
@@ -173,10 +176,3 @@ def _selected(name: str, patterns: list[str]) -> bool:
         if pattern.endswith(".*") and name.startswith(pattern[:-1]):
             return True
     return False
-
-
-def _refuse_fifo_params(body: dict[str, Any]) -> None:
-    """A deduplication id on a standard queue: SQS refuses it (a MessageGroupId is accepted: fair queues)."""
-    if body.get("MessageDeduplicationId") is not None:
-        raise SqsInvalidParameterValue("The request include parameter MessageDeduplicationId that is not valid for "
-                                       "this queue type (Nimbus has standard queues only).")  # fmt: skip

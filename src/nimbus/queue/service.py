@@ -3,8 +3,9 @@ defaults, redrive to a dead-letter queue, retention, message digests and limits,
 
 The store knows messages; this module knows SQS. The SQS API (`api/sqs_api.py`) maps operations onto it, and the
 platform's own senders (async destinations and dead-letter queues, pollers) use `send`, `lookup` and `name_of`.
-FIFO queues are refused with UnsupportedOperation (the store orders them, but the SQS rules for them are not
-written yet).
+FIFO queues (`.fifo`, FifoQueue=true): the store orders them per message group and drops repeated deduplication
+ids within 5 minutes; this module adds SQS's rules (MessageGroupId required, a deduplication id or
+ContentBasedDeduplication, no per-message delay, a DLQ of the same type).
 """
 
 from __future__ import annotations
@@ -112,24 +113,30 @@ class QueueService:
     # ---- queues ----
     async def create_queue(self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str]) -> str:
         """Create the queue (or find the same one: same name and same given attributes); returns its name."""
-        qa.check_queue_name(name)
+        fifo = qa.check_queue_name(name, attributes)
         if name.startswith(INTERNAL_PREFIX):
             raise SqsInvalidParameterValue(f"Queue names starting with {INTERNAL_PREFIX} are reserved by Nimbus.")
-        given = {k: v for k, v in qa.normalize(attributes, creating=True).items() if v != ""}
-        await self._check_redrive(name, given)
-        record = await self.store.create_queue(name, qa.DEFAULTS | given, dict(tags))
-        if any(record.attributes.get(k, qa.DEFAULTS.get(k)) != v for k, v in given.items()):
+        given = {k: v for k, v in qa.normalize(attributes, creating=True, fifo=fifo).items() if v != ""}
+        await self._check_redrive(name, given, fifo)
+        defaults = qa.DEFAULTS | qa.FIFO_DEFAULTS if fifo else qa.DEFAULTS
+        record = await self.store.create_queue(name, defaults | given, dict(tags))
+        if any(record.attributes.get(k, defaults.get(k)) != v for k, v in given.items()):
             raise QueueNameExists(
                 f"A queue already exists with the same name and a different value for attribute(s) "
                 f"{', '.join(sorted(k for k in given if record.attributes.get(k) != given[k]))}"
             )
         return name
 
-    async def _check_redrive(self, name: str, attributes: Mapping[str, str]) -> None:
+    async def _check_redrive(self, name: str, attributes: Mapping[str, str], fifo: bool) -> None:
         redrive = qa.redrive_of(attributes)
         if redrive is None:
             return
         target = await self.lookup(redrive.target_arn)
+        if target is not None and qa.is_fifo(target.attributes) != fifo:
+            raise InvalidAttributeValue(
+                f"Value {attributes['RedrivePolicy']} for parameter RedrivePolicy is invalid. "
+                "Reason: Dead-letter queue must be same type of queue as the source."
+            )
         if target is None or target.name == name:
             raise InvalidAttributeValue(
                 f"Value {attributes['RedrivePolicy']} for parameter RedrivePolicy is "
@@ -182,8 +189,9 @@ class QueueService:
 
     async def set_attributes(self, ref: str, attributes: Mapping[str, str]) -> None:
         record = await self.require(ref)
-        given = qa.normalize(attributes, creating=False)
-        await self._check_redrive(record.name, given)
+        fifo = qa.is_fifo(record.attributes)
+        given = qa.normalize(attributes, creating=False, fifo=fifo)
+        await self._check_redrive(record.name, given, fifo)
         merged = {k: v for k, v in (dict(record.attributes) | given).items() if v != ""}
         if await self.store.update_queue(record.name, attributes=merged) is None:
             raise QueueDoesNotExist(_NO_QUEUE)
@@ -214,10 +222,12 @@ class QueueService:
         *,
         delay_s: int | None = None,
         system: Mapping[str, Mapping[str, Any]] | None = None,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
     ) -> Sent:
         """Send one message to the queue a URL, ARN or name names (also the door for destinations and DLQs)."""
         record = await self.require(ref)
-        new, sent = self._message(record, body, attributes or {}, delay_s, system or {})
+        new, sent = self._message(record, body, attributes or {}, delay_s, system or {}, group_id, dedup_id)
         ids = await self._on(self.store.enqueue(record.name, [new]))
         return Sent(ids[0], sent.md5_of_body, sent.md5_of_attributes, sent.md5_of_system)
 
@@ -228,8 +238,15 @@ class QueueService:
         attributes: Mapping[str, Mapping[str, Any]],
         delay_s: int | None,
         system: Mapping[str, Mapping[str, Any]],
+        group_id: str | None,
+        dedup_id: str | None,
     ) -> tuple[NewMessage, Sent]:
         qm.check_body(body)
+        if qa.is_fifo(record.attributes):
+            group_id, dedup_id = qm.fifo_ids(record.attributes, body, group_id, dedup_id, delay_s)
+        elif dedup_id is not None:
+            raise SqsInvalidParameterValue("The request include parameter MessageDeduplicationId that is not valid "
+                                           "for this queue type.")  # fmt: skip
         stored = qm.check_message_attributes(attributes)
         system_stored = qm.check_message_attributes(system) if system else {}
         limit = int(record.attributes.get("MaximumMessageSize", MAX_MESSAGE_BYTES))
@@ -245,7 +262,7 @@ class QueueService:
                 f"Value {delay_s} for parameter DelaySeconds is invalid. Reason: must be "
                 f"between 0 and {MAX_DELAY_S}, if provided."
             )
-        new = NewMessage(body=body, attributes=stored, system=system_stored, delay_s=float(delay_s))
+        new = NewMessage(body, stored, system_stored, float(delay_s), group_id, dedup_id)
         sent = Sent("", qm.md5_of_body(body), qm.md5_of_attributes(attributes), qm.md5_of_attributes(system))
         return new, sent
 
@@ -270,21 +287,18 @@ class QueueService:
                     entry.get("MessageAttributes") or {},
                     entry.get("DelaySeconds"),
                     entry.get("MessageSystemAttributes") or {},
+                    entry.get("MessageGroupId"),
+                    entry.get("MessageDeduplicationId"),
                 )
                 ok.append((entry["Id"], new, sent))
             except NimbusError as exc:
                 failed.append(_failure(entry["Id"], exc))
         ids = (await self._on(self.store.enqueue(record.name, [n for _, n, _ in ok]))) if ok else []
         successful = [
-            {
-                "Id": entry_id,
-                "MessageId": mid,
-                "MD5OfMessageBody": s.md5_of_body,
-                "MD5OfMessageAttributes": s.md5_of_attributes,
-                "MD5OfMessageSystemAttributes": s.md5_of_system,
-            }
+            {"Id": entry_id, "MessageId": mid, "MD5OfMessageBody": s.md5_of_body,
+             "MD5OfMessageAttributes": s.md5_of_attributes, "MD5OfMessageSystemAttributes": s.md5_of_system}
             for (entry_id, _, s), mid in zip(ok, ids, strict=True)
-        ]
+        ]  # fmt: skip
         return BatchResult(successful, failed)
 
     async def receive(

@@ -1,4 +1,4 @@
-"""SQS's queue attribute rules, pure: names, defaults, ranges, the redrive policy, and FIFO's refusal.
+"""SQS's queue attribute rules, pure: names, defaults, ranges, the redrive policy, and FIFO queues' own.
 
 Attributes are stored as SQS names them, values as strings, defaults filled in, so GetQueueAttributes answers
 from the record and CreateQueue's idempotency check compares like with like.
@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nimbus.errors import InvalidAttributeName, InvalidAttributeValue, SqsInvalidParameterValue, UnsupportedOperation
+from nimbus.errors import InvalidAttributeName, InvalidAttributeValue, SqsInvalidParameterValue
 
 DEFAULTS: dict[str, str] = {
     "VisibilityTimeout": "30",
@@ -33,14 +33,22 @@ RANGES: dict[str, tuple[int, int]] = {
 #: kept as given (accepted so templates that set them work; Nimbus does not enforce policies or encrypt)
 _JSON_DOCS = {"Policy", "RedriveAllowPolicy"}
 _FREE = {"KmsMasterKeyId"}
-_BOOLEAN = {"SqsManagedSseEnabled"}
+_BOOLEAN = {"SqsManagedSseEnabled", "ContentBasedDeduplication"}
+_CHOICES = {"DeduplicationScope": ("queue", "messageGroup"), "FifoThroughputLimit": ("perQueue", "perMessageGroupId")}
+#: what a FIFO queue has besides DEFAULTS
+FIFO_DEFAULTS: dict[str, str] = {
+    "FifoQueue": "true",
+    "ContentBasedDeduplication": "false",
+    "DeduplicationScope": "queue",
+    "FifoThroughputLimit": "perQueue",
+}
 COMPUTED = (
     "QueueArn", "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp",
 )  # fmt: skip
 FIFO_ONLY = {"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"}
 SETTABLE = set(RANGES) | _JSON_DOCS | _FREE | _BOOLEAN | {"RedrivePolicy"}
-READABLE = SETTABLE | set(COMPUTED)
+READABLE = SETTABLE | set(COMPUTED) | FIFO_ONLY
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 MAX_RECEIVE_COUNT = (1, 1000)
@@ -52,38 +60,45 @@ class Redrive:
     max_receive_count: int
 
 
-def check_queue_name(name: str) -> None:
-    """1 to 80 of [A-Za-z0-9_-]; a `.fifo` name is a FIFO queue, which Nimbus refuses (see `refuse_fifo`)."""
-    if name.endswith(".fifo") and _NAME.fullmatch(name.removesuffix(".fifo")) and len(name) <= 80:
-        refuse_fifo()
-    if not _NAME.fullmatch(name):
+def check_queue_name(name: str, attributes: Mapping[str, str]) -> bool:
+    """1 to 80 of [A-Za-z0-9_-], or a FIFO queue's name: the same ending in `.fifo` (80 in all), created with
+    FifoQueue=true (and only then). Returns whether the queue is FIFO."""
+    fifo = str(attributes.get("FifoQueue", "false")).lower() == "true"
+    if fifo:
+        if not name.endswith(".fifo") or not _NAME.fullmatch(name.removesuffix(".fifo")) or len(name) > 80:
+            raise SqsInvalidParameterValue(
+                "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must "
+                "end with .fifo suffix and be 1 to 80 in length."
+            )
+    elif not _NAME.fullmatch(name):
         raise SqsInvalidParameterValue(
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
+            + (" (a .fifo name needs the attribute FifoQueue=true)" if name.endswith(".fifo") else "")
         )
+    return fifo
 
 
-def refuse_fifo() -> None:
-    raise UnsupportedOperation(
-        "Nimbus does not support FIFO queues (.fifo names, FifoQueue, ContentBasedDeduplication) yet: "
-        "use a standard queue."
-    )
+def is_fifo(attributes: Mapping[str, str]) -> bool:
+    return attributes.get("FifoQueue") == "true"
 
 
-def normalize(attributes: Mapping[str, str], *, creating: bool) -> dict[str, str]:
+def normalize(attributes: Mapping[str, str], *, creating: bool, fifo: bool) -> dict[str, str]:
     """Check attributes as SQS does (name, then value) and return them in their stored form. An empty
     RedrivePolicy removes it (the value "" is returned so the caller can drop it)."""
     out: dict[str, str] = {}
     for name, value in attributes.items():
-        if name in FIFO_ONLY:
-            if name == "FifoQueue" and value.lower() == "false" and creating:
-                continue
-            if name == "FifoQueue" and value.lower() == "true":
-                refuse_fifo()
-            raise InvalidAttributeName(f"Unknown Attribute {name}.")
-        if name not in SETTABLE:
-            raise InvalidAttributeName(f"Unknown Attribute {name}.")
         if not isinstance(value, str):
             raise InvalidAttributeValue(f"Invalid value for the parameter {name}.")
+        if name == "FifoQueue":
+            if not creating and value.lower() != str(fifo).lower():
+                raise InvalidAttributeValue("Invalid value for the parameter FifoQueue: it is fixed at creation.")
+            if fifo:
+                out[name] = "true"
+            elif value.lower() not in ("false", "true"):
+                raise InvalidAttributeValue("Invalid value for the parameter FifoQueue.")
+            continue
+        if (name in FIFO_ONLY and not fifo) or name not in SETTABLE | FIFO_ONLY:
+            raise InvalidAttributeName(f"Unknown Attribute {name}.")
         out[name] = _value(name, value)
     return out
 
@@ -95,6 +110,10 @@ def _value(name: str, value: str) -> str:
             raise InvalidAttributeValue(f"Invalid value for the parameter {name}. Reason: must be an integer "
                                         f"from {lo} to {hi}.")  # fmt: skip
         return str(int(value))
+    if name in _CHOICES:
+        if value not in _CHOICES[name]:
+            raise InvalidAttributeValue(f"Invalid value for the parameter {name}: one of {', '.join(_CHOICES[name])}.")
+        return value
     if name in _BOOLEAN:
         if value.lower() not in ("true", "false"):
             raise InvalidAttributeValue(f"Invalid value for the parameter {name}.")

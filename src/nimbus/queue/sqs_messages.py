@@ -185,3 +185,31 @@ def decode_receipt(queue: str, handle: str) -> str:
     if prefix != _RECEIPT_PREFIX or name != queue or not receipt:
         raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not a valid receipt handle.')
     return receipt
+
+
+_FIFO_ID = re.compile(r"[!-~]{1,128}")
+#: joins the group to the deduplication id when a FIFO queue deduplicates per message group
+DEDUP_SCOPE_SEP = "\x1f"
+
+
+def fifo_ids(queue: Mapping[str, str], body: str, group_id: str | None, dedup_id: str | None,
+             delay_s: int | None) -> tuple[str, str]:  # fmt: skip
+    """A FIFO message's (group id, deduplication id) as stored, by SQS's rules: a group id is required; the
+    deduplication id is given, or the body's SHA-256 with ContentBasedDeduplication; no per-message delay."""
+    if delay_s is not None:
+        raise SqsInvalidParameterValue(f"Value {delay_s} for parameter DelaySeconds is invalid. Reason: The request "
+                                       "include parameter that is not valid for this queue type.")  # fmt: skip
+    if group_id is None:
+        raise SqsMissingParameter("The request must contain the parameter MessageGroupId.")
+    if dedup_id is None:
+        if queue.get("ContentBasedDeduplication") != "true":
+            raise SqsInvalidParameterValue("The queue should either have ContentBasedDeduplication enabled or "
+                                           "MessageDeduplicationId provided explicitly")  # fmt: skip
+        dedup_id = hashlib.sha256(body.encode()).hexdigest()
+    for name, value in (("MessageGroupId", group_id), ("MessageDeduplicationId", dedup_id)):
+        if not _FIFO_ID.fullmatch(value):
+            raise SqsInvalidParameterValue(f"Value {value} for parameter {name} is invalid. Reason: 1 to 128 "
+                                           "alphanumeric or punctuation characters.")  # fmt: skip
+    if queue.get("DeduplicationScope") == "messageGroup":
+        dedup_id = f"{group_id}{DEDUP_SCOPE_SEP}{dedup_id}"
+    return group_id, dedup_id
