@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import ACCOUNT, REGION, Server, arn, aws_cli, expect_error, make_zip, raw_client, start_server
+from e2e_support import (
+    ACCOUNT,
+    NIMBUS,
+    REGION,
+    ROOT,
+    Server,
+    arn,
+    aws_cli,
+    expect_error,
+    make_zip,
+    raw_client,
+    start_server,
+)
 
 from nimbus.queue.sqlite import SqliteQueueStore
 
@@ -411,3 +425,39 @@ def test_on_success_queue(lam: Any, sqs: Any, make_fn: Any) -> None:
     assert {b["requestContext"]["condition"] for b in bodies} == {"Success"}
     assert {b["requestContext"]["approximateInvokeCount"] for b in bodies} == {1}
     sqs.delete_queue(QueueUrl=url)
+
+
+# ---- the nimbus CLI ----
+def nimbus(srv: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_"))}
+    env.update(AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent",
+               NIMBUS_ENDPOINT_URL=srv.endpoint)  # fmt: skip
+    return subprocess.run([*NIMBUS, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+
+
+def test_cli_invoke_async_and_config_async(srv: Server, lam: Any, logs: Any, make_fn: Any) -> None:
+    sink = make_fn("a-cli-sink", RECORDER)
+    fn = make_fn("a-cli-async", FLAKY)
+    proc = nimbus(srv, "function", "config-async", fn, "--retries", "0", "--max-age", "120",
+                  "--on-failure", arn(sink))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    assert (shown["MaximumRetryAttempts"], shown["MaximumEventAgeInSeconds"]) == (0, 120)
+    proc = nimbus(srv, "function", "config-async", fn, "--max-age", "300")  # merges: retries kept
+    assert (json.loads(proc.stdout)["MaximumRetryAttempts"], json.loads(proc.stdout)["MaximumEventAgeInSeconds"]) \
+        == (0, 300)  # fmt: skip
+    assert json.loads(nimbus(srv, "function", "config-async", fn).stdout)["DestinationConfig"]["OnFailure"] == {
+        "Destination": arn(sink)
+    }
+    bad = nimbus(srv, "function", "config-async", fn, "--retries", "3")
+    assert bad.returncode != 0
+    assert "ValidationException" in bad.stderr or "maximumRetryAttempts" in bad.stderr
+    proc = nimbus(srv, "invoke", fn, "--async", "--payload", '{"fail": true, "id": 3}')
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["StatusCode"] == 202
+    (rec,) = records(logs, sink)
+    assert rec["event"]["requestContext"]["requestId"] == answer["RequestId"]
+    assert rec["event"]["requestContext"]["approximateInvokeCount"] == 1
+    missing = nimbus(srv, "invoke", "a-cli-none", "--async")
+    assert missing.returncode != 0

@@ -1,4 +1,4 @@
-"""`nimbus function create|update|list|get|delete`: CreateFunction and friends, as tables or JSON."""
+"""`nimbus function create|update|list|get|delete|config-async`: CreateFunction and friends, as tables or JSON."""
 
 from __future__ import annotations
 
@@ -224,6 +224,55 @@ def get(name: NameArg, endpoint_url: EndpointOpt = DEFAULT_ENDPOINT, region: Reg
     """Print GetFunction's answer (configuration, code location, concurrency, tags) as JSON."""
     with api_errors(endpoint_url):
         resp = make_client("lambda", endpoint_url, region).get_function(FunctionName=name)
+    resp.pop("ResponseMetadata", None)
+    sys.stdout.write(json.dumps(resp, indent=2, default=str) + "\n")
+
+
+@app.command("config-async")
+def config_async(
+    name: NameArg,
+    retries: Annotated[
+        int | None, typer.Option("--retries", help="MaximumRetryAttempts (0-2).", show_default=False)
+    ] = None,
+    max_age: Annotated[
+        int | None, typer.Option("--max-age", help="MaximumEventAgeInSeconds (60-21600).", show_default=False)
+    ] = None,
+    on_success: Annotated[
+        str | None, typer.Option("--on-success", help="Queue or function ARN for successes.", show_default=False)
+    ] = None,
+    on_failure: Annotated[
+        str | None, typer.Option("--on-failure", help="Queue or function ARN for failures.", show_default=False)
+    ] = None,
+    qualifier: Annotated[
+        str | None, typer.Option("--qualifier", "-q", help="Version or alias.", show_default=False)
+    ] = None,
+    endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
+    region: RegionOpt = None,
+) -> None:
+    """Set how asynchronous events of a function are retried and where their outcomes go (options given replace
+    the stored ones, others are kept); with no option, print the configuration."""
+    params: dict[str, Any] = {"FunctionName": name}
+    if qualifier:
+        params["Qualifier"] = qualifier
+    changes: dict[str, Any] = {}
+    if retries is not None:
+        changes["MaximumRetryAttempts"] = retries
+    if max_age is not None:
+        changes["MaximumEventAgeInSeconds"] = max_age
+    destinations = {key: {"Destination": arn} for key, arn in (("OnSuccess", on_success), ("OnFailure", on_failure))
+                    if arn is not None}  # fmt: skip
+    if destinations:
+        changes["DestinationConfig"] = destinations
+    with api_errors(endpoint_url):
+        client = make_client("lambda", endpoint_url, region)
+        if not changes:
+            resp = client.get_function_event_invoke_config(**params)
+        else:
+            try:
+                resp = client.update_function_event_invoke_config(**params, **changes)
+            except client.exceptions.ResourceNotFoundException:
+                client.get_function(FunctionName=name, **({"Qualifier": qualifier} if qualifier else {}))
+                resp = client.put_function_event_invoke_config(**params, **changes)
     resp.pop("ResponseMetadata", None)
     sys.stdout.write(json.dumps(resp, indent=2, default=str) + "\n")
 

@@ -1,4 +1,5 @@
-"""`nimbus invoke`: one synchronous Invoke; the payload to stdout, function errors and tail logs to stderr."""
+"""`nimbus invoke`: one synchronous Invoke (the payload to stdout, function errors and tail logs to stderr), or with
+`--async` one Event invoke (its request id to stdout once the event is durably queued)."""
 
 from __future__ import annotations
 
@@ -57,12 +58,20 @@ def invoke(
     qualifier: Annotated[
         str | None, typer.Option("--qualifier", "-q", help="Version or alias to invoke.", show_default=False)
     ] = None,
+    async_: Annotated[
+        bool, typer.Option("--async", help="Queue the event (InvocationType Event) and print its request id.")
+    ] = False,
     endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
     region: RegionOpt = None,
 ) -> None:
-    """Invoke a function synchronously and print its response payload (exit 1 if the function failed)."""
+    """Invoke a function synchronously and print its response payload (exit 1 if the function failed); with --async,
+    queue the event and print its request id."""
     body = read_payload(payload)
     params: dict[str, Any] = {"FunctionName": name, "Payload": body}
+    if async_:
+        if log:
+            fail("--log needs a synchronous invoke: an --async event runs later (see `nimbus logs`)", code=2)
+        params["InvocationType"] = "Event"
     if log:
         params["LogType"] = "Tail"
     if qualifier:
@@ -70,6 +79,10 @@ def invoke(
     with api_errors(endpoint_url):
         resp = make_client("lambda", endpoint_url, region).invoke(**params)
         result: bytes = resp["Payload"].read()
+    if async_:
+        request_id = resp["ResponseMetadata"].get("RequestId", "")
+        sys.stdout.write(json.dumps({"StatusCode": resp["StatusCode"], "RequestId": request_id}) + "\n")
+        return
     if log and resp.get("LogResult"):
         try:
             tail = base64.b64decode(resp["LogResult"]).decode(errors="replace")
