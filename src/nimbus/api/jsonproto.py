@@ -73,7 +73,6 @@ class JsonProtocol:
         self._invalid = invalid
         self._missing = missing
         self._open_enums = open_enums
-        self._op = ""
 
     def operation(self, target: str) -> OperationModel:
         """The operation an `X-Amz-Target` header names, or UnknownOperation."""
@@ -91,8 +90,8 @@ class JsonProtocol:
         shape = op.input_shape
         if shape is None:
             return {}
-        self._op = op.name
-        out = self._check(shape, value, "")
+        opened = frozenset(e.partition(".")[2] for e in self._open_enums if e.startswith(f"{op.name}."))
+        out = self._check(shape, value, "", opened)
         assert isinstance(out, dict)
         return out
 
@@ -103,7 +102,7 @@ class JsonProtocol:
             shape,
         )
 
-    def _check(self, shape: Shape, value: Any, path: str) -> Any:
+    def _check(self, shape: Shape, value: Any, path: str, opened: frozenset[str]) -> Any:
         kind = shape.type_name
         meta = shape.metadata
         if isinstance(shape, StructureShape):
@@ -115,24 +114,24 @@ class JsonProtocol:
                     raise self._missing(f"{path}.{name}" if path else name)
             for name, member in shape.members.items():
                 if value.get(name) is not None:
-                    out[name] = self._check(member, value[name], f"{path}.{name}" if path else name)
+                    out[name] = self._check(member, value[name], f"{path}.{name}" if path else name, opened)
             return out
         if isinstance(shape, ListShape):
             if not isinstance(value, list):
                 raise self._fail(shape, path, value, "Member must be a list")
             self._size(shape, path, value, len(value))
-            return [self._check(shape.member, v, f"{path}.{i + 1}") for i, v in enumerate(value)]
+            return [self._check(shape.member, v, f"{path}.{i + 1}", opened) for i, v in enumerate(value)]
         if isinstance(shape, MapShape):
             if not isinstance(value, dict):
                 raise self._fail(shape, path, value, "Member must be a map")
             self._size(shape, path, value, len(value))
-            return {self._check(shape.key, k, f"{path}.key"): self._check(shape.value, v, f"{path}.{k}")
+            return {self._check(shape.key, k, f"{path}.key", opened): self._check(shape.value, v, f"{path}.{k}", opened)
                     for k, v in value.items()}  # fmt: skip
         if kind == "string":
             if not isinstance(value, str):
                 raise self._fail(shape, path, value, "Member must be a string")
             enum = meta.get("enum")
-            if enum and value not in enum and f"{self._op}.{_INDEX.sub('', path)}" not in self._open_enums:
+            if enum and value not in enum and _INDEX.sub("", path) not in opened:
                 raise self._fail(shape, path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
             self._size(shape, path, value, len(value))
             if "pattern" in meta and not _pattern(meta["pattern"]).search(value):
