@@ -91,6 +91,7 @@ def test_every_family_is_exposed_with_its_type() -> None:
         "nimbus_log_lines_dropped": "counter",
         "nimbus_log_bytes_dropped": "counter",
         "nimbus_invocations_by_source": "counter",
+        "nimbus_async_events": "counter",
     }
 
 
@@ -132,3 +133,10 @@ def test_metrics_settings_are_off_by_default_and_read_from_the_environment(tmp_p
     assert (settings.metrics_port, settings.metrics_host) == (9102, "0.0.0.0")
     assert from_env({"NIMBUS_METRICS_PORT": "9102"}, metrics_port=0).metrics_port == 0  # a flag wins
     assert from_env({"NIMBUS_METRICS_PORT": ""}).metrics_port is None
+
+
+def test_async_event_outcomes_come_from_the_dispatcher() -> None:
+    outcomes = {"success": 5, "throttled": 2}
+    got = samples(generate_latest(registry_for(idle_manager(), Throttle(10, 512), async_outcomes=outcomes)).decode())
+    assert got[("nimbus_async_events_total", (("outcome", "success"),))] == 5
+    assert got[("nimbus_async_events_total", (("outcome", "throttled"),))] == 2

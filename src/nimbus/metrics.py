@@ -62,12 +62,15 @@ class NimbusCollector:
         throttle: Throttle,
         drops: Drops | None = None,
         sources: Mapping[str, int] | None = None,
+        async_outcomes: Mapping[str, int] | None = None,
     ) -> None:
         self.manager = manager
         self.throttle = throttle
         self.drops = drops or Drops()
         #: invocations admitted per source ("api", later "async", "sqs", ...): the door's `Invoker.sources`
         self.sources: Mapping[str, int] = sources if sources is not None else {}
+        #: what became of asynchronous events, per outcome: the async dispatcher's `Dispatcher.outcomes`
+        self.async_outcomes: Mapping[str, int] = async_outcomes if async_outcomes is not None else {}
 
     def collect(self) -> Iterator[Metric]:
         stats = self.manager.all_function_statistics()
@@ -117,13 +120,27 @@ class NimbusCollector:
             by_source.add_metric([source], count)
         yield by_source
 
+        outcomes = CounterMetricFamily(
+            "nimbus_async_events",
+            "Asynchronous event attempts by outcome: success, retried (function error, retry queued), throttled "
+            "(back in the queue, no attempt counted), exhausted, expired, dropped (function deleted).",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(self.async_outcomes.items()):
+            outcomes.add_metric([outcome], count)
+        yield outcomes
+
 
 def registry_for(
-    manager: InstanceManager, throttle: Throttle, drops: Drops | None = None, sources: Mapping[str, int] | None = None
+    manager: InstanceManager,
+    throttle: Throttle,
+    drops: Drops | None = None,
+    sources: Mapping[str, int] | None = None,
+    async_outcomes: Mapping[str, int] | None = None,
 ) -> CollectorRegistry:
     """A registry of our own (never prometheus_client's global one, which would add process metrics by import)."""
     registry = CollectorRegistry()
-    registry.register(NimbusCollector(manager, throttle, drops, sources))
+    registry.register(NimbusCollector(manager, throttle, drops, sources, async_outcomes))
     return registry
 
 

@@ -207,7 +207,10 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     http = HttpServer(app.handle, max_body=CREATE_BODY_MAX, gate=app, limits=http_limits)
     manager.others_waiting = http.activity.waiting
     metrics = (
-        MetricsEndpoint(registry_for(manager, throttle, logstore.gate.drops, invoker.sources), settings.metrics_token)
+        MetricsEndpoint(
+            registry_for(manager, throttle, logstore.gate.drops, invoker.sources, dispatcher.outcomes),
+            settings.metrics_token,
+        )
         if settings.metrics_port is not None
         else None
     )

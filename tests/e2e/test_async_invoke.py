@@ -461,3 +461,25 @@ def test_cli_invoke_async_and_config_async(srv: Server, lam: Any, logs: Any, mak
     assert rec["event"]["requestContext"]["approximateInvokeCount"] == 1
     missing = nimbus(srv, "invoke", "a-cli-none", "--async")
     assert missing.returncode != 0
+
+
+def test_async_never_starves_sync_calls(tmp_path: Path) -> None:
+    """Account limit 4, async share 2: a backlog of slow events holds at most 2 slots, so two synchronous calls
+    run at the same moment without a 429."""
+    server = start_server(tmp_path / "data", *FAST, "--concurrency-limit", "4", "--async-concurrency", "2")
+    try:
+        lam = server.client("lambda")
+        slow = "import time\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n    return 'ok'\n"
+        lam.create_function(FunctionName="a-share", Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                            Code={"ZipFile": make_zip({"app.py": slow})}, Timeout=10)  # fmt: skip
+        for _ in range(20):
+            lam.invoke(FunctionName="a-share", InvocationType="Event", Payload=b'{"s": 2}')
+        time.sleep(1.0)  # the dispatcher has taken its share by now
+
+        def sync(_: int) -> int:
+            return int(lam.invoke(FunctionName="a-share", Payload=b'{"s": 0.5}')["StatusCode"])
+
+        with ThreadPoolExecutor(2) as pool:
+            assert list(pool.map(sync, range(2))) == [200, 200]
+    finally:
+        server.stop()
