@@ -228,6 +228,7 @@ def test_validation_errors(server: Any, world: World) -> None:
         expect_error(call, "ResourceNotFoundException", 404, UUID=missing)
     expect_error(raw.update_event_source_mapping, "ResourceNotFoundException", 404, UUID=missing, Enabled=False)
     expect_error(raw.list_event_source_mappings, "ValidationException", 400, MaxItems=0)
+    expect_error(raw.list_event_source_mappings, "InvalidParameterValueException", 400, FunctionName="no-such-function")
 
 
 # ---- delivery ----

@@ -116,8 +116,11 @@ class Mappings:
     def list(
         self, source_arn: str | None, function: str | None, marker: str | None, max_items: int | None
     ) -> tuple[list[MappingRecord], str | None]:
-        """A page of mappings by UUID, filtered by queue ARN and function (name or ARN, qualifier optional)."""
+        """A page of mappings by UUID, filtered by queue ARN and function (name or ARN, qualifier optional; a
+        function that does not exist is refused, as Lambda refuses it)."""
         ref = self._ref(function) if function else None
+        if ref is not None:
+            self._check_function(ref)
         found = [m for m in sorted(self._mappings.values(), key=lambda m: m.uuid)
                  if (source_arn is None or m.source_arn == source_arn)
                  and (ref is None or (m.function_name == ref.name
