@@ -339,6 +339,20 @@ def test_poison_message_ends_in_the_dead_letter_queue(world: World) -> None:
     assert depth(world.sqs, url) == (0, 0)
 
 
+def test_throttled_invokes_back_off_and_leave_messages_in_the_queue(world: World) -> None:
+    fn = world.function()
+    url = world.queue()
+    world.lam.put_function_concurrency(FunctionName=fn, ReservedConcurrentExecutions=0)
+    world.mapping(url, fn)
+    world.sqs.send_message(QueueUrl=url, MessageBody="held")
+    time.sleep(3)
+    assert seen_bodies(world.logs, fn) == []
+    assert sum(depth(world.sqs, url)) == 1  # still in the queue (visible again after each refused invoke)
+    world.lam.delete_function_concurrency(FunctionName=fn)
+    assert wait_for(lambda: seen_bodies(world.logs, fn) == ["held"], timeout=40)
+    assert wait_for(lambda: depth(world.sqs, url) == (0, 0))
+
+
 def test_disable_stops_delivery_and_enable_resumes(world: World) -> None:
     fn = world.function()
     url = world.queue()
