@@ -339,6 +339,41 @@ def test_poison_message_ends_in_the_dead_letter_queue(world: World) -> None:
     assert depth(world.sqs, url) == (0, 0)
 
 
+SLOW = """
+import json, time
+def handler(event, context):
+    start = time.time()
+    time.sleep(0.4)
+    print("SPAN " + json.dumps([start, time.time()]))
+"""
+
+
+def test_pollers_scale_with_the_backlog_up_to_maximum_concurrency(world: World) -> None:
+    fn = world.function(code=SLOW, timeout=3)
+    url = world.queue(visibility=30)
+    for i in range(0, 24, 8):
+        world.sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": str(n)}
+                                                            for n in range(i, i + 8)])  # fmt: skip
+    world.mapping(url, fn, BatchSize=1, ScalingConfig={"MaximumConcurrency": 3})
+
+    def spans() -> list[list[float]]:
+        pages = world.logs.get_paginator("filter_log_events").paginate(logGroupName=f"/aws/lambda/{fn}")
+        try:
+            return [
+                json.loads(e["message"][5:]) for p in pages for e in p["events"] if e["message"].startswith("SPAN ")
+            ]
+        except ClientError:  # no log group before the first invocation
+            return []
+
+    assert wait_for(lambda: len(spans()) >= 24, timeout=60)
+    edges = sorted([(a, 1) for a, _ in spans()] + [(b, -1) for _, b in spans()], key=lambda e: (e[0], e[1]))
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    assert 1 < peak <= 3  # more than one poller ran at once, and never more than the cap
+
+
 def test_throttled_invokes_back_off_and_leave_messages_in_the_queue(world: World) -> None:
     fn = world.function()
     url = world.queue()
