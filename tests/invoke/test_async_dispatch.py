@@ -29,7 +29,7 @@ from nimbus.invoke.async_invoke import ASYNC_QUEUE, AsyncInvoker
 from nimbus.invoke.invoker import Invoker
 from nimbus.invoke.throttle import Throttle
 from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
-from nimbus.queue.contract import Reserved
+from nimbus.queue.contract import NewMessage, Reserved
 from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
@@ -240,3 +240,13 @@ def test_the_run_loop_keeps_to_its_share_and_stop_puts_running_events_back(tmp_p
         assert len(await w.queues.reserve(ASYNC_QUEUE, 10, 60.0)) == 7
 
     run(tmp_path, body, concurrency=3, stop_grace_s=0.0, poll_wait_s=0.0)
+
+
+def test_a_message_that_is_no_envelope_is_dropped_not_retried_forever(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        await w.queues.enqueue(ASYNC_QUEUE, [NewMessage("not an envelope")])
+        await w.dispatcher.handle(await w.take())
+        assert await w.pending() == 0
+        assert w.dispatcher.outcomes == {"dropped": 1}
+
+    run(tmp_path, body)

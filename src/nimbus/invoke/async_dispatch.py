@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 from nimbus.clock import Clock, RealClock
@@ -39,6 +39,8 @@ from nimbus.queue.contract import QueueStore, Reserved
 
 log = logging.getLogger("nimbus.async")
 
+#: the most events one reservation takes
+RESERVE_MAX = 100
 #: seconds beyond a function's timeout an event stays hidden without renewal (start-up, the result's way back)
 LEASE_MARGIN_S = 10.0
 
@@ -86,6 +88,8 @@ class Dispatcher:
         self.clock = clock or RealClock()
         self.deliveries = Deliveries(queues, async_invoker)
         self._running: set[asyncio.Task[None]] = set()
+        #: reserved ahead (at most `concurrency` of them), with the monotonic time each was reserved
+        self._ready: deque[tuple[Reserved, float]] = deque()
         self._slot = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         #: outcomes, for metrics: success, retried, throttled, exhausted, expired, dropped
@@ -103,6 +107,10 @@ class Dispatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        while self._ready:  # reserved ahead, never started: back to the queue at once
+            message, _ = self._ready.popleft()
+            with contextlib.suppress(Exception):
+                await self.queues.nack(ASYNC_QUEUE, message.receipt, 0.0)
         if self._running:
             _, pending = await asyncio.wait(set(self._running), timeout=self.settings.stop_grace_s)
             for task in pending:
@@ -111,6 +119,10 @@ class Dispatcher:
                 await asyncio.wait(pending)
 
     async def run(self) -> None:
+        """Start reserved events while there are free slots; reserve when none is left in hand, up to the free slots
+        and one concurrency's worth ahead (so a steady stream costs one reservation per `concurrency` events, not
+        one per event). An event held ahead for more than half its visibility goes back rather than run: its
+        reservation may lapse, and a second copy may be in hand."""
         s = self.settings
         while True:
             free = s.concurrency - len(self._running)
@@ -118,11 +130,19 @@ class Dispatcher:
                 self._slot.clear()
                 await self._slot.wait()
                 continue
-            batch = await self.queues.reserve(ASYNC_QUEUE, min(free, 10), s.visibility_s, wait_s=s.poll_wait_s)
-            for message in batch:
+            if self._ready:
+                message, reserved_at = self._ready.popleft()
+                if self.clock.monotonic() - reserved_at > s.visibility_s / 2:
+                    await self.queues.nack(ASYNC_QUEUE, message.receipt, 0.0)
+                    continue
                 task = asyncio.create_task(self._guarded(message), name="async-event")
                 self._running.add(task)
                 task.add_done_callback(self._finished)
+                continue
+            want = min(free + s.concurrency, RESERVE_MAX)
+            batch = await self.queues.reserve(ASYNC_QUEUE, want, s.visibility_s, wait_s=s.poll_wait_s)
+            now = self.clock.monotonic()
+            self._ready.extend((message, now) for message in batch)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -141,7 +161,13 @@ class Dispatcher:
 
     # ---- one event ----
     async def handle(self, message: Reserved) -> None:
-        event = decode_event(message.body)
+        try:
+            event = decode_event(message.body)
+        except (ValueError, KeyError, TypeError):  # not an envelope of ours: nothing could ever run it
+            log.error("async queue message %s is not an event envelope; dropped", message.message_id)
+            self.outcomes["dropped"] += 1
+            await self.queues.ack(ASYNC_QUEUE, message.receipt)
+            return
         config = self.configs.effective(event.function, event.qualifier)
         max_age = config.max_age_s if config else DEFAULT_MAX_AGE
         max_retries = config.max_retries if config else DEFAULT_RETRIES
