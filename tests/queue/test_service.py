@@ -120,6 +120,28 @@ def test_redrive_moves_after_max_receive_count(tmp_path: Path) -> None:
     run(tmp_path, body)
 
 
+def test_receive_looks_past_expired_messages_and_keeps_messages_of_a_deleted_dlq(tmp_path: Path) -> None:
+    async def body(svc: QueueService, clock: FakeClock) -> None:
+        await svc.create_queue("q", {"MessageRetentionPeriod": "60"}, {})
+        for i in range(3):
+            await svc.send("q", f"old{i}")
+        clock.advance(61)
+        await svc.send("q", "new")
+        got = await svc.receive("q", max_count=2, wait_s=0)  # the first reservation holds only expired ones
+        assert [m.body for _, m in got] == ["new"]
+
+        await svc.create_queue("dlq", {}, {})
+        policy = json.dumps({"deadLetterTargetArn": svc.arn("dlq"), "maxReceiveCount": 1})
+        await svc.create_queue("src", {"RedrivePolicy": policy}, {})
+        await svc.send("src", "m")
+        await svc.delete_queue("dlq")
+        for count in (1, 2):
+            got = await svc.receive("src", visibility_s=0)
+            assert [(m.body, m.receive_count) for _, m in got] == [("m", count)]
+
+    run(tmp_path, body)
+
+
 def test_receipt_handles(tmp_path: Path) -> None:
     async def body(svc: QueueService, clock: FakeClock) -> None:
         await svc.create_queue("a", {}, {})

@@ -336,19 +336,25 @@ class QueueService:
             for msg in got:
                 if msg.sent_at_ms + retention_ms <= self.clock.time() * 1000:
                     await self.store.ack(record.name, msg.receipt)
-                elif redrive is not None and msg.receive_count > redrive.max_receive_count:
-                    await self._dead_letter(record.name, msg, redrive.target_arn)
-                else:
-                    out.append((qm.encode_receipt(record.name, msg.receipt), msg))
-            if out or not got or self.clock.monotonic() >= deadline:
+                    continue
+                if (
+                    redrive is not None
+                    and msg.receive_count > redrive.max_receive_count
+                    and await self._dead_letter(record.name, msg, redrive.target_arn)
+                ):
+                    continue
+                out.append((qm.encode_receipt(record.name, msg.receipt), msg))
+            # every message left out is gone from the queue (expired or moved): those behind it may be visible
+            if out or not got:
                 return out
 
-    async def _dead_letter(self, queue: str, msg: Reserved, target_arn: str) -> None:
+    async def _dead_letter(self, queue: str, msg: Reserved, target_arn: str) -> bool:
+        """Move the message to the dead-letter queue; False when that queue is gone (the message is handed out,
+        as SQS leaves it in the source queue)."""
         target = await self.lookup(target_arn)
-        if target is None:  # the DLQ was deleted: the message stays, as SQS leaves it
-            await self.store.nack(queue, msg.receipt, 0.0)
-            return
-        await self.store.dead_letter(queue, msg.receipt, target.name)
+        if target is None:
+            return False
+        return await self.store.dead_letter(queue, msg.receipt, target.name)
 
     async def delete_message(self, ref: str, handle: str) -> None:
         """Delete by receipt handle; a stale handle of this queue is accepted and changes nothing, as in SQS."""
