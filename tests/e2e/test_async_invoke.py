@@ -483,3 +483,11 @@ def test_async_never_starves_sync_calls(tmp_path: Path) -> None:
             assert list(pool.map(sync, range(2))) == [200, 200]
     finally:
         server.stop()
+
+
+def test_deprecated_invoke_async_queues_the_event(lam: Any, logs: Any, make_fn: Any) -> None:
+    fn = make_fn("a-legacy", RECORDER)
+    assert lam.invoke_async(FunctionName=fn, InvokeArgs=b'{"legacy": 1}')["Status"] == 202
+    assert records(logs, fn)[0]["event"] == {"legacy": 1}
+    expect_error(lam.invoke_async, "RequestEntityTooLargeException", 413, FunctionName=fn,
+                 InvokeArgs=json.dumps({"s": "x" * 262_144}).encode())  # fmt: skip
