@@ -342,6 +342,8 @@ def test_event_invoke_config_crud(lam: Any, make_fn: Any) -> None:
          "InvalidParameterValueException", 400),
         ({"DestinationConfig": {"OnSuccess": {"Destination": arn("a-cfg-bad")}}}, "InvalidParameterValueException",
          400),
+        ({"DestinationConfig": {"OnSuccess": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:__nimbus_async"}}},
+         "InvalidParameterValueException", 400),
         ({"Qualifier": "nope", "MaximumRetryAttempts": 1}, "ResourceNotFoundException", 404),
     ],
 )  # fmt: skip
@@ -366,6 +368,8 @@ def test_dead_letter_config_is_stored_and_returned(lam: Any, make_fn: Any) -> No
     assert "DeadLetterConfig" not in lam.get_function_configuration(FunctionName=fn)
     expect_error(lam.update_function_configuration, "InvalidParameterValueException", 400, FunctionName=fn,
                  DeadLetterConfig={"TargetArn": "arn:aws:s3:::bucket"})  # fmt: skip
+    expect_error(lam.update_function_configuration, "InvalidParameterValueException", 400, FunctionName=fn,
+                 DeadLetterConfig={"TargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:__nimbus_async"})  # fmt: skip
 
 
 # ---- destinations and the dead-letter queue, read through the SQS API ----

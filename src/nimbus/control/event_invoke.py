@@ -29,6 +29,8 @@ DEFAULT_MAX_AGE = 21_600
 RETRIES_RANGE = (0, 2)
 MAX_AGE_RANGE = (60, 21_600)
 LATEST = "$LATEST"
+#: queues Nimbus keeps for itself (the async event queue): never a destination
+INTERNAL_QUEUE_PREFIX = "__nimbus"
 _ARN_RE = re.compile(r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-]+):([a-z]{2}(-gov)?-[a-z]+-\d)?:(\d{12})?:(.*)")
 
 
@@ -161,6 +163,8 @@ class EventInvokeConfigs:
             )
         if m.group(3) != self.settings.region or m.group(5) != self.settings.account_id:
             raise InvalidParameterValue(f"The destination ARN {arn} is invalid: it names another region or account.")
+        if (queue_name(arn) or "").startswith(INTERNAL_QUEUE_PREFIX):
+            raise InvalidParameterValue(f"The destination ARN {arn} is invalid: the queue is reserved by Nimbus.")
         target = function_target(arn)
         if target is not None and target.split(":")[0] == name:
             raise InvalidParameterValue("You can't specify the function as a destination for itself.")

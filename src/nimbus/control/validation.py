@@ -296,7 +296,7 @@ def dead_letter_target(value: Any) -> str:
     if not isinstance(value, dict) or set(value) - {"TargetArn"}:
         raise InvalidParameterValue("DeadLetterConfig must be an object with a TargetArn.")
     target = value.get("TargetArn") or ""
-    if not isinstance(target, str) or (target and not DLQ_ARN_RE.fullmatch(target)):
+    if not isinstance(target, str) or (target and not DLQ_ARN_RE.fullmatch(target)) or ":__nimbus" in target:
         raise InvalidParameterValue(
             f"The provided DeadLetterConfig TargetArn {target} is invalid: Nimbus takes a built-in queue's ARN "
             "(arn:aws:sqs:<region>:<account>:<queue>)."
