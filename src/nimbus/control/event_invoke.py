@@ -135,8 +135,16 @@ class EventInvokeConfigs:
 
     def list(self, name: str, marker: str | None, max_items: int | None) -> tuple[list[EventInvokeConfig], str | None]:
         self.registry.get(name)
-        items = [c for (f, _), c in sorted(self._configs.items()) if f == name]
+        items = [c for (f, _), c in sorted(self._configs.items()) if f == name and self._exists(name, c.qualifier)]
         return page(items, marker, max_items)
+
+    def _exists(self, name: str, qualifier: str) -> bool:
+        """Whether `qualifier` still names something (deleting an alias sends no registry event)."""
+        try:
+            self.registry.resolve(name, qualifier)
+        except ResourceNotFound:
+            return False
+        return True
 
     # ---- writes ----
     def _destination(self, value: Any, field: str, name: str) -> str | None:
@@ -201,14 +209,7 @@ class EventInvokeConfigs:
 
     async def function_changed(self, name: str) -> None:
         """A registry event: drop the configurations of a deleted function, version or alias."""
-        stale = []
-        for f, q in list(self._configs):
-            if f != name:
-                continue
-            try:
-                self.registry.resolve(name, q)
-            except ResourceNotFound:
-                stale.append(q)
+        stale = [q for f, q in list(self._configs) if f == name and not self._exists(name, q)]
         for q in stale:
             await asyncio.to_thread(self._write, None, name, q)
             self._configs.pop((name, q), None)
