@@ -217,14 +217,14 @@ def test_aws_cli_invocation_type_event(srv: Server, logs: Any, make_fn: Any, tmp
 
 
 def test_kill_9_with_events_in_flight(tmp_path: Path) -> None:
-    """1,200 accepted events, `kill -9` while they run, a restart on the same data dir: every one runs at least once.
+    """2,000 accepted events, `kill -9` while they run, a restart on the same data dir: every one runs at least once.
     The witness is the OnSuccess destination queue (delivered before an event is acked, durable), read through the
     queue store itself once the server has stopped."""
     data = tmp_path / "data"
     data.mkdir()
     asyncio.run(_create_queue(data, "a-done"))
-    server = start_server(data, *FAST, "--async-concurrency", "8")
-    total = 1200
+    server = start_server(data, *FAST, "--async-concurrency", "16")
+    total = 2000
     try:
         lam = server.client("lambda")
         fn = "a-durable"
@@ -243,7 +243,7 @@ def test_kill_9_with_events_in_flight(tmp_path: Path) -> None:
         server.process.wait()
         before = asyncio.run(_drain(data, "a-done", keep=True))
         assert len(set(before)) < total, "every event ran before the kill: the test proves nothing"
-        server = start_server(data, *FAST)
+        server = start_server(data, *FAST, "--async-concurrency", "16")
         done = wait_for(lambda: asyncio.run(_depth(data, "__nimbus_async")) == 0, timeout=180, step=1.0)
         server.stop()
         seen = asyncio.run(_drain(data, "a-done"))
@@ -275,16 +275,20 @@ async def _depth(data: Path, name: str) -> int:
 
 
 async def _drain(data: Path, name: str, keep: bool = False) -> list[int]:
-    """The `n` of every destination record in queue `name`: acked, or put back when `keep`."""
+    """The `n` of every destination record in queue `name`: acked, or (`keep`) put back once all are read."""
     store = SqliteQueueStore(data / "queues.db")
     out: list[int] = []
+    held: list[str] = []
     try:
         while batch := await store.reserve(name, 10, 600.0):
             out += [json.loads(m.body)["requestPayload"]["n"] for m in batch]
             for m in batch:
-                await (store.nack(name, m.receipt, 0.0) if keep else store.ack(name, m.receipt))
-            if keep and len(out) >= 100_000:
-                break
+                if keep:
+                    held.append(m.receipt)
+                else:
+                    await store.ack(name, m.receipt)
+        for receipt in held:
+            await store.nack(name, receipt, 0.0)
     finally:
         await store.close()
     return out
