@@ -1,8 +1,10 @@
 """What every benchmark needs: a real `nimbus serve` on loopback, a boto3 client for it, a function deployed and
-warmed, and one SigV4-signed Invoke request to replay. Benchmarks import this; nothing here times anything."""
+warmed, one SigV4-signed request to replay, and the raw-HTTP keep-alive load (`drive`) that times such requests,
+with the sync-invoke baseline the event-source benchmarks measure against. No botocore call is timed here."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -12,7 +14,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,3 +152,71 @@ def read_response(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
     body = bytes(buf[end + 4 : total])
     del buf[:total]
     return int(head.split(b" ", 2)[1]), body
+
+
+# ---------------------------------------------------------------------------------------------- raw-HTTP load
+#: what a response counted for: (units done, units failed) from its status and body (an invoke is one unit; a
+#: ReceiveMessage, the messages it returned; a batch call, its Successful and Failed entries)
+Check = Callable[[int, bytes], tuple[int, int]]
+
+
+@dataclass
+class Rate:
+    elapsed: float
+    done: int
+    failed: int
+
+    @property
+    def per_second(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def signed_request(port: int, service: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """One complete raw POST, SigV4-signed once by botocore (scope `service`), to replay or send as it is."""
+    host = f"127.0.0.1:{port}"
+    request = AWSRequest(method="POST", url=f"http://{host}{path}", data=body, headers=headers)
+    SigV4Auth(Credentials(KEY, SECRET), service, REGION).add_auth(request)
+    signed = {"Host": host, **{k: str(v) for k, v in request.headers.items()}, "Content-Length": str(len(body))}
+    head = "".join(f"{k}: {v}\r\n" for k, v in signed.items())
+    return f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + body
+
+
+async def _connection(port: int, next_request: Callable[[], bytes | None], check: Check, stop_at: float,
+                      totals: list[int]) -> None:  # fmt: skip
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    loop = asyncio.get_running_loop()
+    try:
+        while loop.time() < stop_at and (request := next_request()) is not None:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            body = await reader.readexactly(content_length(head))
+            done, failed = check(int(head.split(b" ", 2)[1]), body)
+            totals[0] += done
+            totals[1] += failed
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def drive(port: int, next_request: Callable[[], bytes | None], check: Check, connections: int,
+                seconds: float) -> Rate:  # fmt: skip
+    """`connections` keep-alive connections, each sending `next_request()` and waiting for its answer, until
+    `seconds` pass or `next_request` returns None (a budget, or a pool of pre-signed requests, runs out)."""
+    loop = asyncio.get_running_loop()
+    totals = [0, 0]
+    start = loop.time()
+    await asyncio.gather(*(_connection(port, next_request, check, start + seconds, totals) for _ in range(connections)))
+    return Rate(loop.time() - start, totals[0], totals[1])
+
+
+def status_is(ok: int) -> Check:
+    return lambda status, _body: (1, 0) if status == ok else (0, 1)
+
+
+def sync_invoke_rate(port: int, function: str, body: bytes, connections: int, seconds: float) -> Rate:
+    """The baseline of the event-source benchmarks: one signed RequestResponse Invoke of a warm `function`, replayed
+    on `connections` keep-alive connections for 1 s (instances warm up to that concurrency), then for `seconds`."""
+    request = signed_invoke("sync", port, function, body).request
+    asyncio.run(drive(port, lambda: request, status_is(200), connections, 1.0))
+    return asyncio.run(drive(port, lambda: request, status_is(200), connections, seconds))
