@@ -3,17 +3,17 @@
     .venv/bin/python bench/sqs_api.py [--connections 32] [--seconds 5] [--max-handles 60000]
 
 1. Starts `nimbus serve` (temporary data dir), deploys `bench-noop` and warms it.
-2. **sync**: `_support.sync_invoke_rate`, the baseline the other event-source benchmarks use: `--connections`
+2. **sync**: `_support.sync_invoke_rate`, the baseline async_invoke.py and sqs_mapping.py measure too: `--connections`
    keep-alive connections replay one signed RequestResponse Invoke (1 s warm-up, then `--seconds`).
 3. On the same number of connections, raw HTTP (JSON 1.0, `X-Amz-Target: AmazonSQS.*`), every request SigV4-signed
-   by botocore before its phase starts, so botocore's per-call cost (~1 ms) stays out of the figures:
+   by botocore before its phase starts, so botocore's per-call cost stays out of the figures:
    - **SendMessage**: one signed request (a 32-byte body) replayed for `--seconds` (after a 1 s warm-up round);
    - **SendMessageBatch**: one signed batch of 10 replayed for `--seconds`; messages per second;
    - **ReceiveMessage**: one signed receive (MaxNumberOfMessages 10, WaitTimeSeconds 0, VisibilityTimeout 43200 so
      nothing comes back during the run) replayed for `--seconds` or until the queue answers empty; messages per
      second; the receipt handles are kept;
-   - **DeleteMessage** on the first half of those handles (at most `--max-handles` / 2), one signed request each,
-     then **DeleteMessageBatch** on the rest in tens; deletes per second, until `--seconds` or the handles run out.
+   - **DeleteMessage** on every other handle among the first `--max-handles`, one signed request each, then
+     **DeleteMessageBatch** on the other half in tens; deletes per second, until `--seconds` or the handles run out.
 
 Never fails on timing; prints each rate and its ratio to sync invoke.
 """
