@@ -25,7 +25,7 @@ from nimbus.control.layers import LayerRegistry
 from nimbus.control.registry import Registry
 from nimbus.control.validation import FunctionRef
 from nimbus.invoke.async_dispatch import Dispatcher, DispatchSettings, retry_delay, throttle_backoff
-from nimbus.invoke.async_invoke import ASYNC_QUEUE, AsyncInvoker
+from nimbus.invoke.async_invoke import ASYNC_QUEUE, AsyncInvoker, Gathered
 from nimbus.invoke.invoker import Invoker
 from nimbus.invoke.throttle import Throttle
 from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
@@ -135,6 +135,49 @@ def test_backoff_and_retry_delays() -> None:
     assert [throttle_backoff(n, 1.0, 300.0) for n in (1, 2, 3, 9, 10, 1000)] == [1, 2, 4, 256, 300, 300]
     assert [retry_delay(n, (60.0, 120.0)) for n in (1, 2, 3)] == [60.0, 120.0, 120.0]
     assert retry_delay(1, ()) == 0.0
+
+
+def test_gathered_calls_share_one_flush_each_caller_gets_its_own_answer() -> None:
+    async def main() -> None:
+        flushes: list[list[int]] = []
+        release = asyncio.Event()
+
+        async def flush(items: list[int]) -> list[int]:
+            flushes.append(items)
+            await release.wait()
+            return [i * 10 for i in items]
+
+        gathered = Gathered(flush, name="t", max_items=3)
+        calls = [asyncio.create_task(gathered(i)) for i in range(5)]
+        await asyncio.sleep(0)
+        release.set()
+        assert await asyncio.gather(*calls) == [0, 10, 20, 30, 40]
+        # the first flush took every call waiting when it began, within max_items; the rest, the next one
+        assert flushes == [[0, 1, 2], [3, 4]]
+        assert await gathered(7) == 70  # alone: flushed at once, by a fresh task
+        assert flushes[-1] == [7]
+
+    asyncio.run(main())
+
+
+def test_gathered_failure_fails_only_its_batch_and_bytes_cap_a_batch() -> None:
+    async def main() -> None:
+        flushes: list[list[str]] = []
+
+        async def flush(items: list[str]) -> list[int]:
+            flushes.append(items)
+            if "bad" in items:
+                raise ValueError("store down")
+            return [len(i) for i in items]
+
+        gathered = Gathered(flush, name="t", size=len, max_bytes=6)
+        calls = [asyncio.create_task(gathered(i)) for i in ("bad", "abc", "defg", "hi", "toolongalone")]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert flushes == [["bad", "abc"], ["defg", "hi"], ["toolongalone"]]  # one item over the cap goes alone
+        assert [type(r) for r in results[:2]] == [ValueError, ValueError]
+        assert results[2:] == [4, 2, 12]
+
+    asyncio.run(main())
 
 
 def test_function_errors_retry_with_delays_then_reach_on_failure_and_the_dlq(tmp_path: Path) -> None:

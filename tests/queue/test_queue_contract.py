@@ -380,6 +380,36 @@ def test_ack_deletes_with_the_latest_receipt_only(open_store: OpenStore, clock: 
     run(open_store, clock, body, queues=("q", "other"))
 
 
+def test_ack_many_deletes_each_latest_receipt_and_answers_in_order(open_store: OpenStore, clock: FakeClock) -> None:
+    async def body(store: QueueStore) -> None:
+        await store.enqueue("q", msgs(*(str(i) for i in range(5))))
+        got = await store.reserve("q", 5, VIS)
+        clock.advance(VIS)
+        [stale_then_fresh] = await store.reserve("q", 1, VIS)  # got[0] again, under a new receipt
+        receipts = [got[0].receipt, "garbage", got[1].receipt, got[2].receipt, got[1].receipt, "99999999.x"]
+        assert await store.ack_many("q", receipts) == [False, False, True, True, False, False]
+        assert await store.ack_many("other", [got[3].receipt]) == [False]  # right receipt, wrong queue
+        assert await store.ack_many("q", []) == []
+        # 3 and 4 lapsed (visible again) but their receipts are still the latest: an ack still deletes them
+        assert await store.depth("q") == Depth(visible=2, in_flight=1, delayed=0)
+        assert await store.ack_many("q", [got[3].receipt, stale_then_fresh.receipt, got[4].receipt]) == [True] * 3
+        assert await store.depth("q") == Depth(0, 0, 0)
+
+    run(open_store, clock, body, queues=("q", "other"))
+
+
+def test_ack_many_of_a_large_batch(open_store: OpenStore, clock: FakeClock) -> None:
+    async def body(store: QueueStore) -> None:
+        await store.enqueue("q", msgs(*(str(i) for i in range(1200))))
+        got: list[str] = []
+        while len(got) < 1200:
+            got += [m.receipt for m in await store.reserve("q", 100, VIS)]
+        assert await store.ack_many("q", got) == [True] * 1200
+        assert await store.depth("q") == Depth(0, 0, 0)
+
+    run(open_store, clock, body)
+
+
 def test_nack_makes_visible_again_after_its_delay(open_store: OpenStore, clock: FakeClock) -> None:
     async def body(store: QueueStore) -> None:
         await store.enqueue("q", msgs("a"))

@@ -31,7 +31,7 @@ from nimbus.control.event_invoke import DEFAULT_MAX_AGE, DEFAULT_RETRIES, EventI
 from nimbus.control.registry import Registry
 from nimbus.control.validation import FunctionRef
 from nimbus.errors import ClientError, NimbusError, ResourceNotFound, TooManyRequests
-from nimbus.invoke.async_invoke import ASYNC_QUEUE, AsyncEvent, AsyncInvoker, decode_event, next_attempt
+from nimbus.invoke.async_invoke import ASYNC_QUEUE, AsyncEvent, AsyncInvoker, Gathered, decode_event, next_attempt
 from nimbus.invoke.destinations import EVENT_AGE_EXCEEDED, RETRIES_EXHAUSTED, SUCCESS, Deliveries, dead_letter, record
 from nimbus.invoke.invoker import InvokeOptions, Invoker
 from nimbus.protocol.records import InvokeResult
@@ -87,6 +87,8 @@ class Dispatcher:
         self.queues = queues
         self.clock = clock or RealClock()
         self.deliveries = Deliveries(queues, async_invoker)
+        #: acks of events finishing together go to the store as one ack_many
+        self._ack = Gathered(self._ack_many, name="async-ack")
         self._running: set[asyncio.Task[None]] = set()
         #: reserved ahead (at most `concurrency` of them), with the monotonic time each was reserved
         self._ready: deque[tuple[Reserved, float]] = deque()
@@ -144,6 +146,9 @@ class Dispatcher:
             now = self.clock.monotonic()
             self._ready.extend((message, now) for message in batch)
 
+    async def _ack_many(self, receipts: list[str]) -> list[bool]:
+        return await self.queues.ack_many(ASYNC_QUEUE, receipts)
+
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         self._slot.set()
@@ -166,7 +171,7 @@ class Dispatcher:
         except (ValueError, KeyError, TypeError):  # not an envelope of ours: nothing could ever run it
             log.error("async queue message %s is not an event envelope; dropped", message.message_id)
             self.outcomes["dropped"] += 1
-            await self.queues.ack(ASYNC_QUEUE, message.receipt)
+            await self._ack(message.receipt)
             return
         config = self.configs.effective(event.function, event.qualifier)
         max_age = config.max_age_s if config else DEFAULT_MAX_AGE
@@ -175,7 +180,7 @@ class Dispatcher:
         if now - event.accepted_ms / 1000 > max_age:
             await self._failed(event, EVENT_AGE_EXCEEDED, None)
             self.outcomes["expired"] += 1
-            await self.queues.ack(ASYNC_QUEUE, message.receipt)
+            await self._ack(message.receipt)
             return
         ref = FunctionRef(event.function, event.qualifier)
         keeper = None
@@ -186,7 +191,7 @@ class Dispatcher:
         except ResourceNotFound:  # the function, version or alias went away since the event was accepted
             log.warning("async event %s: %s no longer exists, event dropped", event.request_id, self._arn(event))
             self.outcomes["dropped"] += 1
-            await self.queues.ack(ASYNC_QUEUE, message.receipt)
+            await self._ack(message.receipt)
             return
         except ClientError as exc:
             if not isinstance(exc, TooManyRequests):
@@ -212,7 +217,7 @@ class Dispatcher:
         else:
             await self._failed(event, RETRIES_EXHAUSTED, result)
             self.outcomes["exhausted"] += 1
-        await self.queues.ack(ASYNC_QUEUE, message.receipt)
+        await self._ack(message.receipt)
 
     async def _keep_hidden(self, receipt: str) -> None:
         """Renew the reservation of an event whose function may outlive it (ChangeMessageVisibility)."""

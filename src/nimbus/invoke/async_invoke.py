@@ -11,9 +11,12 @@ costs no attempt. The dispatcher (`async_dispatch`) runs them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 from nimbus.clock import Clock, RealClock
 from nimbus.control.validation import FunctionRef
@@ -26,6 +29,83 @@ from nimbus.queue.contract import NewMessage, QueueStore
 ASYNC_QUEUE = "__nimbus_async"
 #: Lambda's async payload limit: 1 MB (256 KB until 2025)
 ASYNC_PAYLOAD_MAX = 1_048_576
+#: the most events one gathered enqueue (or ack) takes, and the most payload bytes one enqueue gathers
+GATHER_MAX = 256
+GATHER_MAX_BYTES = 8 * 1_048_576
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Gathered(Generic[T, R]):
+    """Concurrent calls of one store operation, gathered into one call: the first caller starts a flush; callers
+    arriving while it runs wait for the next flush, which takes them all (up to `max_items`, `max_bytes` by
+    `size`). Under load a store round trip (a future, a thread hop, a statement or a savepoint on the store's
+    thread) is paid once per batch instead of once per event; alone, a call waits no longer than before. A failed
+    flush fails every caller in it. The flushing task is owned here and ends when nothing is left."""
+
+    def __init__(
+        self,
+        flush: Callable[[list[T]], Awaitable[list[R]]],
+        *,
+        name: str,
+        max_items: int = GATHER_MAX,
+        size: Callable[[T], int] | None = None,
+        max_bytes: int = GATHER_MAX_BYTES,
+    ) -> None:
+        self._flush = flush
+        self._name = name
+        self._max_items = max_items
+        self._size = size
+        self._max_bytes = max_bytes
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, item: T) -> R:
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, fut))
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain(), name=self._name)
+        return await fut
+
+    def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
+        count, total = 0, 0
+        for item, _ in self._pending:
+            if count >= self._max_items:
+                break
+            if self._size is not None:
+                total += self._size(item)
+                if count and total > self._max_bytes:
+                    break
+            count += 1
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        return batch
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._take()
+                try:
+                    results = await self._flush([item for item, _ in batch])
+                except BaseException as exc:
+                    for _, fut in batch:
+                        if fut.done():
+                            continue
+                        if isinstance(exc, Exception):
+                            fut.set_exception(exc)
+                        else:
+                            fut.cancel()
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, fut), result in zip(batch, results, strict=True):
+                    if not fut.done():
+                        fut.set_result(result)
+        finally:
+            self._task = None
+            for _, fut in self._pending:  # only when cancelled: nobody is left to flush them
+                fut.cancel()
+            self._pending = []
 
 
 @dataclass(frozen=True)
@@ -69,6 +149,10 @@ class AsyncInvoker:
         self.invoker = invoker
         self.queues = queues
         self.clock = clock or RealClock()
+        self._enqueue = Gathered(self._enqueue_many, name="async-accept", size=lambda m: len(m.body))
+
+    async def _enqueue_many(self, messages: list[NewMessage]) -> list[str]:
+        return await self.queues.enqueue(ASYNC_QUEUE, messages)
 
     async def start(self) -> None:
         await self.queues.create_queue(ASYNC_QUEUE, {}, {})
@@ -83,7 +167,7 @@ class AsyncInvoker:
             )
         payload = check_payload(payload)
         event = AsyncEvent(ref.name, ref.qualifier, request_id, int(self.clock.time() * 1000), 0, payload)
-        await self.queues.enqueue(ASYNC_QUEUE, [NewMessage(encode_event(event))])
+        await self._enqueue(NewMessage(encode_event(event)))  # gathered with the other accepts waiting
 
     async def requeue(self, event: AsyncEvent, delay_s: float) -> None:
         """Queue `event` again (its attempt count already raised), visible after `delay_s`."""

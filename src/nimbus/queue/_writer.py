@@ -107,15 +107,21 @@ class Writer:
                 conn.execute("ROLLBACK")
             failure = ServiceError(f"queue store: {exc}")
             outcomes = [(None, failure)] * len(batch)
+        # one wake-up per loop per batch, not one per job: each call_soon_threadsafe costs the loop a wake and a
+        # callback, and a batch of hundreds would otherwise cost hundreds (almost always there is one loop)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
         for (_job, fut, loop), (result, error) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((fut, result, error))
+        for loop, settled in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the caller's loop is gone (closed at shutdown)
-                loop.call_soon_threadsafe(_settle, fut, result, error)
+                loop.call_soon_threadsafe(_settle_all, settled)
 
 
-def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if fut.cancelled():
-        return
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(result)
+def _settle_all(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for fut, result, error in settled:
+        if fut.cancelled():
+            continue
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)

@@ -150,6 +150,17 @@ class SqliteQueueStore:
             ).rowcount == 1
         )  # fmt: skip
 
+    async def ack_many(self, queue: str, receipts: Sequence[str]) -> list[bool]:
+        keys = [_parse_receipt(receipt) for receipt in receipts]
+        wanted = [(key, receipt) for key, receipt in zip(keys, receipts, strict=True) if key is not None]
+        if not wanted:
+            return [False] * len(keys)
+        deleted = await self._writer.run(partial(_ack_many, queue, wanted))
+        answers = []
+        for key, receipt in zip(keys, receipts, strict=True):  # a repeated receipt: only its first ack deletes
+            answers.append(key is not None and deleted.pop(key, None) == receipt)
+        return answers
+
     async def nack(self, queue: str, receipt: str, delay_s: float = 0.0) -> bool:
         key = _parse_receipt(receipt)
         if key is None:
@@ -353,6 +364,29 @@ def _reserve(
         updates,
     )
     return out, None
+
+
+#: receipts per DELETE statement (two bound values each; SQLite's limit on bound values is 32766)
+_ACK_CHUNK = 500
+
+
+def _ack_many(queue: str, wanted: list[tuple[int, str]], c: sqlite3.Connection) -> dict[int, str]:
+    """Delete the messages whose latest receipt is given; the row id -> receipt of each deleted. One statement per
+    chunk, not one per message: the writer thread gives up the GIL on every statement, which the event loop pays
+    for."""
+    deleted: dict[int, str] = {}
+    for start in range(0, len(wanted), _ACK_CHUNK):
+        chunk = wanted[start : start + _ACK_CHUNK]
+        pairs = ", ".join("(?, ?)" for _ in chunk)
+        params: list[object] = [queue]
+        for key, receipt in chunk:
+            params += (key, receipt)
+        rows = c.execute(
+            f"DELETE FROM messages WHERE queue = ? AND (id, receipt) IN (VALUES {pairs}) RETURNING id, receipt",
+            params,
+        ).fetchall()
+        deleted.update((row[0], row[1]) for row in rows)
+    return deleted
 
 
 def _dead_letter(queue: str, key: int, receipt: str, target: str, now: float, c: sqlite3.Connection) -> bool:
