@@ -90,6 +90,8 @@ class Dispatcher:
         #: acks of events finishing together go to the store as one ack_many
         self._ack = Gathered(self._ack_many, name="async-ack")
         self._running: set[asyncio.Task[None]] = set()
+        #: events whose invocation is over, waiting only for their ack: they no longer hold a slot
+        self._acking: set[asyncio.Task[None]] = set()
         #: reserved ahead (at most `concurrency` of them), with the monotonic time each was reserved
         self._ready: deque[tuple[Reserved, float]] = deque()
         self._slot = asyncio.Event()
@@ -113,8 +115,8 @@ class Dispatcher:
             message, _ = self._ready.popleft()
             with contextlib.suppress(Exception):
                 await self.queues.nack(ASYNC_QUEUE, message.receipt, 0.0)
-        if self._running:
-            _, pending = await asyncio.wait(set(self._running), timeout=self.settings.stop_grace_s)
+        if self._running or self._acking:
+            _, pending = await asyncio.wait(self._running | self._acking, timeout=self.settings.stop_grace_s)
             for task in pending:
                 task.cancel()
             if pending:
@@ -151,7 +153,18 @@ class Dispatcher:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
+        self._acking.discard(task)
         self._slot.set()
+
+    async def _done(self, receipt: str) -> None:
+        """Ack an event whose outcome is delivered. Its slot is free from here: the ack waits for the store's
+        next commit, and a slot held through it would idle while the function could run the next event."""
+        task = asyncio.current_task()
+        if task in self._running:
+            self._running.discard(task)
+            self._acking.add(task)
+            self._slot.set()
+        await self._ack(receipt)
 
     async def _guarded(self, message: Reserved) -> None:
         """One event, whatever happens: a failure of ours is logged and the event comes back at its visibility."""
@@ -171,7 +184,7 @@ class Dispatcher:
         except (ValueError, KeyError, TypeError):  # not an envelope of ours: nothing could ever run it
             log.error("async queue message %s is not an event envelope; dropped", message.message_id)
             self.outcomes["dropped"] += 1
-            await self._ack(message.receipt)
+            await self._done(message.receipt)
             return
         config = self.configs.effective(event.function, event.qualifier)
         max_age = config.max_age_s if config else DEFAULT_MAX_AGE
@@ -180,7 +193,7 @@ class Dispatcher:
         if now - event.accepted_ms / 1000 > max_age:
             await self._failed(event, EVENT_AGE_EXCEEDED, None)
             self.outcomes["expired"] += 1
-            await self._ack(message.receipt)
+            await self._done(message.receipt)
             return
         ref = FunctionRef(event.function, event.qualifier)
         keeper = None
@@ -191,7 +204,7 @@ class Dispatcher:
         except ResourceNotFound:  # the function, version or alias went away since the event was accepted
             log.warning("async event %s: %s no longer exists, event dropped", event.request_id, self._arn(event))
             self.outcomes["dropped"] += 1
-            await self._ack(message.receipt)
+            await self._done(message.receipt)
             return
         except ClientError as exc:
             if not isinstance(exc, TooManyRequests):
@@ -217,7 +230,7 @@ class Dispatcher:
         else:
             await self._failed(event, RETRIES_EXHAUSTED, result)
             self.outcomes["exhausted"] += 1
-        await self._ack(message.receipt)
+        await self._done(message.receipt)
 
     async def _keep_hidden(self, receipt: str) -> None:
         """Renew the reservation of an event whose function may outlive it (ChangeMessageVisibility)."""
