@@ -4,44 +4,25 @@ replaced by Put, and dropped with the version, alias or function they name."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from nimbus.config import Settings
-from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
-from nimbus.control.layers import LayerRegistry
-from nimbus.control.registry import Registry
 from nimbus.control.versions import Versions
 from nimbus.errors import ResourceNotFound
-from nimbus.store.db import migrate, sqlite_engine
-from nimbus.store.schema import metadata
+from registry_support import create_echo, open_registry, open_store
 
 QUEUE = "arn:aws:sqs:us-east-1:000000000000:q"
-
-
-def _zip() -> str:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", "def handler(e, c):\n    return e\n")
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 def test_configs_persist_merge_and_go_with_what_they_name(tmp_path: Path) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
-        engine = sqlite_engine(tmp_path / "nimbus.db")
-        migrate(engine, metadata)
-        codes = CodeStore(tmp_path)
-        registry = Registry(settings, engine, codes, lambda runtime: None, LayerRegistry(settings, engine, codes))
-        await registry.create({
-            "FunctionName": "fn", "Runtime": "python3.11", "Handler": "app.handler",
-            "Role": "arn:aws:iam::000000000000:role/r", "Code": {"ZipFile": _zip()},
-        })  # fmt: skip
+        engine, codes = open_store(tmp_path)
+        registry = open_registry(settings, engine, codes)
+        await create_echo(registry)
         versions = Versions(registry)
         await versions.publish("fn", {})
         await versions.create_alias("fn", {"Name": "live", "FunctionVersion": "1"})

@@ -9,19 +9,14 @@ record, success reaches the success destination, and the run loop never runs mor
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import json
-import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from nimbus.clock import FakeClock
 from nimbus.config import Settings
-from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
-from nimbus.control.layers import LayerRegistry
 from nimbus.control.registry import Registry
 from nimbus.control.validation import FunctionRef
 from nimbus.invoke.async_dispatch import Dispatcher, DispatchSettings, retry_delay, throttle_backoff
@@ -31,8 +26,7 @@ from nimbus.invoke.throttle import Throttle
 from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.queue.contract import NewMessage, Reserved
 from nimbus.queue.sqlite import SqliteQueueStore
-from nimbus.store.db import migrate, sqlite_engine
-from nimbus.store.schema import metadata
+from registry_support import create_echo, open_registry, open_store
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
 SQS = "arn:aws:sqs:us-east-1:000000000000:"
@@ -90,26 +84,13 @@ class World:
         return await self.queues.reserve(queue, 10, 60.0)
 
 
-def _zip() -> str:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", "def handler(e, c):\n    return e\n")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def run(tmp_path: Path, body: Callable[[World], Awaitable[None]], **dispatch: object) -> None:
     async def main() -> None:
         clock = FakeClock(1_800_000_000.0)
         settings = Settings(data_dir=tmp_path)
-        engine = sqlite_engine(tmp_path / "nimbus.db")
-        migrate(engine, metadata)
-        codes = CodeStore(tmp_path)
-        registry = Registry(settings, engine, codes, lambda runtime: None, LayerRegistry(settings, engine, codes))
-        await registry.create({
-            "FunctionName": "fn", "Runtime": "python3.11", "Handler": "app.handler",
-            "Role": "arn:aws:iam::000000000000:role/r", "Code": {"ZipFile": _zip()},
-            "DeadLetterConfig": {"TargetArn": SQS + "dlq"},
-        })  # fmt: skip
+        engine, codes = open_store(tmp_path)
+        registry = open_registry(settings, engine, codes)
+        await create_echo(registry, DeadLetterConfig={"TargetArn": SQS + "dlq"})
         pools = ScriptedPools()
         throttle = Throttle(10, 100_000)
         invoker = Invoker(registry, pools, throttle)

@@ -6,17 +6,12 @@ or version) take reservations and provisioned configurations with them."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
-import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from nimbus.config import Settings
-from nimbus.control.codestore import CodeStore
-from nimbus.control.layers import LayerRegistry
 from nimbus.control.provisioned import ProvisionedConfigs
 from nimbus.control.registry import Registry
 from nimbus.control.versions import Versions
@@ -24,8 +19,7 @@ from nimbus.errors import TooManyRequests
 from nimbus.invoke.concurrency import Concurrency
 from nimbus.invoke.throttle import Throttle
 from nimbus.protocol.records import FunctionSpec
-from nimbus.store.db import migrate, sqlite_engine
-from nimbus.store.schema import metadata
+from registry_support import create_echo, open_registry, open_store
 
 
 class StubPools:
@@ -44,13 +38,6 @@ class StubPools:
         return self.kept.get((name, version), 0)
 
 
-def _zip() -> str:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", "def handler(e, c):\n    return e\n")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 Body = Callable[[Concurrency, Registry, StubPools], Awaitable[None]]
 
 
@@ -59,21 +46,13 @@ def run(tmp_path: Path, *bodies: Body) -> None:
 
     async def main() -> None:
         settings = Settings(data_dir=tmp_path, concurrency_limit=1000)
-        engine = sqlite_engine(tmp_path / "nimbus.db")
-        migrate(engine, metadata)
-        codes = CodeStore(tmp_path)
+        engine, codes = open_store(tmp_path)
         try:
             for n, body in enumerate(bodies):
-                layers = LayerRegistry(settings, engine, codes)
-                layers.load()
-                registry = Registry(settings, engine, codes, lambda runtime: None, layers)
-                registry.load()
+                registry = open_registry(settings, engine, codes)
                 if n == 0:
                     for name in ("fn", "other"):
-                        await registry.create({
-                            "FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler",
-                            "Role": "arn:aws:iam::000000000000:role/r", "Code": {"ZipFile": _zip()},
-                        })  # fmt: skip
+                        await create_echo(registry, name)
                 configs = ProvisionedConfigs(registry)
                 configs.load()
                 pools = StubPools()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
-import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,6 @@ from typing import Any
 import pytest
 
 from nimbus.config import Settings
-from nimbus.control.codestore import CodeStore
-from nimbus.control.layers import LayerRegistry
 from nimbus.control.registry import Registry
 from nimbus.control.validation import FunctionRef
 from nimbus.control.versions import Versions
@@ -31,8 +27,7 @@ from nimbus.errors import (
 from nimbus.invoke.invoker import InvokeOptions, Invoker
 from nimbus.invoke.throttle import Throttle
 from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
-from nimbus.store.db import migrate, sqlite_engine
-from nimbus.store.schema import metadata
+from registry_support import create_echo, open_registry, open_store
 
 
 class StubPools:
@@ -55,28 +50,15 @@ class StubPools:
         self.retired.append(function_name)
 
 
-def _zip() -> str:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", "def handler(e, c):\n    return e\n")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 Body = Callable[[Invoker, Registry, StubPools], Awaitable[None]]
 
 
 def run(tmp_path: Path, body: Body, account_limit: int = 10, memory_budget_mb: int = 100_000) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
-        engine = sqlite_engine(tmp_path / "nimbus.db")
-        migrate(engine, metadata)
-        codes = CodeStore(tmp_path)
-        layers = LayerRegistry(settings, engine, codes)
-        registry = Registry(settings, engine, codes, lambda runtime: None, layers)
-        await registry.create({
-            "FunctionName": "fn", "Runtime": "python3.11", "Handler": "app.handler",
-            "Role": "arn:aws:iam::000000000000:role/r", "Code": {"ZipFile": _zip()},
-        })  # fmt: skip
+        engine, codes = open_store(tmp_path)
+        registry = open_registry(settings, engine, codes)
+        await create_echo(registry)
         pools = StubPools()
         invoker = Invoker(registry, pools, Throttle(account_limit, memory_budget_mb))
         registry.subscribe(invoker.function_changed)
