@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,18 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from _support import KEY, REGION, SECRET, Target, content_length, deploy, lambda_client, nimbus_server
+from _support import (
+    KEY,
+    REGION,
+    SECRET,
+    Target,
+    deploy,
+    drive,
+    lambda_client,
+    nimbus_server,
+    status_is,
+    sync_invoke_rate,
+)
 from nimbus.invoke.async_invoke import ASYNC_QUEUE
 from nimbus.queue.sqlite import SqliteQueueStore
 
@@ -43,30 +53,6 @@ def signed(port: int, function: str, kind: str) -> Target:
     headers = {"Host": host, **{k: str(v) for k, v in request.headers.items()}, "Content-Length": str(len(BODY))}
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     return Target(kind, port, f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + BODY, headers, path)
-
-
-async def _worker(target: Target, ok: bytes, stop_at: float, budget: list[int], counts: list[int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
-    loop = asyncio.get_running_loop()
-    try:
-        while loop.time() < stop_at and budget[0] > 0:
-            budget[0] -= 1
-            writer.write(target.request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(content_length(head))
-            counts[0 if head.startswith(ok) else 1] += 1
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-
-
-async def run_for(target: Target, ok: bytes, connections: int, seconds: float, budget: int) -> tuple[float, int, int]:
-    loop = asyncio.get_running_loop()
-    counts, left = [0, 0], [budget]
-    start = loop.time()
-    await asyncio.gather(*(_worker(target, ok, start + seconds, left, counts) for _ in range(connections)))
-    return loop.time() - start, counts[0], counts[1]
 
 
 async def pending(db: Path) -> int:
@@ -92,14 +78,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, nimbus_server(Path(tmp), *extra) as server:
         client = lambda_client(server.port)
         deploy(client, "bench-noop", "python3.11", NOOP, "app.handler", BODY)
-        sync = signed(server.port, "bench-noop", "RequestResponse")
-        asyncio.run(run_for(sync, b"HTTP/1.1 200", args.connections, 1.0, 1 << 30))  # warm instances up
-        elapsed, done, errors = asyncio.run(run_for(sync, b"HTTP/1.1 200", args.connections, args.seconds, 1 << 30))
-        sync_rate = done / elapsed
-        event = signed(server.port, "bench-noop", "Event")
+        sync = sync_invoke_rate(server.port, "bench-noop", BODY, args.connections, args.seconds)
+        sync_rate, errors = sync.per_second, sync.failed
+        event = signed(server.port, "bench-noop", "Event").request
+        left = [args.events]
+
+        def next_event() -> bytes | None:
+            left[0] -= 1
+            return event if left[0] >= 0 else None
+
         start = time.monotonic()
-        elapsed, accepted, refused = asyncio.run(run_for(event, b"HTTP/1.1 202", args.connections, 600, args.events))
-        accept_rate = accepted / elapsed
+        accepts = asyncio.run(drive(server.port, next_event, status_is(202), args.connections, 600))
+        accepted, refused, accept_rate = accepts.done, accepts.failed, accepts.per_second
         db = Path(tmp) / "data" / "queues.db"
         while asyncio.run(pending(db)):
             time.sleep(0.05)

@@ -14,7 +14,6 @@ Never fails on timing; prints the figures.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import tempfile
 import time
@@ -27,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import boto3
 from botocore.config import Config
 
-from _support import KEY, REGION, SECRET, deploy, lambda_client, nimbus_server
-from async_invoke import BODY, NOOP, run_for, signed
+from _support import KEY, REGION, SECRET, deploy, lambda_client, nimbus_server, sync_invoke_rate
+from async_invoke import BODY, NOOP
 
 
 def sqs_client(port: int) -> Any:
@@ -65,10 +64,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, nimbus_server(Path(tmp)) as server:
         lam = lambda_client(server.port)
         deploy(lam, "bench-noop", "python3.11", NOOP, "app.handler", BODY)
-        sync = signed(server.port, "bench-noop", "RequestResponse")
-        asyncio.run(run_for(sync, b"HTTP/1.1 200", 32, 1.0, 1 << 30))  # warm instances up
-        elapsed, done, _ = asyncio.run(run_for(sync, b"HTTP/1.1 200", 32, args.seconds, 1 << 30))
-        sync_rate = done / elapsed
+        sync_rate = sync_invoke_rate(server.port, "bench-noop", BODY, 32, args.seconds).per_second
         sqs = sqs_client(server.port)
         url = sqs.create_queue(QueueName="bench-mapping", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
         params: dict[str, Any] = {
