@@ -216,5 +216,7 @@ def test_each_invocation_names_its_source(tmp_path: Path) -> None:
         await invoker.invoke(FN, b"{}", options(source="sqs"))
         await invoker.invoke(FN, b"{}", options(invocation_type="DryRun", source="url"))  # not admitted: not counted
         assert dict(invoker.sources) == {"api": 1, "sqs": 2}
+        # only a synchronous API caller waits on the answer: event sources' invocations are never busy-polled
+        assert [request.interactive for _, request in pools.calls] == [True, False, False]
 
     run(tmp_path, body)

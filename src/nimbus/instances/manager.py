@@ -133,7 +133,9 @@ class InstanceManager:
             instance.output.begin_tail()
         finished = False
         try:
-            alone = self._settings.busy_poll and self.in_flight() == 1 and not self.others_waiting()
+            alone = (
+                request.interactive and self._settings.busy_poll and self.in_flight() == 1 and not self.others_waiting()
+            )
             result = await instance.invoke(
                 request, time.time() + spec.timeout_s, cold, self.others_waiting if alone else None
             )

@@ -117,6 +117,7 @@ class Invoker:
             invoked_arn=f"{spec.arn}:{ref.qualifier}" if ref.qualifier else spec.arn,
             client_context=client_context,
             want_log_tail=log_type == "Tail",
+            interactive=options.source == "api",
         )
         name, memory_mb = spec.name, spec.memory_mb
         throttle = self.throttle

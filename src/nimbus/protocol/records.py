@@ -55,6 +55,9 @@ class InvokeRequest:
     client_context: str | None = None  # decoded client context JSON, if the caller sent one
     want_log_tail: bool = False
     trace_id: str = ""
+    #: a caller waits on this answer (a synchronous API call), so a lone invocation is worth busy polling for;
+    #: event sources' invocations (async, queues) are not: polling would only burn the CPU their batch needs
+    interactive: bool = True
 
 
 @dataclass(frozen=True)
