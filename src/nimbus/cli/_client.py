@@ -40,6 +40,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def key_values(items: list[str], what: str) -> dict[str, str]:
+    """`KEY=VALUE` command-line items as a dict; anything else is a usage error naming the option (`what`)."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"{what} expects KEY=VALUE, got {item!r}", code=2)
+        pairs[key] = value
+    return pairs
+
+
 def _session(region: str | None) -> Any:
     core = botocore.session.get_session()
     # The EC2 metadata probe costs seconds off EC2 and its role credentials are never Nimbus credentials.

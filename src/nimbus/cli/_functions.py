@@ -19,6 +19,7 @@ from nimbus.cli._client import (
     api_errors,
     err,
     fail,
+    key_values,
     make_client,
     out,
 )
@@ -66,16 +67,6 @@ def _code_bytes(code: Path) -> bytes:
     return code.read_bytes()
 
 
-def _parse_env(pairs: list[str]) -> dict[str, str]:
-    variables = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail(f"--env expects KEY=VALUE, got {pair!r}", code=2)
-        variables[key] = value
-    return variables
-
-
 def _config_params(
     runtime: str | None,
     handler: str | None,
@@ -94,7 +85,7 @@ def _config_params(
         "Description": description,
     }
     if env is not None:
-        params["Environment"] = {"Variables": _parse_env(env)}
+        params["Environment"] = {"Variables": key_values(env, "--env")}
     if layers is not None:
         if len(layers) > MAX_LAYERS:
             fail(f"--layer: at most {MAX_LAYERS} layers per function, got {len(layers)}", code=2)

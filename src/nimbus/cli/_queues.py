@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt, api_errors, fail, make_client, out
+from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt, api_errors, key_values, make_client, out
 
 app = typer.Typer(help="Built-in queues (SQS-compatible): create, list, send, receive, purge, delete.",
                   no_args_is_help=True)  # fmt: skip
@@ -20,16 +20,6 @@ NameArg = Annotated[str, typer.Argument(help="Queue name (or queue URL).")]
 
 def _url(client: Any, name: str) -> str:
     return name if "/" in name else str(client.get_queue_url(QueueName=name)["QueueUrl"])
-
-
-def _pairs(items: list[str], what: str) -> dict[str, str]:
-    pairs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"{what} expects KEY=VALUE, got {item!r}", code=2)
-        pairs[key] = value
-    return pairs
 
 
 @app.command()
@@ -44,7 +34,7 @@ def create(
     region: RegionOpt = None,
 ) -> None:
     """Create a queue (the same name and attributes again answers the same URL); prints its URL."""
-    attrs = _pairs(attribute or [], "--attribute")
+    attrs = key_values(attribute or [], "--attribute")
     with api_errors(endpoint_url):
         client = make_client("sqs", endpoint_url, region)
         if dead_letter:
@@ -89,7 +79,7 @@ def send(
 ) -> None:
     """Send one message; prints its message id."""
     params: dict[str, Any] = {"MessageBody": body}
-    attrs = _pairs(attribute or [], "--attribute")
+    attrs = key_values(attribute or [], "--attribute")
     if attrs:
         params["MessageAttributes"] = {k: {"DataType": "String", "StringValue": v} for k, v in attrs.items()}
     if delay is not None:

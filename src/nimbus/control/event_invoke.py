@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from nimbus.config import Settings
 from nimbus.control.registry import Registry
+from nimbus.control.validation import in_range
 from nimbus.control.wire import page
 from nimbus.errors import InvalidParameterValue, ResourceNotFound, ValidationError
 from nimbus.store.schema import event_invoke_configs as table
@@ -59,14 +60,7 @@ def _int(body: dict[str, Any], key: str, bounds: tuple[int, int]) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidParameterValue(f"{key} must be an integer.")
-    lo, hi = bounds
-    if not lo <= value <= hi:
-        bound = f"greater than or equal to {lo}" if value < lo else f"less than or equal to {hi}"
-        raise ValidationError(
-            f"1 validation error detected: Value '{value}' at '{key[0].lower() + key[1:]}' failed to satisfy "
-            f"constraint: Member must have value {bound}"
-        )
-    return value
+    return in_range(value, key, *bounds)
 
 
 def queue_name(arn: str) -> str | None:

@@ -106,6 +106,11 @@ def parse_function_ref(raw: str, *, region: str, account: str, qualifier: str | 
 def _int_in(value: Any, field: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidParameterValue(f"{field} must be an integer between {lo} and {hi}.")
+    return in_range(value, field, lo, hi)
+
+
+def in_range(value: int, field: str, lo: int, hi: int) -> int:
+    """`value`, or the model's ValidationException for an integer member out of [lo, hi], as Lambda words it."""
     if not lo <= value <= hi:
         bound = f"greater than or equal to {lo}" if value < lo else f"less than or equal to {hi}"
         raise ValidationError(
