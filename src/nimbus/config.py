@@ -104,6 +104,14 @@ class Settings:
     #: first and longest backoff, in seconds, of a throttled event before it is tried again (Lambda: 1 s to 5 min)
     async_throttle_delay: float = 1.0
     async_throttle_max_delay: float = 300.0
+    #: base domain of function URLs and HTTP API endpoints (`<id>.lambda-url.<region>.<http_domain>`); under
+    #: "localhost" they resolve to this machine with no DNS set-up. A deployment puts its own wildcard domain here
+    #: and a TLS proxy in front
+    http_domain: str = "localhost"
+    #: scheme and port written into FunctionUrl and ApiEndpoint (port None: the port the server listens on; 0: none,
+    #: for a proxy on the scheme's default port)
+    http_scheme: str = "http"
+    http_public_port: int | None = None
 
     @property
     def dev_credentials(self) -> bool:
@@ -139,6 +147,8 @@ class Settings:
             raise ValueError("max_connections, header_timeout and body_timeout must be positive")
         if self.async_concurrency < 0 or self.async_visibility <= 0 or not self.retry_delays_ok():
             raise ValueError("async_concurrency, async_visibility and async_retry_delays (e.g. 60,120) are invalid")
+        if self.http_scheme not in ("http", "https") or not self.http_domain.strip("."):
+            raise ValueError("http_scheme must be http or https, and http_domain a domain name (e.g. localhost)")
         if self.code_gc_interval < 0:
             raise ValueError("code_gc_interval cannot be negative (0: collect code at start-up only)")
 

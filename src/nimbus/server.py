@@ -26,6 +26,7 @@ from nimbus.api.layers_api import LayersApi
 from nimbus.api.logs_api import LogsApi
 from nimbus.api.mappings_api import MappingsApi
 from nimbus.api.sqs_api import SqsApi
+from nimbus.api.triggers import Front, PublicEndpoints
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
@@ -198,7 +199,10 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         AsyncConfigApi(settings, event_configs),
         MappingsApi(mappings),
     ]
-    app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service))
+    # the endpoints function URLs and HTTP APIs hand out (their port is the listening one, known once it listens)
+    endpoints = PublicEndpoints(settings)
+    fronts: dict[str, Front] = {}
+    app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service), fronts=fronts)
 
     http_limits = Limits(
         max_connections=settings.max_connections, max_buffered=settings.max_buffered_mb << 20,
@@ -239,6 +243,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     await mappings.start()  # the pollers of enabled mappings, back after a restart
     try:
         port = await http.start(settings.host, settings.port)
+        endpoints.listening_port = port
         metrics_port = None
         if metrics is not None and settings.metrics_port is not None:
             metrics_port = await metrics.start(settings.metrics_host, settings.metrics_port)

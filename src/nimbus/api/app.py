@@ -22,6 +22,7 @@ from nimbus.api.http import Incoming, Request, Response, Route, Router, Routes
 from nimbus.api.logs_api import LogsApi
 from nimbus.api.sqs_api import TARGET_PREFIX as SQS_TARGET_PREFIX
 from nimbus.api.sqs_api import SqsApi
+from nimbus.api.triggers import Front, TriggerContext, find_target
 from nimbus.config import Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.errors import NimbusError, RequestTooLarge, ResourceNotFound, ServiceUnavailable, UnknownOperation
@@ -64,8 +65,11 @@ class App:
         codes: CodeStore,
         links: CodeLinks,
         sqs_api: SqsApi | None = None,
+        fronts: dict[str, Front] | None = None,
     ) -> None:
         self.settings = settings
+        #: the HTTP triggers' fronts by kind (`triggers.URL`, `triggers.API`); a kind without one is not served
+        self.fronts = fronts or {}
         self.sqs_api = sqs_api
         self.credentials = settings.credentials
         self.logs_api = logs_api
@@ -79,6 +83,11 @@ class App:
     def admit(self, incoming: Incoming) -> Response | None:
         """Route and credential scope (dict lookups and cached parses), then None to read up to max_body, or the
         wire error to answer at once."""
+        host = incoming.headers.get("host")
+        if self.fronts and (target := find_target(host[0] if host else None, incoming.target, self.settings)):
+            front = self.fronts.get(target.kind)
+            if front is not None:
+                return front.admit(incoming, target)
         method = incoming.method
         raw_path, _, query = incoming.target.decode("latin-1").partition("?")
         json11 = method == "POST" and raw_path == "/" and "x-amz-target" in incoming.headers
@@ -108,6 +117,8 @@ class App:
     def refuse(self, incoming: Incoming, status: int) -> Response:
         """The wire error for a request the HTTP server refuses: too large for its route, or too many bytes held."""
         ctx = incoming.context
+        if isinstance(ctx, TriggerContext):
+            return ctx.front.refuse(incoming, status)
         json11 = isinstance(ctx, Admitted) and ctx.json11
         sqs = isinstance(ctx, Admitted) and ctx.sqs
         if status == 413:
@@ -129,11 +140,13 @@ class App:
     # ---- the handler: the whole request ----
     async def handle(self, incoming: Incoming) -> Response:
         """Answer one request; every failure becomes a wire error, never a traceback to the client."""
-        if not isinstance(incoming.context, Admitted):  # served without the gate (a test, a tool): judge it now
+        if not isinstance(incoming.context, Admitted | TriggerContext):  # served without the gate: judge it now
             refused = self.admit(incoming)
             if refused is not None:
                 return refused
         ctx = incoming.context
+        if isinstance(ctx, TriggerContext):
+            return await ctx.front.handle(incoming)
         assert isinstance(ctx, Admitted)
         request_id = new_request_id()
         try:

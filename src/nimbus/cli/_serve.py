@@ -146,6 +146,20 @@ def serve(
     async_throttle_max_delay: Annotated[
         float | None, typer.Option(help="Longest backoff of a throttled async event, seconds.", show_default="300")
     ] = None,
+    http_domain: Annotated[
+        str | None,
+        typer.Option(help="Base domain of function URLs and HTTP APIs (<id>.lambda-url.<region>.<domain>).",
+                     show_default="localhost"),
+    ] = None,
+    http_scheme: Annotated[
+        str | None, typer.Option(help="Scheme written into FunctionUrl and ApiEndpoint (http or https).",
+                                 show_default="http"),
+    ] = None,
+    http_public_port: Annotated[
+        int | None,
+        typer.Option(help="Port written into FunctionUrl and ApiEndpoint (0: none, behind a proxy).",
+                     show_default="the listening port"),
+    ] = None,
 ) -> None:
     """Run the Nimbus server in the foreground until SIGINT/SIGTERM (unset flags: NIMBUS_* variables)."""
     overrides = {
@@ -182,6 +196,9 @@ def serve(
         "async_visibility": async_visibility,
         "async_throttle_delay": async_throttle_delay,
         "async_throttle_max_delay": async_throttle_max_delay,
+        "http_domain": http_domain,
+        "http_scheme": http_scheme,
+        "http_public_port": http_public_port,
     }
     try:
         settings = from_env(os.environ, **overrides)

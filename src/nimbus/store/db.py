@@ -34,6 +34,7 @@ MIGRATIONS: dict[int, list[str]] = {
     3: ["ALTER TABLE functions ADD COLUMN reserved_concurrency INTEGER"],
     5: [],  # event_invoke_configs: a new table, made by create_all
     6: [],  # event_source_mappings: a new table, made by create_all
+    7: [],  # function_policies, function_urls, http_apis: new tables, made by create_all
 }
 
 

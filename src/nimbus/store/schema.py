@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 metadata = MetaData()
 
@@ -90,4 +90,37 @@ event_source_mappings = Table(
     metadata,
     Column("uuid", String(36), primary_key=True),
     Column("config", Text, nullable=False),
+)
+
+#: resource-based policies (AddPermission): one policy document per function and qualifier ("" for the unqualified
+#: function, a version number or an alias name); `policy` is Lambda's policy document (JSON, Version + Statement),
+#: `revision_id` changes on every edit (GetPolicy's RevisionId, AddPermission's optimistic lock)
+function_policies = Table(
+    "function_policies",
+    metadata,
+    Column("function", String(64), primary_key=True),
+    Column("qualifier", String(128), primary_key=True),
+    Column("policy", Text, nullable=False),
+    Column("revision_id", String(36), nullable=False),
+)
+
+#: function URLs (CreateFunctionUrlConfig), one per function and qualifier ("" for $LATEST, or an alias name);
+#: `url_id` is the URL's 32-character id (the first label of its host), `config` its FunctionUrlConfig (JSON: AuthType,
+#: Cors, InvokeMode, CreationTime, LastModifiedTime)
+function_urls = Table(
+    "function_urls",
+    metadata,
+    Column("function", String(64), primary_key=True),
+    Column("qualifier", String(128), primary_key=True),
+    Column("url_id", String(40), nullable=False, unique=True),
+    Column("config", Text, nullable=False),
+)
+
+#: HTTP APIs (API Gateway v2, ProtocolType HTTP): one row per API; `document` holds the API with its routes,
+#: integrations and stages (JSON), written whole on every change so an API is never half-updated
+http_apis = Table(
+    "http_apis",
+    metadata,
+    Column("api_id", String(16), primary_key=True),
+    Column("document", Text, nullable=False),
 )
