@@ -63,16 +63,21 @@ class JsonProtocol:
         invalid: InvalidFactory = _default_invalid,
         missing: MissingFactory = _default_missing,
         open_enums: frozenset[str] = frozenset(),
+        camel_paths: bool = False,
     ) -> None:
         """`open_enums`: members (`Operation.Member`, list indices left out) whose modeled enum the service itself
-        does not enforce (SQS's ReceiveMessage.AttributeNames takes message system attribute names too)."""
+        does not enforce (SQS's ReceiveMessage.AttributeNames takes message system attribute names too).
+        `camel_paths`: name members in error messages as the service does, with a lower-case first letter
+        (Lambda: "Value 'X' at 'authType' failed to satisfy constraint")."""
         self.model = load_model(service)
         meta = self.model.metadata
-        self.target_prefix = f"{meta['targetPrefix']}."
+        #: "" for a REST service (Lambda, API Gateway), which names operations by method and path, not a header
+        self.target_prefix = f"{meta['targetPrefix']}." if "targetPrefix" in meta else ""
         self.content_type = f"application/x-amz-json-{meta.get('jsonVersion', '1.0')}".encode()
         self._invalid = invalid
         self._missing = missing
         self._open_enums = open_enums
+        self._camel = camel_paths
 
     def operation(self, target: str) -> OperationModel:
         """The operation an `X-Amz-Target` header names, or UnknownOperation."""
@@ -95,8 +100,25 @@ class JsonProtocol:
         assert isinstance(out, dict)
         return out
 
+    def validate(self, operation: str, value: dict[str, Any]) -> dict[str, Any]:
+        """`value` (every input member, wherever the wire carried it: path, query string, headers, body, under the
+        model's member names) checked against the operation's input shape: the validation a REST service's
+        handlers share with the JSON protocol's. Returns the checked dict (blobs decoded)."""
+        op = self.model.operation_model(operation)
+        if op.input_shape is None:
+            return {}
+        out = self._check(op.input_shape, value, "", frozenset())
+        assert isinstance(out, dict)
+        return out
+
+    def _shown_path(self, path: str) -> str:
+        if not self._camel:
+            return path
+        return ".".join(part[:1].lower() + part[1:] for part in path.split("."))
+
     def _fail(self, shape: Shape, path: str, value: Any, constraint: str) -> NimbusError:
         shown = value if isinstance(value, str | int | float) else type(value).__name__
+        path = self._shown_path(path)
         return self._invalid(
             f"1 validation error detected: Value '{shown}' at '{path}' failed to satisfy constraint: {constraint}",
             shape,
@@ -111,7 +133,7 @@ class JsonProtocol:
             out: dict[str, Any] = {}
             for name in shape.required_members:
                 if value.get(name) is None:
-                    raise self._missing(f"{path}.{name}" if path else name)
+                    raise self._missing(self._shown_path(f"{path}.{name}" if path else name))
             for name, member in shape.members.items():
                 if value.get(name) is not None:
                     out[name] = self._check(member, value[name], f"{path}.{name}" if path else name, opened)
