@@ -13,6 +13,7 @@
     │   ├── ResourceNotFound            404
     │   ├── ResourceConflict            409
     │   ├── PreconditionFailed          412
+    │   ├── PolicyLengthExceeded        400  (a resource-based policy past 20 KB)
     │   ├── RequestTooLarge             413  (RequestEntityTooLargeException on the wire)
     │   ├── UnsupportedMediaType        415
     │   ├── TooManyRequests             429
@@ -23,7 +24,9 @@
     │       ├── BatchRequestTooLong, InvalidBatchEntryId,
     │       └── SqsInvalidParameterValue, SqsMissingParameter   (not modeled: botocore's Code is the query code)
     ├── ServiceError                    500
-    └── ServiceUnavailable              503  (the API holds too many request bytes: retry)
+    ├── ServiceUnavailable              503  (the API holds too many request bytes: retry)
+    └── InvalidFunctionReply            502  (an HTTP trigger's function replied what no response can be made of;
+                                              the trigger's front answers it in its own shape)
 
 Function errors are not exceptions of ours: they are invocation results (see protocol.records.InvokeResult).
 `api/errors.py` alone turns these into the wire form.
@@ -54,6 +57,16 @@ class ServiceError(NimbusError):
 class ServiceUnavailable(NimbusError):
     wire_name = "ServiceUnavailableException"
     status = 503
+
+
+class InvalidFunctionReply(NimbusError):
+    """A function behind a function URL or HTTP API replied something that is no HTTP response (not JSON, a bad
+    statusCode, bad base64, a header that would split the response): the function's fault, answered by the front
+    (502 for URLs, API Gateway's 500 for HTTP APIs), never the platform's crash."""
+
+    wire_name = "InvalidFunctionResponseException"
+    status = 502
+    error_type = "User"
 
 
 class ClientError(NimbusError):
@@ -113,6 +126,11 @@ class ResourceConflict(ClientError):
 class PreconditionFailed(ClientError):
     wire_name = "PreconditionFailedException"
     status = 412
+    message_key = "message"
+
+
+class PolicyLengthExceeded(ClientError):
+    wire_name = "PolicyLengthExceededException"
     message_key = "message"
 
 
