@@ -14,7 +14,6 @@
     │   ├── ResourceConflict            409
     │   ├── PreconditionFailed          412
     │   ├── PolicyLengthExceeded        400  (a resource-based policy past 20 KB)
-    │   ├── PolicyLengthExceeded        400  (a resource-based policy past 20 KB)
     │   ├── RequestTooLarge             413  (RequestEntityTooLargeException on the wire)
     │   ├── UnsupportedMediaType        415
     │   ├── TooManyRequests             429
@@ -127,11 +126,6 @@ class ResourceConflict(ClientError):
 class PreconditionFailed(ClientError):
     wire_name = "PreconditionFailedException"
     status = 412
-    message_key = "message"
-
-
-class PolicyLengthExceeded(ClientError):
-    wire_name = "PolicyLengthExceededException"
     message_key = "message"
 
 
