@@ -18,6 +18,7 @@ from nimbus.api.app import App
 from nimbus.api.async_config_api import AsyncConfigApi
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.concurrency_api import ConcurrencyApi
+from nimbus.api.function_urls_api import FunctionUrlsApi
 from nimbus.api.http import Routes
 from nimbus.api.httplimits import Limits
 from nimbus.api.httpserver import HttpServer
@@ -30,6 +31,7 @@ from nimbus.api.triggers import Front, PublicEndpoints
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
+from nimbus.control.function_urls import FunctionUrls
 from nimbus.control.layers import LayerRegistry
 from nimbus.control.provisioned import ProvisionedConfigs
 from nimbus.control.registry import Registry
@@ -179,6 +181,10 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     event_configs = EventInvokeConfigs(settings, registry, engine)
     event_configs.load()
     registry.subscribe(event_configs.function_changed)
+    # function URLs: found by id on every URL request; dropped with their function or alias
+    function_urls = FunctionUrls(settings, registry, engine)
+    function_urls.load()
+    registry.subscribe(function_urls.function_changed)
     async_invoker = AsyncInvoker(invoker, queues)
     dispatcher = Dispatcher(
         DispatchSettings(
@@ -201,6 +207,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     ]
     # the endpoints function URLs and HTTP APIs hand out (their port is the listening one, known once it listens)
     endpoints = PublicEndpoints(settings)
+    apis.append(FunctionUrlsApi(settings, function_urls, endpoints))
     fronts: dict[str, Front] = {}
     app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service), fronts=fronts)
 
