@@ -26,6 +26,7 @@ from nimbus.api.lambda_api import LambdaApi
 from nimbus.api.layers_api import LayersApi
 from nimbus.api.logs_api import LogsApi
 from nimbus.api.mappings_api import MappingsApi
+from nimbus.api.policy_api import PolicyApi
 from nimbus.api.sqs_api import SqsApi
 from nimbus.api.triggers import Front, PublicEndpoints
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
@@ -33,6 +34,7 @@ from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
 from nimbus.control.function_urls import FunctionUrls
 from nimbus.control.layers import LayerRegistry
+from nimbus.control.policies import Policies
 from nimbus.control.provisioned import ProvisionedConfigs
 from nimbus.control.registry import Registry
 from nimbus.control.validation import CREATE_BODY_MAX
@@ -181,6 +183,10 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     event_configs = EventInvokeConfigs(settings, registry, engine)
     event_configs.load()
     registry.subscribe(event_configs.function_changed)
+    # resource-based policies: asked on every function-URL request; dropped with their function, version or alias
+    policies = Policies(settings, registry, engine)
+    policies.load()
+    registry.subscribe(policies.function_changed)
     # function URLs: found by id on every URL request; dropped with their function or alias
     function_urls = FunctionUrls(settings, registry, engine)
     function_urls.load()
@@ -204,6 +210,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         ConcurrencyApi(settings, registry, concurrency),
         AsyncConfigApi(settings, event_configs),
         MappingsApi(mappings),
+        PolicyApi(settings, policies),
     ]
     # the endpoints function URLs and HTTP APIs hand out (their port is the listening one, known once it listens)
     endpoints = PublicEndpoints(settings)
