@@ -5,10 +5,12 @@ document Lambda writes, RevisionId, qualifiers (versions and aliases), every ref
 from __future__ import annotations
 
 import json
+import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import ECHO, arn, aws_cli, expect_error, raw_client
+from e2e_support import ECHO, ROLE, arn, aws_cli, expect_error, make_zip, raw_client, start_server
 
 SNS_TOPIC = "arn:aws:sns:us-east-1:000000000000:orders"
 
@@ -173,3 +175,31 @@ def test_cli_add_get_remove(server: Any, fn: str) -> None:
     gone = aws_cli(server, "lambda", "get-policy", "--function-name", fn, check=False)
     assert gone.returncode != 0
     assert "ResourceNotFoundException" in gone.stderr
+
+
+def test_policies_survive_kill_9(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    srv = start_server(data)
+    try:
+        lam = srv.client("lambda")
+        lam.create_function(FunctionName="kept", Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                            Code={"ZipFile": make_zip({"app.py": ECHO})})  # fmt: skip
+        lam.publish_version(FunctionName="kept")
+        lam.create_alias(FunctionName="kept", Name="live", FunctionVersion="1")
+        lam.add_permission(FunctionName="kept", StatementId="u", Action="lambda:InvokeFunctionUrl", Principal="*",
+                           FunctionUrlAuthType="NONE")  # fmt: skip
+        lam.add_permission(FunctionName="kept", Qualifier="live", StatementId="s", Action="lambda:InvokeFunction",
+                           Principal="sns.amazonaws.com", SourceArn=SNS_TOPIC)  # fmt: skip
+        before = [lam.get_policy(FunctionName="kept", **q) for q in ({}, {"Qualifier": "live"})]
+    finally:
+        srv.stop(signal.SIGKILL)
+    srv2 = start_server(data)
+    try:
+        lam = srv2.client("lambda")
+        after = [lam.get_policy(FunctionName="kept", **q) for q in ({}, {"Qualifier": "live"})]
+        for b, a in zip(before, after, strict=True):
+            assert (a["Policy"], a["RevisionId"]) == (b["Policy"], b["RevisionId"])
+        lam.remove_permission(FunctionName="kept", StatementId="u", RevisionId=after[0]["RevisionId"])
+        expect_error(lam.get_policy, "ResourceNotFoundException", 404, FunctionName="kept")
+    finally:
+        srv2.stop()
