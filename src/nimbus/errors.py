@@ -3,6 +3,7 @@
     NimbusError                         (500 ServiceException: a bug or failure of ours)
     ├── ClientError                     caller's fault, 4xx
     │   ├── InvalidParameterValue       400
+    │   ├── InvalidParameter            400  (CloudWatch Logs' InvalidParameterException: a bad filter pattern)
     │   ├── InvalidRequestContent       400  (body is not JSON)
     │   ├── ValidationError             400  (botocore-style constraint violation)
     │   ├── InvalidZipFile              400  (we answer 400: the caller sent a bad zip)
@@ -76,6 +77,13 @@ class ClientError(NimbusError):
 
 class InvalidParameterValue(ClientError):
     wire_name = "InvalidParameterValueException"
+    message_key = "message"
+
+
+class InvalidParameter(ClientError):
+    """CloudWatch Logs' name for a bad parameter (Lambda's is InvalidParameterValueException)."""
+
+    wire_name = "InvalidParameterException"
     message_key = "message"
 
 
