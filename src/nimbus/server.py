@@ -28,7 +28,8 @@ from nimbus.api.logs_api import LogsApi
 from nimbus.api.mappings_api import MappingsApi
 from nimbus.api.policy_api import PolicyApi
 from nimbus.api.sqs_api import SqsApi
-from nimbus.api.triggers import Front, PublicEndpoints
+from nimbus.api.triggers import URL, Front, PublicEndpoints
+from nimbus.api.url_front import UrlFront
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
@@ -215,7 +216,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # the endpoints function URLs and HTTP APIs hand out (their port is the listening one, known once it listens)
     endpoints = PublicEndpoints(settings)
     apis.append(FunctionUrlsApi(settings, function_urls, endpoints))
-    fronts: dict[str, Front] = {}
+    fronts: dict[str, Front] = {URL: UrlFront(settings, function_urls, policies, invoker)}
     app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service), fronts=fronts)
 
     http_limits = Limits(

@@ -112,7 +112,7 @@ class Incoming:
     """One parsed request: what the application needs, nothing more."""
 
     __slots__ = (
-        "body", "body_size", "content_length", "context", "headers", "keep_alive", "max_body", "method",
+        "body", "body_size", "content_length", "context", "headers", "keep_alive", "max_body", "method", "peer",
         "reserved", "response", "target",
     )  # fmt: skip
 
@@ -141,6 +141,8 @@ class Incoming:
         self.response: Response | None = None
         #: bytes of the server's buffer budget held for this request until it is answered
         self.reserved = 0
+        #: the client's address (the TCP peer), "" when unknown: HTTP triggers hand it to functions as sourceIp
+        self.peer = ""
 
 
 class Gate(Protocol):

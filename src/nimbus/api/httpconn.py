@@ -67,6 +67,8 @@ class HttpProtocol(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self.server = server
         self.fd = -1
+        #: the client's IP address (set once connected)
+        self.peer = ""
         self.loop = asyncio.get_running_loop()
         self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -108,6 +110,8 @@ class HttpProtocol(asyncio.Protocol):
             self.parser = None
             transport.close()
             return
+        peername = transport.get_extra_info("peername")
+        self.peer = str(peername[0]) if isinstance(peername, tuple) and peername else ""
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -226,6 +230,7 @@ class HttpProtocol(asyncio.Protocol):
             with contextlib.suppress(ValueError):
                 length = int(raw_length[0])
         req = Incoming(method, b"".join(self.url), self.headers, b"", 0, False, length)
+        req.peer = self.peer
         self.current = req
         server = self.server
         answer = None
