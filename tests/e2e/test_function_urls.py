@@ -281,3 +281,13 @@ def test_payload_limit_at_and_one_past(public: Endpoint) -> None:
     too_big = call(public, "POST", "/size", headers=text, content=b"a" * (BODY_MAX + 1))
     assert too_big.status_code == 413
     assert too_big.headers["x-amzn-requestid"]
+
+
+def test_throttled_is_429(lam: Any, make_url: Callable[..., Endpoint]) -> None:
+    endpoint = make_url("t-furl-throttled")
+    lam.put_function_concurrency(FunctionName="t-furl-throttled", ReservedConcurrentExecutions=0)
+    resp = call(endpoint, "GET", "/")
+    assert (resp.status_code, resp.json()) == (429, {"Message": "Rate Exceeded."})
+    assert resp.headers["x-amzn-requestid"]
+    lam.delete_function_concurrency(FunctionName="t-furl-throttled")
+    assert event_of(call(endpoint, "GET", "/"))["rawPath"] == "/"
