@@ -4,15 +4,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
 from nimbus.api.http import Request, Response
-from nimbus.errors import InvalidParameterValue, ResourceNotFound, UnknownOperation
+from nimbus.errors import InvalidParameter, ResourceNotFound, UnknownOperation
+from nimbus.logs.filter_pattern import compile_pattern
 from nimbus.logs.store import LogEvent, LogStore
 
 TARGET_PREFIX = "Logs_20140328."
 PAGE = 10_000
+#: FilterLogEvents reads stored events in batches of this many while matching a pattern...
+SCAN_BATCH = 5_000
+#: ...and ends a page after reading this many, with or without matches, so that one request stays short
+SCAN_LIMIT = 200_000
 
 
 def _event(e: LogEvent, *, filtered: bool) -> dict[str, Any]:
@@ -27,7 +33,7 @@ def _int(body: dict[str, Any], key: str) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidParameterValue(f"{key} must be an integer.")
+        raise InvalidParameter(f"{key} must be an integer.")
     return value
 
 
@@ -36,7 +42,7 @@ def _token(body: dict[str, Any], key: str = "nextToken") -> int:
     if raw is None:
         return 0
     if not isinstance(raw, str) or not raw.lstrip("fb/").isdigit():
-        raise InvalidParameterValue("The specified nextToken is invalid.")
+        raise InvalidParameter("The specified nextToken is invalid.")
     return int(raw.lstrip("fb/"))
 
 
@@ -62,7 +68,7 @@ class LogsApi:
     def _group(self, body: dict[str, Any]) -> str:
         group = body.get("logGroupName") or body.get("logGroupIdentifier")
         if not isinstance(group, str) or not group:
-            raise InvalidParameterValue("logGroupName is required.")
+            raise InvalidParameter("logGroupName is required.")
         if not self.store.has_group(group):
             raise ResourceNotFound("The specified log group does not exist.")
         return group
@@ -106,7 +112,7 @@ class LogsApi:
         group = self._group(body)
         stream = body.get("logStreamName")
         if not isinstance(stream, str):
-            raise InvalidParameterValue("logStreamName is required.")
+            raise InvalidParameter("logStreamName is required.")
         limit = min(_int(body, "limit") or PAGE, PAGE)
         after = _token(body)
         backwards = not body.get("startFromHead") and not body.get("nextToken")
@@ -124,20 +130,42 @@ class LogsApi:
         }
 
     def filter_log_events(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Events matching `filterPattern` (CloudWatch's syntax, compiled once per request), oldest first.
+
+        A page ends after `limit` matches, or after SCAN_LIMIT stored events were read without filling it; then
+        nextToken resumes after the last event read, as CloudWatch pages with few or no events while it searches.
+        """
         group = self._group(body)
         names = body.get("logStreamNames")
         prefix = body.get("logStreamNamePrefix")
         streams = list(names) if isinstance(names, list) else None
         if prefix:
             streams = [s for s, *_ in self.store.streams(group, prefix)] or ["\0none"]
-        pattern = body.get("filterPattern") or None
-        contains = pattern.strip('"') if isinstance(pattern, str) and pattern.strip() else None
+        raw = body.get("filterPattern") or ""
+        if not isinstance(raw, str) or len(raw) > 1024:
+            raise InvalidParameter("filterPattern must be a string of at most 1024 characters.")
+        pattern = compile_pattern(raw)
         limit = min(_int(body, "limit") or PAGE, PAGE)
-        events = self.store.query(
-            group, streams=streams, start=_int(body, "startTime"), end=_int(body, "endTime"),
-            after_id=_token(body), contains=contains, limit=limit + 1,
+        after = _token(body)
+        query = functools.partial(
+            self.store.query, group, streams=streams, start=_int(body, "startTime"), end=_int(body, "endTime"),
+            contains=pattern.required,
         )  # fmt: skip
-        out: dict[str, Any] = {"events": [_event(e, filtered=True) for e in events[:limit]], "searchedLogStreams": []}
-        if len(events) > limit:
-            out["nextToken"] = str(events[limit - 1].id)
+        matched: list[LogEvent] = []
+        scanned = 0
+        while len(matched) <= limit:
+            batch = query(after_id=after, limit=max(SCAN_BATCH, limit + 1))
+            matched.extend(e for e in batch if pattern.matches(e.message))
+            scanned += len(batch)
+            if len(batch) < max(SCAN_BATCH, limit + 1):
+                after = 0  # read to the end
+                break
+            after = batch[-1].id
+            if scanned >= SCAN_LIMIT:
+                break
+        out: dict[str, Any] = {"events": [_event(e, filtered=True) for e in matched[:limit]], "searchedLogStreams": []}
+        if len(matched) > limit:
+            out["nextToken"] = str(matched[limit - 1].id)
+        elif after:
+            out["nextToken"] = str(after)
         return out

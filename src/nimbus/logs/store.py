@@ -24,7 +24,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,10 +289,12 @@ class LogStore:
         start: int | None = None,
         end: int | None = None,
         after_id: int = 0,
-        contains: str | None = None,
+        contains: Sequence[str] = (),
         limit: int = 10_000,
         descending: bool = False,
     ) -> list[LogEvent]:
+        """Events of `group` in id order (`descending`: newest first), after `after_id`, whose message holds every
+        string of `contains` (case-sensitive, as filter pattern terms are)."""
         q = select(events).where(events.c.grp == group)
         if streams:
             q = q.where(events.c.stream.in_(streams))
@@ -302,8 +304,8 @@ class LogStore:
             q = q.where(events.c.ts < end)
         if after_id:
             q = q.where(events.c.id > after_id) if not descending else q.where(events.c.id < after_id)
-        if contains:
-            q = q.where(events.c.message.contains(contains, autoescape=True))
+        for needle in contains:
+            q = q.where(func.instr(events.c.message, needle) > 0)
         q = q.order_by(events.c.id.desc() if descending else events.c.id).limit(limit)
         with self.engine.connect() as conn:
             return [LogEvent(r.id, r.grp, r.stream, r.ts, r.ingested, r.message) for r in conn.execute(q)]
