@@ -22,6 +22,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -83,7 +84,13 @@ class HttpReply:
 
 def clf_time(time_ms: int) -> str:
     """`30/Nov/2026:10:00:00 +0000`, the Common Log Format time API Gateway puts in events (locale-independent)."""
-    t = time.gmtime(time_ms // 1000)
+    return _clf_second(time_ms // 1000)
+
+
+@lru_cache(maxsize=8)
+def _clf_second(second: int) -> str:
+    """Formatted once per second, however many requests arrive in it."""
+    t = time.gmtime(second)
     return f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
 
 
