@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nimbus.api.apigw_api import ApiGatewayApi
 from nimbus.api.app import App
 from nimbus.api.async_config_api import AsyncConfigApi
 from nimbus.api.code_links import CodeLinks
@@ -34,6 +35,7 @@ from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
 from nimbus.control.function_urls import FunctionUrls
+from nimbus.control.http_apis import HttpApis
 from nimbus.control.layers import LayerRegistry
 from nimbus.control.policies import Policies
 from nimbus.control.provisioned import ProvisionedConfigs
@@ -192,6 +194,9 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     function_urls = FunctionUrls(settings, registry, engine)
     function_urls.load()
     registry.subscribe(function_urls.function_changed)
+    # HTTP APIs (API Gateway v2): routes to functions by ARN; a deleted function is the front's 500, not ours
+    http_apis = HttpApis(settings, engine)
+    http_apis.load()
     async_invoker = AsyncInvoker(invoker, queues)
     dispatcher = Dispatcher(
         DispatchSettings(
@@ -216,6 +221,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # the endpoints function URLs and HTTP APIs hand out (their port is the listening one, known once it listens)
     endpoints = PublicEndpoints(settings)
     apis.append(FunctionUrlsApi(settings, function_urls, endpoints))
+    apis.append(ApiGatewayApi(http_apis, endpoints))
     fronts: dict[str, Front] = {URL: UrlFront(settings, function_urls, policies, invoker)}
     app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service), fronts=fronts)
 

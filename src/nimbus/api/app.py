@@ -29,6 +29,8 @@ from nimbus.errors import NimbusError, RequestTooLarge, ResourceNotFound, Servic
 
 log = logging.getLogger("nimbus.api")
 
+#: the credential scope service of API Gateway's routes, whose errors are shaped as API Gateway's
+APIGW = "apigateway"
 #: body limit of the CloudWatch Logs JSON API (its read operations take a few hundred bytes)
 JSON_BODY_MAX = 1 << 20
 #: body limit of the SQS API: a 256 KB message (or batch) can triple in JSON (\uXXXX escapes of astral characters)
@@ -92,14 +94,17 @@ class App:
         raw_path, _, query = incoming.target.decode("latin-1").partition("?")
         json11 = method == "POST" and raw_path == "/" and "x-amz-target" in incoming.headers
         sqs = json11 and incoming.headers["x-amz-target"][0].startswith(SQS_TARGET_PREFIX)
+        route_match = None
         try:
             if method == "GET" and raw_path.startswith(CODE_PREFIX):
                 incoming.context = Admitted(raw_path, query, False, None, {}, None)
                 return None  # max_body stays 0: a download sends no body
-            route_match = None if json11 else self.router.match(method, raw_path)
+            if not json11:
+                route_match = self.router.match(method, raw_path)
+            service = route_match[0].service if route_match else "lambda"
             head = sigv4.check_head(
                 headers=incoming.headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
-                region=self.settings.region, service=("sqs" if sqs else "logs") if json11 else "lambda",
+                region=self.settings.region, service=("sqs" if sqs else "logs") if json11 else service,
             )  # fmt: skip
             if json11:
                 incoming.max_body = SQS_BODY_MAX if sqs else JSON_BODY_MAX
@@ -111,7 +116,7 @@ class App:
             incoming.max_body = route.max_body
             incoming.context = Admitted(raw_path, query, False, route, params, head)
         except Exception as exc:
-            return self._error(exc, json11, sqs)
+            return self._error(exc, json11, sqs, apigw=route_match is not None and route_match[0].service == APIGW)
         return None
 
     def refuse(self, incoming: Incoming, status: int) -> Response:
@@ -121,6 +126,7 @@ class App:
             return ctx.front.refuse(incoming, status)
         json11 = isinstance(ctx, Admitted) and ctx.json11
         sqs = isinstance(ctx, Admitted) and ctx.sqs
+        apigw = isinstance(ctx, Admitted) and ctx.route is not None and ctx.route.service == APIGW
         if status == 413:
             op = ctx.route.operation if isinstance(ctx, Admitted) and ctx.route else "request"
             name = "InvokeFunction" if op == "Invoke" else op
@@ -129,11 +135,12 @@ class App:
             )
         else:
             exc = ServiceUnavailable("The server holds too many request bytes at the moment: retry shortly.")
-        return self._error(exc, json11, sqs)
+        return self._error(exc, json11, sqs, apigw=apigw)
 
     @staticmethod
-    def _error(exc: Exception, json11: bool, sqs: bool = False) -> Response:
-        status, headers, body = wire.json_10(exc) if sqs else wire.json_11(exc) if json11 else wire.rest_json(exc)
+    def _error(exc: Exception, json11: bool, sqs: bool = False, *, apigw: bool = False) -> Response:
+        shape = wire.json_10 if sqs else wire.json_11 if json11 else wire.apigw_json if apigw else wire.rest_json
+        status, headers, body = shape(exc)
         headers.append((b"x-amzn-requestid", new_request_id().encode()))
         return Response(status, body, headers)
 
@@ -157,7 +164,9 @@ class App:
         except Exception as exc:
             if not isinstance(exc, NimbusError):
                 log.exception("unhandled error in %s %s", incoming.method, ctx.raw_path)
-            shape = wire.json_10 if ctx.sqs else wire.json_11 if ctx.json11 else wire.rest_json
+            apigw = ctx.route is not None and ctx.route.service == APIGW
+            rest = wire.apigw_json if apigw else wire.rest_json
+            shape = wire.json_10 if ctx.sqs else wire.json_11 if ctx.json11 else rest
             status, err_headers, err_body = shape(exc)
             resp = Response(status, err_body, err_headers)
         resp.headers.append((b"x-amzn-requestid", request_id.encode()))

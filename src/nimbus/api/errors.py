@@ -1,12 +1,22 @@
-"""The one place where our errors become wire errors (REST-JSON for Lambda, JSON 1.1 for CloudWatch Logs, JSON 1.0
-for SQS)."""
+"""The one place where our errors become wire errors (REST-JSON for Lambda and for API Gateway, JSON 1.1 for
+CloudWatch Logs, JSON 1.0 for SQS)."""
 
 from __future__ import annotations
 
 import json
 import logging
 
-from nimbus.errors import NimbusError, ServiceError
+from nimbus.errors import (
+    InvalidParameterValue,
+    InvalidRequestContent,
+    NimbusError,
+    ResourceConflict,
+    ResourceNotFound,
+    ServiceError,
+    TooManyRequests,
+    UnknownOperation,
+    ValidationError,
+)
 
 log = logging.getLogger("nimbus.api")
 
@@ -48,3 +58,28 @@ def json_10(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     body = json.dumps({"__type": err.wire_name, "message": err.message}).encode()
     headers = [(b"content-type", b"application/x-amz-json-1.0"), (b"x-amzn-query-error", code.encode() + b";" + fault)]
     return status, headers, body
+
+
+#: API Gateway's names for our errors (BadRequestException is its one 400)
+_APIGW = (
+    (ResourceNotFound, "NotFoundException", 404),
+    (UnknownOperation, "NotFoundException", 404),
+    (ValidationError, "BadRequestException", 400),
+    (InvalidParameterValue, "BadRequestException", 400),
+    (InvalidRequestContent, "BadRequestException", 400),
+    (ResourceConflict, "ConflictException", 409),
+    (TooManyRequests, "TooManyRequestsException", 429),
+)
+
+
+def apigw_json(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """API Gateway's REST-JSON error (apigatewayv2): status, `x-amzn-ErrorType: NotFoundException` and a body
+    `{"message": ...}`; auth errors keep their 403 names, and ours stay 500/503."""
+    err = to_nimbus(exc)
+    name, status = err.wire_name, err.status
+    for cls, apigw_name, apigw_status in _APIGW:
+        if isinstance(err, cls):
+            name, status = apigw_name, apigw_status
+            break
+    headers = [(b"x-amzn-errortype", name.encode()), (b"content-type", b"application/json")]
+    return status, headers, json.dumps({"message": err.message}).encode()

@@ -81,6 +81,8 @@ class Route:
     handler: Handler
     operation: str
     max_body: int
+    #: the SigV4 credential scope's service of the API the route belongs to ("apigateway" for API Gateway v2)
+    service: str = "lambda"
 
 
 class Routes(Protocol):
@@ -96,10 +98,16 @@ class Router:
         self.routes: list[Route] = []
 
     def add(
-        self, method: str, template: str, handler: Handler, operation: str, max_body: int = CONTROL_BODY_MAX
+        self,
+        method: str,
+        template: str,
+        handler: Handler,
+        operation: str,
+        max_body: int = CONTROL_BODY_MAX,
+        service: str = "lambda",
     ) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        self.routes.append(Route(method, re.compile(regex + "/?"), handler, operation, max_body))
+        self.routes.append(Route(method, re.compile(regex + "/?"), handler, operation, max_body, service))
 
     def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:

@@ -64,12 +64,14 @@ class JsonProtocol:
         missing: MissingFactory = _default_missing,
         open_enums: frozenset[str] = frozenset(),
         camel_paths: bool = False,
+        model: ServiceModel | None = None,
     ) -> None:
         """`open_enums`: members (`Operation.Member`, list indices left out) whose modeled enum the service itself
         does not enforce (SQS's ReceiveMessage.AttributeNames takes message system attribute names too).
         `camel_paths`: name members in error messages as the service does, with a lower-case first letter
-        (Lambda: "Value 'X' at 'authType' failed to satisfy constraint")."""
-        self.model = load_model(service)
+        (Lambda: "Value 'X' at 'authType' failed to satisfy constraint"). `model`: the service model to use
+        instead of botocore's as installed (the REST-JSON codec completes constraints the model leaves in names)."""
+        self.model = model or load_model(service)
         meta = self.model.metadata
         #: "" for a REST service (Lambda, API Gateway), which names operations by method and path, not a header
         self.target_prefix = f"{meta['targetPrefix']}." if "targetPrefix" in meta else ""

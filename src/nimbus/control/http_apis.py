@@ -30,6 +30,7 @@ from nimbus.control.http_api_records import (
     not_found,
     to_json,
 )
+from nimbus.control.openapi_import import apply_import, read_openapi
 from nimbus.errors import InvalidParameterValue, ResourceConflict
 from nimbus.store.schema import http_apis as table
 
@@ -210,13 +211,19 @@ class HttpApis:
             await asyncio.to_thread(self._write, api_id, None)
             del self._apis[api_id]
 
-    async def put_document(self, doc: ApiDocument) -> ApiDocument:
-        """Store a whole document built elsewhere (import, reimport) under the lock: a new API when its
-        `api_id` is empty."""
+    async def import_api(self, text: str, *, fail_on_warnings: bool, api_id: str | None = None) -> ApiDocument:
+        """ImportApi (a new API) or, with `api_id`, ReimportApi (its routes and integrations replaced, its
+        stages kept) from an OpenAPI document."""
+        imported = read_openapi(text, region=self.settings.region, account=self.settings.account_id)
+        if fail_on_warnings and imported.warnings:
+            raise InvalidParameterValue("Warnings found during import:\n\t" + "\n\t".join(imported.warnings))
+        cors = rules.check_cors(imported.cors)
         async with self._lock:
-            if not doc.api_id:
-                doc = replace(doc, api_id=self._new_api_id())
-            return await self._save(doc)
+            if api_id is None:
+                base = ApiDocument(api_id=self._new_api_id(), name=imported.name, created=time.time())
+            else:
+                base = self.api(api_id)
+            return await self._save(apply_import(base, imported, cors))
 
     # ---- routes ----
     def _check_unique_key(self, doc: ApiDocument, key: str) -> None:
