@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nimbus.api.api_front import ApiFront
 from nimbus.api.apigw_api import ApiGatewayApi
 from nimbus.api.app import App
 from nimbus.api.async_config_api import AsyncConfigApi
@@ -29,7 +30,7 @@ from nimbus.api.logs_api import LogsApi
 from nimbus.api.mappings_api import MappingsApi
 from nimbus.api.policy_api import PolicyApi
 from nimbus.api.sqs_api import SqsApi
-from nimbus.api.triggers import URL, Front, PublicEndpoints
+from nimbus.api.triggers import API, URL, Front, PublicEndpoints
 from nimbus.api.url_front import UrlFront
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
@@ -223,6 +224,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     apis.append(FunctionUrlsApi(settings, function_urls, endpoints))
     apis.append(ApiGatewayApi(http_apis, endpoints))
     fronts: dict[str, Front] = {URL: UrlFront(settings, function_urls, policies, invoker)}
+    # HTTP APIs served: invocations past their integration timeout run on in tasks it owns, awaited at stop
+    api_front = fronts[API] = ApiFront(settings, http_apis, policies, invoker, endpoints)
     app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service), fronts=fronts)
 
     http_limits = Limits(
@@ -296,6 +299,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         if metrics is not None:
             await metrics.stop()
         await http.stop()
+        await api_front.close()  # after the requests, before the instances its invocations run on
         await dispatcher.stop()  # before the instances: running events finish or go back to the queue
         await mappings.stop()  # pollers too: a batch in hand finishes, the rest stays in its queue
         await manager.stop()
