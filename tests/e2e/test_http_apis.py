@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from e2e_support import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, arn, wait_active
+from e2e_support import ACCESS_KEY, ACCOUNT, REGION, ROLE, SECRET_KEY, arn, make_zip, start_server, wait_active
 from http_support import Endpoint, call
 
 ECHO_APP = """
@@ -218,6 +219,35 @@ def test_integration_timeout_is_503_and_quick(
     assert 0.9 < took < 2.5
     resp = call(ep, "GET", "/x")  # the server still serves (the slow invocation runs on to its end meanwhile)
     assert resp.status_code == 200, resp.text
+
+
+def test_a_timed_out_invocation_runs_to_its_end_through_a_stop(tmp_path: Path) -> None:
+    """The 503 does not cut the invocation short, nor does a server stop right after it: the front owns the task and
+    the stop awaits it (its log line is there after a restart)."""
+    srv = start_server(tmp_path / "data")
+    try:
+        lam = srv.client("lambda")
+        code = "import time\ndef handler(event, context):\n    time.sleep(3)\n    print('ran to its end')\n"
+        lam.create_function(FunctionName="slow", Runtime="python3.11", Role=ROLE, Handler="app.handler", Timeout=20,
+                            Code={"ZipFile": make_zip({"app.py": code})})  # fmt: skip
+        wait_active(lam, "slow")
+        apigw = srv.client("apigatewayv2")
+        api_id = apigw.create_api(Name="slow", ProtocolType="HTTP", Target=arn("slow"))["ApiId"]
+        (integration,) = apigw.get_integrations(ApiId=api_id)["Items"]
+        apigw.update_integration(ApiId=api_id, IntegrationId=integration["IntegrationId"], TimeoutInMillis=500)
+        allow(lam, "slow", api_id)
+        resp = call(Endpoint(srv.port, "execute-api", api_id), "GET", "/")
+        assert (resp.status_code, message(resp)) == (503, "Service Unavailable")
+    finally:
+        srv.stop()
+    assert srv.process.returncode == 0
+    assert "Task was destroyed but it is pending" not in srv.log_path.read_text()
+    srv = start_server(tmp_path / "data")
+    try:
+        events = srv.client("logs").filter_log_events(logGroupName="/aws/lambda/slow")["events"]
+        assert any("ran to its end" in e["message"] for e in events)
+    finally:
+        srv.stop()
 
 
 def test_request_size_limit(server: Any, apigw: Any, lam: Any, echo: str, new_api: Callable[..., str]) -> None:
