@@ -1,12 +1,24 @@
-"""The `nimbus` command line: `serve`, `function ...`, `alias ...`, `layer ...`, `mapping ...`, `url ...`, `invoke`,
-`logs`."""
+"""The `nimbus` command line: `serve`, `function ...`, `alias ...`, `layer ...`, `mapping ...`, `url ...`, `api ...`,
+`invoke`, `logs`."""
 
 from __future__ import annotations
 
 import typer
 
 from nimbus import __version__
-from nimbus.cli import _aliases, _functions, _invoke, _layers, _logs, _mappings, _queues, _serve, _urls, _versions
+from nimbus.cli import (
+    _aliases,
+    _apis,
+    _functions,
+    _invoke,
+    _layers,
+    _logs,
+    _mappings,
+    _queues,
+    _serve,
+    _urls,
+    _versions,
+)
 from nimbus.cli._doctor import doctor
 
 app = typer.Typer(
@@ -25,6 +37,7 @@ app.add_typer(_layers.app, name="layer")
 app.add_typer(_mappings.app, name="mapping")
 app.add_typer(_queues.app, name="queue")
 app.add_typer(_urls.app, name="url")
+app.add_typer(_apis.app, name="api")
 app.command()(_invoke.invoke)
 app.command()(_logs.logs)
 app.command()(doctor)
