@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as bx
@@ -25,12 +26,30 @@ DEFAULT_REGION = "us-east-1"
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+def check_endpoint(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    """An endpoint boto3 accepts (`http(s)://host[:port]`), else one line saying what to write (exit 2): boto3's
+    own refusal is a ValueError deep in client creation."""
+    source = ctx.get_parameter_source(param.name or "")
+    where = "NIMBUS_ENDPOINT_URL" if source is not None and source.name == "ENVIRONMENT" else "--endpoint-url"
+    parts = urlsplit(value.strip()) if "://" in value else None
+    if parts is None:
+        fail(f"{where} {value!r} has no scheme: write http://{value.strip().lstrip('/')}", code=2)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        fail(f"{where} {value!r} is not an http(s) URL: write it as http://127.0.0.1:9001", code=2)
+    return value.strip()
+
+
 EndpointOpt = Annotated[
     str,
-    typer.Option("--endpoint-url", envvar="NIMBUS_ENDPOINT_URL", help="Nimbus API endpoint.", show_envvar=True),
-]
+    typer.Option(
+        "--endpoint-url", envvar="NIMBUS_ENDPOINT_URL", help="Nimbus API endpoint.", show_envvar=True,
+        metavar="URL", callback=check_endpoint,
+    ),
+]  # fmt: skip
 RegionOpt = Annotated[
-    str | None, typer.Option("--region", help="Region to sign for (default: AWS config, else us-east-1).")
+    str | None,
+    typer.Option("--region", help="Region to sign for (default: AWS config, else us-east-1).", metavar="REGION"),
 ]
 
 

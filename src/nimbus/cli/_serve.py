@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Annotated
@@ -206,11 +207,19 @@ def serve(
     except ValueError as exc:
         fail(str(exc), code=2)
 
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot use the data dir {settings.data_dir}: {exc.strerror or exc}", code=2)
     from nimbus.server import serve as run_server  # imported late: client commands never load the server
 
     try:
         run_server(settings, deploy)
     except ValueError as exc:
         fail(str(exc), code=2)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise  # the entry point prints it as one line
+        fail(f"{settings.host}:{settings.port} is already in use (another nimbus serve?): stop it or pass --port")
     except KeyboardInterrupt:
         pass

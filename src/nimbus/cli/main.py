@@ -20,12 +20,14 @@ from nimbus.cli import (
     _versions,
 )
 from nimbus.cli._doctor import doctor
+from nimbus.cli._entry import NimbusTyper
 
-app = typer.Typer(
+app = NimbusTyper(
     name="nimbus",
     help="Nimbus: a self-hosted, AWS Lambda-compatible function platform.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # click's plain help: it wraps within 80 columns, where rich's panels crowd
     pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
 app.command()(_serve.serve)
