@@ -219,3 +219,89 @@ def test_integration_and_stage_limits(tmp_path: Path) -> None:
             await apis.create_stage(api_id, {"StageName": "a b"})
 
     run_with(tmp_path, body)
+
+
+def test_update_api_changes_the_quick_created_target_and_route_key(tmp_path: Path) -> None:
+    other = FN.replace(":web", ":other")
+
+    async def body(apis: HttpApis) -> None:
+        doc = await apis.create_api({"Name": "q", "ProtocolType": "HTTP", "Target": FN})
+        doc = await apis.update_api(doc.api_id, {"Target": other, "RouteKey": "ANY /{proxy+}"})
+        (route,) = doc.routes.values()
+        assert route.route_key == "ANY /{proxy+}"
+        assert doc.integration_of(route).function_arn == other  # type: ignore[union-attr]
+        plain = await apis.create_api({"Name": "p", "ProtocolType": "HTTP"})
+        with pytest.raises(InvalidParameterValue, match="not quick-created"):
+            await apis.update_api(plain.api_id, {"Target": FN})
+
+    run_with(tmp_path, body)
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "words"),
+    [
+        ("api", {"RouteSelectionExpression": "$request.body.action"}, "Unsupported route selection expression"),
+        ("api", {"CorsConfiguration": {"AllowOrigins": ["*"], "AllowCredentials": True}}, "AllowCredentials"),
+        ("api", {"CorsConfiguration": {"AllowMethods": ["FETCH"]}}, "AllowMethods holds 'FETCH'"),
+        ("route", {"RouteKey": "GET /a", "AuthorizationType": "JWT"}, "AuthorizationType JWT is not supported"),
+        ("route", {"RouteKey": "GET /a", "AuthorizerId": "abc"}, "no authorizers"),
+        ("integration", {"RequestParameters": {"overwrite:path": "/x"}}, "RequestParameters is not supported"),
+        ("integration", {"IntegrationMethod": "GET"}, "use POST"),
+        ("integration", {"ConnectionType": "VPC_LINK"}, "VPC_LINK"),
+        ("integration", {"IntegrationUri": None}, "IntegrationUri is required"),
+        ("stage", {"StageName": "s", "StageVariables": {"bad name": "x"}}, "Invalid stage variable name"),
+        ("stage", {"StageName": "s", "StageVariables": {"ok": "a b"}}, "Invalid stage variable value"),
+        ("stage", {"StageName": "s", "ClientCertificateId": "c"}, "ClientCertificateId"),
+    ],
+)
+def test_what_nimbus_cannot_honour_is_refused_by_name(
+    tmp_path: Path, operation: str, body: dict[str, Any], words: str
+) -> None:
+    async def run(apis: HttpApis) -> None:
+        api_id = (await apis.create_api({"Name": "r", "ProtocolType": "HTTP"})).api_id
+        base = {"IntegrationType": "AWS_PROXY", "IntegrationUri": FN, "PayloadFormatVersion": "2.0"}
+        call = {
+            "api": lambda: apis.update_api(api_id, body),
+            "route": lambda: apis.create_route(api_id, body),
+            "integration": lambda: apis.create_integration(api_id, {k: v for k, v in {**base, **body}.items()
+                                                                    if v is not None}),
+            "stage": lambda: apis.create_stage(api_id, body),
+        }[operation]  # fmt: skip
+        with pytest.raises(InvalidParameterValue, match=re.escape(words)):
+            await call()
+        assert apis.api(api_id).revision == 1  # nothing was written
+
+    run_with(tmp_path, run)
+
+
+def test_deployments_are_recorded_and_kept_while_a_stage_names_one(tmp_path: Path) -> None:
+    async def body(apis: HttpApis) -> None:
+        api_id = (await apis.create_api({"Name": "d", "ProtocolType": "HTTP"})).api_id
+        await apis.create_stage(api_id, {"StageName": "prod"})
+        deployment = await apis.create_deployment(api_id, {"StageName": "prod", "Description": "v1"})
+        assert apis.stage(api_id, "prod").deployment_id == deployment.deployment_id
+        with pytest.raises(InvalidParameterValue, match="can't be deleted"):
+            await apis.delete_deployment(api_id, deployment.deployment_id)
+        with pytest.raises(ResourceNotFound, match="Invalid Deployment identifier"):
+            await apis.create_stage(api_id, {"StageName": "beta", "DeploymentId": "nope"})
+        staged = await apis.create_stage(api_id, {"StageName": "beta", "DeploymentId": deployment.deployment_id})
+        assert staged.deployment_id == deployment.deployment_id
+        with pytest.raises(ResourceNotFound, match="Invalid Stage identifier"):
+            await apis.create_deployment(api_id, {"StageName": "nope"})
+
+    run_with(tmp_path, body)
+
+
+def test_get_sees_whole_documents_and_each_change_is_a_new_revision(tmp_path: Path) -> None:
+    async def body(apis: HttpApis) -> None:
+        doc = await apis.create_api({"Name": "r", "ProtocolType": "HTTP", "Target": FN})
+        held = apis.get(doc.api_id)
+        assert held is doc
+        await apis.create_stage(doc.api_id, {"StageName": "prod"})
+        now = apis.get(doc.api_id)
+        assert now is not None
+        assert (held.revision, now.revision) == (1, 2)
+        assert list(held.stages) == ["$default"]  # the document a reader holds never changes under it
+        assert list(now.stages) == ["$default", "prod"]
+
+    run_with(tmp_path, body)

@@ -4,6 +4,7 @@ CLI: every operation Nimbus serves, API Gateway's error names and statuses, and 
 from __future__ import annotations
 
 import json
+import signal
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,7 +18,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, REGION, SECRET_KEY, Server, aws_cli
+from conftest import ACCESS_KEY, REGION, SECRET_KEY, Server, aws_cli, start_server
 
 FN = "arn:aws:lambda:us-east-1:000000000000:function:web"
 INVOCATIONS = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{FN}/invocations"
@@ -314,3 +315,61 @@ def test_the_aws_cli(server: Server, tmp_path: Path) -> None:
     assert "NotFoundException" in missing.stderr
     for ident in (api_id, imported["ApiId"]):
         aws_cli(server, "apigatewayv2", "delete-api", "--api-id", ident)
+
+
+def _signed(server: Server, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One request signed for apigateway by botocore's signer, sent with urllib (exact bytes on the wire)."""
+    request = AWSRequest(method=method, url=f"{server.endpoint}{path}", data=body,
+                         headers={"content-type": "application/json"})  # fmt: skip
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "apigateway", REGION).add_auth(request)
+    prepared = request.prepare()
+    raw = urllib.request.Request(prepared.url, data=body, headers=dict(prepared.headers), method=method)
+    try:
+        with urllib.request.urlopen(raw, timeout=60) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_import_body_at_the_limit_and_one_past(server: Server, apigw: Any) -> None:
+    """ImportApi takes a request body of up to 2 MiB (an OpenAPI document of many routes); one byte more is 413."""
+    limit = 2 << 20
+
+    def body_of(size: int) -> bytes:
+        base = json.dumps({"body": OPENAPI_YAML + "#"}).encode()
+        padded = json.dumps({"body": OPENAPI_YAML + "#" + "x" * (size - len(base))}).encode()
+        assert len(padded) == size
+        return padded
+
+    status, _, raw = _signed(server, "PUT", "/v2/apis", body_of(limit))
+    assert status == 201, raw
+    apigw.delete_api(ApiId=json.loads(raw)["apiId"])
+    status, headers, raw = _signed(server, "PUT", "/v2/apis", body_of(limit + 1))
+    assert status == 413
+    assert {k.lower(): v for k, v in headers.items()}["x-amzn-errortype"] == "RequestEntityTooLargeException"
+    assert "ImportApi" in json.loads(raw)["message"]
+
+
+def test_apis_survive_kill_9(tmp_path: Path) -> None:
+    """An API is on disk before CreateApi/CreateRoute/ImportApi answer: a SIGKILLed server comes back with it."""
+    data = tmp_path / "data"
+    srv = start_server(data)
+    try:
+        client = srv.client("apigatewayv2")
+        quick = client.create_api(Name="durable", ProtocolType="HTTP", Target=FN)
+        client.create_route(ApiId=quick["ApiId"], RouteKey="POST /orders")
+        imported = client.import_api(Body=OPENAPI_YAML)
+    finally:
+        srv.stop(signal.SIGKILL)
+    srv2 = start_server(data)
+    try:
+        client = srv2.client("apigatewayv2")
+        got = client.get_api(ApiId=quick["ApiId"])
+        assert (got["Name"], got["CreatedDate"]) == ("durable", quick["CreatedDate"])
+        assert got["ApiEndpoint"] == f"http://{quick['ApiId']}.execute-api.us-east-1.localhost:{srv2.port}"
+        keys = sorted(r["RouteKey"] for r in client.get_routes(ApiId=quick["ApiId"])["Items"])
+        assert keys == ["$default", "POST /orders"]
+        assert client.get_stage(ApiId=quick["ApiId"], StageName="$default")["AutoDeploy"] is True
+        assert len(client.get_routes(ApiId=imported["ApiId"])["Items"]) == 3
+    finally:
+        srv2.stop()

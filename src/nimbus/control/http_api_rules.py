@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from collections.abc import Mapping
 from typing import Any
 
 from nimbus.errors import InvalidParameterValue
@@ -215,3 +216,66 @@ def target_integration(target: str | None, integrations: dict[str, Any]) -> str 
             "this API."
         )
     return ident
+
+
+def api_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The API-level members of a CreateApi/UpdateApi body that are present, checked, by `ApiDocument` field."""
+    out: dict[str, Any] = {}
+    if "Name" in body:
+        out["name"] = check_length(body["Name"], "Name", 1, 128)
+    if "Description" in body:
+        out["description"] = check_length(body["Description"], "Description", 0, 1024)
+    if "Version" in body:
+        out["version"] = check_length(body["Version"], "Version", 1, 64)
+    if "CorsConfiguration" in body:
+        out["cors"] = check_cors(body["CorsConfiguration"])
+    if "DisableExecuteApiEndpoint" in body:
+        out["disable_execute_api_endpoint"] = body["DisableExecuteApiEndpoint"]
+    if "IpAddressType" in body:
+        out["ip_address_type"] = body["IpAddressType"]
+    if "ApiKeySelectionExpression" in body:
+        out["api_key_selection_expression"] = body["ApiKeySelectionExpression"]
+    expression = body.get("RouteSelectionExpression")
+    if expression is not None:
+        if expression not in (HTTP_ROUTE_SELECTION, "${request.method} ${request.path}"):
+            raise InvalidParameterValue(
+                f"Unsupported route selection expression for HTTP API: {expression}. "
+                f"HTTP APIs use {HTTP_ROUTE_SELECTION}."
+            )
+        out["route_selection_expression"] = HTTP_ROUTE_SELECTION
+    return out
+
+
+def integration_fields(body: Mapping[str, Any], old: object | None, *, region: str, account: str) -> dict[str, Any]:
+    """The members of a CreateIntegration (`old` None: the required ones too) or UpdateIntegration body, checked,
+    by `Integration` field; what is not an AWS_PROXY call of a function is refused by name."""
+    for unsupported in ("RequestParameters", "ResponseParameters", "RequestTemplates", "TlsConfig",
+                        "IntegrationSubtype", "ConnectionId"):  # fmt: skip
+        if body.get(unsupported):
+            raise InvalidParameterValue(
+                f"{unsupported} is not supported by Nimbus: an integration is an AWS_PROXY call of a function."
+            )
+    out: dict[str, Any] = {}
+    if "IntegrationType" in body:
+        out["integration_type"] = check_integration_type(body["IntegrationType"])
+    if body.get("ConnectionType", "INTERNET") != "INTERNET":
+        raise InvalidParameterValue("ConnectionType VPC_LINK is not supported by Nimbus: use INTERNET.")
+    if "IntegrationUri" in body or old is None:
+        uri = body.get("IntegrationUri")
+        if uri is None:
+            raise InvalidParameterValue("IntegrationUri is required for AWS_PROXY integrations: send the "
+                                        "function's ARN.")  # fmt: skip
+        out["integration_uri"] = uri
+        out["function_arn"] = function_arn_of(uri, region=region, account=account)
+    if "PayloadFormatVersion" in body or old is None:
+        out["payload_format_version"] = check_payload_format(body.get("PayloadFormatVersion"))
+    if "TimeoutInMillis" in body or old is None:
+        out["timeout_ms"] = check_timeout(body.get("TimeoutInMillis"))
+    method = body.get("IntegrationMethod")
+    if method is not None and method != "POST":
+        raise InvalidParameterValue(f"IntegrationMethod {method} is not valid for a Lambda integration: use POST.")
+    if "Description" in body:
+        out["description"] = check_length(body["Description"], "Description", 0, 1024)
+    if "CredentialsArn" in body:
+        out["credentials_arn"] = body["CredentialsArn"]
+    return out

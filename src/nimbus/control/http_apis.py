@@ -109,33 +109,6 @@ class HttpApis:
             pass
         return ident
 
-    def _api_fields(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """The API-level members of a CreateApi/UpdateApi body that are present, checked, by record field."""
-        out: dict[str, Any] = {}
-        if "Name" in body:
-            out["name"] = rules.check_length(body["Name"], "Name", 1, 128)
-        if "Description" in body:
-            out["description"] = rules.check_length(body["Description"], "Description", 0, 1024)
-        if "Version" in body:
-            out["version"] = rules.check_length(body["Version"], "Version", 1, 64)
-        if "CorsConfiguration" in body:
-            out["cors"] = rules.check_cors(body["CorsConfiguration"])
-        if "DisableExecuteApiEndpoint" in body:
-            out["disable_execute_api_endpoint"] = body["DisableExecuteApiEndpoint"]
-        if "IpAddressType" in body:
-            out["ip_address_type"] = body["IpAddressType"]
-        if "ApiKeySelectionExpression" in body:
-            out["api_key_selection_expression"] = body["ApiKeySelectionExpression"]
-        expression = body.get("RouteSelectionExpression")
-        if expression is not None:
-            if expression not in (rules.HTTP_ROUTE_SELECTION, "${request.method} ${request.path}"):
-                raise InvalidParameterValue(
-                    f"Unsupported route selection expression for HTTP API: {expression}. "
-                    f"HTTP APIs use {rules.HTTP_ROUTE_SELECTION}."
-                )
-            out["route_selection_expression"] = rules.HTTP_ROUTE_SELECTION
-        return out
-
     def _quick_target(self, body: Mapping[str, Any]) -> str | None:
         target, key = body.get("Target"), body.get("RouteKey")
         if key is not None:
@@ -154,7 +127,7 @@ class HttpApis:
             raise InvalidParameterValue(
                 f"Nimbus serves HTTP APIs only: ProtocolType {protocol} is not supported (use HTTP)."
             )
-        fields = self._api_fields(body)
+        fields = rules.api_fields(body)
         function_arn = self._quick_target(body)
         now = time.time()
         async with self._lock:
@@ -178,7 +151,7 @@ class HttpApis:
     async def update_api(self, api_id: str, body: Mapping[str, Any]) -> ApiDocument:
         """UpdateApi: the members sent replace the API's; `Target`/`RouteKey` update the quick-created
         integration and route."""
-        fields = self._api_fields(body)
+        fields = rules.api_fields(body)
         function_arn = self._quick_target(body)
         async with self._lock:
             doc = replace(self.api(api_id), **fields)
@@ -277,44 +250,10 @@ class HttpApis:
             await self._save(replace(doc, routes={k: r for k, r in doc.routes.items() if k != route_id}))
 
     # ---- integrations ----
-    def _integration_fields(self, body: Mapping[str, Any], old: Integration | None) -> dict[str, Any]:
-        for unsupported in ("RequestParameters", "ResponseParameters", "RequestTemplates", "TlsConfig",
-                            "IntegrationSubtype", "ConnectionId"):  # fmt: skip
-            if body.get(unsupported):
-                raise InvalidParameterValue(
-                    f"{unsupported} is not supported by Nimbus: an integration is an AWS_PROXY call of a function."
-                )
-        out: dict[str, Any] = {}
-        if "IntegrationType" in body:
-            out["integration_type"] = rules.check_integration_type(body["IntegrationType"])
-        if body.get("ConnectionType", "INTERNET") != "INTERNET":
-            raise InvalidParameterValue("ConnectionType VPC_LINK is not supported by Nimbus: use INTERNET.")
-        if "IntegrationUri" in body or old is None:
-            uri = body.get("IntegrationUri")
-            if uri is None:
-                raise InvalidParameterValue("IntegrationUri is required for AWS_PROXY integrations: send the "
-                                            "function's ARN.")  # fmt: skip
-            out["integration_uri"] = uri
-            out["function_arn"] = rules.function_arn_of(
-                uri, region=self.settings.region, account=self.settings.account_id
-            )
-        if "PayloadFormatVersion" in body or old is None:
-            out["payload_format_version"] = rules.check_payload_format(body.get("PayloadFormatVersion"))
-        if "TimeoutInMillis" in body or old is None:
-            out["timeout_ms"] = rules.check_timeout(body.get("TimeoutInMillis"))
-        method = body.get("IntegrationMethod")
-        if method is not None and method != "POST":
-            raise InvalidParameterValue(f"IntegrationMethod {method} is not valid for a Lambda integration: use POST.")
-        if "Description" in body:
-            out["description"] = rules.check_length(body["Description"], "Description", 0, 1024)
-        if "CredentialsArn" in body:
-            out["credentials_arn"] = body["CredentialsArn"]
-        return out
-
     async def create_integration(self, api_id: str, body: Mapping[str, Any]) -> Integration:
         async with self._lock:
             doc = self.api(api_id)
-            fields = self._integration_fields(body, None)
+            fields = rules.integration_fields(body, None, region=self.settings.region, account=self.settings.account_id)
             integration = Integration(integration_id=rules.new_id(), **fields)
             await self._save(replace(doc, integrations={**doc.integrations, integration.integration_id: integration}))
             return integration
@@ -323,7 +262,10 @@ class HttpApis:
         async with self._lock:
             doc = self.api(api_id)
             old = self.integration(api_id, integration_id)
-            integration = replace(old, **self._integration_fields(body, old))
+            integration = replace(
+                old,
+                **rules.integration_fields(body, old, region=self.settings.region, account=self.settings.account_id),
+            )
             await self._save(replace(doc, integrations={**doc.integrations, integration_id: integration}))
             return integration
 
