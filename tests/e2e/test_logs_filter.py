@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,8 @@ from e2e_support import expect_error, invoke_json
 from test_logs_api import all_events, wait_for_events
 
 from conftest import Server, aws_cli
+from nimbus.api import logs_api
+from nimbus.logs.store import LogStore
 
 #: prints JSON lines (one per level, with nested objects and arrays), an Apache-style line and plain lines
 SHOUTER = """
@@ -25,6 +29,7 @@ def handler(event, context):
     print("plain info line %d" % n)
     return "done"
 """
+GROUP = "/aws/lambda/paged"
 
 
 @pytest.fixture
@@ -103,3 +108,37 @@ def test_aws_cli_filter_log_events_with_a_json_pattern(server: Server, group: st
     assert bad.returncode != 0
     assert "InvalidParameterException" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_long_search_pages_with_few_or_no_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handler logic, in process: a search that reads SCAN_LIMIT events ends its page there, with a nextToken that
+    resumes after the last event read (as CloudWatch pages while it searches), and no event is lost or repeated."""
+    monkeypatch.setattr(logs_api, "SCAN_BATCH", 4)
+    monkeypatch.setattr(logs_api, "SCAN_LIMIT", 8)
+    store = LogStore(tmp_path / "logs.db", retention_days=1)
+
+    async def write() -> None:
+        for n in range(30):
+            level = "ERROR" if n in (2, 3, 25) else "INFO"
+            store.emit(GROUP, "s", 1_700_000_000_000 + n, json.dumps({"level": level, "n": n}))
+        await store.flush()
+
+    asyncio.run(write())
+    api = logs_api.LogsApi(store)
+    pages: list[list[int]] = []
+    body: dict[str, Any] = {"logGroupName": GROUP, "filterPattern": '{ $.level = "ERROR" }', "limit": 10}
+    while True:
+        page = api.filter_log_events(body)
+        pages.append([json.loads(e["message"])["n"] for e in page["events"]])
+        if "nextToken" not in page:
+            break
+        body["nextToken"] = page["nextToken"]
+    assert pages == [[2, 3], [], [], [25]]  # 8 events read per page, the last page short
+    first = api.filter_log_events({**body, "nextToken": None, "limit": 1})
+    assert [json.loads(e["message"])["n"] for e in first["events"]] == [2]
+    second = api.filter_log_events({**body, "nextToken": first["nextToken"], "limit": 1})
+    assert [json.loads(e["message"])["n"] for e in second["events"]] == [3]
+    exact = api.filter_log_events({"logGroupName": GROUP, "filterPattern": "INFO", "limit": 5})  # one query
+    assert [json.loads(e["message"])["n"] for e in exact["events"]] == [0, 1, 4, 5, 6]
+    assert "nextToken" in exact
+    asyncio.run(store.close())

@@ -54,6 +54,10 @@ def test_term_patterns(pattern: str, expected: list[str]) -> None:
 def test_plain_terms_are_handed_to_the_store_as_required_substrings() -> None:
     assert compile_pattern('ERROR "Failed to" ?x -y %re%').required == ("ERROR", "Failed to")
     assert compile_pattern('{ $.level = "ERROR" }').required == ()
+    # the store's filter is the whole pattern only for plain terms (or none): then nothing is matched in Python
+    assert [compile_pattern(p).exact for p in ("", 'ERROR "Failed to"', "ERROR ?x", "ERROR -x", "%E%", "[a]")] == [
+        True, True, False, False, False, False,
+    ]  # fmt: skip
 
 
 #: the JSON event of AWS's JSON examples

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from nimbus.api.http import Request, Response
 from nimbus.errors import InvalidParameter, ResourceNotFound, UnknownOperation
-from nimbus.logs.filter_pattern import compile_pattern
+from nimbus.logs.filter_pattern import FilterPattern, compile_pattern
 from nimbus.logs.store import LogEvent, LogStore
 
 TARGET_PREFIX = "Logs_20140328."
@@ -151,21 +152,31 @@ class LogsApi:
             self.store.query, group, streams=streams, start=_int(body, "startTime"), end=_int(body, "endTime"),
             contains=pattern.required,
         )  # fmt: skip
-        matched: list[LogEvent] = []
-        scanned = 0
-        while len(matched) <= limit:
-            batch = query(after_id=after, limit=max(SCAN_BATCH, limit + 1))
-            matched.extend(e for e in batch if pattern.matches(e.message))
-            scanned += len(batch)
-            if len(batch) < max(SCAN_BATCH, limit + 1):
-                after = 0  # read to the end
-                break
-            after = batch[-1].id
-            if scanned >= SCAN_LIMIT:
-                break
+        if pattern.exact:  # the store's own filter is the whole pattern: one query
+            matched, after = query(after_id=after, limit=limit + 1), 0
+        else:
+            matched, after = self._scan(query, pattern, after, limit)
         out: dict[str, Any] = {"events": [_event(e, filtered=True) for e in matched[:limit]], "searchedLogStreams": []}
         if len(matched) > limit:
             out["nextToken"] = str(matched[limit - 1].id)
         elif after:
             out["nextToken"] = str(after)
         return out
+
+    @staticmethod
+    def _scan(query: Callable[..., list[LogEvent]], pattern: FilterPattern, after: int,
+              limit: int) -> tuple[list[LogEvent], int]:  # fmt: skip
+        """Up to `limit` + 1 matches after event `after`, reading at most about SCAN_LIMIT events; with the id of
+        the last event read when that cut the search short (else 0)."""
+        matched: list[LogEvent] = []
+        scanned = 0
+        while len(matched) <= limit:
+            batch = query(after_id=after, limit=SCAN_BATCH)
+            matched.extend(e for e in batch if pattern.matches(e.message))
+            scanned += len(batch)
+            if len(batch) < SCAN_BATCH:
+                return matched, 0
+            after = batch[-1].id
+            if scanned >= SCAN_LIMIT:
+                break
+        return matched, after

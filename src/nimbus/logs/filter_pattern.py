@@ -55,18 +55,20 @@ def _invalid(why: str, pattern: str) -> InvalidParameter:
 @dataclass(frozen=True)
 class FilterPattern:
     """A compiled pattern. `required` are substrings that every matching message contains (case-sensitive), so
-    that the store can skip other rows before `matches` runs."""
+    that the store can skip other rows before `matches` runs; `exact`: they decide alone (an empty pattern, or
+    plain terms only), and `matches` need not run."""
 
     text: str
     matches: Predicate
     required: tuple[str, ...] = ()
+    exact: bool = False
 
 
 def compile_pattern(text: str) -> FilterPattern:
     """Parse `text` once; raises InvalidParameter for what is no filter pattern."""
     body = text.strip()
     if not body:
-        return FilterPattern(text, lambda _message: True)
+        return FilterPattern(text, lambda _message: True, exact=True)
     if body[0] == "{":
         if body[-1] != "}":
             raise _invalid("a JSON pattern ends with }", text)
@@ -117,7 +119,8 @@ def _term_pattern(body: str, text: str) -> FilterPattern:
             and (not any_of or any(check(message) for check in any_of))
         )
 
-    return FilterPattern(text, matches, tuple(required))
+    exact = not any_of and not none_of and len(required) == len(checks)
+    return FilterPattern(text, matches, tuple(required), exact)
 
 
 def _term(kind: str, value: str, text: str) -> tuple[Predicate, str]:
