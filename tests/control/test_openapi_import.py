@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from nimbus.config import Settings
+from nimbus.control.http_api_rules import check_cors
 from nimbus.control.http_apis import HttpApis
 from nimbus.control.openapi_import import read_openapi
 from nimbus.errors import InvalidParameterValue
@@ -189,3 +190,45 @@ def test_import_and_reimport_through_the_service(tmp_path: Path) -> None:
     reloaded.load()
     assert reloaded.api(api_id).name == "v2"
     assert len(reloaded.apis()) == 1
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"openapi": "3.0.1", "info": {"title": "t"}, "paths": {"/a": {1: {}}}},
+        {"openapi": "3.0.1", "info": {"title": "t"}, "paths": {"/a": {"get": {"security": "sigv4",
+            "x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": FN, "payloadFormatVersion": "2.0"}}}}},
+        {"openapi": "3.0.1", "info": {"title": "t"}, "paths": {"/a": {"get": {
+            "x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": FN, "timeoutInMillis": "soon"}}}}},
+        {"openapi": "3.0.1", "info": {"title": "t"}, "paths": {"/a": {"get": {
+            "x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": {"Fn::Sub": "x"}}}}}},
+        {"openapi": "3.0.1", "info": {"title": "t"}, "paths": {"/a": {"get": {
+            "x-amazon-apigateway-integration": ["aws_proxy"]}}}},
+        {"openapi": "3.0.1", "info": {"title": "t"}, "paths": {"/a": "get"}},
+        {"openapi": "3.0.1", "info": {"title": "t"}, "paths": ["/a"]},
+        {"openapi": "3.0.1", "info": {"title": "t"}, "paths": {}, "x-amazon-apigateway-cors": "*"},
+        {"openapi": "3.0.1", "info": "t", "paths": {}},
+        {"openapi": "3.0.1", "info": {"title": "t"}, "paths": {"/a": {"get": {"security": [{"s": []}]}}},
+         "components": {"securitySchemes": "none"}},
+    ],
+)  # fmt: skip
+def test_malformed_documents_are_refused_or_imported_never_a_crash(tmp_path: Path, document: dict[str, object]) -> None:
+    """Every shape of wrong is the caller's 400 (or, when harmless, a warning), never our 500."""
+    settings = Settings(data_dir=tmp_path)
+    engine = sqlite_engine(tmp_path / "nimbus.db")
+    migrate(engine, metadata)
+    apis = HttpApis(settings, engine)
+    for body in (json.dumps(document), yaml.safe_dump(document)):
+        try:
+            asyncio.run(apis.import_api(body, fail_on_warnings=False))
+        except InvalidParameterValue as exc:
+            message = exc.message
+        else:
+            message = "Invalid OpenAPI definition: none (imported)"
+        assert message.startswith(("Invalid OpenAPI definition", "Invalid CORS configuration"))
+
+
+def test_a_cors_block_of_the_wrong_types_is_refused() -> None:
+    for cors in ({"AllowOrigins": "*"}, {"AllowMethods": [1]}, {"AllowCredentials": "yes"}, {"MaxAge": 86_401}):
+        with pytest.raises(InvalidParameterValue, match="Invalid CORS configuration"):
+            check_cors(cors)

@@ -151,6 +151,14 @@ def check_cors(cors: dict[str, Any] | None) -> dict[str, Any] | None:
     if cors is None:
         return None
     out = dict(cors)
+    for key in ("AllowOrigins", "AllowMethods", "AllowHeaders", "ExposeHeaders"):
+        if key in out and not (isinstance(out[key], list) and all(isinstance(v, str) for v in out[key])):
+            raise InvalidParameterValue(f"Invalid CORS configuration: {key} must be a list of strings.")
+    if not isinstance(out.get("AllowCredentials", False), bool):
+        raise InvalidParameterValue("Invalid CORS configuration: AllowCredentials must be true or false.")
+    max_age = out.get("MaxAge", 0)
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or not -1 <= max_age <= 86_400:
+        raise InvalidParameterValue("Invalid CORS configuration: MaxAge must be an integer from -1 to 86400.")
     methods = [m.upper() for m in out.get("AllowMethods", [])]
     for method in methods:
         if method not in CORS_METHODS:

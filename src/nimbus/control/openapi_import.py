@@ -106,9 +106,15 @@ def _authorization(where: str, op: dict[str, Any], doc: dict[str, Any], warnings
     security = op.get("security", doc.get("security"))
     if not security:
         return "NONE"
-    schemes = (doc.get("components") or {}).get("securitySchemes") or doc.get("securityDefinitions") or {}
-    names = [name for requirement in security if isinstance(requirement, dict) for name in requirement]
-    if any((schemes.get(n) or {}).get("x-amazon-apigateway-authtype") == "awsSigv4" for n in names):
+    if not isinstance(security, list):
+        raise _bad(f"{where}: security must be a list of security requirements")
+    components = doc.get("components") if isinstance(doc.get("components"), dict) else {}
+    schemes = components.get("securitySchemes") or doc.get("securityDefinitions") or {}
+    schemes = schemes if isinstance(schemes, dict) else {}
+    names = [str(name) for requirement in security if isinstance(requirement, dict) for name in requirement]
+    sigv4 = [n for n in names if isinstance(schemes.get(n), dict) and
+             schemes[n].get("x-amazon-apigateway-authtype") == "awsSigv4"]  # fmt: skip
+    if sigv4:
         return "AWS_IAM"
     warnings.append(
         f"{where}: authorizer(s) {', '.join(names)} not imported (Nimbus has no authorizers): the route is "
@@ -138,7 +144,7 @@ def read_openapi(text: str, *, region: str, account: str) -> Imported:
         if not isinstance(item, dict):
             raise _bad(f"paths.{path} must be an object")
         for key, op in item.items():
-            method = _METHODS.get(key.lower())
+            method = _METHODS.get(str(key).lower())
             if method is None or not isinstance(op, dict):
                 continue
             where = f"paths.{path}.{key}"
@@ -157,8 +163,10 @@ def read_openapi(text: str, *, region: str, account: str) -> Imported:
             auth = _authorization(where, op, doc, warnings)
             operation_name = op.get("operationId") if isinstance(op.get("operationId"), str) else None
             routes.append(ImportedRoute(route_key, uri, function_arn, fmt, timeout_ms, auth, operation_name))
+    description = info.get("description")
     return Imported(
-        title, info.get("description"), None if info.get("version") is None else str(info["version"]),
+        title, None if description is None else str(description),
+        None if info.get("version") is None else str(info["version"]),
         {_CORS_KEYS[k]: v for k, v in cors.items() if k in _CORS_KEYS} if cors else None,
         tuple(routes), tuple(warnings),
     )  # fmt: skip
