@@ -173,14 +173,16 @@ def url_endpoint(server: Any, lam: Any, function: str, *, auth: str = "NONE", pu
     return Endpoint(server.port, "lambda-url", match.group(1))
 
 
-def http_api(server: Any, apigw: Any, lam: Any, name: str, function: str, route_keys: list[str]) -> Endpoint:
-    """An HTTP API with an AWS_PROXY payload 2.0 integration to `function`, the routes, and `$default` stage with
-    AutoDeploy; apigateway.amazonaws.com is allowed to invoke the function for this API (SAM's permission)."""
+def http_api(server: Any, apigw: Any, lam: Any, name: str, function: str, route_keys: list[str],
+             payload: str = "2.0") -> Endpoint:  # fmt: skip
+    """An HTTP API with an AWS_PROXY integration to `function` (payload format `payload`), the routes, and `$default`
+    stage with AutoDeploy; apigateway.amazonaws.com is allowed to invoke the function for this API (SAM's
+    permission)."""
     api = apigw.create_api(Name=name, ProtocolType="HTTP")
     api_id = api["ApiId"]
     assert api["ApiEndpoint"] == f"http://{api_id}.execute-api.{REGION}.localhost:{server.port}", api
     integration = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=arn(function),
-                                           PayloadFormatVersion="2.0", IntegrationMethod="POST")  # fmt: skip
+                                           PayloadFormatVersion=payload, IntegrationMethod="POST")  # fmt: skip
     for key in route_keys:
         apigw.create_route(ApiId=api_id, RouteKey=key, Target=f"integrations/{integration['IntegrationId']}")
     apigw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
@@ -207,10 +209,13 @@ def fastapi_url(server: Any, lam: Any, fastapi_fn: str) -> Endpoint:
     return url_endpoint(server, lam, fastapi_fn)
 
 
-@pytest.fixture(scope="module")
-def fastapi_api(server: Any, apigw: Any, lam: Any, fastapi_fn: str) -> Iterator[Endpoint]:
-    endpoint = http_api(server, apigw, lam, "fastapi-items", fastapi_fn,
-                        ["GET /items/{item_id}", "POST /items", "GET /image"])  # fmt: skip
+@pytest.fixture(scope="module", params=["2.0", "1.0"])
+def fastapi_api(
+    server: Any, apigw: Any, lam: Any, fastapi_fn: str, request: pytest.FixtureRequest
+) -> Iterator[Endpoint]:
+    """Payload 2.0 (cookies in `cookies`) and 1.0 (Mangum answers set-cookie in `multiValueHeaders`)."""
+    endpoint = http_api(server, apigw, lam, f"fastapi-items-{request.param}", fastapi_fn,
+                        ["GET /items/{item_id}", "POST /items", "GET /image"], payload=request.param)  # fmt: skip
     yield endpoint
     apigw.delete_api(ApiId=endpoint.id)
 
