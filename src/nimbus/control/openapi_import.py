@@ -108,7 +108,7 @@ def _authorization(where: str, op: dict[str, Any], doc: dict[str, Any], warnings
         return "NONE"
     if not isinstance(security, list):
         raise _bad(f"{where}: security must be a list of security requirements")
-    components = doc.get("components") if isinstance(doc.get("components"), dict) else {}
+    components: dict[str, Any] = doc["components"] if isinstance(doc.get("components"), dict) else {}
     schemes = components.get("securitySchemes") or doc.get("securityDefinitions") or {}
     schemes = schemes if isinstance(schemes, dict) else {}
     names = [str(name) for requirement in security if isinstance(requirement, dict) for name in requirement]
