@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import re
 import struct
@@ -40,14 +41,17 @@ PNG = _png()
 
 FASTAPI_APP = """
 import base64
+import hashlib
 from typing import Annotated
 
 import pydantic_core
 from fastapi import Cookie, FastAPI, Query, Request, Response
+from fastapi.middleware.gzip import GZipMiddleware
 from mangum import Mangum
 from pydantic import BaseModel
 
 app = FastAPI()
+app.add_middleware(GZipMiddleware, minimum_size=1000)
 PNG = base64.b64decode("PNG_B64")
 
 
@@ -85,6 +89,17 @@ def delete_item(item_id: int):
 @app.get("/image")
 def image():
     return Response(content=PNG, media_type="image/png")
+
+
+@app.post("/upload")
+async def upload(request: Request):
+    body = await request.body()
+    return {"len": len(body), "sha256": hashlib.sha256(body).hexdigest(), "text": body.decode("utf-8", "replace")[:20]}
+
+
+@app.get("/big")
+def big():
+    return {"rows": ["row %d" % i for i in range(2000)], "word": "h\u00e9llo \u2713"}
 
 
 handler = Mangum(app, lifespan="off")
@@ -297,6 +312,28 @@ def test_fastapi_url_json_body_methods_binary_and_404(fastapi_url: Endpoint) -> 
     missing = call(fastapi_url, "GET", "/nowhere")
     assert missing.status_code == 404
     assert missing.json() == {"detail": "Not Found"}  # FastAPI's own router, not the platform
+
+
+def test_fastapi_url_binary_upload_gzip_and_unicode(fastapi_url: Endpoint) -> None:
+    """Request bodies reach the app byte for byte (a non-UTF-8 body travels base64 in the event), and a gzip-encoded
+    response (Starlette's GZipMiddleware, base64 from Mangum) arrives as the app compressed it."""
+    blob = bytes(range(256)) * 4096  # 1 MiB, every byte value
+    up = call(fastapi_url, "POST", "/upload", content=blob, headers={"content-type": "application/octet-stream"})
+    assert up.status_code == 200, up.text
+    assert up.json()["len"] == len(blob)
+    assert up.json()["sha256"] == hashlib.sha256(blob).hexdigest()
+
+    text = "héllo ✓ 日本".encode()
+    up = call(fastapi_url, "POST", "/upload", content=text, headers={"content-type": "text/plain; charset=utf-8"})
+    assert up.status_code == 200, up.text
+    assert up.json() == {"len": len(text), "sha256": hashlib.sha256(text).hexdigest(), "text": "héllo ✓ 日本"}
+
+    big = call(fastapi_url, "GET", "/big", headers={"accept-encoding": "gzip"})
+    assert big.status_code == 200, big.text
+    assert big.headers["content-encoding"] == "gzip"
+    assert int(big.headers["content-length"]) < 10_000  # compressed on the wire; httpx decoded it below
+    assert big.json()["rows"][1999] == "row 1999"
+    assert big.json()["word"] == "héllo ✓"
 
 
 def test_fastapi_http_api_routes(fastapi_api: Endpoint) -> None:
