@@ -14,7 +14,9 @@ import contextlib
 import hashlib
 import json
 import re
+import shutil
 import struct
+import subprocess
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -278,6 +280,17 @@ def test_fastapi_url_path_params_repeated_query_and_cookies(fastapi_url: Endpoin
     assert cookies[1].startswith("flavour=oat;")
     assert "HttpOnly" in cookies[1]
     assert resp.headers.get("x-amzn-requestid")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_function_url_as_returned_works_in_curl(lam: Any, fastapi_fn: str, fastapi_url: Endpoint) -> None:
+    """The FunctionUrl exactly as Lambda's API returns it, in curl, with no DNS set-up: curl (like browsers) sends
+    `*.localhost` to loopback itself. (Python's resolver does not: those clients use the path form or a Host.)"""
+    function_url = lam.get_function_url_config(FunctionName=fastapi_fn)["FunctionUrl"]
+    out = subprocess.run(["curl", "-sS", "--max-time", "30", "-b", "session=from-curl", f"{function_url}items/9?tag=q"],
+                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    body = json.loads(out.stdout)
+    assert (body["item_id"], body["tags"], body["session"]) == (9, ["q"], "from-curl")
 
 
 def test_fastapi_url_json_body_methods_binary_and_404(fastapi_url: Endpoint) -> None:
