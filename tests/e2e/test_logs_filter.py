@@ -113,7 +113,6 @@ def test_aws_cli_filter_log_events_with_a_json_pattern(server: Server, group: st
 def test_a_long_search_pages_with_few_or_no_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Handler logic, in process: a search that reads SCAN_LIMIT events ends its page there, with a nextToken that
     resumes after the last event read (as CloudWatch pages while it searches), and no event is lost or repeated."""
-    monkeypatch.setattr(logs_api, "SCAN_BATCH", 4)
     monkeypatch.setattr(logs_api, "SCAN_LIMIT", 8)
     store = LogStore(tmp_path / "logs.db", retention_days=1)
 

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from nimbus.api.http import Request, Response
@@ -16,10 +17,9 @@ from nimbus.logs.store import LogEvent, LogStore
 
 TARGET_PREFIX = "Logs_20140328."
 PAGE = 10_000
-#: FilterLogEvents reads stored events in batches of this many while matching a pattern...
-SCAN_BATCH = 5_000
-#: ...and ends a page after reading this many, with or without matches, so that one request stays short
-SCAN_LIMIT = 200_000
+#: FilterLogEvents ends a page after reading this many events for a pattern the store cannot filter alone (JSON,
+#: space-delimited, ?-terms, -terms, %regex%), with or without matches, so that one request stays short
+SCAN_LIMIT = 50_000
 
 
 def _event(e: LogEvent, *, filtered: bool) -> dict[str, Any]:
@@ -148,14 +148,14 @@ class LogsApi:
         pattern = compile_pattern(raw)
         limit = min(_int(body, "limit") or PAGE, PAGE)
         after = _token(body)
-        query = functools.partial(
-            self.store.query, group, streams=streams, start=_int(body, "startTime"), end=_int(body, "endTime"),
+        where: dict[str, Any] = dict(
+            streams=streams, start=_int(body, "startTime"), end=_int(body, "endTime"), after_id=after,
             contains=pattern.required,
         )  # fmt: skip
         if pattern.exact:  # the store's own filter is the whole pattern: one query
-            matched, after = query(after_id=after, limit=limit + 1), 0
+            matched, after = self.store.query(group, limit=limit + 1, **where), 0
         else:
-            matched, after = self._scan(query, pattern, after, limit)
+            matched, after = self._scan(functools.partial(self.store.scan, group, **where), pattern, limit)
         out: dict[str, Any] = {"events": [_event(e, filtered=True) for e in matched[:limit]], "searchedLogStreams": []}
         if len(matched) > limit:
             out["nextToken"] = str(matched[limit - 1].id)
@@ -164,19 +164,18 @@ class LogsApi:
         return out
 
     @staticmethod
-    def _scan(query: Callable[..., list[LogEvent]], pattern: FilterPattern, after: int,
-              limit: int) -> tuple[list[LogEvent], int]:  # fmt: skip
-        """Up to `limit` + 1 matches after event `after`, reading at most about SCAN_LIMIT events; with the id of
-        the last event read when that cut the search short (else 0)."""
+    def _scan(
+        scan: Callable[..., Generator[LogEvent, None, None]], pattern: FilterPattern, limit: int
+    ) -> tuple[list[LogEvent], int]:
+        """Up to `limit` + 1 matches, reading at most SCAN_LIMIT events; with the id of the last event read when
+        that cut the search short (else 0)."""
         matched: list[LogEvent] = []
-        scanned = 0
-        while len(matched) <= limit:
-            batch = query(after_id=after, limit=SCAN_BATCH)
-            matched.extend(e for e in batch if pattern.matches(e.message))
-            scanned += len(batch)
-            if len(batch) < SCAN_BATCH:
-                return matched, 0
-            after = batch[-1].id
-            if scanned >= SCAN_LIMIT:
-                break
-        return matched, after
+        read = last = 0
+        with contextlib.closing(scan(limit=SCAN_LIMIT)) as found:
+            for event in found:
+                read, last = read + 1, event.id
+                if pattern.matches(event.message):
+                    matched.append(event)
+                    if len(matched) > limit:
+                        break
+        return matched, (last if read >= SCAN_LIMIT and len(matched) <= limit else 0)

@@ -24,12 +24,12 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, delete, event, func, select
+from sqlalchemy import Column, Index, Integer, MetaData, Select, String, Table, Text, delete, event, func, select
 
 from nimbus.clock import Clock, RealClock
 from nimbus.logs.limits import BACKLOG, DISK_RESERVE, WRITE_ERROR, LogGate
@@ -295,6 +295,32 @@ class LogStore:
     ) -> list[LogEvent]:
         """Events of `group` in id order (`descending`: newest first), after `after_id`, whose message holds every
         string of `contains` (case-sensitive, as filter pattern terms are)."""
+        with self.engine.connect() as conn:
+            q = self._select(group, streams, start, end, after_id, contains, descending).limit(limit)
+            return [LogEvent(r.id, r.grp, r.stream, r.ts, r.ingested, r.message) for r in conn.execute(q)]
+
+    def scan(
+        self,
+        group: str,
+        *,
+        streams: list[str] | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        after_id: int = 0,
+        contains: Sequence[str] = (),
+        limit: int,
+    ) -> Generator[LogEvent, None, None]:
+        """`query`'s events one at a time from one statement, oldest first, for a caller that filters them and
+        stops early: the store sorts the group's rows once, not once per batch."""
+        with self.engine.connect() as conn:
+            q = self._select(group, streams, start, end, after_id, contains, False).limit(limit)
+            for rows in conn.execute(q).partitions(1000):  # fetchmany: row-by-row fetching costs more than matching
+                for r in rows:
+                    yield LogEvent(*r)
+
+    @staticmethod
+    def _select(group: str, streams: list[str] | None, start: int | None, end: int | None, after_id: int,
+                contains: Sequence[str], descending: bool) -> Select[Any]:  # fmt: skip
         q = select(events).where(events.c.grp == group)
         if streams:
             q = q.where(events.c.stream.in_(streams))
@@ -306,6 +332,4 @@ class LogStore:
             q = q.where(events.c.id > after_id) if not descending else q.where(events.c.id < after_id)
         for needle in contains:
             q = q.where(func.instr(events.c.message, needle) > 0)
-        q = q.order_by(events.c.id.desc() if descending else events.c.id).limit(limit)
-        with self.engine.connect() as conn:
-            return [LogEvent(r.id, r.grp, r.stream, r.ts, r.ingested, r.message) for r in conn.execute(q)]
+        return q.order_by(events.c.id.desc() if descending else events.c.id)
