@@ -32,6 +32,8 @@ def matching(pattern: str, events: list[str]) -> list[str]:
     [
         ("", TERM_EVENTS),
         ("   ", TERM_EVENTS),
+        ('" "', TERM_EVENTS),
+        ('""', TERM_EVENTS),
         ("ERROR", [*TERM_EVENTS[:4], TERM_EVENTS[5]]),
         ("ERROR ARGUMENTS", TERM_EVENTS[2:4]),
         ('"Failed to"', [TERM_EVENTS[4]]),
@@ -76,6 +78,8 @@ DOC = {
     "users": [{"id": 2, "email": "John.Doe@example.com"}],
     "eventName": "ConsoleLogin",
     "errorCode": "AccessDenied",
+    "matrix": [[1, 2], [3, 4]],
+    "big": 1000,
 }
 EVENT = json.dumps(DOC)
 
@@ -118,6 +122,12 @@ EVENT = json.dumps(DOC)
         ('{ $.bandwidth = "80" }', False),  # a quoted value is a string
         ("{ $.user.id = 1 && $.user.name = x || $.bandwidth > 1 }", True),  # && binds tighter
         ("{ $.user.id = 1 && ($.user.name = x || $.bandwidth > 100) }", False),
+        ('{ ($.user.id = 2 && $.users[0].email = "nonmatch") || $.arrayKey[1] = "another value" }', True),
+        ('{ $.user.name = "nomatch" || $.matrix[0][1] = 2 && $.arrayKey[0] = "value" }', True),
+        ("{ $.matrix[1][0] = 3 }", True),
+        ("{ $.big = 1e+3 }", True),
+        ("{ $.big > -1.5E2 }", True),
+        ("{ $.errorCode != 500 }", True),
         ("{ $.missing != 1 }", False),  # a missing key matches only NOT EXISTS
         ("{ $.user = 1 }", False),  # an object is no value
     ],
@@ -148,6 +158,8 @@ APACHE_OK = '10.0.0.2 - bob [10/Oct/2000:13:26:15 -0700] "GET /index.html HTTP/1
         ("[ip, user, ..., status_code = 4* || status_code = 2*, size > 1000]", [APACHE]),
         ("[ip, user, ..., status_code != 404, size]", [APACHE_OK]),
         ("[ip, user, username, timestamp, request = *.html*, status_code, bytes]", [APACHE_OK]),
+        ("[ip, user, username, timestamp, request =*.html*, status_code = 2*, bytes]", [APACHE_OK]),
+        ("[ip, user, username, timestamp, request, status_code = 404 || status_code = 410, bytes]", [APACHE]),
         ('[ip, user, username = "bob", ...]', [APACHE_OK]),
         ("[ip = 127.0.0.1, ...]", [APACHE]),
         ("[ip, user, username, timestamp = *2000:13:26*, ...]", [APACHE_OK]),
@@ -180,7 +192,7 @@ def test_space_delimited_fields_split_on_whitespace_quotes_and_brackets() -> Non
     [
         '"unterminated',
         'ERROR"x"',
-        '""',
+        '?""',
         "%[%",
         "{ $.a = 1",
         "{ }",

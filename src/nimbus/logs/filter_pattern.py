@@ -4,8 +4,8 @@ Pure: text in, a `FilterPattern` out, whose `matches(message)` is called on ever
 three forms AWS documents ("Filter pattern syntax for metric filters, subscription filters, and filter log events"):
 
 - terms: `ERROR`, `"Failed to"`, `ERROR ARGUMENTS` (all of them), `?ERROR ?WARN` (any of the ?-terms), `ERROR
-  -Exiting` (not the -terms), `%regex%`; case-sensitive, matched anywhere in the message; an empty pattern matches
-  every event;
+  -Exiting` (not the -terms), `%regex%`; case-sensitive, matched anywhere in the message; an empty pattern, or
+  `" "`, matches every event;
 - JSON: `{ $.level = "ERROR" }`, `{ ($.user.id = 1) && ($.users[0].email = "a@b") }`, `{ $.ip != 123.123.* }`,
   `{ $.bandwidth > 75 }`, `{ $.x IS NULL }`, `{ $.x NOT EXISTS }`, `{ $.flag IS TRUE }`; a message that is not
   JSON never matches, nor does a comparison on a missing key (`!=` included: only NOT EXISTS matches a missing key);
@@ -102,6 +102,8 @@ def _term_pattern(body: str, text: str) -> FilterPattern:
             raise _invalid(f"terms are separated by spaces, near {body[pos : found.end() + 1]!r}", text)
         pos = found.end()
         prefix, kind = found.group("prefix"), found.lastgroup
+        if not prefix and kind == "str" and not _unquote(found.group(kind), text).strip():
+            continue  # `" "` is AWS's pattern for "every event"
         check, literal = _term(kind, found.group(kind), text)
         if prefix == "?":
             any_of.append(check)
