@@ -44,7 +44,9 @@ from nimbus.control.registry import Registry
 from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import Versions
 from nimbus.errors import NimbusError
+from nimbus.instances.isolation import Isolation, detect
 from nimbus.instances.manager import InstanceManager
+from nimbus.instances.zygote import default_launcher
 from nimbus.invoke.async_dispatch import Dispatcher, DispatchSettings
 from nimbus.invoke.async_invoke import AsyncInvoker
 from nimbus.invoke.concurrency import Concurrency
@@ -108,27 +110,45 @@ async def _deploy(registry: Registry, deploy_dir: Path) -> list[str]:
 
 
 def _banner(settings: Settings, port: int, deployed: list[str], metrics_port: int | None = None) -> str:
-    url = f"http://{settings.host}:{port}"
-    lines = [f"Nimbus is serving the Lambda API at {url} (region {settings.region}, account {settings.account_id})"]
+    """What a person needs at start-up: where the data lives, the endpoint, how to point the AWS tools at it, where
+    health and metrics are, and a first command to try."""
+    wildcard = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}  # a client's address for an any-address bind
+    host = wildcard.get(settings.host, f"[{settings.host}]" if ":" in settings.host else settings.host)
+    url = f"http://{host}:{port}"
+    lines = [
+        f"Nimbus is serving the Lambda API at {url} (region {settings.region}, account {settings.account_id})",
+        f"  data: {settings.data_dir} (functions, code, logs, queues)",
+        f"  health: {url}/_nimbus/health (no credentials needed)",
+    ]
+    if metrics_port is not None:
+        auth = "bearer token required" if settings.metrics_token else "UNAUTHENTICATED"
+        metrics_host = wildcard.get(settings.metrics_host, settings.metrics_host)
+        lines.append(f"  metrics: http://{metrics_host}:{metrics_port}/metrics (Prometheus, {auth})")
+    export = f"export AWS_ENDPOINT_URL={url} AWS_DEFAULT_REGION={settings.region}"
     if settings.dev_credentials:
         lines.append(
             f"  credentials: development key pair {DEV_ACCESS_KEY_ID}/{DEV_SECRET_ACCESS_KEY} "
             "(loopback only; set NIMBUS_ACCESS_KEY_ID/NIMBUS_SECRET_ACCESS_KEY for anything else)"
         )
-    if metrics_port is not None:
-        auth = "bearer token required" if settings.metrics_token else "UNAUTHENTICATED"
-        lines.append(f"  metrics: http://{settings.metrics_host}:{metrics_port}/metrics (Prometheus, {auth})")
+        export += f" AWS_ACCESS_KEY_ID={DEV_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={DEV_SECRET_ACCESS_KEY}"
+    lines += ["  the AWS CLI, SAM CLI and SDKs use Nimbus, without --endpoint-url, after:", f"    {export}"]
+    if not settings.dev_credentials:
+        lines.append("    (with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set to the key pair Nimbus was given)")
     if deployed:
         lines.append(f"  deployed: {', '.join(deployed)}")
         first = "hello" if "hello" in deployed else deployed[0]
         lines += [
             "  try:",
             f"    .venv/bin/nimbus invoke {first} --payload '{{\"name\": \"world\"}}' --endpoint-url {url}",
-            f"    AWS_ACCESS_KEY_ID={DEV_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={DEV_SECRET_ACCESS_KEY} "
-            f"AWS_DEFAULT_REGION={settings.region} .venv/bin/aws lambda invoke --function-name {first} "
-            f"--payload '{{}}' out.json --endpoint-url {url}",
+            f"    .venv/bin/aws lambda invoke --function-name {first} --payload '{{}}' out.json   (after the export)",
         ]
     return "\n".join(lines)
+
+
+def isolation_level(isolation: Isolation) -> str:
+    """The isolation level in one word: `full` (namespaces, seccomp, cgroups), `partial` (sandboxed, some layer
+    missing: `nimbus doctor` says which) or `none` (instances run unsandboxed)."""
+    return "full" if isolation.full else "partial" if isolation.namespaces else "none"
 
 
 def _code_kept(registry: Registry, manager: InstanceManager) -> set[str]:
@@ -172,7 +192,10 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     queues: QueueStore = SqliteQueueStore(settings.queues_db_path)
     # the SQS rules over the store: the SQS API, and the door for destinations, dead-letter queues and pollers
     queue_service = QueueService(queues, settings.region, settings.account_id)
-    manager = InstanceManager(settings, logstore)
+    # the isolation this host allows, detected once: instances are launched with it, the health probe reports it
+    isolation = detect(settings.limits_mechanism)
+    launcher = default_launcher(isolation, settings.spare_instances, settings.limits_mechanism)
+    manager = InstanceManager(settings, logstore, launcher)
     links = CodeLinks(_url_key(settings.data_dir), f"{settings.host}:{settings.port}")
     throttle = Throttle(settings.concurrency_limit, settings.memory_budget_mb or _default_memory_budget())
     invoker = Invoker(registry, manager, throttle)
@@ -226,7 +249,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     fronts: dict[str, Front] = {URL: UrlFront(settings, function_urls, policies, invoker)}
     # HTTP APIs served: invocations past their integration timeout run on in tasks it owns, awaited at stop
     api_front = fronts[API] = ApiFront(settings, http_apis, policies, invoker, endpoints)
-    app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service), fronts=fronts)
+    app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service), fronts=fronts,
+              isolation=isolation_level(isolation))  # fmt: skip
 
     http_limits = Limits(
         max_connections=settings.max_connections, max_buffered=settings.max_buffered_mb << 20,

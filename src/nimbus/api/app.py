@@ -4,33 +4,44 @@ A request is judged twice. At the end of its headers (`admit`, before any body b
 against the route's limit, and everything about its signature but the signature itself (a present Authorization
 header whose credential scope names a known key, this server's region and the service of the API it calls). Once
 its body is in (`handle`): the signature, then the operation.
+
+A request no route serves (another AWS service, or an operation Nimbus does not implement) is answered in the
+caller's own protocol (`api/unserved.py`); `GET /_nimbus/health` is answered without SigV4 (`api/health.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 from dataclasses import dataclass
-from urllib.parse import unquote
 
+from nimbus import __version__
 from nimbus.api import errors as wire
 from nimbus.api import sigv4
 from nimbus.api.code_links import PREFIX as CODE_PREFIX
 from nimbus.api.code_links import CodeLinks
+from nimbus.api.health import PATH as HEALTH_PATH
+from nimbus.api.health import Health
 from nimbus.api.http import Incoming, Request, Response, Route, Router, Routes
+from nimbus.api.logs_api import TARGET_PREFIX as LOGS_TARGET_PREFIX
 from nimbus.api.logs_api import LogsApi
 from nimbus.api.sqs_api import TARGET_PREFIX as SQS_TARGET_PREFIX
 from nimbus.api.sqs_api import SqsApi
 from nimbus.api.triggers import Front, TriggerContext, find_target
+from nimbus.api.unserved import BODY_MAX as UNSERVED_BODY_MAX
+from nimbus.api.unserved import Unserved, classify
 from nimbus.config import Settings
 from nimbus.control.codestore import CodeStore
-from nimbus.errors import NimbusError, RequestTooLarge, ResourceNotFound, ServiceUnavailable, UnknownOperation
+from nimbus.errors import NimbusError, RequestTooLarge, ResourceNotFound, ServiceUnavailable
 
 log = logging.getLogger("nimbus.api")
 
 #: the credential scope service of API Gateway's routes, whose errors are shaped as API Gateway's
 APIGW = "apigateway"
+#: the served APIs' names in what an unserved request is told, by credential scope (besides lambda, logs, sqs)
+SERVICE_NAMES = {APIGW: "API Gateway"}
 #: body limit of the CloudWatch Logs JSON API (its read operations take a few hundred bytes)
 JSON_BODY_MAX = 1 << 20
 #: body limit of the SQS API: a 256 KB message (or batch) can triple in JSON (\uXXXX escapes of astral characters)
@@ -68,7 +79,9 @@ class App:
         links: CodeLinks,
         sqs_api: SqsApi | None = None,
         fronts: dict[str, Front] | None = None,
+        isolation: str = "unknown",
     ) -> None:
+        """`isolation`: the level instances run at (`full`, `partial`, `none`), which the health answer reports."""
         self.settings = settings
         #: the HTTP triggers' fronts by kind (`triggers.URL`, `triggers.API`); a kind without one is not served
         self.fronts = fronts or {}
@@ -80,6 +93,11 @@ class App:
         self.router = Router()
         for api in apis:
             api.register(self.router)
+        #: the AWS APIs served, by credential scope, in words: what an unserved request is told, and health lists
+        self.services = {"lambda": "Lambda", "logs": "CloudWatch Logs"} | ({"sqs": "SQS"} if sqs_api else {})
+        for route in self.router.routes:
+            self.services.setdefault(route.service, SERVICE_NAMES.get(route.service, route.service))
+        self.health = Health(__version__, self.services, isolation, self.fronts)
 
     # ---- the gate: the end of a request's headers ----
     def admit(self, incoming: Incoming) -> Response | None:
@@ -96,11 +114,15 @@ class App:
         sqs = json11 and incoming.headers["x-amz-target"][0].startswith(SQS_TARGET_PREFIX)
         route_match = None
         try:
-            if method == "GET" and raw_path.startswith(CODE_PREFIX):
+            if method == "GET" and (raw_path.startswith(CODE_PREFIX) or raw_path == HEALTH_PATH):
                 incoming.context = Admitted(raw_path, query, False, None, {}, None)
-                return None  # max_body stays 0: a download sends no body
+                return None  # max_body stays 0: a download or a health probe sends no body
             if not json11:
                 route_match = self.router.match(method, raw_path)
+                if route_match is None:
+                    return self._admit_unserved(incoming, raw_path, query)
+            elif not sqs and not incoming.headers["x-amz-target"][0].startswith(LOGS_TARGET_PREFIX):
+                return self._admit_unserved(incoming, raw_path, query)
             service = route_match[0].service if route_match else "lambda"
             head = sigv4.check_head(
                 headers=incoming.headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
@@ -110,8 +132,7 @@ class App:
                 incoming.max_body = SQS_BODY_MAX if sqs else JSON_BODY_MAX
                 incoming.context = Admitted(raw_path, query, True, None, {}, head, sqs)
                 return None
-            if route_match is None:
-                raise UnknownOperation(f"Nimbus does not implement {method} {unquote(raw_path)}.")
+            assert route_match is not None
             route, params = route_match
             incoming.max_body = route.max_body
             incoming.context = Admitted(raw_path, query, False, route, params, head)
@@ -119,11 +140,40 @@ class App:
             return self._error(exc, json11, sqs, apigw=route_match is not None and route_match[0].service == APIGW)
         return None
 
+    def _admit_unserved(self, incoming: Incoming, raw_path: str, query: str) -> Response | None:
+        """A request for an API or operation Nimbus does not serve: answered in the caller's protocol, at once, or
+        once its (small) body is in when a query-protocol form names the operation there."""
+        headers = incoming.headers
+        scope = ""
+        with contextlib.suppress(NimbusError):  # a malformed header: check_head raises it again, to be answered
+            scope = sigv4.parse_authorization(headers["authorization"][0]).service if "authorization" in headers else ""
+        try:
+            sigv4.check_head(headers=headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
+                             region=self.settings.region, service=None)  # fmt: skip
+        except Exception as exc:  # a caller without a known key does not get botocore's models read for it
+            asked = classify(incoming.method, raw_path, query, headers, scope, self.services, models=False)
+            return self._unserved_error(asked, exc)
+        asked = classify(incoming.method, raw_path, query, headers, scope, self.services)
+        if not asked.needs_body:
+            return self._unserved_error(asked, asked.error())
+        incoming.max_body = UNSERVED_BODY_MAX
+        incoming.context = asked
+        return None
+
+    def _unserved_error(self, asked: Unserved, exc: Exception) -> Response:
+        request_id = new_request_id()
+        status, headers, body = wire.unserved(asked.protocol, asked.json_version, exc, request_id,
+                                              apigw=asked.scope == APIGW)  # fmt: skip
+        headers.append((b"x-amzn-requestid", request_id.encode()))
+        return Response(status, body, headers)
+
     def refuse(self, incoming: Incoming, status: int) -> Response:
         """The wire error for a request the HTTP server refuses: too large for its route, or too many bytes held."""
         ctx = incoming.context
         if isinstance(ctx, TriggerContext):
             return ctx.front.refuse(incoming, status)
+        if isinstance(ctx, Unserved):
+            return self._unserved_error(ctx, ctx.error())
         json11 = isinstance(ctx, Admitted) and ctx.json11
         sqs = isinstance(ctx, Admitted) and ctx.sqs
         apigw = isinstance(ctx, Admitted) and ctx.route is not None and ctx.route.service == APIGW
@@ -147,18 +197,22 @@ class App:
     # ---- the handler: the whole request ----
     async def handle(self, incoming: Incoming) -> Response:
         """Answer one request; every failure becomes a wire error, never a traceback to the client."""
-        if not isinstance(incoming.context, Admitted | TriggerContext):  # served without the gate: judge it now
+        if not isinstance(incoming.context, Admitted | TriggerContext | Unserved):  # no gate ran: judge it now
             refused = self.admit(incoming)
             if refused is not None:
                 return refused
         ctx = incoming.context
         if isinstance(ctx, TriggerContext):
             return await ctx.front.handle(incoming)
+        if isinstance(ctx, Unserved):
+            asked = ctx.with_body(incoming.body)
+            return self._unserved_error(asked, asked.error())
         assert isinstance(ctx, Admitted)
         request_id = new_request_id()
         try:
-            if ctx.head is None:
-                resp = self._serve_code(ctx.raw_path, ctx.query)
+            if ctx.head is None:  # the routes without SigV4: the health probe, code downloads (their link's HMAC)
+                health = ctx.raw_path == HEALTH_PATH
+                resp = self.health.response() if health else self._serve_code(ctx.raw_path, ctx.query)
             else:
                 resp = await self._dispatch(incoming, request_id, ctx, ctx.head)
         except Exception as exc:

@@ -1,20 +1,24 @@
 """The one place where our errors become wire errors (REST-JSON for Lambda and for API Gateway, JSON 1.1 for
-CloudWatch Logs, JSON 1.0 for SQS)."""
+CloudWatch Logs, JSON 1.0 for SQS; and, for the services Nimbus does not serve, their own protocols' shapes)."""
 
 from __future__ import annotations
 
 import json
 import logging
+from xml.sax.saxutils import escape
 
 from nimbus.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
+    InvalidSignature,
+    MissingAuthenticationToken,
     NimbusError,
     ResourceConflict,
     ResourceNotFound,
     ServiceError,
     TooManyRequests,
     UnknownOperation,
+    UnrecognizedClient,
     ValidationError,
 )
 
@@ -83,3 +87,84 @@ def apigw_json(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], byte
             break
     headers = [(b"x-amzn-errortype", name.encode()), (b"content-type", b"application/json")]
     return status, headers, json.dumps({"message": err.message}).encode()
+
+
+# ---- the protocols of the services Nimbus does not serve (api/unserved.py): their clients must parse our refusal
+
+#: our errors under the codes the query and EC2 protocols' services use for them
+_QUERY_CODES = (
+    (MissingAuthenticationToken, "MissingAuthenticationToken"),
+    (UnrecognizedClient, "InvalidClientTokenId"),
+    (InvalidSignature, "SignatureDoesNotMatch"),
+    (UnknownOperation, "InvalidAction"),
+)
+#: and the codes S3 uses (rest-xml)
+_S3_CODES = (
+    (MissingAuthenticationToken, "AccessDenied"),
+    (UnrecognizedClient, "InvalidAccessKeyId"),
+    (InvalidSignature, "SignatureDoesNotMatch"),
+    (UnknownOperation, "NotImplemented"),
+)
+
+
+def _code(err: NimbusError, codes: tuple[tuple[type[NimbusError], str], ...]) -> str:
+    return next((code for cls, code in codes if isinstance(err, cls)), err.query_code or err.wire_name)
+
+
+def query_xml(
+    exc: BaseException, request_id: str, *, ec2: bool = False
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The query protocol's error (STS, SNS, SQS's old protocol): `<ErrorResponse><Error><Type>Sender</Type>
+    <Code>InvalidAction</Code>...`, 400 for the caller's fault; EC2's variant wraps it in `<Response><Errors>`."""
+    err = to_nimbus(exc)
+    status = 400 if isinstance(err, UnknownOperation) else err.status
+    code, message = escape(_code(err, _QUERY_CODES)), escape(err.message)
+    if ec2:
+        body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>")  # fmt: skip
+    else:
+        fault = "Sender" if status < 500 else "Receiver"
+        body = (f'<ErrorResponse xmlns="https://nimbus.invalid/doc/"><Error><Type>{fault}</Type><Code>{code}</Code>'
+                f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")  # fmt: skip
+    return status, [(b"content-type", b"text/xml")], ('<?xml version="1.0"?>\n' + body).encode()
+
+
+def rest_xml(exc: BaseException, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """S3's error (rest-xml): `<Error><Code>NotImplemented</Code><Message>...</Message>`, 501 for an operation that
+    is not implemented (botocore does not retry a 501)."""
+    err = to_nimbus(exc)
+    status = 501 if isinstance(err, UnknownOperation) else err.status
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(_code(err, _S3_CODES))}</Code>'
+            f"<Message>{escape(err.message)}</Message><RequestId>{request_id}</RequestId></Error>")  # fmt: skip
+    return status, [(b"content-type", b"application/xml")], body.encode()
+
+
+def _cbor_text(text: str) -> bytes:
+    data = text.encode()
+    size = len(data)
+    head = bytes([0x60 | size]) if size < 24 else bytes([0x78, size]) if size < 256 else b"\x79" + size.to_bytes(2)
+    return head + data
+
+
+def rpc_v2_cbor(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Smithy RPC v2 CBOR's error (CloudWatch's current protocol): a CBOR map with `__type` and `message`."""
+    err = to_nimbus(exc)
+    status = err.status if err.status in (403, 500, 503) else 400
+    message = err.message[:60000]
+    body = b"\xa2" + _cbor_text("__type") + _cbor_text(err.wire_name) + _cbor_text("message") + _cbor_text(message)
+    return status, [(b"content-type", b"application/cbor"), (b"smithy-protocol", b"rpc-v2-cbor")], body
+
+
+def unserved(
+    protocol: str, json_version: str, exc: BaseException, request_id: str, *, apigw: bool = False
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """`exc` in `protocol` (a botocore protocol name), for a request of an API or operation Nimbus does not serve."""
+    if protocol == "json":
+        return json_10(exc) if json_version == "1.0" else json_11(exc)
+    if protocol == "smithy-rpc-v2-cbor":
+        return rpc_v2_cbor(exc)
+    if protocol == "rest-xml":
+        return rest_xml(exc, request_id)
+    if protocol in ("query", "ec2"):
+        return query_xml(exc, request_id, ec2=protocol == "ec2")
+    return apigw_json(exc) if apigw else rest_json(exc)

@@ -206,6 +206,11 @@ NETWORK_TAG = "nimbus:network"
 NETWORK_MODES = ("host", "none")
 #: Lambda keeps at least this much of the account's concurrency unreserved
 UNRESERVED_MIN = 100
+#: PackageType Image: Nimbus runs no container images, and says so before asking for a Runtime and Handler
+IMAGE_UNSUPPORTED = (
+    "Nimbus does not support container images (PackageType Image): package the function as a .zip "
+    "(PackageType Zip, the default) with a Runtime and a Handler."
+)
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
@@ -223,6 +228,8 @@ def check_tags(tags: Any) -> dict[str, str]:
 def create_request(body: Mapping[str, Any]) -> str:
     """The name a CreateFunction body asks for, once the fields a Zip function cannot go without are there."""
     name = function_name(body.get("FunctionName"))
+    if body.get("PackageType", "Zip") != "Zip":  # before the Zip fields, which an image function leaves out
+        raise InvalidParameterValue(IMAGE_UNSUPPORTED)
     for required in ("Role", "Code"):
         if required not in body:
             raise InvalidParameterValue(f"{required} is required.")
@@ -283,7 +290,7 @@ def function_config(
             raise InvalidParameterValue("Architectures must be a list with exactly one of x86_64, arm64.")
         cfg["Architectures"] = archs
     if body.get("PackageType", "Zip") != "Zip":
-        raise InvalidParameterValue("Nimbus runs Zip packages only; container images are not supported.")
+        raise InvalidParameterValue(IMAGE_UNSUPPORTED)
     if "DeadLetterConfig" in body:
         target = dead_letter_target(body["DeadLetterConfig"])
         cfg.pop("DeadLetterConfig", None)
