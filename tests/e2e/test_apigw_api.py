@@ -181,6 +181,8 @@ def test_routes_integrations_stages_and_deployments(apigw: Any) -> None:
         ("create_stage", {"StageName": "s" * 129}, "length less than or equal to 128"),
         ("create_stage", {"StageName": "a b"}, "Invalid stage name"),
         ("get_routes", {"MaxResults": "0"}, "MaxResults"),
+        ("get_routes", {"MaxResults": "501"}, "from 1 to 500"),
+        ("get_routes", {"NextToken": "x"}, "NextToken"),
     ],
 )  # fmt: skip
 def test_bad_requests_are_api_gateways_bad_request(
@@ -291,6 +293,8 @@ def test_paging_of_get_apis(apigw: Any) -> None:
         if not token:
             break
     assert set(ids) <= set(seen)
+    assert set(ids) <= {a["ApiId"] for a in apigw.get_apis(MaxResults="500")["Items"]}
+    assert len(apigw.get_apis(MaxResults="1")["Items"]) == 1
     for api_id in ids:
         apigw.delete_api(ApiId=api_id)
 
