@@ -85,7 +85,7 @@ def test_create_makes_routes_a_stage_and_the_permission_then_get_list_delete(
 
 def test_a_named_stage_and_payload_format_1(run: Run, server: Server, function: str) -> None:
     created = _ok(run("api", "create", "staged", "-r", f"ANY /{{proxy+}}={function}", "--stage", "prod",
-                      "--payload-format", "1.0"))  # fmt: skip
+                      "--payload-format", "1.0", "--cors-origin", "https://a.example"))  # fmt: skip
     endpoint, path = created.stdout.split()
     assert endpoint.endswith("/prod/")
     assert path.endswith("/prod/")
@@ -93,6 +93,9 @@ def test_a_named_stage_and_payload_format_1(run: Run, server: Server, function: 
     apigw = server.client("apigatewayv2")
     assert [s["StageName"] for s in apigw.get_stages(ApiId=api_id)["Items"]] == ["prod"]
     assert apigw.get_integrations(ApiId=api_id)["Items"][0]["PayloadFormatVersion"] == "1.0"
+    assert apigw.get_api(ApiId=api_id)["CorsConfiguration"] == {
+        "AllowOrigins": ["https://a.example"], "AllowMethods": ["*"], "AllowHeaders": ["*"],
+    }  # fmt: skip
     _ok(run("api", "delete", api_id))
 
 
