@@ -377,3 +377,11 @@ def test_apis_survive_kill_9(tmp_path: Path) -> None:
         assert len(client.get_routes(ApiId=imported["ApiId"])["Items"]) == 3
     finally:
         srv2.stop()
+
+
+@pytest.mark.parametrize("body", [b"{nope", b"[]", b'"text"', b'{"name": 5, "protocolType": "HTTP"}', b"[" * 100_000])
+def test_bodies_that_are_not_requests_are_bad_requests(server: Server, body: bytes) -> None:
+    status, headers, raw = _signed(server, "POST", "/v2/apis", body)
+    assert status == 400
+    assert {k.lower(): v for k, v in headers.items()}["x-amzn-errortype"] == "BadRequestException"
+    assert set(json.loads(raw)) == {"message"}
