@@ -305,3 +305,19 @@ def test_get_sees_whole_documents_and_each_change_is_a_new_revision(tmp_path: Pa
         assert list(now.stages) == ["$default", "prod"]
 
     run_with(tmp_path, body)
+
+
+def test_routes_and_integrations_at_the_quota_and_one_past(tmp_path: Path) -> None:
+    async def body(apis: HttpApis) -> None:
+        api_id = (await apis.create_api({"Name": "q", "ProtocolType": "HTTP"})).api_id
+        base = {"IntegrationType": "AWS_PROXY", "IntegrationUri": FN, "PayloadFormatVersion": "2.0"}
+        for i in range(300):
+            await apis.create_route(api_id, {"RouteKey": f"GET /r{i}"})
+            await apis.create_integration(api_id, base)
+        with pytest.raises(InvalidParameterValue, match=r"Maximum number of Routes for this API .*\(300"):
+            await apis.create_route(api_id, {"RouteKey": "GET /one-more"})
+        with pytest.raises(InvalidParameterValue, match="Maximum number of Integrations"):
+            await apis.create_integration(api_id, base)
+        assert len(apis.api(api_id).routes) == 300
+
+    run_with(tmp_path, body)

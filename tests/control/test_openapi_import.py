@@ -232,3 +232,14 @@ def test_a_cors_block_of_the_wrong_types_is_refused() -> None:
     for cors in ({"AllowOrigins": "*"}, {"AllowMethods": [1]}, {"AllowCredentials": "yes"}, {"MaxAge": 86_401}):
         with pytest.raises(InvalidParameterValue, match="Invalid CORS configuration"):
             check_cors(cors)
+
+
+def test_an_import_of_300_routes_passes_and_301_is_refused() -> None:
+    def document(count: int) -> str:
+        integration = {"type": "aws_proxy", "uri": FN, "payloadFormatVersion": "2.0"}
+        paths = {f"/p{i}": {"get": {"x-amazon-apigateway-integration": integration}} for i in range(count)}
+        return json.dumps({"openapi": "3.0.1", "info": {"title": "t"}, "paths": paths})
+
+    assert len(read_openapi(document(300), region="us-east-1", account="000000000000").routes) == 300
+    with pytest.raises(InvalidParameterValue, match="more than 300 routes"):
+        read_openapi(document(301), region="us-east-1", account="000000000000")

@@ -23,6 +23,8 @@ DEFAULT_STAGE = "$default"
 ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 PAYLOAD_FORMATS = ("1.0", "2.0")
 TIMEOUT_RANGE = (50, 30_000)
+#: API Gateway's default quota of routes (and so of integrations Nimbus makes for them) per HTTP API
+ROUTES_MAX = 300
 DEFAULT_TIMEOUT_MS = 30_000
 AUTHORIZATION_TYPES = ("NONE", "AWS_IAM")
 HTTP_ROUTE_SELECTION = "$request.method $request.path"
@@ -53,6 +55,14 @@ def check_length(value: str | None, field: str, lo: int, hi: int) -> str | None:
     if value is not None and not lo <= len(value) <= hi:
         raise InvalidParameterValue(f"{field} must be between {lo} and {hi} characters long.")
     return value
+
+
+def check_quota(count: int, kind: str) -> None:
+    """Refuse one more route or integration past ROUTES_MAX (`count`: how many the API has)."""
+    if count >= ROUTES_MAX:
+        raise InvalidParameterValue(
+            f"Maximum number of {kind} for this API has been reached ({ROUTES_MAX}, API Gateway's default quota)."
+        )
 
 
 def check_route_key(key: str) -> str:

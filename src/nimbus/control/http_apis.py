@@ -187,7 +187,10 @@ class HttpApis:
     async def import_api(self, text: str, *, fail_on_warnings: bool, api_id: str | None = None) -> ApiDocument:
         """ImportApi (a new API) or, with `api_id`, ReimportApi (its routes and integrations replaced, its
         stages kept) from an OpenAPI document."""
-        imported = read_openapi(text, region=self.settings.region, account=self.settings.account_id)
+        # a large YAML document takes seconds to parse: off the event loop
+        imported = await asyncio.to_thread(
+            read_openapi, text, region=self.settings.region, account=self.settings.account_id
+        )
         if fail_on_warnings and imported.warnings:
             raise InvalidParameterValue("Warnings found during import:\n\t" + "\n\t".join(imported.warnings))
         cors = rules.check_cors(imported.cors)
@@ -228,6 +231,7 @@ class HttpApis:
             doc = self.api(api_id)
             fields = self._route_fields(doc, body)
             self._check_unique_key(doc, fields["route_key"])
+            rules.check_quota(len(doc.routes), "Routes")
             route = Route(rules.new_id(), fields.pop("route_key"), fields.pop("target", None), **fields)
             await self._save(replace(doc, routes={**doc.routes, route.route_id: route}))
             return route
@@ -254,6 +258,7 @@ class HttpApis:
         async with self._lock:
             doc = self.api(api_id)
             fields = rules.integration_fields(body, None, region=self.settings.region, account=self.settings.account_id)
+            rules.check_quota(len(doc.integrations), "Integrations")
             integration = Integration(integration_id=rules.new_id(), **fields)
             await self._save(replace(doc, integrations={**doc.integrations, integration.integration_id: integration}))
             return integration

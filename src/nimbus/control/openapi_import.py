@@ -26,6 +26,8 @@ _CORS_KEYS = {
     "allowOrigins": "AllowOrigins", "allowMethods": "AllowMethods", "allowHeaders": "AllowHeaders",
     "exposeHeaders": "ExposeHeaders", "allowCredentials": "AllowCredentials", "maxAge": "MaxAge",
 }  # fmt: skip
+#: libyaml's safe loader where PyYAML was built with it (twice as fast), else the pure-Python one
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: extensions read (or harmless to leave out: they only describe the document)
 _KNOWN = {"x-amazon-apigateway-cors", "x-amazon-apigateway-importexport-version", "x-amazon-apigateway-tag-value"}
 
@@ -58,7 +60,7 @@ def _bad(detail: str) -> InvalidParameterValue:
 
 def _load(text: str) -> dict[str, Any]:
     try:
-        doc = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+        doc = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, Loader=_SAFE_LOADER)
     except (ValueError, yaml.YAMLError) as exc:
         raise _bad(f"the body is neither JSON nor YAML ({str(exc).splitlines()[0]})") from None
     except RecursionError:
@@ -163,6 +165,8 @@ def read_openapi(text: str, *, region: str, account: str) -> Imported:
             auth = _authorization(where, op, doc, warnings)
             operation_name = op.get("operationId") if isinstance(op.get("operationId"), str) else None
             routes.append(ImportedRoute(route_key, uri, function_arn, fmt, timeout_ms, auth, operation_name))
+            if len(routes) > rules.ROUTES_MAX:
+                raise _bad(f"the document has more than {rules.ROUTES_MAX} routes, API Gateway's quota per API")
     description = info.get("description")
     return Imported(
         title, None if description is None else str(description),
