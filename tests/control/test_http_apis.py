@@ -230,6 +230,8 @@ def test_update_api_changes_the_quick_created_target_and_route_key(tmp_path: Pat
         (route,) = doc.routes.values()
         assert route.route_key == "ANY /{proxy+}"
         assert doc.integration_of(route).function_arn == other  # type: ignore[union-attr]
+        doc = await apis.update_api(doc.api_id, {"RouteKey": "GET /only"})
+        assert [r.route_key for r in doc.routes.values()] == ["GET /only"]
         plain = await apis.create_api({"Name": "p", "ProtocolType": "HTTP"})
         with pytest.raises(InvalidParameterValue, match="not quick-created"):
             await apis.update_api(plain.api_id, {"Target": FN})

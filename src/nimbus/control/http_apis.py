@@ -109,10 +109,12 @@ class HttpApis:
             pass
         return ident
 
-    def _quick_target(self, body: Mapping[str, Any]) -> str | None:
+    def _quick_target(self, body: Mapping[str, Any], *, creating: bool) -> str | None:
+        """The function ARN of a quick create's (or update's) Target; a RouteKey is checked, and on CreateApi
+        needs a Target."""
         target, key = body.get("Target"), body.get("RouteKey")
         if key is not None:
-            if target is None:
+            if target is None and creating:
                 raise InvalidParameterValue("RouteKey is part of quick create: send it with a Target.")
             rules.check_route_key(key)
         if target is None:
@@ -128,7 +130,7 @@ class HttpApis:
                 f"Nimbus serves HTTP APIs only: ProtocolType {protocol} is not supported (use HTTP)."
             )
         fields = rules.api_fields(body)
-        function_arn = self._quick_target(body)
+        function_arn = self._quick_target(body, creating=True)
         now = time.time()
         async with self._lock:
             doc = ApiDocument(api_id=self._new_api_id(), created=now, tags=dict(body.get("Tags") or {}), **fields)
@@ -152,7 +154,7 @@ class HttpApis:
         """UpdateApi: the members sent replace the API's; `Target`/`RouteKey` update the quick-created
         integration and route."""
         fields = rules.api_fields(body)
-        function_arn = self._quick_target(body)
+        function_arn = self._quick_target(body, creating=False)
         async with self._lock:
             doc = replace(self.api(api_id), **fields)
             if function_arn is not None or body.get("RouteKey") is not None:
