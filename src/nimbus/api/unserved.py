@@ -30,7 +30,7 @@ from nimbus.errors import UnknownOperation
 #: the protocols we can answer in, in the order botocore prefers them when a model lists several
 PROTOCOLS = ("smithy-rpc-v2-cbor", "json", "rest-json", "rest-xml", "query", "ec2")
 #: credential scopes whose botocore model has another name
-_MODEL_NAMES = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions", "ssm-incidents": "ssm-incidents"}
+_MODEL_NAMES = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions"}
 #: the protocols of a few services' scopes, for a caller whose key is not known (no model is read for it)
 KNOWN_PROTOCOLS = {"s3": "rest-xml", "route53": "rest-xml", "cloudfront": "rest-xml", "ec2": "ec2"}
 #: most of an unserved request's body Nimbus reads (a query-protocol form names its Action in it)
@@ -109,7 +109,7 @@ def _binding(name: str, spec: Mapping[str, Any], shapes: Mapping[str, Any]) -> B
     keys = tuple(k.partition("=")[0] for k in query.split("&") if k)
     shape = shapes.get(spec.get("input", {}).get("shape", ""), {})
     members = shape.get("members", {})
-    headers = tuple(members[m]["locationName"].lower() for m in shape.get("required", ())
+    headers = tuple(str(members[m].get("locationName", m)).lower() for m in shape.get("required", ())
                     if members.get(m, {}).get("location") == "header")  # fmt: skip
     literal = len(re.sub(r"\{[^}]*\}", "", path))
     return Binding(http["method"], re.compile(regex.rstrip("/") + "/?"), keys, headers, literal, name)
