@@ -90,6 +90,17 @@ def test_endpoint_from_the_environment_is_named_as_such() -> None:
     assert line == "error: NIMBUS_ENDPOINT_URL 'localhost:9001' has no scheme: write http://localhost:9001"
 
 
+def test_aws_endpoint_url_is_followed_after_nimbus_endpoint_url(server: Server) -> None:
+    """The banner tells people to export AWS_ENDPOINT_URL for the AWS tools: the nimbus CLI follows it too."""
+    result = nimbus("function", "list", AWS_ENDPOINT_URL=server.endpoint)
+    assert result.returncode == 0, result.stderr
+    down = f"http://127.0.0.1:{free_port()}"
+    line = one_line_error(nimbus("function", "list", endpoint=down, AWS_ENDPOINT_URL=server.endpoint))
+    assert down in line  # NIMBUS_ENDPOINT_URL first
+    line = one_line_error(nimbus("function", "list", AWS_ENDPOINT_URL="127.0.0.1:9001"), code=2)
+    assert line == "error: AWS_ENDPOINT_URL '127.0.0.1:9001' has no scheme: write http://127.0.0.1:9001"
+
+
 def test_endpoint_of_another_scheme_is_refused() -> None:
     line = one_line_error(nimbus("function", "list", "--endpoint-url", "ftp://127.0.0.1:9001"), code=2)
     assert "is not an http(s) URL" in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,9 @@ from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:9001"
 DEFAULT_REGION = "us-east-1"
+#: where the endpoint comes from when --endpoint-url is not given, first set wins: AWS_ENDPOINT_URL is what the
+#: server's banner tells people to export for the AWS CLI and SDKs, and the nimbus CLI follows it too
+ENDPOINT_VARIABLES = ("NIMBUS_ENDPOINT_URL", "AWS_ENDPOINT_URL")
 
 #: tables and status go to stdout/stderr through rich; machine-readable output (JSON, payloads) is written raw
 # piped output is not cut at 80 columns: tables size to their content, up to a generous width
@@ -31,7 +35,9 @@ def check_endpoint(ctx: typer.Context, param: typer.CallbackParam, value: str) -
     """An endpoint boto3 accepts (`http(s)://host[:port]`), else one line saying what to write (exit 2): boto3's
     own refusal is a ValueError deep in client creation."""
     source = ctx.get_parameter_source(param.name or "")
-    where = "NIMBUS_ENDPOINT_URL" if source is not None and source.name == "ENVIRONMENT" else "--endpoint-url"
+    where = "--endpoint-url"
+    if source is not None and source.name == "ENVIRONMENT":
+        where = next(name for name in ENDPOINT_VARIABLES if os.environ.get(name))
     parts = urlsplit(value.strip()) if "://" in value else None
     if parts is None:
         fail(f"{where} {value!r} has no scheme: write http://{value.strip().lstrip('/')}", code=2)
@@ -43,7 +49,7 @@ def check_endpoint(ctx: typer.Context, param: typer.CallbackParam, value: str) -
 EndpointOpt = Annotated[
     str,
     typer.Option(
-        "--endpoint-url", envvar="NIMBUS_ENDPOINT_URL", help="Nimbus API endpoint.", show_envvar=True,
+        "--endpoint-url", envvar=list(ENDPOINT_VARIABLES), help="Nimbus API endpoint.", show_envvar=True,
         metavar="URL", callback=check_endpoint,
     ),
 ]  # fmt: skip
