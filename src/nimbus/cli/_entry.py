@@ -58,8 +58,12 @@ def _no_type(ctx: Any) -> None:
 
 
 def add_placeholders(command: Any) -> None:
-    """Give every value option (and argument) of `command` and its sub-commands a placeholder metavar."""
+    """Give every value option (and argument) of `command` and its sub-commands a placeholder metavar, and write
+    a default given as text as the others are written."""
     for param in command.params:
+        if isinstance(getattr(param, "show_default", None), str):  # Typer shows it as "[default: (9001)]"
+            param.help = f"{param.help or ''}  [default: {param.show_default}]".strip()
+            param.show_default = False
         if getattr(param, "metavar", None) is not None or not param.name:
             continue
         if param.param_type_name == "argument":
