@@ -35,6 +35,7 @@ MIGRATIONS: dict[int, list[str]] = {
     5: [],  # event_invoke_configs: a new table, made by create_all
     6: [],  # event_source_mappings: a new table, made by create_all
     7: [],  # function_policies, function_urls, http_apis: new tables, made by create_all
+    8: [],  # event_buses, event_rules, topics, subscriptions, schedule_groups, schedules, schedule_fires: new tables
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 metadata = MetaData()
 
@@ -123,4 +123,62 @@ http_apis = Table(
     metadata,
     Column("api_id", String(16), primary_key=True),
     Column("document", Text, nullable=False),
+)
+
+#: EventBridge event buses other than `default` (which always exists and has no row unless it carries a policy or
+#: tags); `document` is the bus (JSON: Name, Arn, Description, Policy, Tags, CreationTime)
+event_buses = Table(
+    "event_buses",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+#: EventBridge rules, with their targets, one JSON document each (EventPattern or ScheduleExpression, State, targets
+#: with Input/InputPath/InputTransformer, RetryPolicy, DeadLetterConfig)
+event_rules = Table(
+    "event_rules",
+    metadata,
+    Column("bus", String(256), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+#: SNS topics (JSON: attributes, tags) and their subscriptions (JSON: protocol, endpoint, attributes, confirmation)
+topics = Table(
+    "topics",
+    metadata,
+    Column("arn", String(300), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("arn", String(400), primary_key=True),
+    Column("topic_arn", String(300), nullable=False, index=True),
+    Column("document", Text, nullable=False),
+)
+
+#: EventBridge Scheduler: schedule groups (the `default` group always exists) and schedules (JSON documents)
+schedule_groups = Table(
+    "schedule_groups",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("group_name", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+#: when each schedule (a rule's ScheduleExpression: "rule:<bus>/<name>"; a Scheduler schedule:
+#: "schedule:<group>/<name>") last fired, in epoch ms, written when a fire is recorded: what a restart catches up from
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("last_fire_ms", Integer, nullable=False),
 )
