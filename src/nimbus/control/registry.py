@@ -49,6 +49,8 @@ class RecordEdit:
         self._store = store
         #: a version went away: its instances are retired when the edit ends
         self.retire = False
+        #: an alias went away: what hangs on it (policies, URLs, event invoke configs) goes when the edit ends
+        self.alias_dropped = False
 
     async def add_version(self, record: VersionRecord) -> None:
         await asyncio.to_thread(self._store.insert_version, self.rec.name, record)
@@ -67,6 +69,7 @@ class RecordEdit:
     async def drop_alias(self, alias: str) -> None:
         await asyncio.to_thread(self._store.delete_alias, self.rec.name, alias)
         del self.rec.aliases[alias]
+        self.alias_dropped = True
 
 
 class Registry:
@@ -81,13 +84,21 @@ class Registry:
         self._functions: dict[str, FunctionRecord] = {}
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
+        #: the listeners that also hear of a deleted alias (which retires no instance, so the others do not)
+        self._alias_listeners: list[Listener] = []
 
     # ---- reads (memory only) ----
     def load(self) -> None:
         self._functions = self.store.load_functions()
 
-    def subscribe(self, listener: Listener) -> None:
+    def subscribe(self, listener: Listener, *, aliases: bool = False) -> None:
+        """Call `listener(name)` after each change of what a function runs (an update, a deleted version, the
+        function deleted); with `aliases`, also after one of its aliases is deleted: what is attached to an alias
+        (a policy, a function URL, an event invoke config) must go with it, or a re-created alias would inherit
+        it."""
         self._listeners.append(listener)
+        if aliases:
+            self._alias_listeners.append(listener)
 
     def function_arn(self, name: str) -> str:
         return wire.function_arn(self.settings.region, self.settings.account_id, name)
@@ -162,6 +173,9 @@ class Registry:
             yield edit
             if edit.retire:
                 await self.changed(name)
+            elif edit.alias_dropped:
+                for listener in self._alias_listeners:
+                    await listener(name)
 
     async def _store_code(self, data: bytes) -> CodeInfo:
         return await asyncio.to_thread(self.codes.put, data)
