@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nimbus.api import errors as wire
 from nimbus.api.api_front import ApiFront
 from nimbus.api.apigw_api import ApiGatewayApi
-from nimbus.api.app import App
+from nimbus.api.app import JSON_BODY_MAX, SQS_BODY_MAX, App, JsonService
 from nimbus.api.async_config_api import AsyncConfigApi
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.concurrency_api import ConcurrencyApi
@@ -26,9 +27,11 @@ from nimbus.api.httplimits import Limits
 from nimbus.api.httpserver import HttpServer
 from nimbus.api.lambda_api import LambdaApi
 from nimbus.api.layers_api import LayersApi
+from nimbus.api.logs_api import TARGET_PREFIX as LOGS_TARGET_PREFIX
 from nimbus.api.logs_api import LogsApi
 from nimbus.api.mappings_api import MappingsApi
 from nimbus.api.policy_api import PolicyApi
+from nimbus.api.sqs_api import TARGET_PREFIX as SQS_TARGET_PREFIX
 from nimbus.api.sqs_api import SqsApi
 from nimbus.api.triggers import API, URL, Front, PublicEndpoints
 from nimbus.api.url_front import UrlFront
@@ -249,8 +252,13 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     fronts: dict[str, Front] = {URL: UrlFront(settings, function_urls, policies, invoker)}
     # HTTP APIs served: invocations past their integration timeout run on in tasks it owns, awaited at stop
     api_front = fronts[API] = ApiFront(settings, http_apis, policies, invoker, endpoints)
-    app = App(settings, apis, LogsApi(logstore), codes, links, sqs_api=SqsApi(queue_service), fronts=fronts,
-              isolation=isolation_level(isolation))  # fmt: skip
+    # the JSON-protocol APIs on `POST /`, by X-Amz-Target prefix: scope, body limit, handler, error shape
+    json_services = [
+        JsonService(LOGS_TARGET_PREFIX, "logs", "CloudWatch Logs", JSON_BODY_MAX, LogsApi(logstore).handle,
+                    wire.json_11),
+        JsonService(SQS_TARGET_PREFIX, "sqs", "SQS", SQS_BODY_MAX, SqsApi(queue_service).handle, wire.json_10),
+    ]  # fmt: skip
+    app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation))
 
     http_limits = Limits(
         max_connections=settings.max_connections, max_buffered=settings.max_buffered_mb << 20,

@@ -5,6 +5,10 @@ against the route's limit, and everything about its signature but the signature 
 header whose credential scope names a known key, this server's region and the service of the API it calls). Once
 its body is in (`handle`): the signature, then the operation.
 
+JSON-protocol APIs (`POST /` with `X-Amz-Target: <Prefix>.<Operation>`: SQS, CloudWatch Logs, EventBridge, ...) are
+entries of one table keyed by the target's prefix (`JsonService`: credential scope, body limit, handler, error
+shape), found with one dict lookup at the gate.
+
 A request no route serves (another AWS service, or an operation Nimbus does not implement) is answered in the
 caller's own protocol (`api/unserved.py`); `GET /_nimbus/health` is answered without SigV4 (`api/health.py`).
 """
@@ -15,6 +19,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from nimbus import __version__
@@ -25,10 +30,6 @@ from nimbus.api.code_links import CodeLinks
 from nimbus.api.health import PATH as HEALTH_PATH
 from nimbus.api.health import Health
 from nimbus.api.http import Incoming, Request, Response, Route, Router, Routes
-from nimbus.api.logs_api import TARGET_PREFIX as LOGS_TARGET_PREFIX
-from nimbus.api.logs_api import LogsApi
-from nimbus.api.sqs_api import TARGET_PREFIX as SQS_TARGET_PREFIX
-from nimbus.api.sqs_api import SqsApi
 from nimbus.api.triggers import Front, TriggerContext, find_target
 from nimbus.api.unserved import BODY_MAX as UNSERVED_BODY_MAX
 from nimbus.api.unserved import Unserved, classify
@@ -40,12 +41,36 @@ log = logging.getLogger("nimbus.api")
 
 #: the credential scope service of API Gateway's routes, whose errors are shaped as API Gateway's
 APIGW = "apigateway"
-#: the served APIs' names in what an unserved request is told, by credential scope (besides lambda, logs, sqs)
+#: the served APIs' names in what an unserved request is told, by credential scope (besides lambda and JSON APIs)
 SERVICE_NAMES = {APIGW: "API Gateway"}
 #: body limit of the CloudWatch Logs JSON API (its read operations take a few hundred bytes)
 JSON_BODY_MAX = 1 << 20
 #: body limit of the SQS API: a 256 KB message (or batch) can triple in JSON (\uXXXX escapes of astral characters)
 SQS_BODY_MAX = 1 << 20
+
+WireShape = Callable[[BaseException], tuple[int, list[tuple[bytes, bytes]], bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class JsonService:
+    """One JSON-protocol API served on `POST /`, chosen by its `X-Amz-Target` prefix (e.g. `AmazonSQS.`)."""
+
+    #: the target's prefix up to and including its last dot
+    prefix: str
+    #: the SigV4 credential scope's service its requests must be signed for
+    service: str
+    #: its name in words (what an unserved request is told, what health lists)
+    name: str
+    max_body: int
+    #: `handler(request, target)`: the whole target, operation included
+    handler: Callable[[Request, str], Awaitable[Response]]
+    #: its wire error shape (`api/errors.json_10`, `json_11`)
+    error: WireShape
+
+
+def target_prefix(target: str) -> str:
+    """`AWSEvents.PutEvents` -> `AWSEvents.`: the key of the JSON services' table."""
+    return target[: target.rfind(".") + 1]
 
 
 def new_request_id() -> str:
@@ -60,13 +85,12 @@ class Admitted:
 
     raw_path: str
     query: str
-    json11: bool
+    #: the JSON-protocol API a `POST /` with an `X-Amz-Target` calls (None: a REST route)
+    json: JsonService | None
     route: Route | None
     params: dict[str, str]
     #: None for a code download, which its link's own HMAC authorises
     head: sigv4.Head | None
-    #: an SQS request (JSON 1.0, `X-Amz-Target: AmazonSQS.*`, credential scope `sqs`)
-    sqs: bool = False
 
 
 class App:
@@ -74,10 +98,9 @@ class App:
         self,
         settings: Settings,
         apis: list[Routes],
-        logs_api: LogsApi,
+        json_services: Sequence[JsonService],
         codes: CodeStore,
         links: CodeLinks,
-        sqs_api: SqsApi | None = None,
         fronts: dict[str, Front] | None = None,
         isolation: str = "unknown",
     ) -> None:
@@ -85,16 +108,16 @@ class App:
         self.settings = settings
         #: the HTTP triggers' fronts by kind (`triggers.URL`, `triggers.API`); a kind without one is not served
         self.fronts = fronts or {}
-        self.sqs_api = sqs_api
+        #: the JSON-protocol APIs by their `X-Amz-Target` prefix
+        self.json_services = {s.prefix: s for s in json_services}
         self.credentials = settings.credentials
-        self.logs_api = logs_api
         self.codes = codes
         self.links = links
         self.router = Router()
         for api in apis:
             api.register(self.router)
         #: the AWS APIs served, by credential scope, in words: what an unserved request is told, and health lists
-        self.services = {"lambda": "Lambda", "logs": "CloudWatch Logs"} | ({"sqs": "SQS"} if sqs_api else {})
+        self.services = {"lambda": "Lambda"} | {s.service: s.name for s in json_services}
         for route in self.router.routes:
             self.services.setdefault(route.service, SERVICE_NAMES.get(route.service, route.service))
         self.health = Health(__version__, self.services, isolation, self.fronts)
@@ -110,34 +133,34 @@ class App:
                 return front.admit(incoming, target)
         method = incoming.method
         raw_path, _, query = incoming.target.decode("latin-1").partition("?")
-        json11 = method == "POST" and raw_path == "/" and "x-amz-target" in incoming.headers
-        sqs = json11 and incoming.headers["x-amz-target"][0].startswith(SQS_TARGET_PREFIX)
+        json_call = method == "POST" and raw_path == "/" and "x-amz-target" in incoming.headers
+        json = self.json_services.get(target_prefix(incoming.headers["x-amz-target"][0])) if json_call else None
         route_match = None
         try:
             if method == "GET" and (raw_path.startswith(CODE_PREFIX) or raw_path == HEALTH_PATH):
-                incoming.context = Admitted(raw_path, query, False, None, {}, None)
+                incoming.context = Admitted(raw_path, query, None, None, {}, None)
                 return None  # max_body stays 0: a download or a health probe sends no body
-            if not json11:
+            if not json_call:
                 route_match = self.router.match(method, raw_path)
                 if route_match is None:
                     return self._admit_unserved(incoming, raw_path, query)
-            elif not sqs and not incoming.headers["x-amz-target"][0].startswith(LOGS_TARGET_PREFIX):
+            elif json is None:
                 return self._admit_unserved(incoming, raw_path, query)
-            service = route_match[0].service if route_match else "lambda"
+            service = json.service if json else route_match[0].service if route_match else "lambda"
             head = sigv4.check_head(
                 headers=incoming.headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
-                region=self.settings.region, service=("sqs" if sqs else "logs") if json11 else service,
+                region=self.settings.region, service=service,
             )  # fmt: skip
-            if json11:
-                incoming.max_body = SQS_BODY_MAX if sqs else JSON_BODY_MAX
-                incoming.context = Admitted(raw_path, query, True, None, {}, head, sqs)
+            if json is not None:
+                incoming.max_body = json.max_body
+                incoming.context = Admitted(raw_path, query, json, None, {}, head)
                 return None
             assert route_match is not None
             route, params = route_match
             incoming.max_body = route.max_body
-            incoming.context = Admitted(raw_path, query, False, route, params, head)
+            incoming.context = Admitted(raw_path, query, None, route, params, head)
         except Exception as exc:
-            return self._error(exc, json11, sqs, apigw=route_match is not None and route_match[0].service == APIGW)
+            return self._error(exc, json, apigw=route_match is not None and route_match[0].service == APIGW)
         return None
 
     def _admit_unserved(self, incoming: Incoming, raw_path: str, query: str) -> Response | None:
@@ -174,8 +197,7 @@ class App:
             return ctx.front.refuse(incoming, status)
         if isinstance(ctx, Unserved):
             return self._unserved_error(ctx, ctx.error())
-        json11 = isinstance(ctx, Admitted) and ctx.json11
-        sqs = isinstance(ctx, Admitted) and ctx.sqs
+        json = ctx.json if isinstance(ctx, Admitted) else None
         apigw = isinstance(ctx, Admitted) and ctx.route is not None and ctx.route.service == APIGW
         if status == 413:
             op = ctx.route.operation if isinstance(ctx, Admitted) and ctx.route else "request"
@@ -185,11 +207,11 @@ class App:
             )
         else:
             exc = ServiceUnavailable("The server holds too many request bytes at the moment: retry shortly.")
-        return self._error(exc, json11, sqs, apigw=apigw)
+        return self._error(exc, json, apigw=apigw)
 
     @staticmethod
-    def _error(exc: Exception, json11: bool, sqs: bool = False, *, apigw: bool = False) -> Response:
-        shape = wire.json_10 if sqs else wire.json_11 if json11 else wire.apigw_json if apigw else wire.rest_json
+    def _error(exc: Exception, json: JsonService | None, *, apigw: bool = False) -> Response:
+        shape = json.error if json else wire.apigw_json if apigw else wire.rest_json
         status, headers, body = shape(exc)
         headers.append((b"x-amzn-requestid", new_request_id().encode()))
         return Response(status, body, headers)
@@ -219,8 +241,7 @@ class App:
             if not isinstance(exc, NimbusError):
                 log.exception("unhandled error in %s %s", incoming.method, ctx.raw_path)
             apigw = ctx.route is not None and ctx.route.service == APIGW
-            rest = wire.apigw_json if apigw else wire.rest_json
-            shape = wire.json_10 if ctx.sqs else wire.json_11 if ctx.json11 else rest
+            shape = ctx.json.error if ctx.json else wire.apigw_json if apigw else wire.rest_json
             status, err_headers, err_body = shape(exc)
             resp = Response(status, err_body, err_headers)
         resp.headers.append((b"x-amzn-requestid", request_id.encode()))
@@ -232,10 +253,8 @@ class App:
             raise RequestTooLarge(f"Request must be smaller than {incoming.max_body} bytes")
         sigv4.check_signature(head, method=method, raw_path=ctx.raw_path, query=ctx.query, headers=headers, body=body)
         req = Request(method, ctx.raw_path, ctx.query, headers, body, request_id, ctx.params)
-        if ctx.sqs and self.sqs_api is not None:
-            return await self.sqs_api.handle(req, headers["x-amz-target"][0])
-        if ctx.json11:
-            return await self.logs_api.handle(req, headers["x-amz-target"][0])
+        if ctx.json is not None:
+            return await ctx.json.handler(req, headers["x-amz-target"][0])
         assert ctx.route is not None
         return await ctx.route.handler(req)
 
