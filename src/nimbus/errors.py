@@ -18,12 +18,16 @@
     │   ├── RequestTooLarge             413  (RequestEntityTooLargeException on the wire)
     │   ├── UnsupportedMediaType        415
     │   ├── TooManyRequests             429
-    │   └── QueueError                  400  SQS's errors (shape name on the wire, query code in a header):
+    │   ├── QueueError                  400  SQS's errors (shape name on the wire, query code in a header):
     │       ├── QueueDoesNotExist, QueueNameExists, InvalidAttributeName, InvalidAttributeValue,
     │       ├── ReceiptHandleIsInvalid, MessageNotInflight, InvalidMessageContents, UnsupportedOperation,
     │       ├── EmptyBatchRequest, TooManyEntriesInBatchRequest, BatchEntryIdsNotDistinct,
     │       ├── BatchRequestTooLong, InvalidBatchEntryId,
     │       └── SqsInvalidParameterValue, SqsMissingParameter   (not modeled: botocore's Code is the query code)
+    │   └── SnsError                    400  SNS's errors (query protocol: `wire_name` is the XML error's Code):
+    │       ├── SnsNotFound 404, SnsInvalidParameter, SnsInvalidParameterValue (ParameterValueInvalid),
+    │       ├── SnsAuthorizationError 403, SnsTooManyEntries, SnsBatchIdsNotDistinct, SnsEmptyBatch,
+    │       └── SnsBatchTooLong, SnsInvalidBatchEntryId
     ├── ServiceError                    500
     ├── ServiceUnavailable              503  (the API holds too many request bytes: retry)
     └── InvalidFunctionReply            502  (an HTTP trigger's function replied what no response can be made of;
@@ -244,3 +248,48 @@ class SqsInvalidParameterValue(QueueError):
 
 class SqsMissingParameter(QueueError):
     wire_name = query_code = "MissingParameter"
+
+
+class SnsError(ClientError):
+    """An SNS error: `wire_name` is the Code of the query protocol's XML error, the model's error code (from which
+    botocore picks the modeled exception: `client.exceptions.NotFoundException` for `NotFound`)."""
+
+    wire_name = "InvalidParameter"
+
+
+class SnsNotFound(SnsError):
+    wire_name = "NotFound"
+    status = 404
+
+
+class SnsInvalidParameter(SnsError):
+    wire_name = "InvalidParameter"
+
+
+class SnsInvalidParameterValue(SnsError):
+    wire_name = "ParameterValueInvalid"
+
+
+class SnsAuthorizationError(SnsError):
+    wire_name = "AuthorizationError"
+    status = 403
+
+
+class SnsTooManyEntries(SnsError):
+    wire_name = "TooManyEntriesInBatchRequest"
+
+
+class SnsBatchIdsNotDistinct(SnsError):
+    wire_name = "BatchEntryIdsNotDistinct"
+
+
+class SnsEmptyBatch(SnsError):
+    wire_name = "EmptyBatchRequest"
+
+
+class SnsBatchTooLong(SnsError):
+    wire_name = "BatchRequestTooLong"
+
+
+class SnsInvalidBatchEntryId(SnsError):
+    wire_name = "InvalidBatchEntryId"
