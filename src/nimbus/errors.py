@@ -18,6 +18,7 @@
     │   ├── RequestTooLarge             413  (RequestEntityTooLargeException on the wire)
     │   ├── UnsupportedMediaType        415
     │   ├── TooManyRequests             429
+    │   ├── QuotaExceeded               402  (Scheduler's ServiceQuotaExceededException: 500 schedule groups)
     │   ├── QueueError                  400  SQS's errors (shape name on the wire, query code in a header):
     │       ├── QueueDoesNotExist, QueueNameExists, InvalidAttributeName, InvalidAttributeValue,
     │       ├── ReceiptHandleIsInvalid, MessageNotInflight, InvalidMessageContents, UnsupportedOperation,
@@ -162,6 +163,13 @@ class TooManyRequests(ClientError):
     wire_name = "TooManyRequestsException"
     status = 429
     message_key = "message"
+
+
+class QuotaExceeded(ClientError):
+    """An account quota reached (Scheduler's schedule groups): the caller must delete something first."""
+
+    wire_name = "ServiceQuotaExceededException"
+    status = 402
 
 
 class UnknownOperation(ClientError):
