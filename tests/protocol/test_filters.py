@@ -104,7 +104,13 @@ def test_matching_rules(pattern: dict[str, Any], event: Any, expected: bool) -> 
         '{"a": [{"numeric": [">", 1, "<", 5, "<", 9]}]}',
         '{"a": [{"anything-but": []}]}',
         '{"a": [{"anything-but": ["x", 1]}]}',
-        '{"a": [{"anything-but": {"wildcard": "x"}}]}',
+        '{"a": [{"anything-but": {"wildcard": 5}}]}',
+        '{"a": [{"anything-but": {"wildcard": "a**b"}}]}',
+        '{"a": [{"wildcard": "a**b"}]}',
+        '{"a": [{"cidr": "10.0.0.0/33"}]}',
+        '{"a": [{"cidr": "not an address"}]}',
+        '{"a": [{"cidr": 10}]}',
+        '{"a": [{"cidr": "2001:db8::/129"}]}',
         '{"a": [[1]]}',
         '{"$or": [{"a": ["1"]}]}',
         '{"$or": {"a": ["1"]}}',
@@ -143,3 +149,118 @@ def test_sqs_body_rules_from_the_docs() -> None:
     assert matches_record([], text, "body")
     assert matches_record([parse_pattern('{"attributes": {"ApproximateReceiveCount": ["1"]}}')], text, "body")
     assert not matches_record([parse_pattern('{"eventSource": ["aws:kinesis"]}')], text, "body")
+
+
+# EventBridge's "Content filtering in Amazon EventBridge event patterns" page: one test per operator, with its
+# examples (the event is the page's EC2/S3 example event, cut to the fields each example reads)
+def test_eventbridge_exact_and_null_and_empty() -> None:
+    assert match({"detail": {"state": ["running"]}}, {"detail": {"state": "running"}})
+    assert match({"detail": {"responseElements": [None]}}, {"detail": {"responseElements": None}})
+    assert match({"detail": {"eventVersion": [""]}}, {"detail": {"eventVersion": ""}})
+    assert not match({"detail": {"eventVersion": [""]}}, {"detail": {}})
+
+
+def test_eventbridge_prefix() -> None:
+    assert match({"time": [{"prefix": "2017-10-02"}]}, {"time": "2017-10-02T18:43:48Z"})
+    assert not match({"time": [{"prefix": "2017-10-02"}]}, {"time": "2017-10-03T18:43:48Z"})
+    folded = {"source": [{"prefix": {"equals-ignore-case": "EXAMPLE"}}]}
+    assert match(folded, {"source": "example.service"})
+    assert not match(folded, {"source": "other.example"})
+
+
+def test_eventbridge_suffix() -> None:
+    assert match({"FileName": [{"suffix": ".png"}]}, {"FileName": "image.png"})
+    assert not match({"FileName": [{"suffix": ".png"}]}, {"FileName": "image.PNG"})
+    folded = {"FileName": [{"suffix": {"equals-ignore-case": ".png"}}]}
+    assert match(folded, {"FileName": "image.PNG"})
+    assert not match(folded, {"FileName": "image.jpg"})
+
+
+def test_eventbridge_anything_but() -> None:
+    assert match({"detail": {"state": [{"anything-but": "initializing"}]}}, {"detail": {"state": "running"}})
+    assert not match({"detail": {"state": [{"anything-but": "initializing"}]}}, {"detail": {"state": "initializing"}})
+    assert match({"detail": {"x-limit": [{"anything-but": 123}]}}, {"detail": {"x-limit": 456}})
+    assert not match({"detail": {"x-limit": [{"anything-but": 123}]}}, {"detail": {"x-limit": 123}})
+    listed = {"detail": {"state": [{"anything-but": ["stopped", "overloaded"]}]}}
+    assert match(listed, {"detail": {"state": "running"}})
+    assert not match(listed, {"detail": {"state": "overloaded"}})
+    numbers = {"detail": {"x-limit": [{"anything-but": [100, 200, 300]}]}}
+    assert match(numbers, {"detail": {"x-limit": 150}})
+    assert not match(numbers, {"detail": {"x-limit": 200}})
+
+
+def test_eventbridge_anything_but_prefix_suffix_and_ignore_case() -> None:
+    assert match({"state": [{"anything-but": {"prefix": "init"}}]}, {"state": "running"})
+    assert not match({"state": [{"anything-but": {"prefix": "init"}}]}, {"state": "initializing"})
+    assert match({"FileName": [{"anything-but": {"suffix": ".txt"}}]}, {"FileName": "a.png"})
+    assert not match({"FileName": [{"anything-but": {"suffix": ".txt"}}]}, {"FileName": "a.txt"})
+    folded = {"state": [{"anything-but": {"equals-ignore-case": ["Stopped", "OverLoaded"]}}]}
+    assert match(folded, {"state": "running"})
+    assert not match(folded, {"state": "STOPPED"})
+
+
+def test_eventbridge_anything_but_wildcard() -> None:
+    one = {"FilePath": [{"anything-but": {"wildcard": "*/lib/*"}}]}
+    assert match(one, {"FilePath": "/usr/bin/python"})
+    assert not match(one, {"FilePath": "/usr/lib/python"})
+    several = {"FilePath": [{"anything-but": {"wildcard": ["*/lib/*", "*/bin/*"]}}]}
+    assert match(several, {"FilePath": "/etc/hosts"})
+    assert not match(several, {"FilePath": "/usr/bin/python"})
+
+
+def test_eventbridge_numeric() -> None:
+    pattern = {"detail": {"c-count": [{"numeric": [">", 0, "<=", 5]}], "d-count": [{"numeric": ["<", 10]}],
+                          "x-limit": [{"numeric": ["=", 3.018e2]}]}}  # fmt: skip
+    assert match(pattern, {"detail": {"c-count": 5, "d-count": 7, "x-limit": 301.8}})
+    assert not match(pattern, {"detail": {"c-count": 0, "d-count": 7, "x-limit": 301.8}})
+    assert not match(pattern, {"detail": {"c-count": 5, "d-count": 10, "x-limit": 301.8}})
+    assert not match(pattern, {"detail": {"c-count": 5, "d-count": 7, "x-limit": 301}})
+
+
+def test_eventbridge_cidr_ipv4() -> None:
+    pattern = {"detail": {"sourceIPAddress": [{"cidr": "10.0.0.0/24"}]}}
+    assert match(pattern, {"detail": {"sourceIPAddress": "10.0.0.255"}})
+    assert not match(pattern, {"detail": {"sourceIPAddress": "10.0.1.0"}})
+    assert not match(pattern, {"detail": {"sourceIPAddress": "not an address"}})
+    assert not match(pattern, {"detail": {"sourceIPAddress": 167772160}})  # a number is not an address
+    assert not match(pattern, {"detail": {"sourceIPAddress": "2001:db8::1"}})  # another family never matches
+    assert match({"ip": [{"cidr": "192.168.1.7"}]}, {"ip": "192.168.1.7"})  # a bare address is a /32
+
+
+def test_eventbridge_cidr_ipv6() -> None:
+    pattern = {"detail": {"sourceIPAddress": [{"cidr": "2001:db8::/32"}]}}
+    assert match(pattern, {"detail": {"sourceIPAddress": "2001:db8:ffff::1"}})
+    assert match(pattern, {"detail": {"sourceIPAddress": "2001:DB8::A"}})
+    assert not match(pattern, {"detail": {"sourceIPAddress": "2001:db9::1"}})
+    assert not match(pattern, {"detail": {"sourceIPAddress": "10.0.0.1"}})
+
+
+def test_eventbridge_exists() -> None:
+    assert match({"detail": {"state": [{"exists": True}]}}, {"detail": {"state": "running"}})
+    assert match({"detail": {"c-count": [{"exists": False}]}}, {"detail": {"state": "running"}})
+    assert not match({"detail": {"c-count": [{"exists": False}]}}, {"detail": {"c-count": 1}})
+
+
+def test_eventbridge_equals_ignore_case() -> None:
+    pattern = {"detail-type": [{"equals-ignore-case": "ec2 instance state-change notification"}]}
+    assert match(pattern, {"detail-type": "EC2 Instance State-change Notification"})
+    assert not match(pattern, {"detail-type": "EC2 Instance State-change"})
+
+
+def test_eventbridge_wildcard() -> None:
+    pattern = {"EventBusArn": [{"wildcard": "arn:aws:events:us-east-1:*:event-bus/*"}]}
+    assert match(pattern, {"EventBusArn": "arn:aws:events:us-east-1:123456789012:event-bus/default"})
+    assert not match(pattern, {"EventBusArn": "arn:aws:events:us-west-2:123456789012:event-bus/default"})
+    assert match({"dir": [{"wildcard": "dir/*.png"}]}, {"dir": "dir/a/b.png"})
+
+
+def test_eventbridge_or() -> None:
+    pattern = {"detail": {"$or": [{"c-count": [{"numeric": [">", 0, "<=", 5]}]},
+                                  {"d-count": [{"numeric": ["<", 10]}]},
+                                  {"x-limit": [{"numeric": ["=", 3.018e2]}]}]}}  # fmt: skip
+    assert match(pattern, {"detail": {"c-count": 3}})
+    assert match(pattern, {"detail": {"x-limit": 301.8}})
+    assert not match(pattern, {"detail": {"c-count": 9, "d-count": 11}})
+    top = {"source": ["aws.ec2"], "$or": [{"detail-type": ["A"]}, {"detail": {"state": ["running"]}}]}
+    assert match(top, {"source": "aws.ec2", "detail-type": "B", "detail": {"state": "running"}})
+    assert not match(top, {"source": "aws.s3", "detail-type": "A"})

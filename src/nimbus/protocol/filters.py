@@ -4,9 +4,10 @@ A pattern is a JSON object. Each key names a field of the event; its value is ei
 or a list of matchers for a leaf, any of which may match (OR). Keys are ANDed; `$or` takes a list of patterns,
 any of which may match. A leaf matcher is a literal (string, number, boolean, null: exact match) or an object with
 one operator: `prefix`, `suffix`, `equals-ignore-case`, `anything-but` (values, `prefix`, `suffix`,
-`equals-ignore-case`), `numeric` (`=`, `<`, `<=`, `>`, `>=`, or a range: a lower then an upper bound), `exists`
-(true/false) and `wildcard` (`*` only). Where the event has an array, a leaf matches when any element matches, and a
-nested pattern when any object in the array does.
+`equals-ignore-case`, `wildcard`), `numeric` (`=`, `<`, `<=`, `>`, `>=`, or a range: a lower then an upper bound),
+`exists` (true/false), `wildcard` (`*` only) and `cidr` (an IPv4 or IPv6 network; matches address strings in it).
+Where the event has an array, a leaf matches when any element matches, and a nested pattern when any object in
+the array does.
 
 `parse_pattern` validates once (Lambda answers InvalidParameterValueException "Invalid filter pattern definition."
 for anything it cannot read); `matches` is then pure dict walking. `matches_record` applies Lambda's rule for a
@@ -16,9 +17,11 @@ string by a list of matchers, and the other two pairings never match (the record
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from nimbus.errors import InvalidParameterValue
@@ -102,6 +105,11 @@ def check_matcher(matcher: Any) -> None:
         if op in ("equals-ignore-case", "wildcard") and not isinstance(operand, str):
             raise invalid(f"{op} takes a string")
         _check_string_operand(op, operand)
+        if op == "wildcard":
+            _check_wildcard(operand)
+    elif op == "cidr":
+        if not isinstance(operand, str) or _network(operand) is None:
+            raise invalid("cidr takes an IPv4 or IPv6 network in CIDR notation (10.0.0.0/24, 2001:db8::/32)")
     elif op == "exists":
         if not isinstance(operand, bool):
             raise invalid("exists takes true or false")
@@ -111,6 +119,31 @@ def check_matcher(matcher: Any) -> None:
         _check_anything_but(operand)
     else:
         raise invalid(f"unknown operator {op!r}")
+
+
+def _check_wildcard(operand: str) -> None:
+    if "**" in operand:
+        raise invalid("wildcard does not take consecutive wildcard characters")
+
+
+@lru_cache(maxsize=1024)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The network a `cidr` operand names (host bits allowed, as in `10.0.0.1/24`), or None."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _in_network(operand: str, value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    network = _network(operand)
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return False
+    return network is not None and address.version == network.version and address in network
 
 
 def _check_numeric(operand: Any) -> None:
@@ -139,11 +172,14 @@ def _check_anything_but(operand: Any) -> None:
         ((op, inner),) = operand.items()
         if op in ("prefix", "suffix") and isinstance(inner, str):
             return
-        if op == "equals-ignore-case" and (
+        if op in ("equals-ignore-case", "wildcard") and (
             isinstance(inner, str) or (isinstance(inner, list) and inner and all(isinstance(v, str) for v in inner))
         ):
+            for glob in [inner] if isinstance(inner, str) else inner:
+                if op == "wildcard":
+                    _check_wildcard(glob)
             return
-    raise invalid("anything-but takes a value, a list of values, or prefix / suffix / equals-ignore-case")
+    raise invalid("anything-but takes a value, a list of values, or prefix / suffix / equals-ignore-case / wildcard")
 
 
 # ---- matching ----
@@ -215,6 +251,8 @@ def _one(matcher: Any, value: Any) -> bool:
         return _number(value) and all(_compare(operand[i], value, operand[i + 1]) for i in range(0, len(operand), 2))
     if op == "wildcard":
         return isinstance(value, str) and _wildcard(operand, value)
+    if op == "cidr":
+        return _in_network(operand, value)
     return False
 
 
@@ -236,6 +274,9 @@ def _anything_but(operand: Any, value: Any) -> bool:
         if op == "equals-ignore-case":
             words = [inner] if isinstance(inner, str) else inner
             return not (isinstance(value, str) and value.casefold() in {w.casefold() for w in words})
+        if op == "wildcard":
+            globs = [inner] if isinstance(inner, str) else inner
+            return not (isinstance(value, str) and any(_wildcard(g, value) for g in globs))
         return not _string_op(op, inner, value)
     excluded = operand if isinstance(operand, list) else [operand]
     return not any(_literal(e, value) for e in excluded)
