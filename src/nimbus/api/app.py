@@ -41,8 +41,10 @@ log = logging.getLogger("nimbus.api")
 
 #: the credential scope service of API Gateway's routes, whose errors are shaped as API Gateway's
 APIGW = "apigateway"
+#: the credential scope service of EventBridge Scheduler's routes, whose errors are shaped as Scheduler's
+SCHEDULER = "scheduler"
 #: the served APIs' names in what an unserved request is told, by credential scope (besides lambda and JSON APIs)
-SERVICE_NAMES = {APIGW: "API Gateway"}
+SERVICE_NAMES = {APIGW: "API Gateway", SCHEDULER: "EventBridge Scheduler"}
 #: body limit of the CloudWatch Logs JSON API (its read operations take a few hundred bytes)
 JSON_BODY_MAX = 1 << 20
 #: body limit of the SQS API: a 256 KB message (or batch) can triple in JSON (\uXXXX escapes of astral characters)
@@ -66,6 +68,15 @@ class JsonService:
     handler: Callable[[Request, str], Awaitable[Response]]
     #: its wire error shape (`api/errors.json_10`, `json_11`)
     error: WireShape
+
+
+#: the REST APIs whose errors are not Lambda's, by credential scope
+REST_ERRORS: dict[str, WireShape] = {APIGW: wire.apigw_json, SCHEDULER: wire.scheduler_json}
+
+
+def _rest_shape(route: Route | None) -> WireShape:
+    """The error shape of a REST route's API (Lambda's when it is none of REST_ERRORS')."""
+    return wire.rest_json if route is None else REST_ERRORS.get(route.service, wire.rest_json)
 
 
 def target_prefix(target: str) -> str:
@@ -160,7 +171,7 @@ class App:
             incoming.max_body = route.max_body
             incoming.context = Admitted(raw_path, query, None, route, params, head)
         except Exception as exc:
-            return self._error(exc, json, apigw=route_match is not None and route_match[0].service == APIGW)
+            return self._error(exc, json, rest=_rest_shape(route_match[0] if route_match else None))
         return None
 
     def _admit_unserved(self, incoming: Incoming, raw_path: str, query: str) -> Response | None:
@@ -198,7 +209,7 @@ class App:
         if isinstance(ctx, Unserved):
             return self._unserved_error(ctx, ctx.error())
         json = ctx.json if isinstance(ctx, Admitted) else None
-        apigw = isinstance(ctx, Admitted) and ctx.route is not None and ctx.route.service == APIGW
+        rest = _rest_shape(ctx.route if isinstance(ctx, Admitted) else None)
         if status == 413:
             op = ctx.route.operation if isinstance(ctx, Admitted) and ctx.route else "request"
             name = "InvokeFunction" if op == "Invoke" else op
@@ -207,11 +218,11 @@ class App:
             )
         else:
             exc = ServiceUnavailable("The server holds too many request bytes at the moment: retry shortly.")
-        return self._error(exc, json, apigw=apigw)
+        return self._error(exc, json, rest=rest)
 
     @staticmethod
-    def _error(exc: Exception, json: JsonService | None, *, apigw: bool = False) -> Response:
-        shape = json.error if json else wire.apigw_json if apigw else wire.rest_json
+    def _error(exc: Exception, json: JsonService | None, *, rest: WireShape = wire.rest_json) -> Response:
+        shape = json.error if json else rest
         status, headers, body = shape(exc)
         headers.append((b"x-amzn-requestid", new_request_id().encode()))
         return Response(status, body, headers)
@@ -240,8 +251,7 @@ class App:
         except Exception as exc:
             if not isinstance(exc, NimbusError):
                 log.exception("unhandled error in %s %s", incoming.method, ctx.raw_path)
-            apigw = ctx.route is not None and ctx.route.service == APIGW
-            shape = ctx.json.error if ctx.json else wire.apigw_json if apigw else wire.rest_json
+            shape = ctx.json.error if ctx.json else _rest_shape(ctx.route)
             status, err_headers, err_body = shape(exc)
             resp = Response(status, err_body, err_headers)
         resp.headers.append((b"x-amzn-requestid", request_id.encode()))

@@ -1,4 +1,4 @@
-"""The one place where our errors become wire errors (REST-JSON for Lambda and for API Gateway, JSON 1.1 for
+"""The one place where our errors become wire errors (REST-JSON for Lambda, API Gateway and Scheduler, JSON 1.1 for
 CloudWatch Logs, JSON 1.0 for SQS; and, for the services Nimbus does not serve, their own protocols' shapes)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from nimbus.errors import (
     InvalidSignature,
     MissingAuthenticationToken,
     NimbusError,
+    QuotaExceeded,
     ResourceConflict,
     ResourceNotFound,
     ServiceError,
@@ -87,6 +88,32 @@ def apigw_json(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], byte
             break
     headers = [(b"x-amzn-errortype", name.encode()), (b"content-type", b"application/json")]
     return status, headers, json.dumps({"message": err.message}).encode()
+
+
+#: EventBridge Scheduler's names for our errors (its model's error shapes and their httpStatusCode)
+_SCHEDULER = (
+    (ResourceNotFound, "ResourceNotFoundException", 404),
+    (ValidationError, "ValidationException", 400),
+    (InvalidParameterValue, "ValidationException", 400),
+    (InvalidRequestContent, "ValidationException", 400),
+    (ResourceConflict, "ConflictException", 409),
+    (QuotaExceeded, "ServiceQuotaExceededException", 402),
+    (TooManyRequests, "ThrottlingException", 429),
+    (ServiceError, "InternalServerException", 500),
+)
+
+
+def scheduler_json(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """EventBridge Scheduler's REST-JSON error: status, `x-amzn-ErrorType: ValidationException` and a body
+    `{"Message": ...}` (the model's member); auth errors keep their 403 names, a full server its 503."""
+    err = to_nimbus(exc)
+    name, status = err.wire_name, err.status
+    for cls, scheduler_name, scheduler_status in _SCHEDULER:
+        if isinstance(err, cls):
+            name, status = scheduler_name, scheduler_status
+            break
+    headers = [(b"x-amzn-errortype", name.encode()), (b"content-type", b"application/json")]
+    return status, headers, json.dumps({"Message": err.message}).encode()
 
 
 # ---- the protocols of the services Nimbus does not serve (api/unserved.py): their clients must parse our refusal
