@@ -128,3 +128,11 @@ def test_factories_see_the_failing_shape() -> None:
     with pytest.raises(ValidationError):
         proto.parse(proto.operation("AmazonSQS.ListQueues"), b'{"MaxResults": "x"}')
     assert seen == ["BoxedInteger"]
+
+
+def test_a_pattern_must_match_the_whole_value_as_aws_checks_it() -> None:
+    """AWS matches a member against its model pattern whole (Java's `matches`): a valid part is not enough."""
+    proto = JsonProtocol("lambda", camel_paths=True)
+    assert proto.validate("GetFunctionUrlConfig", {"FunctionName": "my-function"})
+    with pytest.raises(ValidationError, match="at 'functionName' failed to satisfy constraint: Member must satisfy"):
+        proto.validate("GetFunctionUrlConfig", {"FunctionName": "my function!"})

@@ -158,7 +158,7 @@ class JsonProtocol:
             if enum and value not in enum and _INDEX.sub("", path) not in opened:
                 raise self._fail(shape, path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
             self._size(shape, path, value, len(value))
-            if "pattern" in meta and not _pattern(meta["pattern"]).search(value):
+            if "pattern" in meta and not _pattern(meta["pattern"]).fullmatch(value):
                 raise self._fail(
                     shape, path, value, f"Member must satisfy regular expression pattern: {meta['pattern']}"
                 )
