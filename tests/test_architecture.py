@@ -7,7 +7,8 @@ module of src/nimbus, and over synthetic sources to prove it catches what it mus
 The rules:
 - Layers: a package imports only packages of a lower layer (and itself). Nothing imports upward.
 - `api/` never imports `instances/`: it calls the door (`invoke/`) and the registry, never pools or processes.
-- `protocol/` is pure: nothing of ours but `errors`, and no asyncio, sockets or subprocesses.
+- `protocol/` is pure: nothing of ours but `errors` and its own pure modules (SNS's messages use the filter
+  engine), and no asyncio, sockets or subprocesses.
 - `cli/` talks to the server through its public API only. It may import `config`, `deploy` and the server's entry
   point `nimbus.server.serve` (for `nimbus serve`), and one probe: `nimbus doctor` calls
   `nimbus.instances.isolation.detect`, the same host detection the server runs at start-up, because it diagnoses
@@ -98,7 +99,7 @@ def violations(module: str, source: str, *, is_package: bool = False) -> list[st
         elif other != me and RANK[other] >= RANK.get(me, len(LAYERS)):
             found.append(f"{module} imports {target}: {other} is not below {me} (nothing imports upward)")
         for package, prefix, why in FORBIDDEN:
-            if me == package and target.startswith(prefix) and target != "nimbus.errors":
+            if me == package and target.startswith(prefix) and target != "nimbus.errors" and other != me:
                 found.append(f"{module} imports {target}: {why}")
         if me == "cli" and not cli_may_import(target, names):
             found.append(f"{module} imports {target} {list(names)}: cli/ uses the server's public API only")
