@@ -25,6 +25,9 @@ from nimbus.invoke.throttle import Throttle
 from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 
 LATEST = "$LATEST"
+#: the sources whose caller waits on an open connection for the reply (the Lambda API's Invoke, a function URL,
+#: an HTTP API route): their invocations may busy-poll for it; event sources never do
+INTERACTIVE = frozenset(("api", "url", "apigw"))
 
 
 class Pools(Protocol):
@@ -117,7 +120,7 @@ class Invoker:
             invoked_arn=f"{spec.arn}:{ref.qualifier}" if ref.qualifier else spec.arn,
             client_context=client_context,
             want_log_tail=log_type == "Tail",
-            interactive=options.source == "api",
+            interactive=options.source in INTERACTIVE,
         )
         name, memory_mb = spec.name, spec.memory_mb
         throttle = self.throttle
