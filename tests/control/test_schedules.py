@@ -103,8 +103,9 @@ def test_a_new_schedule_takes_schedulers_defaults() -> None:
     assert kept.created == NOW
     assert kept.modified == NOW + 5
     assert kept.one_time
-    assert kept.start_dt() is not None
-    assert kept.start_dt().timestamp() == NOW + 10
+    start = kept.start_dt()
+    assert start is not None
+    assert start.timestamp() == NOW + 10
 
 
 def test_store_round_trip_and_group_delete_takes_its_schedules(tmp_path: Path) -> None:
