@@ -29,6 +29,8 @@
     │       ├── SnsNotFound 404, SnsInvalidParameter, SnsInvalidParameterValue (ParameterValueInvalid),
     │       ├── SnsAuthorizationError 403, SnsTooManyEntries, SnsBatchIdsNotDistinct, SnsEmptyBatch,
     │       └── SnsBatchTooLong, SnsInvalidBatchEntryId
+    │   └── EventsError                 400  EventBridge's errors (JSON 1.1: `wire_name` is the `__type`):
+    │       └── InvalidEventPattern, EventsResourceExists (ResourceAlreadyExistsException), EventsLimitExceeded
     ├── ServiceError                    500
     ├── ServiceUnavailable              503  (the API holds too many request bytes: retry)
     └── InvalidFunctionReply            502  (an HTTP trigger's function replied what no response can be made of;
@@ -301,3 +303,22 @@ class SnsBatchTooLong(SnsError):
 
 class SnsInvalidBatchEntryId(SnsError):
     wire_name = "InvalidBatchEntryId"
+
+
+class EventsError(ClientError):
+    """An EventBridge error: `wire_name` is the model's exception shape (JSON 1.1's `__type`), all 400."""
+
+    wire_name = "ValidationException"
+    message_key = "message"
+
+
+class InvalidEventPattern(EventsError):
+    wire_name = "InvalidEventPatternException"
+
+
+class EventsResourceExists(EventsError):
+    wire_name = "ResourceAlreadyExistsException"
+
+
+class EventsLimitExceeded(EventsError):
+    wire_name = "LimitExceededException"
