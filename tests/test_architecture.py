@@ -13,6 +13,9 @@ The rules:
   point `nimbus.server.serve` (for `nimbus serve`), and one probe: `nimbus doctor` calls
   `nimbus.instances.isolation.detect`, the same host detection the server runs at start-up, because it diagnoses
   the host a server would run on (it works with no server running, and needs no credentials).
+- `nimbus runtime install|list|remove` is the other: it installs Node.js into the data dir and lists where each
+  runtime's interpreter comes from on this host, through `nimbus.runtimes.installed` and two functions of
+  `nimbus.runtimes.registry`, with no server running; errors come back as `nimbus.errors.NimbusError`.
 - The Python runtime bootstrap runs inside instances, on any python3: stdlib only.
 """
 
@@ -54,6 +57,9 @@ CLI_ALLOWED: dict[str, set[str] | None] = {
     "nimbus.deploy": None,
     "nimbus.server": {"serve"},
     "nimbus.instances.isolation": {"detect"},
+    "nimbus.runtimes.installed": None,
+    "nimbus.runtimes.registry": {"runtime_rows", "use_installed_runtimes"},
+    "nimbus.errors": {"NimbusError"},
     "nimbus": {"__version__"},
 }
 

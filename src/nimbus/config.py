@@ -65,7 +65,8 @@ class Settings:
     #: MB kept free on the data dir's file system: below it function output is not logged, below half of it no
     #: log line is (0: off), so a noisy function cannot take the disk the control database and code need
     log_disk_reserve_mb: int = 512
-    #: map python3.x runtimes the host lacks to the nearest interpreter it has (warned on every cold start)
+    #: run python3.x and nodejsNN.x runtimes the host lacks on the nearest version of the language it has (installed
+    #: ones count); without it CreateFunction refuses them. Warned on every cold start
     runtime_fallback: bool = False
     #: account-wide concurrent executions
     concurrency_limit: int = 1000
@@ -178,6 +179,11 @@ class Settings:
     @property
     def queues_db_path(self) -> Path:
         return self.data_dir / "queues.db"
+
+    @property
+    def runtimes_dir(self) -> Path:
+        """Where `nimbus runtime install` puts runtimes the host lacks (nodejs22.x/, nodejs24.x/)."""
+        return self.data_dir / "runtimes"
 
 
 def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:

@@ -61,7 +61,7 @@ from nimbus.metrics import MetricsEndpoint, exposure_warning, registry_for
 from nimbus.queue.contract import QueueStore
 from nimbus.queue.service import QueueService
 from nimbus.queue.sqlite import SqliteQueueStore
-from nimbus.runtimes.registry import resolve_runtime
+from nimbus.runtimes.registry import resolve_runtime, use_installed_runtimes
 from nimbus.sources.mappings import Mappings
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
@@ -176,6 +176,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     counted in metrics) and never ends; should it end anyway, it is logged and restarted, and invokes go on.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    use_installed_runtimes(settings.runtimes_dir)  # what `nimbus runtime install` put there
     engine = sqlite_engine(settings.db_path)
     migrate(engine, metadata)
     codes = CodeStore(settings.data_dir)

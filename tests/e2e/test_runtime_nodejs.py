@@ -1,30 +1,60 @@
 """The Node.js runtime through a real server: CommonJS and ES modules, callbacks, folders, errors, logs, layers,
-warm reuse, and which nodejsNN.x names this host accepts."""
+warm reuse, and which nodejsNN.x names this host accepts.
+
+Each test runs twice: on the host's own node, and on a Node.js that `nimbus runtime install` put into the server's
+data dir (nodejs22.x, or nodejs24.x on a host whose node is 22), which the sandbox mounts at /var/lang as it mounts
+the host's. The install really downloads the pinned wheel from PyPI, once: the wheel stays in the download cache
+(~/.cache/nimbus/wheels), so later runs only unpack it (about 3 s).
+"""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_support import ROLE, arn, invoke_json, make_zip
+from e2e_support import NIMBUS, ROLE, Server, arn, invoke_json, make_zip
 
 from nimbus.runtimes.registry import node_binary
 
 NODE = node_binary()
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
-RUNTIME = f"nodejs{NODE[1]}.x" if NODE else "nodejs20.x"
+HOST_RUNTIME = f"nodejs{NODE[1]}.x" if NODE else "nodejs20.x"
+#: the runtime installed for these tests: one the host's node is not
+INSTALLED = "nodejs24.x" if NODE and NODE[1] == 22 else "nodejs22.x"
+
+
+@pytest.fixture(scope="session")
+def installed_node(server: Server) -> str:
+    """INSTALLED, installed into the session server's data dir by the real `nimbus runtime install` (which the
+    running server serves at once). Skipped only when PyPI cannot be reached from here; any other failure fails."""
+    cmd = [*NIMBUS, "runtime", "install", INSTALLED, "--data-dir", str(server.data_dir)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=server.env)
+    if proc.returncode != 0 and "cannot read" in proc.stderr:
+        pytest.skip(f"{INSTALLED} cannot be installed here, PyPI is out of reach: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    return INSTALLED
+
+
+@pytest.fixture(params=["host", "installed"])
+def runtime(request: pytest.FixtureRequest) -> str:
+    """The nodejsNN.x a test's functions run on: the host's node, or the installed one."""
+    if request.param == "installed":
+        return str(request.getfixturevalue("installed_node"))
+    if NODE is None:
+        pytest.skip("the host has no node")
+    return HOST_RUNTIME
 
 
 @pytest.fixture
-def node_fn(lam: Any) -> Iterator[Any]:
+def node_fn(lam: Any, runtime: str) -> Iterator[Any]:
     created: list[str] = []
 
     def _create(name: str, files: dict[str, str | bytes], handler: str = "index.handler", **kwargs: Any) -> Any:
-        kwargs.setdefault("Runtime", RUNTIME)
+        kwargs.setdefault("Runtime", runtime)
         resp = lam.create_function(FunctionName=name, Role=ROLE, Handler=handler,
                                    Code={"ZipFile": make_zip(files)}, **kwargs)
         created.append(name)
@@ -51,12 +81,13 @@ exports.handler = async (event, context) => {
     waits: context.callbackWaitsForEmptyEventLoop,
     execEnv: process.env.AWS_EXECUTION_ENV, nodePath: process.env.NODE_PATH,
     taskRoot: process.env.LAMBDA_TASK_ROOT, runtimeApi: process.env.AWS_LAMBDA_RUNTIME_API ?? null,
+    node: process.version, execPath: process.execPath,
   };
 };
 """
 
 
-def test_commonjs_async_context_env_logs_and_warm_reuse(lam: Any, node_fn: Any, fn_name: str) -> None:
+def test_commonjs_async_context_env_logs_and_warm_reuse(lam: Any, node_fn: Any, fn_name: str, runtime: str) -> None:
     node_fn(fn_name, {"index.js": CJS_ASYNC}, MemorySize=256)
     resp, out = invoke_json(lam, fn_name, {"a": 1}, LogType="Tail")
     assert resp.get("FunctionError") is None, out
@@ -70,8 +101,9 @@ def test_commonjs_async_context_env_logs_and_warm_reuse(lam: Any, node_fn: Any, 
     assert out["logStreamName"]
     assert 0 < out["remaining"] <= 3000
     assert out["waits"] is True
-    assert out["execEnv"] == f"AWS_Lambda_{RUNTIME}"
-    major = RUNTIME.removeprefix("nodejs").removesuffix(".x")
+    assert out["execEnv"] == f"AWS_Lambda_{runtime}"
+    major = runtime.removeprefix("nodejs").removesuffix(".x")
+    assert out["node"].startswith(f"v{major}."), "the runtime's own node runs it"
     assert out["nodePath"] == (f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:"
                                "/var/runtime/node_modules:/var/runtime:/var/task")
     assert out["taskRoot"] == "/var/task"
@@ -131,11 +163,11 @@ def test_init_error_missing_handler(lam: Any, node_fn: Any, fn_name: str) -> Non
     assert out["errorType"].startswith("Runtime.")
 
 
-def test_layer_node_modules(lam: Any, node_fn: Any, fn_name: str) -> None:
+def test_layer_node_modules(lam: Any, node_fn: Any, fn_name: str, runtime: str) -> None:
     layer = f"{fn_name[:40]}-{uuid.uuid4().hex[:8]}"
     content = make_zip({"nodejs/node_modules/x/index.js": "exports.fromLayer = () => 'hello from layer';\n",
                         "nodejs/node_modules/x/package.json": '{"name":"x","main":"index.js"}'})
-    version = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": content}, CompatibleRuntimes=[RUNTIME])
+    version = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": content}, CompatibleRuntimes=[runtime])
     try:
         code = "const x = require('x');\nexports.handler = async () => ({ msg: x.fromLayer() });\n"
         node_fn(fn_name, {"index.js": code}, Layers=[version["LayerVersionArn"]])
@@ -146,11 +178,11 @@ def test_layer_node_modules(lam: Any, node_fn: Any, fn_name: str) -> None:
         lam.delete_layer_version(LayerName=layer, VersionNumber=version["Version"])
 
 
-def test_other_node_majors_are_refused(lam: Any, fn_name: str) -> None:
-    other = next(r for r in ("nodejs18.x", "nodejs20.x", "nodejs22.x") if r != RUNTIME)
+def test_other_node_majors_are_refused(lam: Any, fn_name: str, runtime: str) -> None:
+    other = next(r for r in ("nodejs18.x", "nodejs20.x", "nodejs22.x") if r not in (runtime, HOST_RUNTIME, INSTALLED))
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as info:
         lam.create_function(FunctionName=fn_name, Role=ROLE, Handler="index.handler", Runtime=other,
                             Code={"ZipFile": make_zip({"index.js": "exports.handler = async () => 1;"})})
     message = str(info.value)
     assert other in message
-    assert RUNTIME in message  # names what is available
+    assert runtime in message  # names what is available

@@ -66,7 +66,7 @@ def serve(
         bool | None,
         typer.Option(
             "--runtime-fallback/--no-runtime-fallback",
-            help="Run python3.x functions on the nearest interpreter when the host lacks the exact one.",
+            help="Run python3.x and nodejsNN.x functions the host lacks on its nearest version (with a warning).",
             show_default="no",
         ),
     ] = None,
