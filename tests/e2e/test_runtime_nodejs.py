@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_support import NIMBUS, ROLE, Server, arn, invoke_json, make_zip
+from e2e_support import NIMBUS, ROLE, Server, arn, invoke_json, make_zip, start_server
 
 from nimbus.runtimes.registry import node_binary
 
@@ -186,3 +186,27 @@ def test_other_node_majors_are_refused(lam: Any, fn_name: str, runtime: str) -> 
     message = str(info.value)
     assert other in message
     assert runtime in message  # names what is available
+
+
+def test_node_fallback_runs_on_the_nearest_major_with_a_warning_per_cold_start(tmp_path: Any) -> None:
+    """With --runtime-fallback, a nodejsNN.x no node here has runs on the nearest (here: the host's), and every
+    cold start warns; without it (the session server) the same CreateFunction is refused (above)."""
+    if NODE is None:
+        pytest.skip("the host has no node")
+    wanted = "nodejs24.x" if NODE[1] != 24 else "nodejs22.x"
+    srv = start_server(tmp_path / "data", "--runtime-fallback")
+    try:
+        lam = srv.client("lambda")
+        code = "exports.handler = async () => ({ node: process.version, env: process.env.AWS_EXECUTION_ENV });"
+        lam.create_function(FunctionName="fb", Role=ROLE, Handler="index.handler", Runtime=wanted,
+                            Code={"ZipFile": make_zip({"index.js": code})})
+        out = invoke_json(lam, "fb", {})[1]
+        assert out["node"].startswith(f"v{NODE[1]}.")
+        assert out["env"] == f"AWS_Lambda_{HOST_RUNTIME}", "the environment names what really runs, as for python"
+        lam.update_function_configuration(FunctionName="fb", MemorySize=256)  # a new instance: a second cold start
+        assert invoke_json(lam, "fb", {})[1]["node"] == out["node"]
+        assert lam.get_function_configuration(FunctionName="fb")["Runtime"] == wanted
+    finally:
+        srv.stop()
+    warning = f"fb: runtime {wanted} is not on this host, running it with {HOST_RUNTIME}"
+    assert srv.log_path.read_text().count(warning) == 2
