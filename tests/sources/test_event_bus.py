@@ -35,6 +35,7 @@ from nimbus.queue.service import QueueService
 from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.sources.deliveries import DELIVERY_QUEUE, Deliveries, DeliverySettings
 from nimbus.sources.event_bus import EventBus
+from nimbus.sources.schedule_runner import ScheduleRunner
 from registry_support import create_echo, open_registry, open_store
 
 ACCOUNT = "000000000000"
@@ -60,6 +61,8 @@ class World:
     policies: Policies
     deliveries: Deliveries
     bus: EventBus
+    clock: FakeClock
+    runner: ScheduleRunner
 
     async def deliver_all(self) -> int:
         """Handle every visible delivery; how many there were."""
@@ -96,10 +99,12 @@ def run(tmp_path: Path, body: Callable[[World], Awaitable[None]]) -> None:
         policies = Policies(config, registry, engine)
         deliveries = Deliveries(DeliverySettings(retry_delays=(10.0,)), queues, service, accept, policies, clock)
         await queues.create_queue(DELIVERY_QUEUE, {}, {})
-        bus = EventBus(EventRules(config, engine), deliveries)
+        runner = ScheduleRunner(engine, clock)
+        bus = EventBus(EventRules(config, engine), deliveries, runner)
         bus.load()
+        runner.start(task=False)  # the test calls fire_due itself, after moving the fake clock
         try:
-            await body(World(config, engine, queues, policies, deliveries, bus))
+            await body(World(config, engine, queues, policies, deliveries, bus, clock, runner))
         finally:
             await queues.close()
             engine.dispose()
@@ -284,3 +289,37 @@ async def _plain_rule(w: World) -> str:
     await w.bus.put_rule("plain", None, event_pattern='{"source": ["x"]}', schedule=None, state=None,
                          description=None, role_arn=None, tags={})  # fmt: skip
     return "plain"
+
+
+def test_a_scheduled_rule_fires_on_the_clock_until_disabled_and_again_after_a_restart(tmp_path: Path) -> None:
+    async def first(w: World) -> None:
+        await w.bus.put_rule("tick", None, event_pattern=None, schedule="rate(1 minute)", state=None,
+                             description=None, role_arn=None, tags={})  # fmt: skip
+        await w.bus.rules.put_targets(None, "tick", [{"Id": "q", "Arn": SQS + "target"}])
+        assert w.runner.registered() == ["rule:default/tick"]
+        nxt = w.runner.next_fire("rule:default/tick")
+        assert nxt is not None
+        assert nxt.timestamp() % 60 == 0  # on UTC's minute marks
+        w.clock.now = nxt.timestamp()
+        assert await w.runner.fire_due() == 1
+        assert await w.deliver_all() == 1
+        (message,) = await w.drain("target")
+        event = json.loads(message.body)
+        assert (event["source"], event["detail-type"], event["detail"]) == ("aws.events", "Scheduled Event", {})
+        assert event["resources"] == [f"{PREFIX}:rule/tick"]
+        assert event["time"] == nxt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        await w.bus.set_state(None, "tick", enabled=False)
+        assert w.runner.registered() == []
+        w.clock.advance(600)
+        assert await w.runner.fire_due() == 0
+        await w.bus.set_state(None, "tick", enabled=True)
+        assert w.runner.registered() == ["rule:default/tick"]
+
+    async def second(w: World) -> None:  # loaded at start: registered again from the rules table
+        assert w.runner.registered() == ["rule:default/tick"]
+        await w.bus.rules.remove_targets(None, "tick", ["q"])
+        await w.bus.delete_rule(None, "tick", force=False)
+        assert w.runner.registered() == []
+
+    run(tmp_path, first)
+    run(tmp_path, second)

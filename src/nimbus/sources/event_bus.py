@@ -35,7 +35,8 @@ log = logging.getLogger("nimbus.events")
 PRINCIPAL = "events.amazonaws.com"
 TOTAL_TOO_LARGE = "Total size of the entries in the request is over the limit."
 
-FireCallback = Callable[[dt.datetime], Awaitable[None]]
+#: the schedule runner's callback: (key, the scheduled time)
+FireCallback = Callable[[str, dt.datetime], Awaitable[None]]
 
 
 class Submitter(Protocol):
@@ -45,8 +46,8 @@ class Submitter(Protocol):
 class Runner(Protocol):
     def register(
         self, key: str, expression: str, tz: ZoneInfo | None, start: dt.datetime | None, end: dt.datetime | None,
-        fire: FireCallback,
-    ) -> None: ...  # fmt: skip
+        callback: FireCallback,
+    ) -> object: ...  # fmt: skip
 
     def unregister(self, key: str) -> None: ...
 
@@ -84,18 +85,17 @@ class EventBus:
             return
         key = schedule_key(rule)
         if rule.schedule and rule.enabled:
-            bus, name = rule.bus, rule.name
-
-            async def fire(when: dt.datetime) -> None:
-                await self.fire(bus, name, when)
-
-            self.runner.register(key, rule.schedule, None, None, None, fire)
+            self.runner.register(key, rule.schedule, None, None, None, self._fired)
         else:
             self.runner.unregister(key)
 
     def _unschedule(self, rule: Rule) -> None:
         if self.runner is not None and rule.schedule:
             self.runner.unregister(schedule_key(rule))
+
+    async def _fired(self, key: str, when: dt.datetime) -> None:
+        bus, _, name = key.removeprefix("rule:").rpartition("/")
+        await self.fire(bus, name, when)
 
     async def fire(self, bus: str, name: str, when: dt.datetime) -> None:
         """A scheduled rule's fire: the scheduled event to each of its targets."""
