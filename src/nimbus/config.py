@@ -105,6 +105,11 @@ class Settings:
     #: first and longest backoff, in seconds, of a throttled event before it is tried again (Lambda: 1 s to 5 min)
     async_throttle_delay: float = 1.0
     async_throttle_max_delay: float = 300.0
+    #: seconds before each retry of a failed EventBridge/Scheduler/SNS delivery, comma-separated, the last one
+    #: repeating within the target's retry policy (EventBridge backs off exponentially); tests run with e.g. "0.2"
+    delivery_retry_delays: str = "1,2,4,8,16,32,64,128,256,300"
+    #: deliveries (to functions, queues, topics, http endpoints) made at once
+    delivery_concurrency: int = 64
     #: base domain of function URLs and HTTP API endpoints (`<id>.lambda-url.<region>.<http_domain>`); under
     #: "localhost" they resolve to this machine with no DNS set-up. A deployment puts its own wildcard domain here
     #: and a TLS proxy in front
@@ -148,6 +153,8 @@ class Settings:
             raise ValueError("max_connections, header_timeout and body_timeout must be positive")
         if self.async_concurrency < 0 or self.async_visibility <= 0 or not self.retry_delays_ok():
             raise ValueError("async_concurrency, async_visibility and async_retry_delays (e.g. 60,120) are invalid")
+        if self.delivery_concurrency < 1 or not self.delivery_retry_delay_values or not self._delays_ok():
+            raise ValueError("delivery_concurrency must be positive and delivery_retry_delays seconds (e.g. 1,2,4)")
         if self.http_scheme not in ("http", "https") or not self.http_domain.strip("."):
             raise ValueError("http_scheme must be http or https, and http_domain a domain name (e.g. localhost)")
         if self.code_gc_interval < 0:
@@ -158,6 +165,16 @@ class Settings:
             return all(d >= 0 for d in self.async_retry_delay_values)
         except ValueError:
             return False
+
+    def _delays_ok(self) -> bool:
+        try:
+            return all(d >= 0 for d in self.delivery_retry_delay_values)
+        except ValueError:
+            return False
+
+    @property
+    def delivery_retry_delay_values(self) -> tuple[float, ...]:
+        return tuple(float(d) for d in self.delivery_retry_delays.split(",") if d.strip())
 
     @property
     def async_retry_delay_values(self) -> tuple[float, ...]:

@@ -62,7 +62,9 @@ from nimbus.queue.contract import QueueStore
 from nimbus.queue.service import QueueService
 from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.runtimes.registry import resolve_runtime, use_installed_runtimes
+from nimbus.sources.deliveries import Deliveries, DeliverySettings
 from nimbus.sources.mappings import Mappings
+from nimbus.sources.schedule_runner import ScheduleRunner
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
 
@@ -234,6 +236,14 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         ),
         invoker, async_invoker, event_configs, registry, queues,
     )  # fmt: skip
+    # the one durable delivery path of EventBridge, Scheduler and SNS (to functions, queues, topics and URLs), and
+    # the schedule runner that fires rules' and schedules' expressions: made before the APIs, which are given them.
+    # Owners register the schedules they load before the runner starts: those are caught up after downtime
+    deliveries = Deliveries(
+        DeliverySettings(concurrency=settings.delivery_concurrency, retry_delays=settings.delivery_retry_delay_values),
+        queues, queue_service, async_invoker, policies,
+    )  # fmt: skip
+    schedule_runner = ScheduleRunner(engine)
     # event source mappings: queues that feed functions, each enabled one polled by tasks this service owns
     mappings = Mappings(settings, engine, registry, queue_service, invoker)
     mappings.load()
@@ -297,6 +307,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
     await async_invoker.start()  # its queue exists before the first Event invoke is accepted
     dispatch_task = dispatcher.start()
+    delivery_task = await deliveries.start()  # its queue exists before the first submit
+    runner_task = schedule_runner.start()  # after every owner registered its schedules
     await mappings.start()  # the pollers of enabled mappings, back after a restart
     try:
         port = await http.start(settings.host, settings.port)
@@ -316,8 +328,13 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
             tmp.replace(settings.ready_file)
         while not stop_task.done():
             done, _ = await asyncio.wait(
-                {stop_task, log_task, gc_task, dispatch_task}, return_when=asyncio.FIRST_COMPLETED
+                {stop_task, log_task, gc_task, dispatch_task, delivery_task, runner_task},
+                return_when=asyncio.FIRST_COMPLETED,
             )
+            for task, what in ((delivery_task, "the delivery poller"), (runner_task, "the schedule runner")):
+                if task in done:
+                    task.result()  # neither ends: a store failure takes the server down, loudly
+                    raise RuntimeError(f"{what} ended")
             if dispatch_task in done:
                 dispatch_task.result()  # the dispatcher never ends: a queue store failure takes the server down
                 raise RuntimeError("the async dispatcher ended")
@@ -333,6 +350,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
             await metrics.stop()
         await http.stop()
         await api_front.close()  # after the requests, before the instances its invocations run on
+        await schedule_runner.stop()  # no fire once requests have stopped
+        await deliveries.stop()  # deliveries in hand finish or go back to their queue, before it closes
         await dispatcher.stop()  # before the instances: running events finish or go back to the queue
         await mappings.stop()  # pollers too: a batch in hand finishes, the rest stays in its queue
         await manager.stop()

@@ -79,7 +79,7 @@ def recorded(tmp_path: Path) -> dict[str, int]:
 def test_rate_fires_every_period_and_records_each_fire(tmp_path: Path) -> None:
     async def body(runner: ScheduleRunner, clock: FakeClock) -> None:
         fires = Fires()
-        runner.start(task=False)
+        runner.begin()
         assert runner.register("rule:default/r", "rate(5 minutes)", None, None, None, fires) == t("2026-11-30 12:05")
         assert await tick(runner, clock, 60) == 0
         assert await tick(runner, clock, 4 * 60 - 30) == 1
@@ -95,7 +95,7 @@ def test_rate_fires_every_period_and_records_each_fire(tmp_path: Path) -> None:
 def test_rate_counts_from_the_start_date(tmp_path: Path) -> None:
     async def body(runner: ScheduleRunner, clock: FakeClock) -> None:
         fires = Fires()
-        runner.start(task=False)
+        runner.begin()
         start = t("2026-11-30 13:17")
         assert runner.register("k", "rate(1 hour)", None, start, None, fires) == start
         await tick(runner, clock, 3600 + 17 * 60)
@@ -108,7 +108,7 @@ def test_rate_counts_from_the_start_date(tmp_path: Path) -> None:
 def test_cron_in_a_time_zone(tmp_path: Path) -> None:
     async def body(runner: ScheduleRunner, clock: FakeClock) -> None:
         fires = Fires()
-        runner.start(task=False)
+        runner.begin()
         first = runner.register("k", "cron(0 9 ? * MON-FRI *)", ZoneInfo("America/New_York"), None, None, fires)
         assert first == t("2026-11-30 14:00")  # 09:00 EST
         await tick(runner, clock, 2 * 3600)
@@ -121,7 +121,7 @@ def test_cron_in_a_time_zone(tmp_path: Path) -> None:
 def test_an_at_schedule_fires_once_and_says_it_was_the_last(tmp_path: Path) -> None:
     async def body(runner: ScheduleRunner, clock: FakeClock) -> None:
         fires = Fires(runner)
-        runner.start(task=False)
+        runner.begin()
         assert runner.register("k", "at(2026-11-30T12:30:00)", None, None, None, fires) == t("2026-11-30 12:30")
         assert await tick(runner, clock, 3600) == 1
         assert fires.times == [t("2026-11-30 12:30")]
@@ -137,7 +137,7 @@ def test_an_at_schedule_fires_once_and_says_it_was_the_last(tmp_path: Path) -> N
 def test_start_and_end_dates_bound_the_fires(tmp_path: Path) -> None:
     async def body(runner: ScheduleRunner, clock: FakeClock) -> None:
         fires = Fires(runner)
-        runner.start(task=False)
+        runner.begin()
         start, end = t("2026-11-30 14:00"), t("2026-11-30 16:00")
         assert runner.register("k", "cron(0 * * * ? *)", None, start, end, fires) == start
         for _ in range(8):
@@ -153,7 +153,7 @@ def test_start_and_end_dates_bound_the_fires(tmp_path: Path) -> None:
 def test_unregister_and_replace(tmp_path: Path) -> None:
     async def body(runner: ScheduleRunner, clock: FakeClock) -> None:
         fires = Fires()
-        runner.start(task=False)
+        runner.begin()
         runner.register("a", "rate(1 minute)", None, None, None, fires)
         runner.register("b", "rate(1 minute)", None, None, None, fires)
         runner.unregister("a")
@@ -169,7 +169,7 @@ def test_unregister_and_replace(tmp_path: Path) -> None:
 def test_a_flexible_window_fires_within_it_with_the_scheduled_time(tmp_path: Path) -> None:
     async def body(runner: ScheduleRunner, clock: FakeClock) -> None:
         fires = Fires()
-        runner.start(task=False)
+        runner.begin()
         runner.register("k", "cron(0 13 * * ? *)", None, None, None, fires, window_s=600)
         await tick(runner, clock, 3600)  # 13:00: the window's random delay has not passed (seeded rng)
         assert fires.got == []
@@ -194,7 +194,7 @@ def test_a_failed_callback_is_counted_not_recorded_and_the_schedule_goes_on(tmp_
             if len(calls) == 1:
                 raise RuntimeError("store down")
 
-        runner.start(task=False)
+        runner.begin()
         runner.register("k", "rate(1 minute)", None, None, None, flaky)
         assert await tick(runner, clock, 60) == 0
         assert runner.failed == 1
@@ -214,7 +214,6 @@ def test_the_run_loop_sleeps_to_each_deadline_on_the_clock(tmp_path: Path) -> No
                 break
             await asyncio.sleep(0.001)
         assert fires.times[:3] == [t("2026-11-30 13:00"), t("2026-11-30 14:00"), t("2026-11-30 15:00")]
-        assert task is not None
         assert not task.done()
 
     run(tmp_path, "2026-11-30 12:00", body)
@@ -258,7 +257,7 @@ def test_the_loop_wakes_for_a_registration_earlier_than_its_sleep(tmp_path: Path
 
 def test_missed_fires_are_caught_up_once_at_start_up(tmp_path: Path) -> None:
     async def before(runner: ScheduleRunner, clock: FakeClock) -> None:
-        runner.start(task=False)
+        runner.begin()
         runner.register("k", "rate(1 minute)", None, None, None, Fires())
         assert await tick(runner, clock, 60) == 1  # 12:01 recorded
 
@@ -268,7 +267,7 @@ def test_missed_fires_are_caught_up_once_at_start_up(tmp_path: Path) -> None:
         # down from 12:01 to 12:30:30: 29 fires missed, one catch-up fire at start-up, then on schedule
         fires = Fires()
         assert runner.register("k", "rate(1 minute)", None, None, None, fires) == t("2026-11-30 12:30:30")
-        runner.start(task=False)
+        runner.begin()
         assert await runner.fire_due() == 1
         assert fires.times == [t("2026-11-30 12:30:30")]
         assert runner.next_fire("k") == t("2026-11-30 12:31")
@@ -280,7 +279,7 @@ def test_missed_fires_are_caught_up_once_at_start_up(tmp_path: Path) -> None:
 
 def test_nothing_is_caught_up_when_nothing_was_missed(tmp_path: Path) -> None:
     async def before(runner: ScheduleRunner, clock: FakeClock) -> None:
-        runner.start(task=False)
+        runner.begin()
         runner.register("k", "cron(0 12 * * ? *)", None, None, None, Fires())
         assert await tick(runner, clock, 600) == 1  # 12:00 recorded
 
@@ -289,7 +288,7 @@ def test_nothing_is_caught_up_when_nothing_was_missed(tmp_path: Path) -> None:
     async def after(runner: ScheduleRunner, clock: FakeClock) -> None:
         fires = Fires()
         assert runner.register("k", "cron(0 12 * * ? *)", None, None, None, fires) == t("2026-12-01 12:00")
-        runner.start(task=False)
+        runner.begin()
         assert await runner.fire_due() == 0
 
     run(tmp_path, "2026-11-30 18:00", after)
@@ -297,7 +296,7 @@ def test_nothing_is_caught_up_when_nothing_was_missed(tmp_path: Path) -> None:
 
 def test_a_schedule_registered_while_running_is_caught_up_from_its_registration(tmp_path: Path) -> None:
     async def before(runner: ScheduleRunner, clock: FakeClock) -> None:
-        runner.start(task=False)
+        runner.begin()
         runner.register("k", "at(2026-11-30T13:00:00)", None, None, None, Fires())
         await runner.fire_due()  # writes its baseline (the loop does this when woken)
         await runner.stop()
@@ -308,7 +307,7 @@ def test_a_schedule_registered_while_running_is_caught_up_from_its_registration(
     async def after(runner: ScheduleRunner, clock: FakeClock) -> None:
         fires = Fires(runner)
         runner.register("k", "at(2026-11-30T13:00:00)", None, None, None, fires)  # the server was down at 13:00
-        runner.start(task=False)
+        runner.begin()
         assert await runner.fire_due() == 1
         assert fires.next_seen == [None]
 
@@ -318,7 +317,7 @@ def test_a_schedule_registered_while_running_is_caught_up_from_its_registration(
 
 def test_a_missed_fire_past_the_end_date_is_not_caught_up(tmp_path: Path) -> None:
     async def before(runner: ScheduleRunner, clock: FakeClock) -> None:
-        runner.start(task=False)
+        runner.begin()
         runner.register("k", "rate(1 hour)", None, None, None, Fires())
         await tick(runner, clock, 3600)
 
@@ -327,7 +326,7 @@ def test_a_missed_fire_past_the_end_date_is_not_caught_up(tmp_path: Path) -> Non
     async def after(runner: ScheduleRunner, clock: FakeClock) -> None:
         fires = Fires()
         assert runner.register("k", "rate(1 hour)", None, None, t("2026-11-30 13:30"), fires) is None
-        runner.start(task=False)
+        runner.begin()
         assert await runner.fire_due() == 0
 
     run(tmp_path, "2026-11-30 18:00", after)

@@ -147,6 +147,14 @@ def serve(
     async_throttle_max_delay: Annotated[
         float | None, typer.Option(help="Longest backoff of a throttled async event, seconds.", show_default="300")
     ] = None,
+    delivery_retry_delays: Annotated[
+        str | None,
+        typer.Option(help="Seconds before each retry of a failed EventBridge/Scheduler/SNS delivery, comma-separated "
+                     "(the last repeats).", show_default="1,2,4,8,16,32,64,128,256,300"),
+    ] = None,
+    delivery_concurrency: Annotated[
+        int | None, typer.Option(help="EventBridge/Scheduler/SNS deliveries made at once.", show_default="64")
+    ] = None,
     http_domain: Annotated[
         str | None,
         typer.Option(help="Base domain of function URLs and HTTP APIs (<id>.lambda-url.<region>.<domain>).",
@@ -197,6 +205,8 @@ def serve(
         "async_visibility": async_visibility,
         "async_throttle_delay": async_throttle_delay,
         "async_throttle_max_delay": async_throttle_max_delay,
+        "delivery_retry_delays": delivery_retry_delays,
+        "delivery_concurrency": delivery_concurrency,
         "http_domain": http_domain,
         "http_scheme": http_scheme,
         "http_public_port": http_public_port,

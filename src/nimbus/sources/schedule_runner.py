@@ -30,6 +30,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
@@ -152,10 +153,19 @@ class ScheduleRunner:
         heapq.heappush(self._heap, (reg.due_s, reg.generation, reg.key))
 
     # ---- the task ----
-    def start(self, *, task: bool = True) -> asyncio.Task[None] | None:
-        """Start firing; registrations made from here on are live (no catch-up). `task=False`: no task (a test
-        calls `fire_due` itself)."""
+    def begin(self) -> None:
+        """From here on registrations are live (no catch-up): `start` does it; a test driving `fire_due` itself
+        calls it alone."""
         self._started = True
+
+    @overload
+    def start(self) -> asyncio.Task[None]: ...
+    @overload
+    def start(self, *, task: Literal[False]) -> None: ...
+    def start(self, *, task: bool = True) -> asyncio.Task[None] | None:
+        """Start firing (after the owners registered what they loaded: those are caught up). `task=False`: only
+        `begin`."""
+        self.begin()
         if task:
             self._task = asyncio.create_task(self.run(), name="schedule-runner")
         return self._task
