@@ -92,6 +92,7 @@ def test_every_family_is_exposed_with_its_type() -> None:
         "nimbus_log_bytes_dropped": "counter",
         "nimbus_invocations_by_source": "counter",
         "nimbus_async_events": "counter",
+        "nimbus_deliveries": "counter",
     }
 
 
@@ -140,3 +141,10 @@ def test_async_event_outcomes_come_from_the_dispatcher() -> None:
     got = samples(generate_latest(registry_for(idle_manager(), Throttle(10, 512), async_outcomes=outcomes)).decode())
     assert got[("nimbus_async_events_total", (("outcome", "success"),))] == 5
     assert got[("nimbus_async_events_total", (("outcome", "throttled"),))] == 2
+
+
+def test_delivery_outcomes_come_from_the_delivery_path() -> None:
+    outcomes = {"delivered": 7, "unpermitted": 1}
+    got = samples(generate_latest(registry_for(idle_manager(), Throttle(10, 512), delivery_outcomes=outcomes)).decode())
+    assert got[("nimbus_deliveries_total", (("outcome", "delivered"),))] == 7
+    assert got[("nimbus_deliveries_total", (("outcome", "unpermitted"),))] == 1

@@ -63,6 +63,7 @@ class NimbusCollector:
         drops: Drops | None = None,
         sources: Mapping[str, int] | None = None,
         async_outcomes: Mapping[str, int] | None = None,
+        delivery_outcomes: Mapping[str, int] | None = None,
     ) -> None:
         self.manager = manager
         self.throttle = throttle
@@ -71,6 +72,8 @@ class NimbusCollector:
         self.sources: Mapping[str, int] = sources if sources is not None else {}
         #: what became of asynchronous events, per outcome: the async dispatcher's `Dispatcher.outcomes`
         self.async_outcomes: Mapping[str, int] = async_outcomes if async_outcomes is not None else {}
+        #: what became of EventBridge/Scheduler/SNS delivery attempts: the delivery path's `Deliveries.outcomes`
+        self.delivery_outcomes: Mapping[str, int] = delivery_outcomes if delivery_outcomes is not None else {}
 
     def collect(self) -> Iterator[Metric]:
         stats = self.manager.all_function_statistics()
@@ -130,6 +133,16 @@ class NimbusCollector:
             outcomes.add_metric([outcome], count)
         yield outcomes
 
+        deliveries = CounterMetricFamily(
+            "nimbus_deliveries",
+            "EventBridge, Scheduler and SNS delivery attempts by outcome: delivered, retried (a retry queued), "
+            "dead_lettered, dropped (spent without a dead-letter queue), unpermitted (the function's policy refused).",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(self.delivery_outcomes.items()):
+            deliveries.add_metric([outcome], count)
+        yield deliveries
+
 
 def registry_for(
     manager: InstanceManager,
@@ -137,10 +150,11 @@ def registry_for(
     drops: Drops | None = None,
     sources: Mapping[str, int] | None = None,
     async_outcomes: Mapping[str, int] | None = None,
+    delivery_outcomes: Mapping[str, int] | None = None,
 ) -> CollectorRegistry:
     """A registry of our own (never prometheus_client's global one, which would add process metrics by import)."""
     registry = CollectorRegistry()
-    registry.register(NimbusCollector(manager, throttle, drops, sources, async_outcomes))
+    registry.register(NimbusCollector(manager, throttle, drops, sources, async_outcomes, delivery_outcomes))
     return registry
 
 

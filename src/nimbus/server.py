@@ -279,7 +279,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     manager.others_waiting = http.activity.waiting
     metrics = (
         MetricsEndpoint(
-            registry_for(manager, throttle, logstore.gate.drops, invoker.sources, dispatcher.outcomes),
+            registry_for(manager, throttle, logstore.gate.drops, invoker.sources, dispatcher.outcomes,
+                         deliveries.outcomes),
             settings.metrics_token,
         )
         if settings.metrics_port is not None
