@@ -68,6 +68,9 @@ class Settings:
     #: run python3.x and nodejsNN.x runtimes the host lacks on the nearest version of the language it has (installed
     #: ones count); without it CreateFunction refuses them. Warned on every cold start
     runtime_fallback: bool = False
+    #: run functions whose Architectures the host cannot run (arm64 on x86_64) on the host's own architecture
+    #: (warned on every cold start) instead of refusing them; native code built for the other one will not load
+    architecture_fallback: bool = False
     #: account-wide concurrent executions
     concurrency_limit: int = 1000
     #: sandboxes kept set up (no function yet) per Python zygote, taken by cold starts

@@ -27,7 +27,7 @@ def no_layers(arns: Any) -> list[dict[str, Any]]:
 
 
 def config(body: dict[str, Any]) -> dict[str, Any]:
-    return v.function_config(body, new_config("f"), installed, no_layers)
+    return v.function_config(body, new_config("f"), installed, no_layers, run_foreign_architecture=True)
 
 
 def test_function_config_applies_checked_fields_over_the_base() -> None:

@@ -224,7 +224,8 @@ def test_context_environment_and_payload_handling(code: Callable[..., Path]) -> 
     assert env["LANG"] == "en_US.UTF-8"
     assert env["PATH"]
     assert env["_X_AMZN_TRACE_ID"] == "Root=1-abc"
-    assert "_X_AMZN_TRACE_ID" not in b["env"]
+    # an invocation without a trace header gets a new one, as on Lambda (PassThrough: not sampled)
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0", b["env"]["_X_AMZN_TRACE_ID"])
     assert "HOME" not in env
     assert not [k for k in env if k.startswith("NIMBUS")]
     assert a["path"] == [

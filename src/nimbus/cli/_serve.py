@@ -70,6 +70,14 @@ def serve(
             show_default="no",
         ),
     ] = None,
+    architecture_fallback: Annotated[
+        bool | None,
+        typer.Option(
+            "--architecture-fallback/--no-architecture-fallback",
+            help="Run functions set to an architecture the host cannot run (arm64 on x86_64) on the host's own.",
+            show_default="no",
+        ),
+    ] = None,
     concurrency_limit: Annotated[
         int | None, typer.Option(help="Account-wide concurrent executions.", show_default="1000")
     ] = None,
@@ -189,6 +197,7 @@ def serve(
         "log_function_bytes_per_s": log_function_bytes_per_s,
         "log_disk_reserve_mb": log_disk_reserve_mb,
         "runtime_fallback": runtime_fallback,
+        "architecture_fallback": architecture_fallback,
         "concurrency_limit": concurrency_limit,
         "memory_budget_mb": memory_budget_mb,
         "code_gc_interval": code_gc_interval,

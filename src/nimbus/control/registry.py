@@ -181,7 +181,9 @@ class Registry:
         return await asyncio.to_thread(self.codes.put, data)
 
     def _config(self, body: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-        return v.function_config(body, base, self.check_runtime, self.layers.attachable)
+        return v.function_config(
+            body, base, self.check_runtime, self.layers.attachable, self.settings.architecture_fallback
+        )
 
     def _check_total_size(self, cfg: dict[str, Any], unzipped: int) -> None:
         layers = self.layers.attached(cfg.get("Layers", []))

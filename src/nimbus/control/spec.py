@@ -1,5 +1,6 @@
 """A record turned into the FunctionSpec instances run: the one place that maps Lambda's configuration fields
-onto what the sandbox needs (code and layer trees on disk, limits, environment, network mode, SnapStart).
+onto what the sandbox needs (code and layer trees on disk, limits, environment, network mode, SnapStart, tracing,
+logging controls, an architecture run by fallback).
 
 The registry caches the result per (function, version) until the function changes; this module keeps no state.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from nimbus.config import Settings
 from nimbus.control.codestore import CodeStore
+from nimbus.control.function_settings import host_architecture
 from nimbus.control.layers import LayerRegistry
 from nimbus.control.records import FunctionRecord
 from nimbus.control.validation import NETWORK_TAG
@@ -19,6 +21,8 @@ def build_spec(
 ) -> FunctionSpec:
     """The spec of `$LATEST` or a published version number of `rec` (KeyError for a version it does not have)."""
     c, code_sha = rec.snapshot(version)
+    logging = c["LoggingConfig"]
+    arch = c.get("Architectures", ["x86_64"])[0]
     return FunctionSpec(
         name=rec.name,
         version=version,
@@ -33,8 +37,13 @@ def build_spec(
         ephemeral_storage_mb=c["EphemeralStorage"]["Size"],
         region=settings.region,
         account_id=settings.account_id,
-        log_group=c["LoggingConfig"]["LogGroup"],
+        log_group=logging["LogGroup"],
         network=rec.tags.get(NETWORK_TAG, "host"),
         layer_dirs=tuple(layers.code_dir(lv) for lv in layers.attached(c.get("Layers", []))),
         snap_start=version != "$LATEST" and c["SnapStart"]["ApplyOn"] == "PublishedVersions",
+        tracing=c.get("TracingConfig", {}).get("Mode", "PassThrough"),
+        log_format=logging["LogFormat"],
+        app_log_level=logging.get("ApplicationLogLevel", ""),
+        system_log_level=logging.get("SystemLogLevel", ""),
+        foreign_architecture="" if arch == host_architecture() else arch,
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nimbus.control import function_settings as settings_rules
 from nimbus.errors import InvalidParameterValue, PreconditionFailed, ResourceNotFound, ValidationError
 
 MEMORY_MIN, MEMORY_MAX = 128, 10240
@@ -259,9 +260,12 @@ def function_config(
     base: dict[str, Any],
     check_runtime: Callable[[str], None],
     attachable: Callable[[Any], list[dict[str, Any]]],
+    run_foreign_architecture: bool = False,
 ) -> dict[str, Any]:
     """`base` with the configuration fields of a create or update body applied, each checked. The runtime check
-    (is it installed here?) and the layer check (do the versions exist?) are the caller's, passed in."""
+    (is it installed here?) and the layer check (do the versions exist?) are the caller's, passed in, and so is
+    the architecture_fallback setting. A member Nimbus has nothing behind is refused (function_settings)."""
+    settings_rules.refuse_unsupported(body)
     cfg = dict(base)
     if "Runtime" in body:
         if not isinstance(body["Runtime"], str):
@@ -285,10 +289,19 @@ def function_config(
     if "SnapStart" in body:
         cfg["SnapStart"] = snap_start(body["SnapStart"])
     if "Architectures" in body:
-        archs = body["Architectures"]
-        if not isinstance(archs, list) or len(archs) != 1 or archs[0] not in ("x86_64", "arm64"):
-            raise InvalidParameterValue("Architectures must be a list with exactly one of x86_64, arm64.")
-        cfg["Architectures"] = archs
+        cfg["Architectures"] = settings_rules.architectures(body["Architectures"], run_foreign_architecture)
+    if "TracingConfig" in body:
+        cfg["TracingConfig"] = settings_rules.tracing_config(body["TracingConfig"])
+    if "LoggingConfig" in body:
+        cfg["LoggingConfig"] = settings_rules.logging_config(
+            body["LoggingConfig"], cfg.get("LoggingConfig") or {}, cfg["FunctionName"]
+        )
+    if "VpcConfig" in body:
+        cfg["VpcConfig"] = settings_rules.vpc_config(body["VpcConfig"])
+    if "KMSKeyArn" in body:
+        cfg.pop("KMSKeyArn", None)
+        if key := settings_rules.kms_key_arn(body["KMSKeyArn"]):
+            cfg["KMSKeyArn"] = key
     if body.get("PackageType", "Zip") != "Zip":
         raise InvalidParameterValue(IMAGE_UNSUPPORTED)
     if "DeadLetterConfig" in body:
@@ -308,6 +321,11 @@ def dead_letter_target(value: Any) -> str:
     if not isinstance(value, dict) or set(value) - {"TargetArn"}:
         raise InvalidParameterValue("DeadLetterConfig must be an object with a TargetArn.")
     target = value.get("TargetArn") or ""
+    if isinstance(target, str) and ":sns:" in target:
+        raise InvalidParameterValue(
+            f"The provided DeadLetterConfig TargetArn {target} is an SNS topic: Nimbus takes a built-in queue's ARN "
+            "(arn:aws:sqs:<region>:<account>:<queue>) as a function's dead-letter target."
+        )
     if not isinstance(target, str) or (target and not DLQ_ARN_RE.fullmatch(target)) or ":__nimbus" in target:
         raise InvalidParameterValue(
             f"The provided DeadLetterConfig TargetArn {target} is invalid: Nimbus takes a built-in queue's ARN "

@@ -1,12 +1,15 @@
 """What an instance process is started with: the Lambda environment variables and the runtime's command line.
 
 The environment is built from scratch (nothing of the server's own environment leaks in); the function's own
-variables come next, and can never override a reserved key.
+variables come next, and can never override a reserved key. `_X_AMZN_TRACE_ID` changes per invocation: the
+runtime sets it from the INVOKE frame's trace header, made here (`trace_header`).
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -111,6 +114,11 @@ def instance_environment(
             "LAMBDA_RUNTIME_DIR": str(SANDBOX_RUNTIME_DIR if sandboxed else PYTHON_RUNTIME_DIR),
         }
     )
+    if spec.log_format == "JSON":  # what Lambda's runtimes read for the advanced logging controls
+        env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        env["AWS_LAMBDA_LOG_LEVEL"] = spec.app_log_level or "INFO"
+    else:  # a function may still set these itself, as it may on Lambda with the Text format
+        env.setdefault("AWS_LAMBDA_LOG_FORMAT", "Text")
     if runtime.kind != "provided":  # Lambda sets no AWS_EXECUTION_ENV for custom runtimes
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{runtime.name}"
     if runtime.kind == "nodejs":
@@ -121,6 +129,14 @@ def instance_environment(
     if sandboxed:
         env["LD_LIBRARY_PATH"] = SANDBOX_LD_LIBRARY_PATH
     return env
+
+
+def trace_header(mode: str, now: float | None = None) -> str:
+    """A new X-Ray trace header as Lambda puts it in `_X_AMZN_TRACE_ID` for one invocation: a root trace id (time
+    plus 96 random bits), the segment it runs under, and whether it is sampled (TracingConfig Active)."""
+    epoch = int(time.time() if now is None else now)
+    sampled = 1 if mode == "Active" else 0
+    return f"Root=1-{epoch:08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled={sampled}"
 
 
 def node_path(runtime: ResolvedRuntime) -> str:

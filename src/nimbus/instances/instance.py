@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 
 from nimbus.instances.channel import ControlChannel, InstanceCrashed
+from nimbus.instances.environment import trace_header
 from nimbus.instances.lifecycle import DeathReason, InstanceState, Lifecycle
 from nimbus.instances.memory import MemoryPeak
 from nimbus.instances.output import OutputCapture
@@ -45,6 +46,8 @@ class Instance:
         self.handle = handle
         self.lifecycle = Lifecycle()
         self.output = OutputCapture(handle.output_fd, sink, log_group, stream)
+        #: the platform's lines in the function's log format (Text, or JSON records filtered by SystemLogLevel)
+        self.platform = framing.PlatformLog(spec.log_format, spec.system_log_level)
         self.started_at = time.monotonic()
         self.idle_since = self.started_at
         self.init_duration_ms: float | None = None
@@ -142,12 +145,14 @@ class Instance:
         spec = self.spec
         rid = request.request_id
         self.invocations += 1
-        self.output.emit(framing.start_line(rid, spec.version))
+        platform = self.platform
+        self.output.open_invocation()
+        self._emit(platform.start(rid, spec.version))
         header = frames.invoke_header(
             rid,
             int(deadline_s * 1000),
             request.invoked_arn,
-            request.trace_id,
+            request.trace_id or trace_header(spec.tracing),
             request.client_context,
             RUNTIME_SPIN_US if others_waiting is not None else 0,
         )
@@ -179,7 +184,7 @@ class Instance:
             await self.kill(DeathReason.TIMEOUT)
             payload, function_error = timeout_error(rid, spec.timeout_s), UNHANDLED
             status = "timeout"
-            self.output.emit(framing.timeout_line(rid, spec.timeout_s))
+            self.output.emit(platform.timeout(rid, spec.timeout_s))
         except frames.FrameTooLarge:
             await self.kill(DeathReason.PROTOCOL_ERROR)
             payload, function_error = too_large_error(), UNHANDLED
@@ -194,15 +199,16 @@ class Instance:
             if self.handle.oom_killed():
                 memory = spec.memory_mb
                 payload, error_type = oom_error(rid, description), OUT_OF_MEMORY
-                self.output.emit(f"RequestId: {rid} Error: Runtime exited with error: {description}")
+                message = f"Error: Runtime exited with error: {description}"
+                self.output.emit(platform.error(rid, f"RequestId: {rid} {message}", message))
             else:
                 payload, error_type = exit_error(rid, description), "Runtime.ExitError"
         duration_ms = (time.monotonic() - started) * 1000
         self.output.drain()
         self.output.flush_partial()
-        self.output.emit(framing.end_line(rid))
-        self.output.emit(
-            framing.report_line(
+        self._emit(platform.end(rid, duration_ms, status, error_type, None if function_error else len(payload)))
+        self._emit(
+            platform.report(
                 rid,
                 duration_ms,
                 spec.memory_mb,
@@ -226,18 +232,23 @@ class Instance:
         rid = request.request_id
         self.output.drain()
         self.output.flush_partial()
-        self.output.emit(framing.start_line(rid, self.spec.version))
-        self.output.emit(framing.end_line(rid))
+        platform = self.platform
+        self.output.open_invocation()
+        self._emit(platform.start(rid, self.spec.version))
         duration = (time.monotonic() - self.started_at) * 1000
-        self.output.emit(
-            framing.report_line(rid, duration, self.spec.memory_mb, 0, status=status, error_type=error_type)
-        )
+        self._emit(platform.end(rid, duration, status, error_type))
+        self._emit(platform.report(rid, duration, self.spec.memory_mb, 0, status=status, error_type=error_type))
         return InvokeResult(
             payload=error,
             function_error=UNHANDLED,
             log_tail=self.output.end_tail() if request.want_log_tail else None,
             executed_version=self.spec.version,
         )
+
+    def _emit(self, line: str | None) -> None:
+        """A platform line, unless the SystemLogLevel filtered it out (None)."""
+        if line is not None:
+            self.output.emit(line)
 
     # -- stopping -------------------------------------------------------------------------------------------------
 

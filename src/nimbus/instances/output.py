@@ -73,10 +73,16 @@ class OutputCapture:
 
     def emit(self, message: str) -> None:
         """One platform line (START, END, REPORT, a timeout or runtime error): never limited, never dropped here."""
-        self._report_drops()
         if message.startswith(_START):
-            self._used, self._cut = 0, False
+            self.open_invocation()
+        self._report_drops()
         self._send(message, platform=True)
+
+    def open_invocation(self) -> None:
+        """An invocation starts: its output budget begins (START does this; so does the caller where the START line
+        is a JSON record or is filtered out by the SystemLogLevel)."""
+        self._report_drops()
+        self._used, self._cut = 0, False
 
     def _send(self, message: str, platform: bool) -> None:
         self._sink.emit(self.group, self.stream, int(time.time() * 1000), message, platform)

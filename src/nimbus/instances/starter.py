@@ -181,6 +181,10 @@ class Starter:
     async def _launch(self, spec: FunctionSpec, pool: Pool | None, init_type: str, want_tail: bool = False) -> Instance:
         """Start an instance process of `spec` and watch it (INITIALISING); `pool` None for a SnapStart template."""
         runtime = resolve_runtime(spec.runtime, self._settings.runtime_fallback)
+        if spec.foreign_architecture:
+            log.warning("%s: architecture %s is not this host's, running it on the host's own (architecture "
+                        "fallback): native code built for %s will not load", spec.name, spec.foreign_architecture,
+                        spec.foreign_architecture)  # fmt: skip
         self._make_room()
         group = spec.log_group or framing.default_log_group(spec.name)
         stream = framing.stream_name(spec.version)

@@ -37,6 +37,15 @@ class FunctionSpec:
     #: SnapStart applies (ApplyOn=PublishedVersions on a published version): after the first instance's init, it
     #: becomes the template later instances of this version start from
     snap_start: bool = False
+    #: TracingConfig.Mode: every invocation gets an X-Ray trace header, Sampled=1 when "Active"
+    tracing: str = "PassThrough"
+    #: LoggingConfig: "Text" or "JSON" (then the levels are set: the runtime's logger filters application records
+    #: below `app_log_level`, the platform's records below `system_log_level` are not written)
+    log_format: str = "Text"
+    app_log_level: str = ""
+    system_log_level: str = ""
+    #: the Architectures value when the host cannot run it and architecture_fallback runs it anyway (warned)
+    foreign_architecture: str = ""
 
     @property
     def pool_key(self) -> tuple[str, str, str]:

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 
 
 class CognitoIdentity:
@@ -94,7 +95,8 @@ class LambdaContext:
 
 
 class LambdaLoggerHandler(logging.Handler):
-    """`[LEVEL]\\t<UTC time>Z\\t<request id>\\t<message>`, one line per record (newlines become \\r)."""
+    """`[LEVEL]\\t<UTC time>Z\\t<request id>\\t<message>` (or a JSON object), one line per record (newlines
+    become \\r)."""
 
     def emit(self, record):
         try:
@@ -121,15 +123,63 @@ class LambdaLoggerFilter(logging.Filter):
         return True
 
 
+#: LogRecord attributes that are not a record's extra fields (awslambdaric's list)
+_RESERVED_ATTRIBUTES = frozenset(
+    (
+        "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info", "exc_text",
+        "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread", "threadName",
+        "processName", "process", "taskName", "aws_request_id", "message", "asctime",
+    )
+)  # fmt: skip
+
+
+class JsonFormatter(logging.Formatter):
+    """Lambda's JSON log format (LoggingConfig LogFormat JSON) as awslambdaric writes it: one object per record,
+    `timestamp`, `level`, `message`, `logger`, `requestId`; for an exception also `errorType`, `errorMessage`,
+    `stackTrace` and `location`; a record's `extra` fields as further keys. Fields that are None are left out."""
+
+    def formatTime(self, record, datefmt=None):
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+    def format(self, record):
+        record.levelno = min(50, max(0, record.levelno)) // 10 * 10
+        record.levelname = logging.getLevelName(record.levelno)
+        exc = record.exc_info
+        result = {
+            "timestamp": self.formatTime(record),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "stackTrace": traceback.format_tb(exc[2]) if exc else None,
+            "errorType": exc[0].__name__ if exc else None,
+            "errorMessage": str(exc[1]) if exc else None,
+            "requestId": getattr(record, "aws_request_id", None) or None,
+            "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc else None,
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED_ATTRIBUTES and key not in result:
+                result[key] = value
+        return json.dumps({k: v for k, v in result.items() if v is not None}, default=str, ensure_ascii=False)
+
+
+def json_logs():
+    """LoggingConfig's format, as Lambda tells the runtime: AWS_LAMBDA_LOG_FORMAT."""
+    return os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+
+
 def setup_logging(invocations):
-    """Route the root logger to stdout in Lambda's format, at AWS_LAMBDA_LOG_LEVEL when it is set.
+    """Route the root logger to stdout in Lambda's format (text lines, or JSON objects when AWS_LAMBDA_LOG_FORMAT
+    is JSON), at AWS_LAMBDA_LOG_LEVEL when it is set (the ApplicationLogLevel, with the JSON format).
 
     `invocations` is anything with a `request_id` attribute: the invoke loop, which keeps it current.
     """
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
-    )
-    formatter.converter = time.gmtime
+    if json_logs():
+        formatter = JsonFormatter()
+    else:
+        formatter = logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+        )
+        formatter.converter = time.gmtime
     handler = LambdaLoggerHandler()
     handler.setFormatter(formatter)
     handler.addFilter(LambdaLoggerFilter(invocations))

@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import sys
+import time
 import traceback
 
 #: the runtime's own directory: traceback frames of files here are the runtime's, never shown to the function
@@ -59,7 +60,16 @@ def build_fault_result(exc_info, request_id):
 
 
 def log_error(error_result):
-    """awslambdaric's `[ERROR] <Type>: <msg>\\rTraceback (most recent call last):\\r...` (one log event)."""
+    """awslambdaric's `[ERROR] <Type>: <msg>\\rTraceback (most recent call last):\\r...` (one log event); with the
+    JSON log format its JSON record instead: `timestamp`, `log_level` (awslambdaric's key here, not `level`), and
+    the error result's errorMessage, errorType, requestId and stackTrace."""
+    if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        record = {"timestamp": stamp, "log_level": "ERROR", **error_result}
+        sys.stdout.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        return
     description = "[ERROR]"
     if error_result.get("errorType"):
         description += " " + error_result["errorType"]
