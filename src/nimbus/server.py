@@ -31,6 +31,7 @@ from nimbus.api.logs_api import TARGET_PREFIX as LOGS_TARGET_PREFIX
 from nimbus.api.logs_api import LogsApi
 from nimbus.api.mappings_api import MappingsApi
 from nimbus.api.policy_api import PolicyApi
+from nimbus.api.scheduler_api import SchedulerApi
 from nimbus.api.sqs_api import TARGET_PREFIX as SQS_TARGET_PREFIX
 from nimbus.api.sqs_api import SqsApi
 from nimbus.api.triggers import API, URL, Front, PublicEndpoints
@@ -65,6 +66,7 @@ from nimbus.runtimes.registry import resolve_runtime, use_installed_runtimes
 from nimbus.sources.deliveries import Deliveries, DeliverySettings
 from nimbus.sources.mappings import Mappings
 from nimbus.sources.schedule_runner import ScheduleRunner
+from nimbus.sources.scheduler import Scheduler
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
 
@@ -260,6 +262,10 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     endpoints = PublicEndpoints(settings)
     apis.append(FunctionUrlsApi(settings, function_urls, endpoints))
     apis.append(ApiGatewayApi(http_apis, endpoints))
+    # EventBridge Scheduler: its ENABLED schedules are registered with the runner as they load, before it starts
+    scheduler = Scheduler(settings, engine, schedule_runner, deliveries)
+    scheduler.load()
+    apis.append(SchedulerApi(scheduler))
     fronts: dict[str, Front] = {URL: UrlFront(settings, function_urls, policies, invoker)}
     # HTTP APIs served: invocations past their integration timeout run on in tasks it owns, awaited at stop
     api_front = fronts[API] = ApiFront(settings, http_apis, policies, invoker, endpoints)

@@ -15,6 +15,7 @@ from nimbus.cli import (
     _logs,
     _mappings,
     _queues,
+    _schedules,
     _runtimes,
     _serve,
     _urls,
@@ -41,6 +42,7 @@ app.add_typer(_mappings.app, name="mapping")
 app.add_typer(_queues.app, name="queue")
 app.add_typer(_urls.app, name="url")
 app.add_typer(_apis.app, name="api")
+app.add_typer(_schedules.app, name="schedule")
 app.add_typer(_runtimes.app, name="runtime")
 app.command()(_invoke.invoke)
 app.command()(_logs.logs)
