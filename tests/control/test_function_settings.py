@@ -167,6 +167,7 @@ def test_kms_key_is_kept_and_an_empty_one_removes_it() -> None:
         ("CapacityProviderConfig", {"LambdaManagedInstancesCapacityProviderConfig": {"CapacityProviderArn": "a"}}),
         ("DurableConfig", {"RetentionPeriodInDays": 1}),
         ("TenancyConfig", {"TenantIsolationMode": "PER_TENANT"}),
+        ("PublishTo", "LATEST_PUBLISHED"),
     ],
 )  # fmt: skip
 def test_settings_without_anything_behind_are_refused_by_name(member: str, value: Any) -> None:
