@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -47,7 +46,6 @@ from nimbus.control.provisioned import ProvisionedConfigs
 from nimbus.control.registry import Registry
 from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import Versions
-from nimbus.errors import NimbusError
 from nimbus.instances.isolation import Isolation, detect
 from nimbus.instances.manager import InstanceManager
 from nimbus.instances.zygote import default_launcher
@@ -97,23 +95,12 @@ def _configure_logging(level: str) -> None:
 
 
 async def _deploy(registry: Registry, deploy_dir: Path) -> list[str]:
-    """Create or update each example function from `deploy_dir` so `make run` starts with them ready."""
-    from nimbus.deploy.examples import load_examples
+    """Deploy each example of `deploy_dir` that is missing or changed since Nimbus last deployed it (never over a
+    user's edits: `deploy/sync.py`), so `make run` starts with them ready; the names of those on the server."""
+    from nimbus.deploy.sync import STATE_FILE, deploy_examples
 
-    names = []
-    for ex in load_examples(deploy_dir):
-        body: dict[str, Any] = dict(ex.config)
-        zip_b64 = base64.b64encode(ex.zip_bytes).decode()
-        try:
-            registry.get(ex.name)
-        except NimbusError:
-            body.setdefault("Role", f"arn:aws:iam::{registry.settings.account_id}:role/nimbus-example")
-            await registry.create(body | {"FunctionName": ex.name, "Code": {"ZipFile": zip_b64}})
-        else:
-            await registry.update_code(ex.name, {"ZipFile": zip_b64})
-            await registry.update_config(ex.name, body)
-        names.append(ex.name)
-    return names
+    outcomes = await deploy_examples(registry, deploy_dir, registry.settings.data_dir / STATE_FILE)
+    return [outcome.name for outcome in outcomes if outcome.action != "skipped"]
 
 
 def _banner(settings: Settings, port: int, deployed: list[str], metrics_port: int | None = None) -> str:

@@ -103,15 +103,25 @@ def test_load_examples_rejects_a_missing_root(tmp_path: Path) -> None:
 
 def test_shipped_examples_load_with_lambda_field_names() -> None:
     loaded = {e.name: e for e in load_examples(EXAMPLES)}
-    assert {"hello", "echo", "counter"} <= set(loaded)
+    assert set(loaded) == {"hello", "echo", "counter", "hello-node", "hello-shell"}
     allowed = {"Runtime", "Handler", "MemorySize", "Timeout", "Description", "Environment"}
+    #: where each runtime finds the handler's module
+    suffixes = {"python3": (".py",), "nodejs": (".mjs", ".js", ".cjs"), "provided": (".sh",)}
     for example in loaded.values():
         assert set(example.config) <= allowed, example.name
-        assert example.config["Runtime"].startswith("python3")
+        kind = next(k for k in suffixes if example.config["Runtime"].startswith(k))
         module = example.config["Handler"].rsplit(".", 1)[0]
-        assert f"{module}.py" in _names(example.zip_bytes)
+        assert any(f"{module}{suffix}" in _names(example.zip_bytes) for suffix in suffixes[kind]), example.name
         assert "nimbus.json" not in _names(example.zip_bytes)
         json.dumps(example.config)  # round-trips as CreateFunction parameters
+
+
+def test_the_shell_example_ships_an_executable_bootstrap() -> None:
+    shell = next(e for e in load_examples(EXAMPLES) if e.name == "hello-shell")
+    assert shell.config["Runtime"] == "provided.al2023"
+    with zipfile.ZipFile(io.BytesIO(shell.zip_bytes)) as zf:
+        modes = {info.filename: stat.S_IMODE(info.external_attr >> 16) for info in zf.infolist()}
+    assert modes == {"bootstrap": 0o755, "function.sh": 0o644}
 
 
 def _load(name: str) -> ModuleType:

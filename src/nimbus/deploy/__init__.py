@@ -1,6 +1,7 @@
 """Deployment helpers: example folders (and, later, SAM templates) turned into what CreateFunction takes.
 
-Pure code: data in, zips and config dicts out; applying them to the registry is the server's job.
+`examples.py` is pure code: data in, zips and config dicts out. `sync.py` applies them to the registry for
+`nimbus serve --deploy` (only what is missing or changed, never over a user's edits).
 """
 
 from __future__ import annotations
