@@ -187,3 +187,23 @@ def test_dead_letter_config_is_kept_and_an_sns_topic_is_refused_clearly() -> Non
     assert "DeadLetterConfig" not in apply({"DeadLetterConfig": {"TargetArn": ""}}, cfg)
     with pytest.raises(InvalidParameterValue, match="SNS topic"):
         apply({"DeadLetterConfig": {"TargetArn": "arn:aws:sns:us-east-1:000000000000:topic"}})
+
+
+# ---- UpdateFunctionCode's settings ---------------------------------------------------------------------------------
+
+
+def test_update_function_code_applies_architectures_and_refuses_the_rest() -> None:
+    assert v.code_update_settings({"ZipFile": "UEs="}) == {}
+    assert v.code_update_settings({"Architectures": [HOST]}) == {"Architectures": [HOST]}
+    with pytest.raises(InvalidParameterValue, match="--architecture-fallback"):
+        v.code_update_settings({"Architectures": [OTHER]})
+    assert v.code_update_settings({"Architectures": [OTHER]}, True) == {"Architectures": [OTHER]}
+    with pytest.raises(InvalidParameterValue, match="PublishTo"):
+        v.code_update_settings({"PublishTo": "LATEST_PUBLISHED"})
+
+
+def test_a_source_kms_key_is_refused_for_create_and_update_code() -> None:
+    key = "arn:aws:kms:us-east-1:000000000000:key/k"
+    with pytest.raises(InvalidParameterValue, match="SourceKMSKeyArn"):
+        v.zip_file({"ZipFile": "UEs=", "SourceKMSKeyArn": key})
+    assert v.zip_file({"ZipFile": "UEs=", "SourceKMSKeyArn": ""}) == b"PK"

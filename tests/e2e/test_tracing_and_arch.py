@@ -90,6 +90,11 @@ def test_an_architecture_the_host_cannot_run_is_refused(lam: Any, create_functio
     assert "--architecture-fallback" in message
     out = create_function(fn_name, {"app.py": PY_TRACE}, Architectures=[HOST])
     assert out["Architectures"] == [HOST]
+    wait_active(lam, fn_name)
+    code = make_zip({"app.py": PY_TRACE})
+    expect_error(lambda: lam.update_function_code(FunctionName=fn_name, ZipFile=code, Architectures=[OTHER]),
+                 "InvalidParameterValueException", 400)  # fmt: skip
+    assert lam.update_function_code(FunctionName=fn_name, ZipFile=code, Architectures=[HOST])["Architectures"] == [HOST]
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +125,8 @@ def test_architecture_fallback_runs_it_and_warns_on_every_cold_start(fallback_se
         time.sleep(0.1)
     assert log.read_text().count(warning) == before + 2, "one warning per cold start"
     assert lam.get_function_configuration(FunctionName=name)["Architectures"] == [OTHER]
+    moved = lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": PY_TRACE}), Architectures=[HOST])
+    assert moved["Architectures"] == [HOST], "UpdateFunctionCode changes the architecture, as on Lambda"
 
 
 # ---- the audit: every CreateFunction member reads back or is refused ----------------------------------------------

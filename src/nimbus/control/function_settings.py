@@ -58,6 +58,16 @@ def refuse_unsupported(body: Mapping[str, Any]) -> None:
             raise InvalidParameterValue(message)
 
 
+def refuse_source_kms_key(code: Mapping[str, Any]) -> None:
+    """Code.SourceKMSKeyArn (or UpdateFunctionCode's): Nimbus keeps deployment packages unencrypted on its own disk,
+    so a customer key would be accepted and not used: refused instead."""
+    if not _empty(code.get("SourceKMSKeyArn")):
+        raise InvalidParameterValue(
+            "Nimbus stores deployment packages on its own disk without a customer managed key: send the code "
+            "without SourceKMSKeyArn."
+        )
+
+
 def _enum_error(value: Any, where: str, allowed: tuple[str, ...]) -> ValidationError:
     return ValidationError(
         f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "

@@ -222,17 +222,18 @@ class Registry:
 
     async def update_code(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self.get(name)
+        settings = v.code_update_settings(body, self.settings.architecture_fallback)
         data = v.zip_file(body)
         if body.get("DryRun"):
             info = await self._store_code(data)
             code = {k: val for k, val in code_fields(info).items() if not k.startswith("_")}
-            return self.configuration(self.get(name)) | code
+            return self.configuration(self.get(name)) | settings | code
         async with self._lock:
             rec = self.get(name)
             v.revision(rec.config["RevisionId"], body.get("RevisionId"))
             info = await self._store_code(data)
             self._check_total_size(rec.config, info.unzipped_size)
-            config = rec.config | code_fields(info) | stamp(self.settings.region)
+            config = rec.config | settings | code_fields(info) | stamp(self.settings.region)
             return await self._commit_update(replace(rec, config=config, code_sha256=info.sha256_hex))
 
     async def update_config(self, name: str, body: dict[str, Any]) -> dict[str, Any]:

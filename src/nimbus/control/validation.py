@@ -243,6 +243,7 @@ def zip_file(code: Any) -> bytes:
     """The deployment package of a `Code` object (or an UpdateFunctionCode body): base64 ZipFile bytes only."""
     if not isinstance(code, Mapping):
         raise InvalidParameterValue("Code must be an object with a ZipFile member.")
+    settings_rules.refuse_source_kms_key(code)
     if "ZipFile" not in code:
         if code.get("S3Bucket") or code.get("ImageUri"):
             raise InvalidParameterValue(
@@ -314,6 +315,15 @@ def function_config(
         if not cfg["Layers"]:
             del cfg["Layers"]
     return cfg
+
+
+def code_update_settings(body: Mapping[str, Any], run_foreign_architecture: bool = False) -> dict[str, Any]:
+    """The configuration an UpdateFunctionCode body changes besides the code: its Architectures (checked as
+    CreateFunction checks them); PublishTo is refused by name, never ignored (SourceKMSKeyArn: `zip_file`)."""
+    settings_rules.refuse_unsupported({k: body[k] for k in ("PublishTo",) if k in body})
+    if "Architectures" in body:
+        return {"Architectures": settings_rules.architectures(body["Architectures"], run_foreign_architecture)}
+    return {}
 
 
 def dead_letter_target(value: Any) -> str:
