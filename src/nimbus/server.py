@@ -20,6 +20,9 @@ from nimbus.api.app import JSON_BODY_MAX, SQS_BODY_MAX, App, JsonService
 from nimbus.api.async_config_api import AsyncConfigApi
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.concurrency_api import ConcurrencyApi
+from nimbus.api.events_api import BODY_MAX as EVENTS_BODY_MAX
+from nimbus.api.events_api import TARGET_PREFIX as EVENTS_TARGET_PREFIX
+from nimbus.api.events_api import EventsApi
 from nimbus.api.function_urls_api import FunctionUrlsApi
 from nimbus.api.http import Routes
 from nimbus.api.httplimits import Limits
@@ -38,6 +41,7 @@ from nimbus.api.url_front import UrlFront
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
+from nimbus.control.event_rules import EventRules
 from nimbus.control.function_urls import FunctionUrls
 from nimbus.control.http_apis import HttpApis
 from nimbus.control.layers import LayerRegistry
@@ -62,6 +66,7 @@ from nimbus.queue.service import QueueService
 from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.runtimes.registry import resolve_runtime, use_installed_runtimes
 from nimbus.sources.deliveries import Deliveries, DeliverySettings
+from nimbus.sources.event_bus import EventBus
 from nimbus.sources.mappings import Mappings
 from nimbus.sources.schedule_runner import ScheduleRunner
 from nimbus.sources.scheduler import Scheduler
@@ -233,6 +238,9 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         queues, queue_service, async_invoker, policies,
     )  # fmt: skip
     schedule_runner = ScheduleRunner(engine)
+    # EventBridge: buses and rules; PutEvents fans out through the deliveries, scheduled rules fire by the runner
+    event_bus = EventBus(EventRules(settings, engine), deliveries, schedule_runner)
+    event_bus.load()
     # event source mappings: queues that feed functions, each enabled one polled by tasks this service owns
     mappings = Mappings(settings, engine, registry, queue_service, invoker)
     mappings.load()
@@ -261,6 +269,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         JsonService(LOGS_TARGET_PREFIX, "logs", "CloudWatch Logs", JSON_BODY_MAX, LogsApi(logstore).handle,
                     wire.json_11),
         JsonService(SQS_TARGET_PREFIX, "sqs", "SQS", SQS_BODY_MAX, SqsApi(queue_service).handle, wire.json_10),
+        JsonService(EVENTS_TARGET_PREFIX, "events", "EventBridge", EVENTS_BODY_MAX, EventsApi(event_bus).handle,
+                    wire.json_11),
     ]  # fmt: skip
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation))
 

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from conftest import ACCESS_KEY, REGION, SECRET_KEY, Server
 
-SERVED = "it serves Lambda, CloudWatch Logs, SQS and API Gateway."
+SERVED = "it serves Lambda, CloudWatch Logs, SQS, EventBridge, API Gateway and EventBridge Scheduler."
 
 
 def refused(call: Callable[[], Any]) -> dict[str, Any]:
@@ -44,15 +44,15 @@ def refused(call: Callable[[], Any]) -> dict[str, Any]:
          "Nimbus does not serve S3 (s3), so not PutObject"),
         ("dynamodb", lambda c: c.list_tables(), 400, "UnknownOperationException",
          "Nimbus does not serve DynamoDB (dynamodb), so not ListTables"),
-        ("events", lambda c: c.list_rules(), 400, "UnknownOperationException",
-         "Nimbus does not serve EventBridge (events), so not ListRules"),
+        ("ssm", lambda c: c.describe_parameters(), 400, "UnknownOperationException",
+         "Nimbus does not serve SSM (ssm), so not DescribeParameters"),
         ("cloudwatch", lambda c: c.list_metrics(), 400, "UnknownOperationException",
          "Nimbus does not serve CloudWatch (monitoring), so not ListMetrics"),
         ("eks", lambda c: c.list_clusters(), 404, "UnknownOperationException",
          "Nimbus does not serve EKS (eks), so not ListClusters"),
     ],
     ids=["sts-query", "sns-query", "iam-query", "ec2", "s3-rest-xml", "s3-put", "dynamodb-json-1.0",
-         "events-json-1.1", "cloudwatch-cbor", "eks-rest-json"],
+         "ssm-json-1.1", "cloudwatch-cbor", "eks-rest-json"],
 )  # fmt: skip
 def test_an_unserved_service_is_refused_in_its_own_protocol(
     server: Server, service: str, call: Callable[[Any], Any], status: int, code: str, message: str

@@ -9,14 +9,15 @@ from nimbus import __version__
 from nimbus.cli import (
     _aliases,
     _apis,
+    _events,
     _functions,
     _invoke,
     _layers,
     _logs,
     _mappings,
     _queues,
-    _schedules,
     _runtimes,
+    _schedules,
     _serve,
     _urls,
     _versions,
@@ -44,6 +45,7 @@ app.add_typer(_urls.app, name="url")
 app.add_typer(_apis.app, name="api")
 app.add_typer(_schedules.app, name="schedule")
 app.add_typer(_runtimes.app, name="runtime")
+app.add_typer(_events.app, name="events")
 app.command()(_invoke.invoke)
 app.command()(_logs.logs)
 app.command()(doctor)

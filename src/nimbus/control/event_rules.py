@@ -100,7 +100,8 @@ def bus_name(name_or_arn: str | None) -> str:
     return name_or_arn.partition(":event-bus/")[2] if name_or_arn.startswith("arn:") else name_or_arn
 
 
-def _page(items: Sequence[Any], token: str | None, limit: int | None) -> tuple[list[Any], str | None]:
+def page(items: Sequence[Any], token: str | None, limit: int | None) -> tuple[list[Any], str | None]:
+    """One page of a List* answer: NextToken is the next item's index."""
     start = 0
     if token is not None:
         if not token.isdigit():
@@ -212,7 +213,7 @@ class EventRules:
 
     def list_buses(self, prefix: str | None, token: str | None, limit: int | None) -> tuple[list[Bus], str | None]:
         buses = sorted((b for b in self.buses.values() if b.name.startswith(prefix or "")), key=lambda b: b.name)
-        return _page(buses, token, limit)
+        return page(buses, token, limit)
 
     async def delete_bus(self, name: str) -> None:
         """DeleteEventBus: not the default bus, nor one that still has rules; an unknown bus is no error."""
@@ -273,7 +274,7 @@ class EventRules:
     ) -> tuple[list[Rule], str | None]:
         bus = self.bus(bus_or_arn).name
         rules = sorted((r for r in self.rules[bus].values() if r.name.startswith(prefix or "")), key=lambda r: r.name)
-        return _page(rules, token, limit)
+        return page(rules, token, limit)
 
     async def set_state(self, bus_or_arn: str | None, name: str, state: str) -> Rule:
         async with self._lock:
