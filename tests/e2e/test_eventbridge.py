@@ -197,6 +197,8 @@ def test_test_event_pattern(events: Any) -> None:
     assert not events.test_event_pattern(EventPattern='{"source": ["other"]}', Event=event)["Result"]
     expect_error(events.test_event_pattern, "InvalidEventPatternException", 400, EventPattern="[", Event=event)
     expect_error(events.test_event_pattern, "ValidationException", 400, EventPattern="{}", Event='{"a": 1}')
+    no_resources = json.dumps({k: v for k, v in json.loads(event).items() if k != "resources"})
+    expect_error(events.test_event_pattern, "ValidationException", 400, EventPattern="{}", Event=no_resources)
 
 
 def test_tags_of_a_rule(events: Any, cleanup: Any) -> None:
@@ -282,7 +284,7 @@ def test_every_operation_with_the_aws_cli(server: Server, sqs: Any) -> None:
     assert sent["FailedEntryCount"] == 0
     result = cli("test-event-pattern", "--event-pattern", '{"source": ["cli"]}', "--event",
                  json.dumps({"id": "1", "account": ACCOUNT, "source": "cli", "time": "2024-01-01T00:00:00Z",
-                             "region": REGION, "detail-type": "t", "detail": {}}))  # fmt: skip
+                             "region": REGION, "detail-type": "t", "resources": [], "detail": {}}))  # fmt: skip
     assert result["Result"] is True
     cli("tag-resource", "--resource-arn", rule_arn, "--tags", "Key=k,Value=v")
     assert cli("list-tags-for-resource", "--resource-arn", rule_arn)["Tags"] == [{"Key": "k", "Value": "v"}]

@@ -20,8 +20,8 @@ from nimbus.sources.event_bus import EventBus
 TARGET_PREFIX = "AWSEvents."
 #: PutEvents carries 256 KB of entries, which JSON escapes can triple
 BODY_MAX = 1 << 20
-#: the fields TestEventPattern's Event must have, as EventBridge requires
-_EVENT_FIELDS = ("id", "account", "source", "time", "region")
+#: the fields TestEventPattern's Event must have, as EventBridge's API reference lists them
+_EVENT_FIELDS = ("id", "account", "source", "time", "region", "resources", "detail-type")
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
