@@ -18,6 +18,10 @@ DEV_ACCESS_KEY_ID = "test"
 DEV_SECRET_ACCESS_KEY = "test"
 
 
+#: seconds an http(s) delivery (SNS to a subscribed endpoint) waits for its answer
+HTTP_DELIVERY_TIMEOUT_S = 10
+
+
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "nimbus"
@@ -113,6 +117,9 @@ class Settings:
     delivery_retry_delays: str = "1,2,4,8,16,32,64,128,256,300"
     #: deliveries (to functions, queues, topics, http endpoints) made at once
     delivery_concurrency: int = 64
+    #: seconds a delivery being made stays hidden in its queue: one being made when the server dies is made again
+    #: this long after a restart. More than an http delivery's 10 s timeout
+    delivery_visibility: float = 30.0
     #: base domain of function URLs and HTTP API endpoints (`<id>.lambda-url.<region>.<http_domain>`); under
     #: "localhost" they resolve to this machine with no DNS set-up. A deployment puts its own wildcard domain here
     #: and a TLS proxy in front
@@ -156,8 +163,10 @@ class Settings:
             raise ValueError("max_connections, header_timeout and body_timeout must be positive")
         if self.async_concurrency < 0 or self.async_visibility <= 0 or not self.retry_delays_ok():
             raise ValueError("async_concurrency, async_visibility and async_retry_delays (e.g. 60,120) are invalid")
-        if self.delivery_concurrency < 1 or not self.delivery_retry_delay_values or not self._delays_ok():
+        if self.delivery_concurrency < 1 or not self._delays_ok() or not self.delivery_retry_delay_values:
             raise ValueError("delivery_concurrency must be positive and delivery_retry_delays seconds (e.g. 1,2,4)")
+        if self.delivery_visibility <= HTTP_DELIVERY_TIMEOUT_S:
+            raise ValueError(f"delivery_visibility must be more than an http delivery's {HTTP_DELIVERY_TIMEOUT_S} s")
         if self.http_scheme not in ("http", "https") or not self.http_domain.strip("."):
             raise ValueError("http_scheme must be http or https, and http_domain a domain name (e.g. localhost)")
         if self.code_gc_interval < 0:

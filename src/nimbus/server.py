@@ -38,7 +38,7 @@ from nimbus.api.sqs_api import TARGET_PREFIX as SQS_TARGET_PREFIX
 from nimbus.api.sqs_api import SqsApi
 from nimbus.api.triggers import API, URL, Front, PublicEndpoints
 from nimbus.api.url_front import UrlFront
-from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
+from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, HTTP_DELIVERY_TIMEOUT_S, Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
 from nimbus.control.event_rules import EventRules
@@ -234,7 +234,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # the schedule runner that fires rules' and schedules' expressions: made before the APIs, which are given them.
     # Owners register the schedules they load before the runner starts: those are caught up after downtime
     deliveries = Deliveries(
-        DeliverySettings(concurrency=settings.delivery_concurrency, retry_delays=settings.delivery_retry_delay_values),
+        DeliverySettings(concurrency=settings.delivery_concurrency, retry_delays=settings.delivery_retry_delay_values,
+                         visibility_s=settings.delivery_visibility, http_timeout_s=HTTP_DELIVERY_TIMEOUT_S),
         queues, queue_service, async_invoker, policies,
     )  # fmt: skip
     schedule_runner = ScheduleRunner(engine)

@@ -532,3 +532,13 @@ def test_json_payload_kept_byte_for_byte(tmp_path: Path) -> None:
         assert message.body.encode() == payload
 
     run(tmp_path, body)
+
+
+def test_delivery_settings_are_checked(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path).delivery_retry_delay_values[:3] == (1.0, 2.0, 4.0)
+    assert Settings(data_dir=tmp_path, delivery_retry_delays="0.2, 0.5").delivery_retry_delay_values == (0.2, 0.5)
+    Settings(data_dir=tmp_path, delivery_visibility=10.5).check()
+    for bad in ({"delivery_retry_delays": "x"}, {"delivery_retry_delays": ""}, {"delivery_retry_delays": "1,-1"},
+                {"delivery_concurrency": 0}, {"delivery_visibility": 10}):  # fmt: skip
+        with pytest.raises(ValueError, match="delivery_"):
+            Settings(data_dir=tmp_path, **bad).check()  # type: ignore[arg-type]

@@ -163,6 +163,11 @@ def serve(
     delivery_concurrency: Annotated[
         int | None, typer.Option(help="EventBridge/Scheduler/SNS deliveries made at once.", show_default="64")
     ] = None,
+    delivery_visibility: Annotated[
+        float | None,
+        typer.Option(help="Seconds a delivery being made stays hidden (made again this long after a crash).",
+                     show_default="30"),
+    ] = None,
     http_domain: Annotated[
         str | None,
         typer.Option(help="Base domain of function URLs and HTTP APIs (<id>.lambda-url.<region>.<domain>).",
@@ -216,6 +221,7 @@ def serve(
         "async_throttle_max_delay": async_throttle_max_delay,
         "delivery_retry_delays": delivery_retry_delays,
         "delivery_concurrency": delivery_concurrency,
+        "delivery_visibility": delivery_visibility,
         "http_domain": http_domain,
         "http_scheme": http_scheme,
         "http_public_port": http_public_port,
