@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from nimbus.clock import FakeClock
 from nimbus.config import Settings
 from nimbus.control.policies import Policies
-from nimbus.errors import ResourceNotFound
+from nimbus.errors import ResourceNotFound, ValidationError
 from nimbus.invoke.async_invoke import ASYNC_QUEUE, AsyncInvoker, decode_event
 from nimbus.invoke.invoker import Invoker
 from nimbus.invoke.throttle import Throttle
@@ -262,5 +262,19 @@ def test_a_flexible_window_fires_within_the_window(tmp_path: Path) -> None:
         assert fired == 1
         body = json.loads((await w.received())[0])
         assert body == {}
+
+    run(tmp_path, body)
+
+
+def test_a_group_holds_200_tags_and_not_201(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        group = await w.scheduler.create_group("tagged", {f"k{i}": "v" for i in range(199)})
+        await w.scheduler.set_tags(group.arn, {"k199": "v"})
+        with pytest.raises(ValidationError, match="at most 200 tags"):
+            await w.scheduler.set_tags(group.arn, {"k200": "v"})
+        await w.scheduler.set_tags(group.arn, {"k200": "v"}, ["k0"])  # one out, one in: still 200
+        assert len(w.scheduler.group("tagged").tags) == 200
+        with pytest.raises(ResourceNotFound):
+            await w.scheduler.set_tags(w.scheduler.group_arn("nope"), {"k": "v"})
 
     run(tmp_path, body)
