@@ -43,6 +43,8 @@ from nimbus.store.schema import schedule_fires
 log = logging.getLogger("nimbus.schedules")
 
 FireCallback = Callable[[str, dt.datetime], Awaitable[None]]
+#: the longest the loop sleeps before looking at the wall clock again (a clock set forward is noticed within it)
+MAX_SLEEP_S = 60.0
 
 
 @dataclass
@@ -188,7 +190,7 @@ class ScheduleRunner:
             delay = due - self.clock.time()
             if delay <= 0:
                 continue
-            sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+            sleeper = asyncio.ensure_future(self.clock.sleep(min(delay, MAX_SLEEP_S)))
             waker = asyncio.ensure_future(self._wake.wait())
             try:
                 await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
