@@ -16,7 +16,7 @@ from typing import Any
 from nimbus.api import errors as wire
 from nimbus.api.api_front import ApiFront
 from nimbus.api.apigw_api import ApiGatewayApi
-from nimbus.api.app import JSON_BODY_MAX, SQS_BODY_MAX, App, JsonService
+from nimbus.api.app import JSON_BODY_MAX, SQS_BODY_MAX, App, JsonService, QueryService
 from nimbus.api.async_config_api import AsyncConfigApi
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.concurrency_api import ConcurrencyApi
@@ -34,6 +34,9 @@ from nimbus.api.logs_api import LogsApi
 from nimbus.api.mappings_api import MappingsApi
 from nimbus.api.policy_api import PolicyApi
 from nimbus.api.scheduler_api import SchedulerApi
+from nimbus.api.sns_api import BODY_MAX as SNS_BODY_MAX
+from nimbus.api.sns_api import SERVICE as SNS_SERVICE
+from nimbus.api.sns_api import SnsApi
 from nimbus.api.sqs_api import TARGET_PREFIX as SQS_TARGET_PREFIX
 from nimbus.api.sqs_api import SqsApi
 from nimbus.api.triggers import API, URL, Front, PublicEndpoints
@@ -70,6 +73,8 @@ from nimbus.sources.event_bus import EventBus
 from nimbus.sources.mappings import Mappings
 from nimbus.sources.schedule_runner import ScheduleRunner
 from nimbus.sources.scheduler import Scheduler
+from nimbus.sources.sns_signing import SigningKey
+from nimbus.sources.topics import Topics
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
 
@@ -142,6 +147,12 @@ def _banner(settings: Settings, port: int, deployed: list[str], metrics_port: in
             f"    .venv/bin/aws lambda invoke --function-name {first} --payload '{{}}' out.json   (after the export)",
         ]
     return "\n".join(lines)
+
+
+def _base_url(settings: Settings, port: int) -> str:
+    """This server's address as a local client reaches it (an any-address bind answers on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def isolation_level(isolation: Isolation) -> str:
@@ -273,7 +284,17 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         JsonService(EVENTS_TARGET_PREFIX, "events", "EventBridge", EVENTS_BODY_MAX, EventsApi(event_bus).handle,
                     wire.json_11),
     ]  # fmt: skip
-    app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation))
+    # SNS: topics publish through the deliveries (and are a delivery kind themselves: rules' and schedules' topic
+    # targets); its messages name this server's address for the certificate, SubscribeURL and UnsubscribeURL
+    topics = Topics(settings, engine, deliveries, SigningKey(settings.data_dir, settings.region),
+                    lambda: _base_url(settings, endpoints.listening_port))  # fmt: skip
+    topics.load()
+    deliveries.register_sink("sns", topics.deliver_to_topic)
+    sns_api = SnsApi(topics)
+    query_services = [QueryService(SNS_SERVICE, "SNS", SNS_BODY_MAX, sns_api.handle, wire.sns_xml, sns_api.is_public,
+                                   sns_api.handle_public)]  # fmt: skip
+    app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
+              query_services=query_services)  # fmt: skip
 
     http_limits = Limits(
         max_connections=settings.max_connections, max_buffered=settings.max_buffered_mb << 20,

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from conftest import ACCESS_KEY, REGION, SECRET_KEY, Server
 
-SERVED = "it serves Lambda, CloudWatch Logs, SQS, EventBridge, API Gateway and EventBridge Scheduler."
+SERVED = "it serves Lambda, CloudWatch Logs, SQS, EventBridge, SNS, API Gateway and EventBridge Scheduler."
 
 
 def refused(call: Callable[[], Any]) -> dict[str, Any]:
@@ -35,7 +35,8 @@ def refused(call: Callable[[], Any]) -> dict[str, Any]:
     [
         ("sts", lambda c: c.get_caller_identity(), 400, "InvalidAction",
          "Nimbus does not serve STS (sts), so not GetCallerIdentity"),
-        ("sns", lambda c: c.list_topics(), 400, "InvalidAction", "Nimbus does not serve SNS (sns), so not ListTopics"),
+        ("cloudformation", lambda c: c.list_stacks(), 400, "InvalidAction",
+         "Nimbus does not serve CloudFormation (cloudformation), so not ListStacks"),
         ("iam", lambda c: c.list_roles(), 400, "InvalidAction", "Nimbus does not serve IAM (iam), so not ListRoles"),
         ("ec2", lambda c: c.describe_instances(), 400, "InvalidAction",
          "Nimbus does not serve EC2 (ec2), so not DescribeInstances"),
@@ -51,7 +52,7 @@ def refused(call: Callable[[], Any]) -> dict[str, Any]:
         ("eks", lambda c: c.list_clusters(), 404, "UnknownOperationException",
          "Nimbus does not serve EKS (eks), so not ListClusters"),
     ],
-    ids=["sts-query", "sns-query", "iam-query", "ec2", "s3-rest-xml", "s3-put", "dynamodb-json-1.0",
+    ids=["sts-query", "cloudformation-query", "iam-query", "ec2", "s3-rest-xml", "s3-put", "dynamodb-json-1.0",
          "ssm-json-1.1", "cloudwatch-cbor", "eks-rest-json"],
 )  # fmt: skip
 def test_an_unserved_service_is_refused_in_its_own_protocol(

@@ -352,3 +352,21 @@ def test_the_sns_sink_publishes_an_eventbridge_delivery_to_the_topic(tmp_path: P
             await t.deliver_to_topic(Delivery("sns", arn + "x", b"{}", "events.amazonaws.com", "arn:rule"))
 
     run(tmp_path, body)
+
+
+def test_raw_delivery_keeps_binary_attributes_through_the_durable_queue(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        t = w.topics
+        arn = t.create_topic("orders", {}, {})
+        await t.subscribe(arn, "sqs", QUEUE, {"RawMessageDelivery": "true"})
+        attrs = {"bin": {"DataType": "Binary", "BinaryValue": b"\x00\xff"},
+                 "n": {"DataType": "Number", "StringValue": "7"}}  # fmt: skip
+        await t.publish(arn, "raw body", None, None, attrs)
+        [item] = await w.submitted()
+        assert item.attributes == attrs
+        assert await w.deliveries.attempt(item) is None
+        [(_, received)] = await w.service.receive(QUEUE, max_count=1)
+        assert received.body == "raw body"
+        assert received.attributes["bin"]["DataType"] == "Binary"
+
+    run(tmp_path, body)

@@ -70,6 +70,27 @@ class JsonService:
     error: WireShape
 
 
+#: a query-protocol error shape: (error, request id) -> status, headers, body (the body carries the request id)
+QueryErrorShape = Callable[[BaseException, str], tuple[int, list[tuple[bytes, bytes]], bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryService:
+    """One query-protocol API served on `POST /` (a form body naming its `Action`: SNS), chosen by the SigV4
+    credential scope's service, which no JSON target or REST route claims."""
+
+    service: str
+    name: str
+    max_body: int
+    #: `handler(request)`: the form is in the request's body (and query string)
+    handler: Callable[[Request], Awaitable[Response]]
+    error: QueryErrorShape
+    #: `is_public(raw_path, query)`: an unsigned GET the API answers itself, by `public` (SNS: its signing
+    #: certificate, and the SubscribeURL/UnsubscribeURL of its messages, which work without SigV4 on AWS too)
+    is_public: Callable[[str, str], bool] | None = None
+    public: Callable[[Request], Awaitable[Response]] | None = None
+
+
 #: the REST APIs whose errors are not Lambda's, by credential scope
 REST_ERRORS: dict[str, WireShape] = {APIGW: wire.apigw_json, SCHEDULER: wire.scheduler_json}
 
@@ -102,6 +123,8 @@ class Admitted:
     params: dict[str, str]
     #: None for a code download, which its link's own HMAC authorises
     head: sigv4.Head | None
+    #: the query-protocol API a form `POST /` calls (by credential scope), or whose unsigned GET this is
+    form: QueryService | None = None
 
 
 class App:
@@ -114,6 +137,7 @@ class App:
         links: CodeLinks,
         fronts: dict[str, Front] | None = None,
         isolation: str = "unknown",
+        query_services: Sequence[QueryService] = (),
     ) -> None:
         """`isolation`: the level instances run at (`full`, `partial`, `none`), which the health answer reports."""
         self.settings = settings
@@ -121,6 +145,8 @@ class App:
         self.fronts = fronts or {}
         #: the JSON-protocol APIs by their `X-Amz-Target` prefix
         self.json_services = {s.prefix: s for s in json_services}
+        #: the query-protocol APIs by credential scope
+        self.query_services = {s.service: s for s in query_services}
         self.credentials = settings.credentials
         self.codes = codes
         self.links = links
@@ -129,6 +155,7 @@ class App:
             api.register(self.router)
         #: the AWS APIs served, by credential scope, in words: what an unserved request is told, and health lists
         self.services = {"lambda": "Lambda"} | {s.service: s.name for s in json_services}
+        self.services |= {s.service: s.name for s in query_services}
         for route in self.router.routes:
             self.services.setdefault(route.service, SERVICE_NAMES.get(route.service, route.service))
         self.health = Health(__version__, self.services, isolation, self.fronts)
@@ -151,6 +178,11 @@ class App:
             if method == "GET" and (raw_path.startswith(CODE_PREFIX) or raw_path == HEALTH_PATH):
                 incoming.context = Admitted(raw_path, query, None, None, {}, None)
                 return None  # max_body stays 0: a download or a health probe sends no body
+            # a query-protocol form (POST / without a target), or an unsigned GET a query API answers publicly
+            if self.query_services and ((raw_path == "/" and not json_call) or method == "GET"):
+                form = self._query_service(method, raw_path, query, incoming.headers)
+                if form is not None:
+                    return self._admit_form(incoming, raw_path, query, form)
             if not json_call:
                 route_match = self.router.match(method, raw_path)
                 if route_match is None:
@@ -173,6 +205,43 @@ class App:
         except Exception as exc:
             return self._error(exc, json, rest=_rest_shape(route_match[0] if route_match else None))
         return None
+
+    def _query_service(
+        self, method: str, raw_path: str, query: str, headers: dict[str, list[str]]
+    ) -> QueryService | None:
+        """The query-protocol API a request is for: a signed POST / by its credential scope, or an unsigned GET one
+        of them answers publicly."""
+        if "authorization" not in headers:
+            if method != "GET":
+                return None
+            return next((s for s in self.query_services.values() if s.is_public and s.is_public(raw_path, query)),
+                        None)  # fmt: skip
+        if method != "POST":
+            return None
+        with contextlib.suppress(NimbusError):  # a malformed header is the unserved path's to answer
+            return self.query_services.get(sigv4.parse_authorization(headers["authorization"][0]).service)
+        return None
+
+    def _admit_form(self, incoming: Incoming, raw_path: str, query: str, form: QueryService) -> Response | None:
+        if "authorization" not in incoming.headers:  # a public GET: no body, no signature
+            incoming.context = Admitted(raw_path, query, None, None, {}, None, form)
+            return None
+        try:
+            head = sigv4.check_head(
+                headers=incoming.headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
+                region=self.settings.region, service=form.service,
+            )  # fmt: skip
+        except Exception as exc:
+            return self._form_error(exc, form, new_request_id())
+        incoming.max_body = form.max_body
+        incoming.context = Admitted(raw_path, query, None, None, {}, head, form)
+        return None
+
+    @staticmethod
+    def _form_error(exc: Exception, form: QueryService, request_id: str) -> Response:
+        status, headers, body = form.error(exc, request_id)
+        headers.append((b"x-amzn-requestid", request_id.encode()))
+        return Response(status, body, headers)
 
     def _admit_unserved(self, incoming: Incoming, raw_path: str, query: str) -> Response | None:
         """A request for an API or operation Nimbus does not serve: answered in the caller's protocol, at once, or
@@ -218,6 +287,8 @@ class App:
             )
         else:
             exc = ServiceUnavailable("The server holds too many request bytes at the moment: retry shortly.")
+        if isinstance(ctx, Admitted) and ctx.form is not None:
+            return self._form_error(exc, ctx.form, new_request_id())
         return self._error(exc, json, rest=rest)
 
     @staticmethod
@@ -243,7 +314,10 @@ class App:
         assert isinstance(ctx, Admitted)
         request_id = new_request_id()
         try:
-            if ctx.head is None:  # the routes without SigV4: the health probe, code downloads (their link's HMAC)
+            if ctx.head is None and ctx.form is not None and ctx.form.public is not None:  # e.g. SNS's SubscribeURL
+                resp = await ctx.form.public(Request(incoming.method, ctx.raw_path, ctx.query, incoming.headers,
+                                                     b"", request_id))  # fmt: skip
+            elif ctx.head is None:  # the routes without SigV4: the health probe, code downloads (their link's HMAC)
                 health = ctx.raw_path == HEALTH_PATH
                 resp = self.health.response() if health else self._serve_code(ctx.raw_path, ctx.query)
             else:
@@ -251,8 +325,11 @@ class App:
         except Exception as exc:
             if not isinstance(exc, NimbusError):
                 log.exception("unhandled error in %s %s", incoming.method, ctx.raw_path)
-            shape = ctx.json.error if ctx.json else _rest_shape(ctx.route)
-            status, err_headers, err_body = shape(exc)
+            if ctx.form is not None:
+                status, err_headers, err_body = ctx.form.error(exc, request_id)
+            else:
+                shape = ctx.json.error if ctx.json else _rest_shape(ctx.route)
+                status, err_headers, err_body = shape(exc)
             resp = Response(status, err_body, err_headers)
         resp.headers.append((b"x-amzn-requestid", request_id.encode()))
         return resp
@@ -265,6 +342,8 @@ class App:
         req = Request(method, ctx.raw_path, ctx.query, headers, body, request_id, ctx.params)
         if ctx.json is not None:
             return await ctx.json.handler(req, headers["x-amz-target"][0])
+        if ctx.form is not None:
+            return await ctx.form.handler(req)
         assert ctx.route is not None
         return await ctx.route.handler(req)
 

@@ -8,6 +8,7 @@ import logging
 from xml.sax.saxutils import escape
 
 from nimbus.errors import (
+    InvalidParameter,
     InvalidParameterValue,
     InvalidRequestContent,
     InvalidSignature,
@@ -17,6 +18,7 @@ from nimbus.errors import (
     ResourceConflict,
     ResourceNotFound,
     ServiceError,
+    SnsInvalidParameter,
     TooManyRequests,
     UnknownOperation,
     UnrecognizedClient,
@@ -139,7 +141,7 @@ def _code(err: NimbusError, codes: tuple[tuple[type[NimbusError], str], ...]) ->
 
 
 def query_xml(
-    exc: BaseException, request_id: str, *, ec2: bool = False
+    exc: BaseException, request_id: str, *, ec2: bool = False, namespace: str = "https://nimbus.invalid/doc/"
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """The query protocol's error (STS, SNS, SQS's old protocol): `<ErrorResponse><Error><Type>Sender</Type>
     <Code>InvalidAction</Code>...`, 400 for the caller's fault; EC2's variant wraps it in `<Response><Errors>`."""
@@ -151,9 +153,23 @@ def query_xml(
                 f"<RequestID>{request_id}</RequestID></Response>")  # fmt: skip
     else:
         fault = "Sender" if status < 500 else "Receiver"
-        body = (f'<ErrorResponse xmlns="https://nimbus.invalid/doc/"><Error><Type>{fault}</Type><Code>{code}</Code>'
+        body = (f'<ErrorResponse xmlns="{namespace}"><Error><Type>{fault}</Type><Code>{code}</Code>'
                 f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")  # fmt: skip
     return status, [(b"content-type", b"text/xml")], ('<?xml version="1.0"?>\n' + body).encode()
+
+
+#: SNS's XML namespace, in its answers and errors
+SNS_NAMESPACE = "http://sns.amazonaws.com/doc/2010-03-31/"
+
+
+def sns_xml(exc: BaseException, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """SNS's error (the query protocol's `ErrorResponse` in SNS's namespace): its own errors by their codes
+    (`NotFound` 404, `InvalidParameter`, `ParameterValueInvalid`, ...); a value the model refuses, or a body that is
+    no form, is `InvalidParameter`; a signature problem keeps the query protocol's auth codes."""
+    err = to_nimbus(exc)
+    if isinstance(err, ValidationError | InvalidParameterValue | InvalidParameter | InvalidRequestContent):
+        err = SnsInvalidParameter(err.message)
+    return query_xml(err, request_id, namespace=SNS_NAMESPACE)
 
 
 def rest_xml(exc: BaseException, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

@@ -19,6 +19,7 @@ from nimbus.cli import (
     _runtimes,
     _schedules,
     _serve,
+    _topics,
     _urls,
     _versions,
 )
@@ -41,6 +42,7 @@ app.add_typer(_aliases.app, name="alias")
 app.add_typer(_layers.app, name="layer")
 app.add_typer(_mappings.app, name="mapping")
 app.add_typer(_queues.app, name="queue")
+app.add_typer(_topics.app, name="topic")
 app.add_typer(_urls.app, name="url")
 app.add_typer(_apis.app, name="api")
 app.add_typer(_schedules.app, name="schedule")

@@ -105,6 +105,26 @@ class Pending:
     error: Failure | None = None
 
 
+def _json_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """SQS message attributes as JSON holds them: a binary value (bytes) as base64 text under `BinaryValue64`."""
+    out: dict[str, Any] = {}
+    for name, attr in attributes.items():
+        value = attr.get("BinaryValue")
+        if isinstance(value, bytes | bytearray):
+            attr = {"DataType": attr["DataType"], "BinaryValue64": base64.b64encode(value).decode()}
+        out[name] = attr
+    return out
+
+
+def _wire_attributes(held: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, attr in held.items():
+        if "BinaryValue64" in attr:
+            attr = {"DataType": attr["DataType"], "BinaryValue": base64.b64decode(attr["BinaryValue64"])}
+        out[name] = attr
+    return out
+
+
 def encode(p: Pending) -> str:
     d = p.delivery
     out: dict[str, Any] = {
@@ -115,8 +135,8 @@ def encode(p: Pending) -> str:
         out["p"] = d.payload.decode()
     except UnicodeDecodeError:
         out["pb"] = base64.b64encode(d.payload).decode()
-    optional = {"dlq": d.dead_letter_arn, "h": dict(d.headers), "a": dict(d.attributes), "da": dict(d.dlq_attributes),
-                "g": d.group_id, "dd": d.dedup_id}  # fmt: skip
+    optional = {"dlq": d.dead_letter_arn, "h": dict(d.headers), "a": _json_attributes(d.attributes),
+                "da": dict(d.dlq_attributes), "g": d.group_id, "dd": d.dedup_id}  # fmt: skip
     out.update((k, v) for k, v in optional.items() if v)
     if p.error is not None:
         out["e"] = [p.error.code, p.error.message]
@@ -129,7 +149,8 @@ def decode(body: str) -> Pending:
     retries, max_age = raw["r"]
     delivery = Delivery(
         raw["k"], raw["t"], payload, raw["pr"], raw["s"], int(retries), int(max_age), raw.get("dlq"),
-        raw.get("h", {}), raw.get("a", {}), raw.get("da", {}), raw.get("g"), raw.get("dd"), raw["rid"],
+        raw.get("h", {}), _wire_attributes(raw.get("a", {})), raw.get("da", {}), raw.get("g"), raw.get("dd"),
+        raw["rid"],
     )  # fmt: skip
     error = Failure(*raw["e"]) if "e" in raw else None
     return Pending(delivery, raw["id"], int(raw["ts"]), int(raw["n"]), error)
