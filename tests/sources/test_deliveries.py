@@ -388,13 +388,13 @@ def test_the_poller_delivers_within_its_concurrency(tmp_path: Path) -> None:
         w.deliveries.register_sink("sns", sink)
         await w.deliveries.submit([Delivery("sns", "t", b"x", EVENTS, RULE) for _ in range(10)])
         task = await w.deliveries.start()
-        for _ in range(1000):
+        for _ in range(10_000):
             if most == 3:
                 break
             await asyncio.sleep(0.001)
         assert most == 3
         release.set()
-        for _ in range(2000):
+        for _ in range(20_000):
             if done == 10 and await w.pending() == 0:
                 break
             await asyncio.sleep(0.001)
@@ -470,7 +470,7 @@ def test_an_http_target_that_fails_twice_is_delivered_on_the_third_attempt(tmp_p
                         max_attempts=3, headers=headers)  # fmt: skip
         await w.deliveries.submit([item])
         await w.deliveries.start()
-        for _ in range(500):
+        for _ in range(2000):
             if w.deliveries.outcomes["delivered"]:
                 break
             await asyncio.sleep(0.01)

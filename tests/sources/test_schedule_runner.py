@@ -209,7 +209,7 @@ def test_the_run_loop_sleeps_to_each_deadline_on_the_clock(tmp_path: Path) -> No
         fires = Fires()
         task = runner.start()
         runner.register("k", "rate(1 hour)", None, None, None, fires)
-        for _ in range(1000):
+        for _ in range(10_000):
             if len(fires.got) >= 3:
                 break
             await asyncio.sleep(0.001)
