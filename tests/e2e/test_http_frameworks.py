@@ -44,6 +44,7 @@ PNG = _png()
 FASTAPI_APP = """
 import base64
 import hashlib
+import os
 from typing import Annotated
 
 import pydantic_core
@@ -70,7 +71,7 @@ def read_item(item_id: int, request: Request, response: Response,
     response.set_cookie("flavour", "oat", httponly=True)
     return {"item_id": item_id, "tags": tag, "session": session, "method": request.method,
             "path": request.url.path, "query": request.url.query, "core": pydantic_core.__version__,
-            "core_file": pydantic_core._pydantic_core.__file__}
+            "core_file": pydantic_core._pydantic_core.__file__, "opt_writable": os.access("/opt/python", os.W_OK)}
 
 
 @app.post("/items", status_code=201)
@@ -258,6 +259,7 @@ def test_layer_of_installed_distributions_loads_compiled_extensions(lam: Any, fa
     assert out["statusCode"] == 200, out
     body = json.loads(out["body"])
     assert body["core_file"].startswith("/opt/python/pydantic_core/_pydantic_core.cpython-311"), body
+    assert body["opt_writable"] is False
 
 
 @pytest.mark.parametrize("form", ["host", "path", "aws"])
