@@ -27,6 +27,8 @@ from e2e_support import ACCOUNT, REGION, ROLE, make_zip, start_server
 
 ECHO = "def handler(event, context):\n    return event\n"
 QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:"
+#: a delivery in hand when the server dies is made again this soon after the restart (the least the server takes)
+FAST = ("--delivery-visibility", "11")
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60.0, step: float = 0.2) -> Any:
@@ -39,11 +41,11 @@ def wait_for(check: Callable[[], Any], timeout: float = 60.0, step: float = 0.2)
 
 
 def verify_sns_message(message: dict[str, Any]) -> None:
-    """The standard SignatureVersion 1 verification, as AWS documents it: fetch the certificate from
+    """The standard verification (SignatureVersion 1 or 2), as AWS documents it: fetch the certificate from
     SigningCertURL (host-agnostic here: AWS's validators also require sns.<region>.amazonaws.com, which a
     self-hosted server cannot be), build the string to sign from the message's type's fields in order, and check
-    SHA1withRSA with the certificate's public key."""
-    assert message["SignatureVersion"] == "1"
+    SHA1withRSA (1) or SHA256withRSA (2) with the certificate's public key."""
+    assert message["SignatureVersion"] in ("1", "2")
     cert_url = message.get("SigningCertURL") or message["SigningCertUrl"]
     with urllib.request.urlopen(cert_url, timeout=10) as resp:
         cert = x509.load_pem_x509_certificate(resp.read())
@@ -54,7 +56,8 @@ def verify_sns_message(message: dict[str, Any]) -> None:
     text = "".join(f"{k}\n{message[k]}\n" for k in keys if message.get(k) is not None)
     public = cert.public_key()
     assert isinstance(public, rsa.RSAPublicKey)
-    public.verify(base64.b64decode(message["Signature"]), text.encode(), padding.PKCS1v15(), hashes.SHA1())
+    digest = hashes.SHA256() if message["SignatureVersion"] == "2" else hashes.SHA1()
+    public.verify(base64.b64decode(message["Signature"]), text.encode(), padding.PKCS1v15(), digest)
 
 
 def receive_all(sqs: Any, url: str, want: int, timeout: float = 60.0) -> list[dict[str, Any]]:
@@ -142,12 +145,16 @@ def test_a_topic_fans_out_to_two_functions_and_a_queue_with_a_filter_policy(
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
-    """Records each POST (headers, JSON body) into the server's queue and answers 200."""
+    """Records each POST (headers, JSON body) into the server's queue and answers 200 (500 to `refuse_path`
+    once a SubscriptionConfirmation has been recorded)."""
+
+    refuse_path: str | None = None
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.posts.put((dict(self.headers), json.loads(body)))  # type: ignore[attr-defined]
-        self.send_response(200)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.posts.put((dict(self.headers), body))  # type: ignore[attr-defined]
+        refused = self.path == Recorder.refuse_path and body["Type"] != "SubscriptionConfirmation"
+        self.send_response(500 if refused else 200)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -228,24 +235,62 @@ def test_raw_message_delivery_to_a_queue(clients: tuple[Any, Any, Any]) -> None:
 
 
 def test_kill_9_with_published_messages_in_flight_loses_none(tmp_path: Path) -> None:
-    """Every Publish that answered reaches its queue after `kill -9` and a restart on the same data dir."""
+    """Every Publish that answered reaches each subscribed queue after `kill -9` (right after the last answer,
+    with deliveries still queued or in hand) and a restart on the same data dir."""
     data = tmp_path / "data"
-    server = start_server(data)
+    server = start_server(data, *FAST)
     try:
         sns, sqs = server.client("sns"), server.client("sqs")
         topic = sns.create_topic(Name="durable")["TopicArn"]
-        url = sqs.create_queue(QueueName="durable-target")["QueueUrl"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=QUEUE + "durable-target",
-                      Attributes={"RawMessageDelivery": "true"})  # fmt: skip
+        names = [f"durable-{i}" for i in range(3)]
+        for name in names:
+            sqs.create_queue(QueueName=name)
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=QUEUE + name,
+                          Attributes={"RawMessageDelivery": "true"})  # fmt: skip
         total = 300
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda i: sns.publish(TopicArn=topic, Message=str(i)), range(total)))
         server.process.send_signal(signal.SIGKILL)
         server.process.wait()
-        server = start_server(data)
+        server = start_server(data, *FAST)
         sqs = server.client("sqs")
-        bodies = {m["Body"] for m in receive_all(sqs, url.replace(url.split("/")[2], server.endpoint[7:]), total,
-                                                 timeout=120)}  # fmt: skip
-        assert bodies == {str(i) for i in range(total)}
+        for name in names:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            bodies: set[str] = set()
+            deadline = time.monotonic() + 120
+            while len(bodies) < total and time.monotonic() < deadline:  # at least once: duplicates may come too
+                bodies |= {m["Body"] for m in receive_all(sqs, url, 10, timeout=5)}
+            assert bodies == {str(i) for i in range(total)}, name
     finally:
+        server.stop()
+
+
+def test_an_undeliverable_message_goes_to_the_subscriptions_redrive_queue(
+    tmp_path: Path, receiver: tuple[str, queue.Queue[tuple[dict[str, str], dict[str, Any]]]]
+) -> None:
+    """An http endpoint that stops answering: SNS's 3 retries (fast here), then the RedrivePolicy's queue gets the
+    message with the delivery error."""
+    url, posts = receiver
+    server = start_server(tmp_path / "data", "--delivery-retry-delays", "0.1")
+    try:
+        sns, sqs = server.client("sns"), server.client("sqs")
+        topic = sns.create_topic(Name="redriven")["TopicArn"]
+        dlq = sqs.create_queue(QueueName="redriven-dlq")["QueueUrl"]
+        sub = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url.replace("/hook", "/gone"),
+                            ReturnSubscriptionArn=True)["SubscriptionArn"]  # fmt: skip
+        _, confirmation = posts.get(timeout=30)
+        with urllib.request.urlopen(confirmation["SubscribeURL"], timeout=10):
+            pass
+        redrive = json.dumps({"deadLetterTargetArn": QUEUE + "redriven-dlq"})
+        sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="RedrivePolicy", AttributeValue=redrive)
+        # the endpoint now refuses: it answers 500 to /gone from here on
+        Recorder.refuse_path = "/gone"
+        message_id = sns.publish(TopicArn=topic, Message="lost?")["MessageId"]
+        [dead] = receive_all(sqs, dlq, 1, timeout=60)
+        assert json.loads(dead["Body"])["MessageId"] == message_id
+        assert dead["MessageAttributes"]["SubscriptionArn"]["StringValue"] == sub
+        assert dead["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "HTTP_500"
+        assert posts.qsize() == 4  # the first attempt and SNS's 3 retries
+    finally:
+        Recorder.refuse_path = None
         server.stop()

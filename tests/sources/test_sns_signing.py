@@ -21,11 +21,11 @@ TOPIC = "arn:aws:sns:us-east-1:000000000000:orders"
 
 
 def verify_sns_message(message: dict[str, Any], certificate_pem: bytes) -> None:
-    """The standard SignatureVersion 1 check (AWS's "Verifying the signatures of Amazon SNS messages"): the
-    fields of the message's type, in order, each as "name\\nvalue\\n", Subject only when present; SHA1withRSA with the
-    certificate's public key. (Validators also require the certificate URL's host to be sns.<region>.amazonaws.com;
-    that check is left out here, as Nimbus serves the certificate itself.)"""
-    assert message["SignatureVersion"] == "1"
+    """The standard check (AWS's "Verifying the signatures of Amazon SNS messages"): the fields of the message's
+    type, in order, each as "name\\nvalue\\n", Subject only when present; SHA1withRSA (SignatureVersion 1) or
+    SHA256withRSA (2) with the certificate's public key. (Validators also require the certificate URL's host to be
+    sns.<region>.amazonaws.com; that check is left out here, as Nimbus serves the certificate itself.)"""
+    assert message["SignatureVersion"] in ("1", "2")
     if message["Type"] == "Notification":
         keys = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
     else:
@@ -34,7 +34,8 @@ def verify_sns_message(message: dict[str, Any], certificate_pem: bytes) -> None:
     cert = x509.load_pem_x509_certificate(certificate_pem)
     public = cert.public_key()
     assert isinstance(public, rsa.RSAPublicKey)
-    public.verify(base64.b64decode(message["Signature"]), text.encode(), padding.PKCS1v15(), hashes.SHA1())
+    digest = hashes.SHA256() if message["SignatureVersion"] == "2" else hashes.SHA1()
+    public.verify(base64.b64decode(message["Signature"]), text.encode(), padding.PKCS1v15(), digest)
 
 
 def test_the_key_is_made_once_private_and_kept(tmp_path: Path) -> None:
@@ -67,3 +68,15 @@ def test_a_tampered_message_fails_the_verification(tmp_path: Path) -> None:
     env["Message"] = "pay 1000"
     with pytest.raises(InvalidSignature):
         verify_sns_message(env, key.certificate)
+
+
+def test_signature_version_2_is_sha256(tmp_path: Path) -> None:
+    key = SigningKey(tmp_path, "us-east-1")
+    env = sm.notification(topic_arn=TOPIC, message_id="m", message="x", subject=None, when="w", attributes={},
+                          unsubscribe_url="u", cert_url="c", sign=lambda d: key.sign(d, "2"),
+                          signature_version="2")  # fmt: skip
+    assert env["SignatureVersion"] == "2"
+    verify_sns_message(env, key.certificate)
+    with pytest.raises(InvalidSignature):  # a version-1 signature does not pass as version 2
+        verify_sns_message(env | {"Signature": base64.b64encode(key.sign(sm.string_to_sign(env))).decode()},
+                           key.certificate)  # fmt: skip

@@ -6,6 +6,7 @@ the e2e tests run them through the function's policy and the async door."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -368,5 +369,21 @@ def test_raw_delivery_keeps_binary_attributes_through_the_durable_queue(tmp_path
         [(_, received)] = await w.service.receive(QUEUE, max_count=1)
         assert received.body == "raw body"
         assert received.attributes["bin"]["DataType"] == "Binary"
+
+    run(tmp_path, body)
+
+
+def test_a_topic_with_signature_version_2_signs_with_sha256(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        t = w.topics
+        arn = t.create_topic("orders", {"SignatureVersion": "2"}, {})
+        with pytest.raises(SnsInvalidParameter, match="SignatureVersion"):
+            t.set_topic_attribute(arn, "SignatureVersion", "3")
+        await t.subscribe(arn, "sqs", QUEUE, {})
+        await t.publish(arn, "m")
+        [item] = await w.submitted()
+        env = json.loads(item.payload)
+        assert env["SignatureVersion"] == "2"
+        assert base64.b64decode(env["Signature"]) == t.signing.sign(sm.string_to_sign(env), "2")
 
     run(tmp_path, body)

@@ -7,7 +7,7 @@
   `Message`, `Timestamp`, `SignatureVersion`, `Signature`, `SigningCertURL`, `UnsubscribeURL`,
   `MessageAttributes`), the SubscriptionConfirmation, and the Lambda event (`Records[].Sns`, which spells
   `SigningCertUrl` and `UnsubscribeUrl` so).
-- The canonical string SignatureVersion 1 signs (SHA1withRSA), in AWS's documented field order.
+- The canonical string SignatureVersion 1 (SHA1withRSA) and 2 (SHA256withRSA) sign, in AWS's documented order.
 - Filter policies over the attributes or the body, by the one filter engine (`protocol/filters.py`).
 """
 
@@ -195,12 +195,14 @@ def notification(
     unsubscribe_url: str,
     cert_url: str,
     sign: Signer,
+    signature_version: str = "1",
 ) -> dict[str, Any]:
-    """The signed JSON envelope of a Notification (queues and HTTP endpoints), in SNS's key order."""
+    """The signed JSON envelope of a Notification (queues and HTTP endpoints), in SNS's key order; `sign` signs
+    by `signature_version`."""
     env: dict[str, Any] = {"Type": "Notification", "MessageId": message_id, "TopicArn": topic_arn}
     if subject is not None:
         env["Subject"] = subject
-    env |= {"Message": message, "Timestamp": when, "SignatureVersion": "1"}
+    env |= {"Message": message, "Timestamp": when, "SignatureVersion": signature_version}
     env["Signature"] = base64.b64encode(sign(string_to_sign(env))).decode()
     env |= {"SigningCertURL": cert_url, "UnsubscribeURL": unsubscribe_url}
     if attributes:
@@ -217,13 +219,14 @@ def confirmation(
     when: str,
     cert_url: str,
     sign: Signer,
+    signature_version: str = "1",
 ) -> dict[str, Any]:
     """The signed SubscriptionConfirmation an http(s) endpoint receives when it is subscribed."""
     env: dict[str, Any] = {
         "Type": "SubscriptionConfirmation", "MessageId": message_id, "Token": token, "TopicArn": topic_arn,
         "Message": f"You have chosen to subscribe to the topic {topic_arn}.\n"
                    "To confirm the subscription, visit the SubscribeURL included in this message.",
-        "SubscribeURL": subscribe_url, "Timestamp": when, "SignatureVersion": "1",
+        "SubscribeURL": subscribe_url, "Timestamp": when, "SignatureVersion": signature_version,
     }  # fmt: skip
     env["Signature"] = base64.b64encode(sign(string_to_sign(env))).decode()
     env["SigningCertURL"] = cert_url
@@ -243,7 +246,7 @@ def lambda_event(subscription_arn: str, envelope: Mapping[str, Any]) -> dict[str
     return {"Records": [record]}
 
 
-#: the fields SignatureVersion 1 signs, in AWS's documented order, by message type
+#: the fields SignatureVersion 1 and 2 sign, in AWS's documented order, by message type
 _SIGNED = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),

@@ -1,7 +1,8 @@
 """The key SNS messages are signed with, and its certificate, kept in the data dir.
 
 An RSA 2048 key made once (file mode 0600) and a self-signed X.509 certificate for it, served unauthenticated at
-the messages' `SigningCertURL`, so that a standard SNS message validator (SignatureVersion 1: SHA1withRSA over the
+the messages' `SigningCertURL`, so that a standard SNS message validator (SignatureVersion 1: SHA1withRSA, 2:
+SHA256withRSA, over the
 canonical string) pointed at Nimbus accepts them. The certificate names `sns.<region>.amazonaws.com`, as AWS's
 does; validators that also insist the certificate URL's host is AWS's need that check relaxed for Nimbus.
 """
@@ -66,6 +67,7 @@ class SigningKey:
         self.certificate = cert.public_bytes(serialization.Encoding.PEM)
         cert_path.write_bytes(self.certificate)
 
-    def sign(self, data: bytes) -> bytes:
-        """SignatureVersion 1: SHA1withRSA (PKCS#1 v1.5)."""
-        return self._key.sign(data, padding.PKCS1v15(), hashes.SHA1())
+    def sign(self, data: bytes, version: str = "1") -> bytes:
+        """SignatureVersion 1: SHA1withRSA, 2: SHA256withRSA (PKCS#1 v1.5)."""
+        digest = hashes.SHA256() if version == "2" else hashes.SHA1()
+        return self._key.sign(data, padding.PKCS1v15(), digest)

@@ -5,7 +5,7 @@ passes (policies applied at publish time, over the attributes or the body), subm
 durable delivery path (`sources/deliveries.py`, principal `sns.amazonaws.com`, source ARN the topic's), which
 then invokes functions through their resource policy and the async door, sends to built-in queues and POSTs to
 http(s) endpoints, with retries and the subscription's RedrivePolicy queue as the dead-letter queue. Every message
-is signed (SignatureVersion 1) with the server's key (`sources/sns_signing.py`).
+is signed (SignatureVersion 1, or 2 when the topic says so) with the server's key (`sources/sns_signing.py`).
 
 An http(s) subscription starts as PendingConfirmation: its endpoint gets a SubscriptionConfirmation whose
 SubscribeURL (served by this server without SigV4, as SNS's is) confirms it with the token.
@@ -155,8 +155,8 @@ class Topics:
                 json.loads(value)
             except ValueError:
                 raise SnsInvalidParameter(f"Invalid parameter: {name}: failed to parse JSON") from None
-        if name == "SignatureVersion" and value != "1":
-            raise SnsInvalidParameter("Invalid parameter: SignatureVersion: Nimbus signs with SignatureVersion 1")
+        if name == "SignatureVersion" and value not in ("1", "2"):
+            raise SnsInvalidParameter("Invalid parameter: SignatureVersion")
         if name == "DisplayName" and len(value) > 100:
             raise SnsInvalidParameter("Invalid parameter: DisplayName")
         return value
@@ -201,6 +201,9 @@ class Topics:
         return {"Version": "2008-10-17", "Id": "__default_policy_ID", "Statement": [{
             "Sid": "__default_statement_ID", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": actions,
             "Resource": arn, "Condition": {"StringEquals": {"AWS:SourceOwner": self.account}}}]}  # fmt: skip
+
+    def _signature_version(self, arn: str) -> str:
+        return str(self._topics.get(arn, {}).get("Attributes", {}).get("SignatureVersion", "1"))
 
     def set_topic_attribute(self, arn: str, name: str, value: str | None) -> None:
         doc = self.require(arn)
@@ -259,11 +262,13 @@ class Topics:
 
     async def _send_confirmation(self, sub: Subscription) -> None:
         assert sub.token is not None
+        version = self._signature_version(sub.topic_arn)
         query = urlencode({"Action": "ConfirmSubscription", "TopicArn": sub.topic_arn, "Token": sub.token})
         message_id = str(uuid.uuid4())
         env = sm.confirmation(topic_arn=sub.topic_arn, message_id=message_id, token=sub.token,
                               subscribe_url=f"{self.base_url()}/?{query}", when=self._now(),
-                              cert_url=self.base_url() + CERT_PATH, sign=self.signing.sign)  # fmt: skip
+                              cert_url=self.base_url() + CERT_PATH, sign=lambda d: self.signing.sign(d, version),
+                              signature_version=version)  # fmt: skip
         headers = {"x-amz-sns-message-type": "SubscriptionConfirmation", "x-amz-sns-message-id": message_id,
                    "x-amz-sns-topic-arn": sub.topic_arn}  # fmt: skip
         item = Delivery(sub.protocol, sub.endpoint, json.dumps(env).encode(), PRINCIPAL, sub.topic_arn, HTTP_RETRIES,
@@ -371,11 +376,12 @@ class Topics:
     ) -> list[Delivery]:  # fmt: skip
         """One delivery per confirmed subscription whose filter policy the message passes."""
         when, base = self._now(), self.base_url()
+        version = self._signature_version(topic_arn)
         signatures: dict[bytes, bytes] = {}
 
         def sign(data: bytes) -> bytes:  # a message is signed once, however many subscribers get it
             if data not in signatures:
-                signatures[data] = self.signing.sign(data)
+                signatures[data] = self.signing.sign(data, version)
             return signatures[data]
 
         out = []
@@ -388,7 +394,7 @@ class Topics:
             unsubscribe = f"{base}/?{urlencode({'Action': 'Unsubscribe', 'SubscriptionArn': sub.arn})}"
             env = sm.notification(topic_arn=topic_arn, message_id=message_id, message=text, subject=subject,
                                   when=when, attributes=attrs, unsubscribe_url=unsubscribe,
-                                  cert_url=base + CERT_PATH, sign=sign)  # fmt: skip
+                                  cert_url=base + CERT_PATH, sign=sign, signature_version=version)  # fmt: skip
             out.append(self._delivery(sub, env, text, attrs))
         return out
 
