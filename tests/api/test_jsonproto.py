@@ -136,3 +136,57 @@ def test_a_pattern_must_match_the_whole_value_as_aws_checks_it() -> None:
     assert proto.validate("GetFunctionUrlConfig", {"FunctionName": "my-function"})
     with pytest.raises(ValidationError, match="at 'functionName' failed to satisfy constraint: Member must satisfy"):
         proto.validate("GetFunctionUrlConfig", {"FunctionName": "my function!"})
+
+
+# ---- Lambda's words: every violation at once, lists and maps as one violation each ----
+
+
+@pytest.fixture(scope="module")
+def lam() -> JsonProtocol:
+    return JsonProtocol("lambda", camel_paths=True, aggregate=True)
+
+
+def _message(proto: JsonProtocol, op: str, value: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as info:
+        proto.validate(op, value)
+    return str(info.value)
+
+
+def test_every_violation_is_reported_in_one_error(lam: JsonProtocol) -> None:
+    message = _message(lam, "CreateAlias", {"FunctionName": "f", "Name": "123", "FunctionVersion": "x"})
+    assert message == (
+        "2 validation errors detected: Value '123' at 'name' failed to satisfy constraint: Member must satisfy "
+        "regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+); Value 'x' at 'functionVersion' failed to "
+        "satisfy constraint: Member must satisfy regular expression pattern: (\\$LATEST(\\.PUBLISHED)?|[0-9]+)"
+    )
+    assert _message(lam, "CreateAlias", {"FunctionName": "f", "FunctionVersion": "1"}) == (
+        "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null"
+    )
+
+
+def test_a_lists_members_are_one_violation_at_the_list(lam: JsonProtocol) -> None:
+    message = _message(lam, "PublishLayerVersion", {"LayerName": "l", "Content": {}, "CompatibleRuntimes": ["cobol"]})
+    assert message.startswith(
+        "1 validation error detected: Value '[cobol]' at 'compatibleRuntimes' failed to satisfy constraint: "
+        "Member must satisfy constraint: [Member must satisfy enum value set: [nodejs, nodejs4.3, "
+    ), message
+    two = _message(lam, "CreateFunction", {"FunctionName": "f", "Role": "arn:aws:iam::000000000000:role/r",
+                                           "Code": {}, "Architectures": ["x86_64", "arm64"]})  # fmt: skip
+    assert two == (
+        "1 validation error detected: Value '[x86_64, arm64]' at 'architectures' failed to satisfy constraint: "
+        "Member must have length less than or equal to 1"
+    )
+
+
+def test_a_maps_values_are_one_violation_at_the_map(lam: JsonProtocol) -> None:
+    routing = {"AdditionalVersionWeights": {"2": 2}}
+    assert _message(lam, "UpdateAlias", {"FunctionName": "f", "Name": "live", "RoutingConfig": routing}) == (
+        "1 validation error detected: Value '{2=2}' at 'routingConfig.additionalVersionWeights' failed to satisfy "
+        "constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0]"
+    )
+
+
+def test_other_services_keep_the_first_violation(sqs: JsonProtocol) -> None:
+    with pytest.raises(SqsInvalidParameterValue) as info:
+        parse(sqs, "ReceiveMessage", {"QueueUrl": "u", "MaxNumberOfMessages": "10", "WaitTimeSeconds": "x"})
+    assert str(info.value).startswith("1 validation error detected: Value '10' at 'MaxNumberOfMessages'")

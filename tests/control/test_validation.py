@@ -10,7 +10,7 @@ import pytest
 
 from nimbus.control import validation as v
 from nimbus.control.records import new_config
-from nimbus.errors import InvalidParameterValue, NimbusError, PreconditionFailed, ValidationError
+from nimbus.errors import InvalidParameterValue, NimbusError, PreconditionFailed, ResourceNotFound, ValidationError
 
 ROLE = "arn:aws:iam::000000000000:role/r"
 
@@ -71,8 +71,31 @@ def test_create_request_needs_role_code_runtime_and_handler() -> None:
     for missing in ("Role", "Code", "Runtime", "Handler"):
         with pytest.raises(InvalidParameterValue, match="required"):
             v.create_request({k: x for k, x in body.items() if k != missing})
-    with pytest.raises(ValidationError):
-        v.create_request(body | {"FunctionName": "bad name"})
+    for name in ("x" * 65, "a.b", f"arn:aws:lambda:us-east-1:000000000000:function:{'x' * 65}"):
+        with pytest.raises(InvalidParameterValue):  # the model takes them (up to 140): a service rule refuses
+            v.create_request(body | {"FunctionName": name})
+
+
+def test_function_refs_as_lookups_resolve_them() -> None:
+    """Lookups (API reference, GetFunction, Errors): a name no function can have is not found, not invalid; an
+    ARN of another region is not reachable; what the model's pattern refuses is a ValidationException."""
+    ref = v.parse_function_ref
+    here = {"region": "us-east-1", "account": "000000000000"}
+    assert ref("arn:aws:lambda:us-east-1:000000000000:function:f:live", **here) == v.FunctionRef("f", "live")
+    assert ref("000000000000:function:f", **here, qualifier="$LATEST") == v.FunctionRef("f", "$LATEST")
+    with pytest.raises(
+        ResourceNotFound, match=r"Function not found: arn:aws:lambda:us-east-1:000000000000:function:x{65}$"
+    ):
+        ref("x" * 65, **here)
+    with pytest.raises(
+        ResourceNotFound, match=r"^Functions from 'eu-central-1' are not reachable in this region \('us-east-1'\)$"
+    ):
+        ref("arn:aws:lambda:eu-central-1:000000000000:function:f", **here)
+    for bad in ("bad name", "f:$latest", "x" * 257):
+        with pytest.raises(ValidationError, match="at 'functionName'"):
+            ref(bad, **here)
+    with pytest.raises(ValidationError, match="at 'qualifier'"):
+        ref("f", **here, qualifier="a b")
 
 
 def test_zip_file() -> None:

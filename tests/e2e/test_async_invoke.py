@@ -336,7 +336,7 @@ def test_event_invoke_config_crud(lam: Any, make_fn: Any) -> None:
     [
         ({"MaximumRetryAttempts": 3}, "ValidationException", 400),
         ({"MaximumRetryAttempts": -1}, "ValidationException", 400),
-        ({"MaximumRetryAttempts": "two"}, "InvalidParameterValueException", 400),
+        ({"MaximumRetryAttempts": "two"}, "ValidationException", 400),  # not an integer: the model refuses it
         ({"MaximumEventAgeInSeconds": 59}, "ValidationException", 400),
         ({"MaximumEventAgeInSeconds": 21601}, "ValidationException", 400),
         ({"DestinationConfig": {"OnFailure": {"Destination": "not-an-arn"}}}, "ValidationException", 400),

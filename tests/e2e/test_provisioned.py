@@ -78,7 +78,7 @@ def test_provisioned_refusals(server: Any, lam: Any, create_function: Any, fn_na
     for qualifier, count, code in (
         ("$LATEST", 1, "InvalidParameterValueException"),
         ("9", 1, "ResourceNotFoundException"),
-        ("1", 0, "InvalidParameterValueException"),
+        ("1", 0, "ValidationException"),  # the model's PositiveInteger (min 1) refuses it
     ):
         with pytest.raises(ClientError) as err:
             raw.put_provisioned_concurrency_config(

@@ -150,7 +150,8 @@ MEMBERS: dict[str, tuple[Any, Any]] = {
                        "LogGroup": "/custom/settings"},
                       {"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG", "SystemLogLevel": "WARN",
                        "LogGroup": "/custom/settings"}),
-    "FileSystemConfigs": ([{"Arn": "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/fsap-1",
+    "FileSystemConfigs": ([{"Arn": "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/"
+                                   "fsap-0123456789abcdef0",  # an ARN the model's pattern takes
                             "LocalMountPath": "/mnt/efs"}], None),
     "ImageConfig": ({"Command": ["app.handler"]}, None),
     "CodeSigningConfigArn": ("arn:aws:lambda:us-east-1:000000000000:code-signing-config:csc-12345678901234567",

@@ -4,24 +4,29 @@ and the storage are `control.event_invoke`'s."""
 from __future__ import annotations
 
 from nimbus.api.http import Request, Response, Router
+from nimbus.api.lambda_input import LambdaInput
 from nimbus.config import Settings
 from nimbus.control import validation as v
 from nimbus.control.event_invoke import EventInvokeConfigs
-from nimbus.errors import ValidationError
 
 
 class AsyncConfigApi:
     def __init__(self, settings: Settings, configs: EventInvokeConfigs) -> None:
         self.settings = settings
         self.configs = configs
+        self.input = LambdaInput()
 
     def register(self, router: Router) -> None:
         path = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
-        router.add("PUT", path, self.put, "PutFunctionEventInvokeConfig")
-        router.add("POST", path, self.update, "UpdateFunctionEventInvokeConfig")
-        router.add("GET", path, self.get, "GetFunctionEventInvokeConfig")
-        router.add("DELETE", path, self.delete, "DeleteFunctionEventInvokeConfig")
-        router.add("GET", path + "/list", self.list, "ListFunctionEventInvokeConfigs")
+        routes = [
+            ("PUT", path, self.put, "PutFunctionEventInvokeConfig"),
+            ("POST", path, self.update, "UpdateFunctionEventInvokeConfig"),
+            ("GET", path, self.get, "GetFunctionEventInvokeConfig"),
+            ("DELETE", path, self.delete, "DeleteFunctionEventInvokeConfig"),
+            ("GET", path + "/list", self.list, "ListFunctionEventInvokeConfigs"),
+        ]
+        for method, route, handler, operation in routes:
+            router.add(method, route, self.input.guard(operation, handler), operation)
 
     def _ref(self, req: Request) -> v.FunctionRef:
         return v.parse_function_ref(
@@ -50,12 +55,7 @@ class AsyncConfigApi:
 
     async def list(self, req: Request) -> Response:
         ref = self._ref(req)
-        raw = req.query_one("MaxItems")
-        if raw is not None and (not raw.isdigit() or not 1 <= int(raw) <= 50):
-            raise ValidationError(
-                f"1 validation error detected: Value '{raw}' at 'maxItems' failed to satisfy constraint: "
-                "Member must have value between 1 and 50"
-            )
+        raw = req.query_one("MaxItems")  # the model checked it: 1 to 50
         items, marker = self.configs.list(ref.name, req.query_one("Marker"), int(raw) if raw else None)
         out = {"FunctionEventInvokeConfigs": [self.configs.describe(c) for c in items]}
         return Response.json(out | ({"NextMarker": marker} if marker else {}))

@@ -5,9 +5,11 @@ A thin adapter over `invoke.concurrency.Concurrency`, which owns both: parse the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nimbus.api.http import Request, Response, Router
+from nimbus.api.lambda_input import LambdaInput
 from nimbus.config import Settings
 from nimbus.control import validation as v
 from nimbus.control.provisioned import ProvisionedConfig
@@ -16,6 +18,11 @@ from nimbus.errors import InvalidParameterValue, NimbusError
 from nimbus.invoke.concurrency import Concurrency
 
 PROVISIONED = "/2019-09-30/functions/{FunctionName}/provisioned-concurrency"
+#: Lambda's answer to reserved concurrency on a version or an alias
+UNQUALIFIED_ONLY = (
+    "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. "
+    "Please specify either a function name or an unqualified function ARN."
+)
 
 
 class ProvisionedConcurrencyConfigNotFound(NimbusError):
@@ -31,15 +38,26 @@ class ConcurrencyApi:
         self.registry = registry
         self.concurrency = concurrency
         self.configs = concurrency.configs
+        self.input = LambdaInput()
 
     def register(self, router: Router) -> None:
         reserved = "/functions/{FunctionName}/concurrency"
-        router.add("PUT", "/2017-10-31" + reserved, self.put_reserved, "PutFunctionConcurrency")
-        router.add("GET", "/2019-09-30" + reserved, self.get_reserved, "GetFunctionConcurrency")
-        router.add("DELETE", "/2017-10-31" + reserved, self.delete_reserved, "DeleteFunctionConcurrency")
-        router.add("PUT", PROVISIONED, self.put_provisioned, "PutProvisionedConcurrencyConfig")
-        router.add("GET", PROVISIONED, self.get_provisioned, "GetProvisionedConcurrencyConfig")
-        router.add("DELETE", PROVISIONED, self.delete_provisioned, "DeleteProvisionedConcurrencyConfig")
+        routes = [
+            ("PUT", "/2017-10-31" + reserved, self.put_reserved, "PutFunctionConcurrency"),
+            ("GET", "/2019-09-30" + reserved, self.get_reserved, "GetFunctionConcurrency"),
+            ("DELETE", "/2017-10-31" + reserved, self.delete_reserved, "DeleteFunctionConcurrency"),
+            ("PUT", PROVISIONED, self.put_provisioned, "PutProvisionedConcurrencyConfig"),
+            ("GET", PROVISIONED, self.get_provisioned, "GetProvisionedConcurrencyConfig"),
+            ("DELETE", PROVISIONED, self.delete_provisioned, "DeleteProvisionedConcurrencyConfig"),
+        ]
+        for method, path, handler, operation in routes:
+            router.add(method, path, self.input.guard(operation, handler, self._operation(operation)), operation)
+
+    @staticmethod
+    def _operation(operation: str) -> Callable[[Request], str]:
+        """The operation a request is, for the model check: a GET with `List=ALL` lists provisioned configs."""
+        listing = "ListProvisionedConcurrencyConfigs"
+        return lambda req: listing if req.method == "GET" and req.query_one("List") == "ALL" else operation
 
     def _name(self, req: Request, *, qualified: bool = False) -> tuple[str, str | None]:
         ref = v.parse_function_ref(
@@ -47,15 +65,13 @@ class ConcurrencyApi:
             qualifier=req.query_one("Qualifier"),
         )  # fmt: skip
         if ref.qualifier is not None and not qualified:
-            raise InvalidParameterValue("Concurrency is set on the unqualified function name.")
+            raise InvalidParameterValue(UNQUALIFIED_ONLY)
         return ref.name, ref.qualifier
 
     # ---- reserved ----
     async def put_reserved(self, req: Request) -> Response:
         name, _ = self._name(req)
-        value = req.json().get("ReservedConcurrentExecutions")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidParameterValue("ReservedConcurrentExecutions must be an integer of 0 or more.")
+        value = req.json()["ReservedConcurrentExecutions"]  # the model checked it: an integer, 0 or more
         await self.concurrency.set_reserved(name, value)
         return Response.json({"ReservedConcurrentExecutions": value})
 

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -42,6 +43,37 @@ def _default_missing(path: str) -> NimbusError:
 _INDEX = re.compile(r"\.\d+")
 
 
+@dataclass(frozen=True)
+class _Violation:
+    shape: Shape | None  # None: a required member is missing
+    path: str
+    value: Any
+    constraint: str
+
+
+def _scalar(shape: Shape) -> bool:
+    return not isinstance(shape, StructureShape | ListShape | MapShape)
+
+
+def _text(value: Any) -> str:
+    """A value as Lambda's (Java) validation messages print it: lists `[a, b]`, maps `{k=v}`, booleans lower."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(x) for x in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_text(k)}={_text(x)}" for k, x in value.items()) + "}"
+    return "null" if value is None else str(value)
+
+
+def _render(value: Any, aggregate: bool) -> str:
+    if value is None:
+        return "null"
+    if aggregate:
+        return f"'{_text(value)}'"
+    return f"'{value if isinstance(value, str | int | float) else type(value).__name__}'"
+
+
 @cache
 def _pattern(text: str) -> re.Pattern[str]:
     return re.compile(text)
@@ -64,13 +96,18 @@ class JsonProtocol:
         missing: MissingFactory = _default_missing,
         open_enums: frozenset[str] = frozenset(),
         camel_paths: bool = False,
+        aggregate: bool = False,
         model: ServiceModel | None = None,
     ) -> None:
         """`open_enums`: members (`Operation.Member`, list indices left out) whose modeled enum the service itself
         does not enforce (SQS's ReceiveMessage.AttributeNames takes message system attribute names too).
         `camel_paths`: name members in error messages as the service does, with a lower-case first letter
         (Lambda: "Value 'X' at 'authType' failed to satisfy constraint"). `model`: the service model to use
-        instead of botocore's as installed (the REST-JSON codec completes constraints the model leaves in names)."""
+        instead of botocore's as installed (the REST-JSON codec completes constraints the model leaves in names).
+        `aggregate`: report every violation in one error, as Lambda does ("2 validation errors detected: ...;
+        ..."), a missing member among them ("Value null at ..."), a list's or map's members as one violation at
+        the list ("Value '[a, b]' at 'architectures' ...: Member must satisfy constraint: [...]"); otherwise the
+        first violation is raised alone, a missing member through `missing`."""
         self.model = model or load_model(service)
         meta = self.model.metadata
         #: "" for a REST service (Lambda, API Gateway), which names operations by method and path, not a header
@@ -80,6 +117,7 @@ class JsonProtocol:
         self._missing = missing
         self._open_enums = open_enums
         self._camel = camel_paths
+        self._aggregate = aggregate
 
     def operation(self, target: str) -> OperationModel:
         """The operation an `X-Amz-Target` header names, or UnknownOperation."""
@@ -98,7 +136,7 @@ class JsonProtocol:
         if shape is None:
             return {}
         opened = frozenset(e.partition(".")[2] for e in self._open_enums if e.startswith(f"{op.name}."))
-        out = self._check(shape, value, "", opened)
+        out = self._check_all(shape, value, opened)
         assert isinstance(out, dict)
         return out
 
@@ -109,7 +147,8 @@ class JsonProtocol:
         op = self.model.operation_model(operation)
         if op.input_shape is None:
             return {}
-        out = self._check(op.input_shape, value, "", frozenset())
+        opened = frozenset(e.partition(".")[2] for e in self._open_enums if e.startswith(f"{operation}."))
+        out = self._check_all(op.input_shape, value, opened)
         assert isinstance(out, dict)
         return out
 
@@ -118,64 +157,93 @@ class JsonProtocol:
             return path
         return ".".join(part[:1].lower() + part[1:] for part in path.split("."))
 
-    def _fail(self, shape: Shape, path: str, value: Any, constraint: str) -> NimbusError:
-        shown = value if isinstance(value, str | int | float) else type(value).__name__
-        path = self._shown_path(path)
-        return self._invalid(
-            f"1 validation error detected: Value '{shown}' at '{path}' failed to satisfy constraint: {constraint}",
-            shape,
+    def _check_all(self, shape: Shape, value: Any, opened: frozenset[str]) -> Any:
+        """Check the whole input, collecting every violation; raise them together (`aggregate`) or the first."""
+        found: list[_Violation] = []
+        out = self._check(shape, value, "", opened, found)
+        if not found:
+            return out
+        first = found[0]
+        if first.shape is None and not self._aggregate:
+            raise self._missing(self._shown_path(first.path))
+        shown = found if self._aggregate else found[:1]
+        count = f"{len(shown)} validation error{'s' if len(shown) > 1 else ''} detected: "
+        text = "; ".join(
+            f"Value {_render(x.value, self._aggregate)} at '{self._shown_path(x.path)}' failed to satisfy "
+            f"constraint: {x.constraint}"
+            for x in shown
         )
+        raise self._invalid(count + text, first.shape or shape)
 
-    def _check(self, shape: Shape, value: Any, path: str, opened: frozenset[str]) -> Any:
+    def _check(self, shape: Shape, value: Any, path: str, opened: frozenset[str], found: list[_Violation]) -> Any:
         kind = shape.type_name
         meta = shape.metadata
+
+        def fail(constraint: str) -> Any:
+            found.append(_Violation(shape, path, value, constraint))
+            return value
+
         if isinstance(shape, StructureShape):
             if not isinstance(value, dict):
-                raise self._fail(shape, path, value, "Member must be a structure")
+                return fail("Member must be a structure")
             out: dict[str, Any] = {}
             for name in shape.required_members:
                 if value.get(name) is None:
-                    raise self._missing(self._shown_path(f"{path}.{name}" if path else name))
+                    found.append(_Violation(None, f"{path}.{name}" if path else name, None, "Member must not be null"))
             for name, member in shape.members.items():
                 if value.get(name) is not None:
-                    out[name] = self._check(member, value[name], f"{path}.{name}" if path else name, opened)
+                    out[name] = self._check(member, value[name], f"{path}.{name}" if path else name, opened, found)
             return out
         if isinstance(shape, ListShape):
             if not isinstance(value, list):
-                raise self._fail(shape, path, value, "Member must be a list")
-            self._size(shape, path, value, len(value))
-            return [self._check(shape.member, v, f"{path}.{i + 1}", opened) for i, v in enumerate(value)]
+                return fail("Member must be a list")
+            self._size(shape, path, value, len(value), found)
+            if self._aggregate and _scalar(shape.member):  # Lambda's words: one violation for the whole list
+                inner: list[_Violation] = []
+                items = [self._check(shape.member, v, path, opened, inner) for v in value]
+                self._collapse(shape, path, value, "Member must satisfy constraint", inner, found)
+                return items
+            return [self._check(shape.member, v, f"{path}.{i + 1}", opened, found) for i, v in enumerate(value)]
         if isinstance(shape, MapShape):
             if not isinstance(value, dict):
-                raise self._fail(shape, path, value, "Member must be a map")
-            self._size(shape, path, value, len(value))
-            return {self._check(shape.key, k, f"{path}.key", opened): self._check(shape.value, v, f"{path}.{k}", opened)
+                return fail("Member must be a map")
+            self._size(shape, path, value, len(value), found)
+            if self._aggregate and _scalar(shape.value):
+                keys: list[_Violation] = []
+                values: list[_Violation] = []
+                checked = {
+                    self._check(shape.key, k, path, opened, keys): self._check(shape.value, v, path, opened, values)
+                    for k, v in value.items()
+                }
+                self._collapse(shape, path, value, "Map keys must satisfy constraint", keys, found)
+                self._collapse(shape, path, value, "Map value must satisfy constraint", values, found)
+                return checked
+            return {self._check(shape.key, k, f"{path}.key", opened, found):
+                    self._check(shape.value, v, f"{path}.{k}", opened, found)
                     for k, v in value.items()}  # fmt: skip
         if kind == "string":
             if not isinstance(value, str):
-                raise self._fail(shape, path, value, "Member must be a string")
+                return fail("Member must be a string")
             enum = meta.get("enum")
             if enum and value not in enum and _INDEX.sub("", path) not in opened:
-                raise self._fail(shape, path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
-            self._size(shape, path, value, len(value))
+                return fail(f"Member must satisfy enum value set: [{', '.join(enum)}]")
+            self._size(shape, path, value, len(value), found)
             if "pattern" in meta and not _pattern(meta["pattern"]).fullmatch(value):
-                raise self._fail(
-                    shape, path, value, f"Member must satisfy regular expression pattern: {meta['pattern']}"
-                )
+                return fail(f"Member must satisfy regular expression pattern: {meta['pattern']}")
             return value
         if kind in ("integer", "long"):
             if not isinstance(value, int) or isinstance(value, bool):
-                raise self._fail(shape, path, value, "Member must be an integer")
-            self._range(shape, path, value)
+                return fail("Member must be an integer")
+            self._range(shape, path, value, found)
             return value
         if kind in ("float", "double"):
             if not isinstance(value, int | float) or isinstance(value, bool):
-                raise self._fail(shape, path, value, "Member must be a number")
-            self._range(shape, path, value)
+                return fail("Member must be a number")
+            self._range(shape, path, value, found)
             return value
         if kind == "boolean":
             if not isinstance(value, bool):
-                raise self._fail(shape, path, value, "Member must be a boolean")
+                return fail("Member must be a boolean")
             return value
         if kind == "blob":
             try:
@@ -183,28 +251,40 @@ class JsonProtocol:
             except (binascii.Error, ValueError):
                 data = None
             if data is None:
-                raise self._fail(shape, path, value, "Member must be base64-encoded binary data")
-            self._size(shape, path, value, len(data))
+                return fail("Member must be base64-encoded binary data")
+            self._size(shape, path, value, len(data), found)
             return data
         if kind == "timestamp":
             if not isinstance(value, int | float | str) or isinstance(value, bool):
-                raise self._fail(shape, path, value, "Member must be a timestamp")
+                return fail("Member must be a timestamp")
             return value
         return value
 
-    def _size(self, shape: Shape, path: str, value: Any, size: int) -> None:
+    @staticmethod
+    def _collapse(
+        shape: Shape, path: str, value: Any, lead: str, inner: list[_Violation], found: list[_Violation]
+    ) -> None:
+        """The violations of a list's members (or a map's keys or values) as one, in Lambda's words: "Member
+        must satisfy constraint: [Member must satisfy enum value set: [...]]", at the list's own path."""
+        constraints = list(dict.fromkeys(x.constraint for x in inner))
+        if constraints:
+            found.append(_Violation(shape, path, value, f"{lead}: [{', '.join(constraints)}]"))
+
+    @staticmethod
+    def _size(shape: Shape, path: str, value: Any, size: int, found: list[_Violation]) -> None:
         lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
         if lo is not None and size < lo:
-            raise self._fail(shape, path, value, f"Member must have length greater than or equal to {lo}")
-        if hi is not None and size > hi:
-            raise self._fail(shape, path, value, f"Member must have length less than or equal to {hi}")
+            found.append(_Violation(shape, path, value, f"Member must have length greater than or equal to {lo}"))
+        elif hi is not None and size > hi:
+            found.append(_Violation(shape, path, value, f"Member must have length less than or equal to {hi}"))
 
-    def _range(self, shape: Shape, path: str, value: float) -> None:
+    @staticmethod
+    def _range(shape: Shape, path: str, value: float, found: list[_Violation]) -> None:
         lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
         if lo is not None and value < lo:
-            raise self._fail(shape, path, value, f"Member must have value greater than or equal to {lo}")
-        if hi is not None and value > hi:
-            raise self._fail(shape, path, value, f"Member must have value less than or equal to {hi}")
+            found.append(_Violation(shape, path, value, f"Member must have value greater than or equal to {lo}"))
+        elif hi is not None and value > hi:
+            found.append(_Violation(shape, path, value, f"Member must have value less than or equal to {hi}"))
 
     # ---- output ----
     def serialize(self, op: OperationModel, output: dict[str, Any] | None) -> bytes:

@@ -6,7 +6,8 @@ import base64
 from typing import Any
 
 from nimbus.api.code_links import CodeLinks
-from nimbus.api.http import Request, Response, Router
+from nimbus.api.http import CONTROL_BODY_MAX, Handler, Request, Response, Router
+from nimbus.api.lambda_input import LambdaInput
 from nimbus.config import Settings
 from nimbus.control import validation as v
 from nimbus.control.registry import Registry, check_tags
@@ -41,29 +42,36 @@ class LambdaApi:
         self.concurrency = concurrency
         #: the door's asynchronous half (InvocationType Event); None where no queue store is wired (some tests)
         self.async_invoker = async_invoker
+        self.input = LambdaInput()
 
     def register(self, router: Router) -> None:
         fn = "/2015-03-31/functions/{FunctionName}"
+        # Invoke is not guarded by the model check: its path is hot (lambda_input.py)
         router.add("POST", fn + "/invocations", self.invoke, "Invoke", max_body=v.INVOKE_PAYLOAD_MAX)
-        router.add("POST", "/2015-03-31/functions", self.create_function, "CreateFunction", v.CREATE_BODY_MAX)
-        router.add("GET", "/2015-03-31/functions", self.list_functions, "ListFunctions")
-        router.add("GET", fn, self.get_function, "GetFunction")
-        router.add("GET", fn + "/configuration", self.get_configuration, "GetFunctionConfiguration")
-        router.add("PUT", fn + "/code", self.update_code, "UpdateFunctionCode", v.CREATE_BODY_MAX)
-        router.add("PUT", fn + "/configuration", self.update_configuration, "UpdateFunctionConfiguration")
-        router.add("DELETE", fn, self.delete_function, "DeleteFunction")
-        router.add("POST", fn + "/versions", self.publish_version, "PublishVersion")
-        router.add("GET", fn + "/versions", self.list_versions, "ListVersionsByFunction")
-        router.add("POST", fn + "/aliases", self.create_alias, "CreateAlias")
-        router.add("GET", fn + "/aliases", self.list_aliases, "ListAliases")
-        router.add("GET", fn + "/aliases/{Name}", self.get_alias, "GetAlias")
-        router.add("PUT", fn + "/aliases/{Name}", self.update_alias, "UpdateAlias")
-        router.add("DELETE", fn + "/aliases/{Name}", self.delete_alias, "DeleteAlias")
-        router.add("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", self.invoke_async, "InvokeAsync")
-        router.add("POST", "/2017-03-31/tags/{Resource}", self.tag_resource, "TagResource")
-        router.add("DELETE", "/2017-03-31/tags/{Resource}", self.untag_resource, "UntagResource")
-        router.add("GET", "/2017-03-31/tags/{Resource}", self.list_tags, "ListTags")
-        router.add("GET", "/2016-08-19/account-settings", self.account_settings, "GetAccountSettings")
+        routes: list[tuple[str, str, Handler, str, int]] = [
+            ("POST", "/2015-03-31/functions", self.create_function, "CreateFunction", v.CREATE_BODY_MAX),
+            ("GET", "/2015-03-31/functions", self.list_functions, "ListFunctions", CONTROL_BODY_MAX),
+            ("GET", fn, self.get_function, "GetFunction", CONTROL_BODY_MAX),
+            ("GET", fn + "/configuration", self.get_configuration, "GetFunctionConfiguration", CONTROL_BODY_MAX),
+            ("PUT", fn + "/code", self.update_code, "UpdateFunctionCode", v.CREATE_BODY_MAX),
+            ("PUT", fn + "/configuration", self.update_configuration, "UpdateFunctionConfiguration", CONTROL_BODY_MAX),
+            ("DELETE", fn, self.delete_function, "DeleteFunction", CONTROL_BODY_MAX),
+            ("POST", fn + "/versions", self.publish_version, "PublishVersion", CONTROL_BODY_MAX),
+            ("GET", fn + "/versions", self.list_versions, "ListVersionsByFunction", CONTROL_BODY_MAX),
+            ("POST", fn + "/aliases", self.create_alias, "CreateAlias", CONTROL_BODY_MAX),
+            ("GET", fn + "/aliases", self.list_aliases, "ListAliases", CONTROL_BODY_MAX),
+            ("GET", fn + "/aliases/{Name}", self.get_alias, "GetAlias", CONTROL_BODY_MAX),
+            ("PUT", fn + "/aliases/{Name}", self.update_alias, "UpdateAlias", CONTROL_BODY_MAX),
+            ("DELETE", fn + "/aliases/{Name}", self.delete_alias, "DeleteAlias", CONTROL_BODY_MAX),
+            ("POST", "/2014-11-13/functions/{FunctionName}/invoke-async", self.invoke_async, "InvokeAsync",
+             CONTROL_BODY_MAX),
+            ("POST", "/2017-03-31/tags/{Resource}", self.tag_resource, "TagResource", CONTROL_BODY_MAX),
+            ("DELETE", "/2017-03-31/tags/{Resource}", self.untag_resource, "UntagResource", CONTROL_BODY_MAX),
+            ("GET", "/2017-03-31/tags/{Resource}", self.list_tags, "ListTags", CONTROL_BODY_MAX),
+            ("GET", "/2016-08-19/account-settings", self.account_settings, "GetAccountSettings", CONTROL_BODY_MAX),
+        ]  # fmt: skip
+        for method, path, handler, operation, max_body in routes:
+            router.add(method, path, self.input.guard(operation, handler), operation, max_body)
 
     # ---- helpers ----
     def _ref(self, req: Request, *, allow_qualifier: bool = True) -> v.FunctionRef:
@@ -107,9 +115,7 @@ class LambdaApi:
         return Response.json(out, 201)
 
     async def list_functions(self, req: Request) -> Response:
-        every = req.query_one("FunctionVersion")
-        if every not in (None, "ALL"):
-            raise InvalidParameterValue("FunctionVersion must be ALL when given.")
+        every = req.query_one("FunctionVersion")  # the model's enum allows ALL only
         if every == "ALL":  # each function's $LATEST followed by its published versions
             pairs = [(name, ver) for name in self.registry.names() for ver in self.registry.get(name).version_names()]
             chunk, marker = page(pairs, req.query_one("Marker"), self._max_items(req))
@@ -133,7 +139,19 @@ class LambdaApi:
         return Response.json(out)
 
     async def get_configuration(self, req: Request) -> Response:
-        return Response.json(self._described(req)[0])
+        try:
+            return Response.json(self._described(req)[0])
+        except ResourceNotFound as exc:
+            raise self._latest_not_found(req, exc) from None
+
+    def _latest_not_found(self, req: Request, exc: ResourceNotFound) -> ResourceNotFound:
+        """Lambda names a missing function by its `$LATEST` ARN where the operation runs or reads a version
+        (GetFunctionConfiguration, Invoke), when no qualifier was given: only the message changes."""
+        ref = self._ref(req)
+        arn = self.registry.function_arn(ref.name)
+        if ref.qualifier is None and str(exc) == f"Function not found: {arn}":
+            return ResourceNotFound(f"Function not found: {arn}:$LATEST")
+        return exc
 
     async def update_code(self, req: Request) -> Response:
         name = self._ref(req, allow_qualifier=False).name
@@ -199,7 +217,10 @@ class LambdaApi:
         options = InvokeOptions(
             req.request_id, kind, req.header("x-amz-log-type") or "None", req.header("x-amz-client-context")
         )
-        result = await self.invoker.invoke(self._ref(req), req.body, options)
+        try:
+            result = await self.invoker.invoke(self._ref(req), req.body, options)
+        except ResourceNotFound as exc:  # the exception path only: the warm path pays nothing for the message
+            raise self._latest_not_found(req, exc) from None
         if kind == "DryRun":
             return Response(204, headers=[(b"x-amz-executed-version", result.executed_version.encode())])
         headers = [_JSON, (b"x-amz-executed-version", result.executed_version.encode())]
@@ -232,12 +253,14 @@ class LambdaApi:
         name = arn[len(prefix) :]
         if ":" in name:
             raise InvalidParameterValue("Tags are supported on unqualified function ARNs only.")
-        self.registry.get(v.function_name(name))
+        self.registry.get(name)
         return name
 
     async def tag_resource(self, req: Request) -> Response:
         name = self._tag_target(req)
-        await self.registry.set_tags(name, tags=check_tags(req.json().get("Tags")))
+        tags = check_tags(req.json().get("Tags"))
+        v.tag_count(self.registry.get(name).tags, tags)
+        await self.registry.set_tags(name, tags=tags)
         return Response(204)
 
     async def untag_resource(self, req: Request) -> Response:

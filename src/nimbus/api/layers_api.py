@@ -6,6 +6,7 @@ from typing import Any
 
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.http import Request, Response, Router
+from nimbus.api.lambda_input import LambdaInput
 from nimbus.control.layers import LayerRegistry, LayerVersion
 from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import page
@@ -14,21 +15,32 @@ from nimbus.errors import InvalidParameterValue
 LAYERS = "/2018-10-31/layers"
 
 
+def _list_or_find(req: Request) -> str:
+    return "GetLayerVersionByArn" if req.query_one("find") == "LayerVersion" else "ListLayers"
+
+
 class LayersApi:
     def __init__(self, layers: LayerRegistry, links: CodeLinks) -> None:
         self.layers = layers
         self.links = links
+        self.input = LambdaInput()
 
     def register(self, router: Router) -> None:
         one = LAYERS + "/{LayerName}/versions/{VersionNumber}"
-        router.add("POST", LAYERS + "/{LayerName}/versions", self.publish, "PublishLayerVersion", CREATE_BODY_MAX)
-        router.add("GET", LAYERS + "/{LayerName}/versions", self.list_versions, "ListLayerVersions")
-        router.add("GET", one, self.get_version, "GetLayerVersion")
-        router.add("DELETE", one, self.delete_version, "DeleteLayerVersion")
-        router.add("POST", one + "/policy", self.add_permission, "AddLayerVersionPermission")
-        router.add("GET", one + "/policy", self.get_policy, "GetLayerVersionPolicy")
-        router.add("DELETE", one + "/policy/{StatementId}", self.remove_permission, "RemoveLayerVersionPermission")
-        router.add("GET", LAYERS, self.list_or_find, "ListLayers")
+        guard = self.input.guard
+        publish = "PublishLayerVersion"
+        router.add("POST", LAYERS + "/{LayerName}/versions", guard(publish, self.publish), publish, CREATE_BODY_MAX)
+        routes = [
+            ("GET", LAYERS + "/{LayerName}/versions", self.list_versions, "ListLayerVersions"),
+            ("GET", one, self.get_version, "GetLayerVersion"),
+            ("DELETE", one, self.delete_version, "DeleteLayerVersion"),
+            ("POST", one + "/policy", self.add_permission, "AddLayerVersionPermission"),
+            ("GET", one + "/policy", self.get_policy, "GetLayerVersionPolicy"),
+            ("DELETE", one + "/policy/{StatementId}", self.remove_permission, "RemoveLayerVersionPermission"),
+        ]
+        for method, path, handler, operation in routes:
+            router.add(method, path, guard(operation, handler), operation)
+        router.add("GET", LAYERS, guard("ListLayers", self.list_or_find, _list_or_find), "ListLayers")  # fmt: skip
 
     def _version(self, req: Request) -> tuple[str, int]:
         raw = req.params["VersionNumber"]

@@ -4,7 +4,7 @@ which owns the mappings, their rules and their pollers. Create, Update and Delet
 from __future__ import annotations
 
 from nimbus.api.http import Request, Response, Router
-from nimbus.errors import ValidationError
+from nimbus.api.lambda_input import LambdaInput
 from nimbus.sources.mappings import Mappings
 
 PATH = "/2015-03-31/event-source-mappings"
@@ -13,25 +13,25 @@ PATH = "/2015-03-31/event-source-mappings"
 class MappingsApi:
     def __init__(self, mappings: Mappings) -> None:
         self.mappings = mappings
+        self.input = LambdaInput()
 
     def register(self, router: Router) -> None:
-        router.add("POST", PATH, self.create, "CreateEventSourceMapping")
-        router.add("GET", PATH, self.list, "ListEventSourceMappings")
-        router.add("GET", PATH + "/{UUID}", self.get, "GetEventSourceMapping")
-        router.add("PUT", PATH + "/{UUID}", self.update, "UpdateEventSourceMapping")
-        router.add("DELETE", PATH + "/{UUID}", self.delete, "DeleteEventSourceMapping")
+        routes = [
+            ("POST", PATH, self.create, "CreateEventSourceMapping"),
+            ("GET", PATH, self.list, "ListEventSourceMappings"),
+            ("GET", PATH + "/{UUID}", self.get, "GetEventSourceMapping"),
+            ("PUT", PATH + "/{UUID}", self.update, "UpdateEventSourceMapping"),
+            ("DELETE", PATH + "/{UUID}", self.delete, "DeleteEventSourceMapping"),
+        ]
+        for method, path, handler, operation in routes:
+            router.add(method, path, self.input.guard(operation, handler), operation)
 
     async def create(self, req: Request) -> Response:
         mapping = await self.mappings.create(req.json())
         return Response.json(self.mappings.describe(mapping, "Creating"), 202)
 
     async def list(self, req: Request) -> Response:
-        raw = req.query_one("MaxItems")
-        if raw is not None and (not raw.isdigit() or not 1 <= int(raw) <= 10_000):
-            raise ValidationError(
-                f"1 validation error detected: Value '{raw}' at 'maxItems' failed to satisfy constraint: "
-                "Member must have value between 1 and 10000"
-            )
+        raw = req.query_one("MaxItems")  # the model checked it: 1 to 10000
         page, marker = self.mappings.list(
             req.query_one("EventSourceArn"), req.query_one("FunctionName"), req.query_one("Marker"),
             int(raw) if raw else None,

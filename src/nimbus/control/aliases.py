@@ -7,21 +7,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from nimbus.errors import InvalidParameterValue
+from nimbus.errors import InvalidParameterValue, ValidationError
 
 ALIAS_RE = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 VERSION_RE = re.compile(r"[0-9]+")
 
 
 def alias_name(value: Any) -> str:
-    if not isinstance(value, str) or not ALIAS_RE.fullmatch(value):
-        raise InvalidParameterValue(
+    """An alias name as the model's Alias shape takes it (the wire checks it first, with the same words)."""
+    if not isinstance(value, str) or not ALIAS_RE.fullmatch(value) or VERSION_RE.fullmatch(value):
+        raise ValidationError(
             f"1 validation error detected: Value '{value}' at 'name' failed to satisfy constraint: Member must "
-            "satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+) and have length between 1 and 128"
-        )
-    if VERSION_RE.fullmatch(value):
-        raise InvalidParameterValue(
-            f"Alias name '{value}' looks like a version number: alias names cannot be all digits."
+            "satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)"
         )
     return value
 

@@ -100,11 +100,24 @@ class LayerRegistry:
             raise InvalidParameterValue("Layers must be a list of layer version ARNs.")
         if len(arns) > MAX_LAYERS:
             raise InvalidParameterValue(f"Cannot reference more than {MAX_LAYERS} layers.")
-        if len(set(arns)) != len(arns):
-            raise InvalidParameterValue("Two different versions of the same layer are not allowed.")
         out = []
+        seen: dict[str, str] = {}  # layer ARN -> the version ARN that named it first
         for arn in arns:
-            lv = self.get(*self.parse_version_arn(arn))
+            m = LAYER_ARN_RE.fullmatch(arn) if isinstance(arn, str) else None
+            if m is not None and m.group("region") != self.settings.region:
+                raise InvalidParameterValue(
+                    "Layers are not in the same region as the function. "
+                    f"Layers are expected to be in region {self.settings.region}."
+                )
+            layer = arn.rpartition(":")[0] if isinstance(arn, str) else ""
+            if layer in seen:
+                raise InvalidParameterValue(
+                    f"Two different versions of the same layer are not allowed. {seen[layer]} and {arn}."
+                )
+            seen[layer] = arn
+            lv = self._versions.get(self.parse_version_arn(arn))
+            if lv is None or lv.deleted:
+                raise InvalidParameterValue(f"Layer version {arn} does not exist.")
             out.append({"Arn": arn, "CodeSize": lv.config["CodeSize"]})
         return out
 

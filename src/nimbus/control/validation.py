@@ -24,27 +24,33 @@ INVOKE_PAYLOAD_MAX = 6_291_456
 DESCRIPTION_MAX = 256
 
 NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-QUALIFIER_RE = re.compile(r"\$LATEST|[a-zA-Z0-9_-]{1,128}")
+#: botocore's NumericLatestPublishedOrAliasQualifier (a lookup's ?Qualifier=)
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+QUALIFIER_RE = re.compile(QUALIFIER_PATTERN)
 ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
 DLQ_ARN_RE = re.compile(r"arn:aws[a-zA-Z-]*:sqs:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:[a-zA-Z0-9_-]{1,80}(\.fifo)?")
 ENV_KEY_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
+#: botocore's NamespacedFunctionName (what lookups take), with names for its parts
+FUNCTION_REF_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
+    r"([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
+)
 FUNCTION_REF_RE = re.compile(
-    r"(?:arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d):)?"
+    r"(?:arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?(?P<region>[a-z]{2}(?:(?:-gov)|(?:-iso(?:[a-z]?)))?-[a-z]+-\d:)?"
     r"(?:(?P<account>\d{12}):)?(?:function:)?"
-    r"(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?"
+    r"(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?"
 )
 
-#: Lambda's Runtime enum (botocore 1.43.11): what CompatibleRuntimes may name
-LAMBDA_RUNTIMES = frozenset(
-    {
-        "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x", "nodejs16.x",
-        "java8", "java8.al2", "java11", "python2.7", "python3.6", "python3.7", "python3.8", "python3.9",
-        "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "dotnet8", "nodejs4.3-edge",
-        "go1.x", "ruby2.5", "ruby2.7", "provided", "provided.al2", "nodejs18.x", "python3.10", "java17", "ruby3.2",
-        "ruby3.3", "ruby3.4", "python3.11", "nodejs20.x", "provided.al2023", "python3.12", "java21", "python3.13",
-        "nodejs22.x", "nodejs24.x", "python3.14", "java25", "dotnet10", "ruby4.0",
-    }
+#: Lambda's Runtime enum (botocore 1.43.11), in the model's order: what CompatibleRuntimes may name
+RUNTIME_ENUM = (
+    "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x", "nodejs16.x",
+    "java8", "java8.al2", "java11", "python2.7", "python3.6", "python3.7", "python3.8", "python3.9",
+    "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "dotnet8", "nodejs4.3-edge",
+    "go1.x", "ruby2.5", "ruby2.7", "provided", "provided.al2", "nodejs18.x", "python3.10", "java17", "ruby3.2",
+    "ruby3.3", "ruby3.4", "python3.11", "nodejs20.x", "provided.al2023", "python3.12", "java21", "python3.13",
+    "nodejs22.x", "nodejs24.x", "python3.14", "java25", "dotnet10", "ruby4.0",
 )  # fmt: skip
+LAMBDA_RUNTIMES = frozenset(RUNTIME_ENUM)
 
 RESERVED_ENV = frozenset(
     {
@@ -64,39 +70,45 @@ class FunctionRef:
 
 
 def function_name(name: Any) -> str:
-    """A plain function name as CreateFunction accepts it."""
+    """A plain function name as CreateFunction accepts it: the model took it (up to 140 characters, ARNs too), and
+    the service rule wants 1 to 64 letters, digits, hyphens or underscores."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise ValidationError(
-            f"1 validation error detected: Value '{name}' at 'functionName' failed to satisfy constraint: "
-            "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+ and have length between 1 and 64"
+        raise InvalidParameterValue(
+            f"Function name {name} is not valid: a function name has 1 to 64 characters, each a letter, a digit, "
+            "a hyphen or an underscore."
         )
     return name
 
 
 def parse_function_ref(raw: str, *, region: str, account: str, qualifier: str | None = None) -> FunctionRef:
-    """Resolve a name, `name:qualifier`, partial ARN or full ARN, plus an optional ?Qualifier=."""
+    """Resolve a name, `name:qualifier`, partial ARN or full ARN, plus an optional ?Qualifier=. What the model's
+    pattern refuses is a ValidationException; a name no function can have (too long, a dot) is simply not found,
+    as Lambda's lookups answer; an ARN of another region is not reachable from this one."""
+    if NAME_RE.fullmatch(raw) and (qualifier is None or QUALIFIER_RE.fullmatch(qualifier)):
+        return FunctionRef(raw, qualifier)  # a plain name, the warm invoke's usual case: one short match
     m = FUNCTION_REF_RE.fullmatch(raw) if len(raw) <= 256 else None
     if m is None:
+        constraint = (
+            f"Member must satisfy regular expression pattern: {FUNCTION_REF_PATTERN}"
+            if len(raw) <= 256 else "Member must have length less than or equal to 256"
+        )  # fmt: skip
         raise ValidationError(
-            f"1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: "
-            "Member must satisfy regular expression pattern: "
-            "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?"
-            "([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+            f"1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: {constraint}"
         )
-    name = m.group("name")
-    if len(name) > 64:
-        raise ValidationError(
-            f"1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: "
-            "Member must have length less than or equal to 64"
-        )
-    if (m.group("region") and m.group("region") != region) or (m.group("account") and m.group("account") != account):
-        raise ResourceNotFound(f"Function not found: {raw}")
-    derived = m.group("qualifier")
     if qualifier is not None and not QUALIFIER_RE.fullmatch(qualifier):
         raise ValidationError(
             f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed to satisfy constraint: "
-            "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"
+            f"Member must satisfy regular expression pattern: {QUALIFIER_PATTERN}"
         )
+    in_region = (m.group("region") or region + ":")[:-1]
+    if in_region != region:
+        raise ResourceNotFound(f"Functions from '{in_region}' are not reachable in this region ('{region}')")
+    name = m.group("name")
+    derived = m.group("qualifier")
+    if m.group("account") not in (None, account) or not NAME_RE.fullmatch(name):
+        arn = f"arn:aws:lambda:{region}:{m.group('account') or account}:function:{name}"
+        shown = derived or qualifier
+        raise ResourceNotFound(f"Function not found: {arn}{':' + shown if shown else ''}")
     if derived and qualifier and derived != qualifier:
         raise InvalidParameterValue(
             "The derived qualifier from the function name does not match the specified qualifier."
@@ -218,12 +230,28 @@ REVISION_MISMATCH = (
 )
 
 
+#: the most tags a function carries
+TAGS_MAX = 50
+TAG_LIMIT = "Number of tags exceeds resource tag limit."
+
+
 def check_tags(tags: Any) -> dict[str, str]:
+    """The tags of a CreateFunction or TagResource: a string map (the model checked it), no more than 50."""
     if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in tags.items()):
         raise InvalidParameterValue("Tags must map strings to strings.")
+    if len(tags) > TAGS_MAX:
+        raise InvalidParameterValue(TAG_LIMIT)
     if tags.get(NETWORK_TAG, "host") not in NETWORK_MODES:
         raise InvalidParameterValue(f"Tag {NETWORK_TAG} must be one of: {', '.join(NETWORK_MODES)}.")
     return tags
+
+
+def tag_count(current: Mapping[str, str], added: Mapping[str, str]) -> None:
+    """TagResource: at least one tag, and the function keeps no more than 50 (Lambda's words for each)."""
+    if not added:
+        raise InvalidParameterValue("An error occurred and the request cannot be processed.")
+    if len(set(current) | set(added)) > TAGS_MAX:
+        raise InvalidParameterValue(TAG_LIMIT)
 
 
 def create_request(body: Mapping[str, Any]) -> str:
@@ -271,6 +299,11 @@ def function_config(
     if "Runtime" in body:
         if not isinstance(body["Runtime"], str):
             raise InvalidParameterValue("Runtime must be a string.")
+        if body["Runtime"] not in LAMBDA_RUNTIMES:  # Lambda's service rule, not the model's enum check
+            raise InvalidParameterValue(
+                f"Value {body['Runtime']} at 'runtime' failed to satisfy constraint: Member must satisfy enum value "
+                f"set: [{', '.join(RUNTIME_ENUM)}] or be a valid ARN"
+            )
         check_runtime(body["Runtime"])
         cfg["Runtime"] = body["Runtime"]
     if "Handler" in body:
