@@ -237,7 +237,7 @@ def test_a_pattern_fans_out_to_a_permitted_function_and_a_queue(
 
 
 def test_an_unpermitted_function_target_is_refused_and_dead_lettered(
-    events: Any, sqs: Any, create_function: Any, cleanup: Any
+    events: Any, sqs: Any, server: Server, create_function: Any, cleanup: Any
 ) -> None:
     cleanup("default", "eb-unpermitted")
     create_function("eb-unpermitted-fn", {"app.py": RECORDER})
@@ -251,6 +251,8 @@ def test_an_unpermitted_function_target_is_refused_and_dead_lettered(
     attributes = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
     assert attributes["ERROR_CODE"] == "NO_PERMISSIONS"
     assert attributes["RULE_ARN"] == rule_arn
+    log = server.log_path.read_text()  # reported: the server log names the permission that would allow it
+    assert any("add-permission" in line and "eb-unpermitted-fn" in line for line in log.splitlines())
 
 
 # ---- the AWS CLI ----------------------------------------------------------------------------------------------------
