@@ -183,3 +183,12 @@ def test_a_missing_function_is_named_by_its_latest_arn_where_lambda_does(raw: An
     assert message(e) == f"Function not found: {arn(name)}:$LATEST"
     e = expect_error(raw.get_function, NOT_FOUND, 404, FunctionName=name)
     assert message(e) == f"Function not found: {arn(name)}"
+
+
+def test_an_unknown_invocation_type_breaks_the_models_enum(raw: Any, fn: str) -> None:
+    """API reference, Invoke, InvocationType: Event, RequestResponse or DryRun (the X-Amz-Invocation-Type header)."""
+    e = expect_error(raw.invoke, VALIDATION, 400, FunctionName=fn, InvocationType="Later", Payload=b"{}")
+    assert message(e) == (
+        "1 validation error detected: Value 'Later' at 'invocationType' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+    )

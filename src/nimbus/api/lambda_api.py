@@ -21,6 +21,7 @@ TOTAL_CODE_SIZE = 80_530_636_800
 #: the deprecated InvokeAsync's payload limit (256 KB; Event invokes take 1 MB)
 INVOKE_ASYNC_MAX = 262_144
 _JSON = (b"content-type", b"application/json")
+_INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 
 
 class LambdaApi:
@@ -211,6 +212,8 @@ class LambdaApi:
     async def invoke(self, req: Request) -> Response:
         """Invoke: the wire in (path, query, headers, body), the door, the wire out."""
         kind = req.header("x-amz-invocation-type") or "RequestResponse"
+        if kind not in _INVOCATION_TYPES:  # the model's enum refuses it, in the model's words
+            self.input.check("Invoke", req)
         if kind == "Event" and self.async_invoker is not None:  # 202 once the event is durably queued
             await self.async_invoker.accept(self._ref(req), req.body, req.request_id)
             return Response(202)
