@@ -23,6 +23,7 @@ from nimbus.api.concurrency_api import ConcurrencyApi
 from nimbus.api.events_api import BODY_MAX as EVENTS_BODY_MAX
 from nimbus.api.events_api import TARGET_PREFIX as EVENTS_TARGET_PREFIX
 from nimbus.api.events_api import EventsApi
+from nimbus.api.function_extras_api import FunctionExtrasApi
 from nimbus.api.function_urls_api import FunctionUrlsApi
 from nimbus.api.http import Routes
 from nimbus.api.httplimits import Limits
@@ -215,9 +216,9 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     configs.load()
     concurrency = Concurrency(registry, configs, throttle, manager)
     # a function's change reaches the door first (its cached specs dropped, then its instances retired), then the
-    # owner of its reserved and provisioned concurrency
+    # owner of its reserved and provisioned concurrency (an alias's configuration goes with the alias)
     registry.subscribe(invoker.function_changed)
-    registry.subscribe(concurrency.function_changed)
+    registry.subscribe(concurrency.function_changed, aliases=True)
     event_configs = EventInvokeConfigs(settings, registry, engine)
     event_configs.load()
     registry.subscribe(event_configs.function_changed, aliases=True)
@@ -261,6 +262,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         lambda_api,
         LayersApi(layers, links),
         ConcurrencyApi(settings, registry, concurrency),
+        FunctionExtrasApi(settings, registry),
         AsyncConfigApi(settings, event_configs),
         MappingsApi(mappings),
         PolicyApi(settings, policies),

@@ -43,7 +43,7 @@ def test_state_survives_sigkill(tmp_path: Path) -> None:
         lam.delete_function(FunctionName="durable-extra-4")
         lam.tag_resource(Resource=lam.get_function(FunctionName="durable-fn")["Configuration"]["FunctionArn"],
                          Tags={"late": "tag"})
-        upd = lam.update_function_configuration(FunctionName="durable-fn", Description="after update")
+        lam.update_function_configuration(FunctionName="durable-fn", Description="after update")
         resp, out = invoke_json(lam, "durable-fn", {"n": 1})
         assert out["v"] == "durable"
         first_rid = resp["ResponseMetadata"]["RequestId"]
@@ -62,7 +62,6 @@ def test_state_survives_sigkill(tmp_path: Path) -> None:
         for key in ("FunctionArn", "CodeSha256", "CodeSize", "RevisionId", "Handler", "Runtime", "Timeout",
                     "MemorySize", "Description", "Environment", "LastModified"):
             assert cfg[key] == old[key], key
-        assert cfg["RevisionId"] == upd["RevisionId"]
         assert cfg["State"] == "Active"
         assert after["Tags"] == {"owner": "me", "tier": "gold", "late": "tag"}
         names = {f["FunctionName"] for f in lam.get_paginator("list_functions").paginate()

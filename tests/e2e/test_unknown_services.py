@@ -66,8 +66,8 @@ def test_an_unserved_service_is_refused_in_its_own_protocol(
 @pytest.mark.parametrize(
     ("service", "call", "status", "code", "message"),
     [
-        ("lambda", lambda c: c.get_function_recursion_config(FunctionName="f"), 404, "UnknownOperationException",
-         "Nimbus's Lambda API does not implement GetFunctionRecursionConfig."),
+        ("lambda", lambda c: c.list_capacity_providers(), 404, "UnknownOperationException",
+         "Nimbus's Lambda API does not implement ListCapacityProviders."),
         ("logs", lambda c: c.put_retention_policy(logGroupName="g", retentionInDays=1), 400,
          "UnknownOperationException",
          "Nimbus's CloudWatch Logs API does not implement 'Logs_20140328.PutRetentionPolicy'."),

@@ -108,11 +108,18 @@ class ConcurrencyApi:
         )
         return Response.json(self._describe(config), 202)
 
-    def _config(self, name: str, qualifier: str | None) -> ProvisionedConfig:
+    def _lookup(self, name: str, qualifier: str | None) -> ProvisionedConfig | None:
+        """The configuration of a version or alias, None when it has none; as Lambda: `$LATEST` is
+        InvalidParameterValue (it never has one), a missing version or alias ResourceNotFound."""
         if qualifier is None:
             raise InvalidParameterValue("Qualifier is required.")
-        self.registry.get(name)
-        config = self.configs.get(name, qualifier)
+        if qualifier == "$LATEST":
+            raise InvalidParameterValue("The function resource provided must be an alias or a published version.")
+        self.registry.resolve(name, qualifier)
+        return self.configs.get(name, qualifier)
+
+    def _config(self, name: str, qualifier: str | None) -> ProvisionedConfig:
+        config = self._lookup(name, qualifier)
         if config is None:
             raise ProvisionedConcurrencyConfigNotFound(
                 f"No Provisioned Concurrency Config found for this function: "
@@ -130,6 +137,8 @@ class ConcurrencyApi:
         return Response.json(self._describe(self._config(name, qualifier)))
 
     async def delete_provisioned(self, req: Request) -> Response:
-        config = self._config(*self._name(req, qualified=True))
-        await self.concurrency.delete_provisioned(config)
+        """204 also when there is no configuration, as Lambda answers (cleanup scripts rely on it)."""
+        config = self._lookup(*self._name(req, qualified=True))
+        if config is not None:
+            await self.concurrency.delete_provisioned(config)
         return Response(204)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 from nimbus.api.code_links import CodeLinks
@@ -10,6 +11,7 @@ from nimbus.api.http import CONTROL_BODY_MAX, Handler, Request, Response, Router
 from nimbus.api.lambda_input import LambdaInput
 from nimbus.config import Settings
 from nimbus.control import validation as v
+from nimbus.control import wire
 from nimbus.control.registry import Registry, check_tags
 from nimbus.control.versions import Versions, page
 from nimbus.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound, ValidationError
@@ -103,24 +105,29 @@ class LambdaApi:
         """The configuration a (qualified) GetFunction* names, and its code's sha256 (hex)."""
         ref = self._ref(req)
         rec, version = self.registry.resolve(ref.name, ref.qualifier)
-        alias = ref.qualifier if ref.qualifier not in (None, "$LATEST") and not ref.qualifier.isdigit() else None
+        # the ARN names what the request named: an alias, a version, or `$LATEST` when asked for by name
+        named = ref.qualifier if ref.qualifier is not None and not ref.qualifier.isdigit() else None
         _, sha = rec.snapshot(version)
-        return self.registry.configuration(rec, version=version, qualifier=alias), sha
+        return self.registry.configuration(rec, version=version, qualifier=named), sha
 
     # ---- function CRUD ----
     async def create_function(self, req: Request) -> Response:
         body = req.json()
         out = await self.registry.create(body)
-        if body.get("Publish") is True:
-            out = await self.versions.publish(out["FunctionName"], {})
-        return Response.json(out, 201)
+        if body.get("Publish") is True:  # the version's configuration, under the unqualified ARN, as Lambda answers
+            published = await self.versions.publish(out["FunctionName"], {})
+            out = wire.created(published) | {"FunctionArn": out["FunctionArn"]}
+        return Response.json(_settling(out), 201)
 
     async def list_functions(self, req: Request) -> Response:
         every = req.query_one("FunctionVersion")  # the model's enum allows ALL only
         if every == "ALL":  # each function's $LATEST followed by its published versions
             pairs = [(name, ver) for name in self.registry.names() for ver in self.registry.get(name).version_names()]
             chunk, marker = page(pairs, req.query_one("Marker"), self._max_items(req))
-            items = [self.registry.configuration(self.registry.get(n), listing=True, version=ver) for n, ver in chunk]
+            items = [  # $LATEST too is named by its qualified ARN in this listing, as Lambda names it
+                self.registry.configuration(self.registry.get(n), listing=True, version=ver, qualifier=ver)
+                for n, ver in chunk
+            ]
         else:
             records, marker = self.registry.page(req.query_one("Marker"), self._max_items(req))
             items = [self.registry.configuration(r, listing=True) for r in records]
@@ -158,13 +165,15 @@ class LambdaApi:
         name = self._ref(req, allow_qualifier=False).name
         body = req.json()
         out = await self.registry.update_code(name, body)
-        if body.get("Publish") is True and not body.get("DryRun"):
-            out = await self.versions.publish(name, {})
-        return Response.json(out)
+        if body.get("DryRun"):
+            return Response.json(out)
+        if body.get("Publish") is True:  # the published version's configuration, as Lambda answers
+            return Response.json(await self.versions.publish(name, {}))
+        return Response.json(_settling(out))
 
     async def update_configuration(self, req: Request) -> Response:
         name = self._ref(req, allow_qualifier=False).name
-        return Response.json(await self.registry.update_config(name, req.json()))
+        return Response.json(_settling(await self.registry.update_config(name, req.json())))
 
     async def delete_function(self, req: Request) -> Response:
         ref = self._ref(req)
@@ -224,8 +233,8 @@ class LambdaApi:
             result = await self.invoker.invoke(self._ref(req), req.body, options)
         except ResourceNotFound as exc:  # the exception path only: the warm path pays nothing for the message
             raise self._latest_not_found(req, exc) from None
-        if kind == "DryRun":
-            return Response(204, headers=[(b"x-amz-executed-version", result.executed_version.encode())])
+        if kind == "DryRun":  # no function ran: Lambda sends no X-Amz-Executed-Version
+            return Response(204)
         headers = [_JSON, (b"x-amz-executed-version", result.executed_version.encode())]
         if result.function_error:
             headers.append((b"x-amz-function-error", result.function_error.encode()))
@@ -290,3 +299,10 @@ class LambdaApi:
                 "AccountUsage": {"TotalCodeSize": total, "FunctionCount": len(self.registry.names())},
             }
         )
+
+
+def _settling(out: dict[str, Any]) -> dict[str, Any]:
+    """A create's or an update's answer names the revision of the state still settling (Pending, InProgress): on
+    Lambda the RevisionId changes again when the function becomes Active or the update completes, which here has
+    happened before the answer leaves. A caller reads the settled RevisionId with GetFunction, as on Lambda."""
+    return out | {"RevisionId": str(uuid.uuid4())}

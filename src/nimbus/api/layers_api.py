@@ -46,6 +46,8 @@ class LayersApi:
         raw = req.params["VersionNumber"]
         if not raw.isdigit():
             raise InvalidParameterValue(f"Invalid layer version number: {raw}")
+        if int(raw) < 1:  # a 400 as on Lambda, not a missing version's 404
+            raise InvalidParameterValue("Layer Version Cannot be less than 1")
         return self.layers.name_of(req.params["LayerName"]), int(raw)
 
     def _full(self, req: Request, lv: LayerVersion) -> dict[str, Any]:

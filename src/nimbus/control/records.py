@@ -93,10 +93,13 @@ def code_fields(info: CodeInfo) -> dict[str, Any]:
 
 
 def stamp(region: str) -> dict[str, Any]:
-    """The fields every create or update of `$LATEST` renews: a new revision, settled at once."""
+    """The fields every create or update of `$LATEST` renews: a new revision, settled at once. `_RunRevision` names
+    what instances run (their pool key): it changes with the code or configuration only, while RevisionId also
+    changes on a tag, an untag or a published version, which run nothing new."""
     return {
         "LastModified": lambda_timestamp(),
         "RevisionId": str(uuid.uuid4()),
+        "_RunRevision": str(uuid.uuid4()),
         "State": "Active",
         "LastUpdateStatus": "Successful",
         "RuntimeVersionConfig": {"RuntimeVersionArn": f"arn:aws:lambda:{region}::runtime:nimbus"},

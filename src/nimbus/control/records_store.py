@@ -98,6 +98,15 @@ class RecordStore:
             )  # fmt: skip
             conn.execute(update(functions).where(functions.c.name == name).values(next_version=record.number + 1))
 
+    def update_version(self, name: str, record: VersionRecord) -> None:
+        """Rewrite a published version's configuration (only its `_` settings change: the rest is immutable)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(versions)
+                .where(versions.c.function == name, versions.c.version == record.number)
+                .values(config=json.dumps(record.config))
+            )
+
     def delete_version(self, name: str, number: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(versions).where(versions.c.function == name, versions.c.version == number))

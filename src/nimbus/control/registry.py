@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -70,6 +71,23 @@ class RecordEdit:
         await asyncio.to_thread(self._store.delete_alias, self.rec.name, alias)
         del self.rec.aliases[alias]
         self.alias_dropped = True
+
+    async def renew_revision(self) -> None:
+        """A new RevisionId for `$LATEST`: Lambda gives one whenever the function changes, a published version
+        included, so a RevisionId read before the change no longer passes a precondition."""
+        self.rec.config = self.rec.config | {"RevisionId": str(uuid.uuid4())}
+        await asyncio.to_thread(self._store.update_function, self.rec)
+
+    async def set_settings(self, version: str, settings: dict[str, Any]) -> None:
+        """Merge internal (`_`) settings into `$LATEST`'s or a published version's configuration: the function-level
+        settings Lambda keeps beside the configuration (recursion, runtime management), stored with it."""
+        if version == "$LATEST":
+            self.rec.config = self.rec.config | settings
+            await asyncio.to_thread(self._store.update_function, self.rec)
+            return
+        record = self.rec.versions[int(version)]
+        record.config = record.config | settings
+        await asyncio.to_thread(self._store.update_version, self.rec.name, record)
 
 
 class Registry:
@@ -206,7 +224,7 @@ class Registry:
             rec = FunctionRecord(name, cfg, info.sha256_hex, dict(tags), int(time.time() * 1000))
             await asyncio.to_thread(self.store.insert_function, rec)
             self._functions[name] = rec
-        return self.configuration(rec) | wire.CREATING
+        return wire.created(self.configuration(rec))
 
     async def _commit(self, new: FunctionRecord) -> None:
         """Store a changed `$LATEST` row and take it into memory (the caller holds the lock)."""
@@ -259,7 +277,9 @@ class Registry:
             new_tags.update(tags or {})
             for key in remove or []:
                 new_tags.pop(key, None)
-            await self._commit(replace(rec, tags=new_tags))
+            # a tag change is a change of the function: a new RevisionId, as Lambda gives
+            config = rec.config | {"RevisionId": str(uuid.uuid4())}
+            await self._commit(replace(rec, tags=new_tags, config=config))
             if new_tags.get(NETWORK_TAG) != rec.tags.get(NETWORK_TAG):
                 await self.changed(name)  # the network mode is part of what an instance is made with
 

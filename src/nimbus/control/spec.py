@@ -26,7 +26,7 @@ def build_spec(
     return FunctionSpec(
         name=rec.name,
         version=version,
-        revision_id=c["RevisionId"],
+        revision_id=c.get("_RunRevision", c["RevisionId"]),  # what runs: a tag's new RevisionId starts no instance
         arn=arn,
         runtime=c["Runtime"],
         handler=c["Handler"],

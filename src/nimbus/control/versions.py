@@ -20,11 +20,17 @@ from nimbus.errors import InvalidParameterValue, ResourceConflict, ResourceNotFo
 
 __all__ = ["VOLATILE", "Versions", "page"]  # `page` is re-exported: the API's list operations import it here
 
-#: configuration keys that say nothing about what runs: two snapshots differing only here are the same version
+#: the internal key a version keeps `$LATEST`'s Description in, as it was when the version was published
+LATEST_DESCRIPTION = "_PublishedFromDescription"
+
+#: configuration keys that are not published fields: two snapshots differing only here are the same version.
+#: Description is compared apart (a version's own may come from PublishVersion); the `_` settings are the function's
+#: (recursion, runtime management), set beside the configuration and never a reason for a new version
 VOLATILE = frozenset(
     {
         "Version", "RevisionId", "LastModified", "State", "StateReason", "StateReasonCode", "LastUpdateStatus",
-        "LastUpdateStatusReason", "LastUpdateStatusReasonCode", "Description",
+        "LastUpdateStatusReason", "LastUpdateStatusReasonCode", "Description", LATEST_DESCRIPTION, "_RunRevision",
+        "_RecursiveLoop", "_RuntimeManagement",
     }
 )  # fmt: skip
 
@@ -35,8 +41,12 @@ def _essence(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return _essence(a) == _essence(b)
+def _same(version: dict[str, Any], latest: dict[str, Any]) -> bool:
+    """Whether `$LATEST` still is what `version` was published from: every published field, its Description
+    included (compared with the Description `$LATEST` had then, as PublishVersion may have given the version its
+    own)."""
+    published_from = version.get(LATEST_DESCRIPTION, version.get("Description", ""))
+    return published_from == latest.get("Description", "") and _essence(version) == _essence(latest)
 
 
 def new_version(rec: FunctionRecord, body: dict[str, Any]) -> VersionRecord | None:
@@ -56,6 +66,7 @@ def new_version(rec: FunctionRecord, body: dict[str, Any]) -> VersionRecord | No
     number = rec.next_version
     config = dict(latest)
     config.update(Version=str(number), RevisionId=str(uuid.uuid4()), LastModified=lambda_timestamp())
+    config[LATEST_DESCRIPTION] = latest.get("Description", "")
     if config["SnapStart"]["ApplyOn"] == "PublishedVersions":
         config["SnapStart"] = {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
     if "Description" in body:
@@ -75,6 +86,7 @@ class Versions:
                 number = max(edit.rec.versions)
             else:
                 await edit.add_version(record)
+                await edit.renew_revision()  # publishing changes $LATEST's RevisionId too, as on Lambda
                 number = record.number
         return self.registry.configuration(edit.rec, version=str(number))
 
@@ -83,8 +95,10 @@ class Versions:
     ) -> tuple[list[dict[str, Any]], str | None]:
         rec = self.registry.get(name)
         chunk, next_marker = page(rec.version_names(), marker, max_items)
-        # in this listing $LATEST carries its qualified ARN too (…:function:name:$LATEST), as Lambda shows it
-        return [self.registry.configuration(rec, version=ver, qualifier=ver) for ver in chunk], next_marker
+        # in this listing $LATEST carries its qualified ARN too (…:function:name:$LATEST), as Lambda shows it, and
+        # no item its state fields
+        items = [self.registry.configuration(rec, listing=True, version=ver, qualifier=ver) for ver in chunk]
+        return items, next_marker
 
     async def delete_version(self, name: str, qualifier: str) -> None:
         reg = self.registry
@@ -96,7 +110,7 @@ class Versions:
                 raise ResourceNotFound(f"Function not found: {reg.function_arn(name)}:{qualifier}")
             number = int(qualifier)
             if number not in rec.versions:
-                raise ResourceNotFound(f"Function not found: {reg.function_arn(name)}:{qualifier}")
+                return  # Lambda answers success: the version is not there, as asked
             users = sorted(a for a, cfg in rec.aliases.items() if qualifier in alias_rules.referenced_versions(cfg))
             if users:
                 raise ResourceConflict(
@@ -169,7 +183,7 @@ class Versions:
     async def delete_alias(self, name: str, alias: str) -> None:
         async with self.registry.editing(name) as edit:
             if alias not in edit.rec.aliases:
-                raise ResourceNotFound(f"Alias not found: {self.alias_arn(name, alias)}")
+                return  # Lambda answers success (its model lists no ResourceNotFound for DeleteAlias)
             await edit.drop_alias(alias)
 
     def list_aliases(

@@ -17,15 +17,20 @@ T = TypeVar("T")
 
 #: Lambda's cap on one page of ListFunctions, ListVersionsByFunction, ListAliases and ListLayers
 PAGE_MAX = 50
-#: fields ListFunctions leaves out of each FunctionConfiguration, as Lambda does
+#: fields ListFunctions and ListVersionsByFunction leave out of each FunctionConfiguration, as Lambda does
 LISTING_OMITS = (
     "State", "StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason",
     "LastUpdateStatusReasonCode", "RuntimeVersionConfig",
 )  # fmt: skip
 #: what CreateFunction answers for a function it has just stored (Lambda reports it Pending until it settles)
 CREATING = {"State": "Pending", "StateReason": "The function is being created.", "StateReasonCode": "Creating"}
-#: what UpdateFunctionCode/Configuration answer; here the update has settled before the answer leaves
-UPDATING = {"LastUpdateStatus": "InProgress"}
+#: what UpdateFunctionCode/Configuration answer (Lambda's reason for an update in progress reads "being created");
+#: here the update has settled before the answer leaves
+UPDATING = {
+    "LastUpdateStatus": "InProgress",
+    "LastUpdateStatusReason": "The function is being created.",
+    "LastUpdateStatusReasonCode": "Creating",
+}
 
 
 def function_arn(region: str, account_id: str, name: str) -> str:
@@ -39,9 +44,19 @@ def configuration(
     config, _ = rec.snapshot(version)
     out = {k: val for k, val in config.items() if not k.startswith("_")}
     out["FunctionArn"] = f"{arn}:{qualifier or version}" if (qualifier or version != "$LATEST") else arn
+    if out.get("Environment") == {"Variables": {}}:  # Lambda shows no Environment when none was set
+        del out["Environment"]
     if listing:
         for key in LISTING_OMITS:
             out.pop(key, None)
+    return out
+
+
+def created(config: dict[str, Any]) -> dict[str, Any]:
+    """CreateFunction's answer: the function Pending with its reason, and no LastUpdateStatus (Lambda has made no
+    update yet)."""
+    out = config | CREATING
+    out.pop("LastUpdateStatus", None)
     return out
 
 

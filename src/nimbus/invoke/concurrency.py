@@ -3,7 +3,7 @@
 Reserved concurrency is stored by the registry and enforced by the throttle; provisioned concurrency is stored by
 `ProvisionedConfigs` and kept by the instance pools. This owner keeps each pair in step from one place: at start-up
 (`start`), on every change made through it, and on every registry event of a function (a deleted function takes its
-reservation and its provisioned configurations with it; a deleted version, the configurations naming it).
+reservation and its provisioned configurations with it; a deleted version or alias, the configurations naming it).
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ class Concurrency:
         self.configs = configs
         self.throttle = throttle
         self.pools = pools
+        #: (function, qualifier) → the versions a configuration keeps instances of, as last applied: an alias's
+        #: configuration is undone by these once the alias (and with it the routing) is gone
+        self._applied: dict[tuple[str, str], set[str]] = {}
 
     async def start(self) -> None:
         """Apply what is on record: every reservation to the throttle, every provisioned configuration to the pools
@@ -78,25 +81,33 @@ class Concurrency:
         return config
 
     async def delete_provisioned(self, config: ProvisionedConfig) -> None:
-        for version in self.configs.targets(config):
-            await self.pools.unprovision(config.function, version)
+        await self._unapply(config)
         await self.configs.remove(config.function, config.qualifier)
 
     async def _apply(self, config: ProvisionedConfig) -> None:
-        for version, count in self.configs.targets(config).items():
+        targets = self.configs.targets(config)
+        for version, count in targets.items():
             await self.pools.provision(self.registry.spec(config.function, version), count)
+        self._applied[(config.function, config.qualifier)] = set(targets)
+
+    async def _unapply(self, config: ProvisionedConfig) -> None:
+        key = (config.function, config.qualifier)
+        for version in sorted(self._applied.pop(key, set())):
+            await self.pools.unprovision(config.function, version)
 
     # ---- registry events ----
     async def function_changed(self, name: str) -> None:
-        """A deleted function (or version) takes its reservation and provisioned configurations with it."""
+        """A deleted function, version or alias takes its reservation and provisioned configurations with it
+        (subscribed with `aliases=True`: Lambda deletes an alias's configuration with the alias)."""
         self._sync_reserved(name)
         try:
             rec = self.registry.get(name)
         except NimbusError:
             for config in await self.configs.remove(name):
-                await self.pools.unprovision(name, config.qualifier)
+                await self._unapply(config)
             return
         for config in self.configs.of_function(name):
-            if config.qualifier.isdigit() and int(config.qualifier) not in rec.versions:
-                await self.pools.unprovision(name, config.qualifier)
-                await self.configs.remove(name, config.qualifier)
+            q = config.qualifier
+            if (int(q) not in rec.versions) if q.isdigit() else (q not in rec.aliases):
+                await self._unapply(config)
+                await self.configs.remove(name, q)
