@@ -117,6 +117,38 @@ def test_tags_retire_instances_only_when_the_network_mode_changes(tmp_path: Path
     assert open_registry(tmp_path).get("f").tags == {"nimbus:network": "none"}
 
 
+def test_tags_and_versions_renew_the_revision_but_not_what_runs(tmp_path: Path) -> None:
+    """Lambda gives a new RevisionId on every tag, untag and published version; instances are pooled by what runs,
+    which none of these change."""
+    registry = open_registry(tmp_path)
+    run(registry.create(CREATE))
+    revisions = [registry.get("f").config["RevisionId"]]
+    running = registry.spec("f").revision_id
+    run(registry.set_tags("f", {"team": "a"}))
+    revisions.append(registry.get("f").config["RevisionId"])
+    run(registry.set_tags("f", remove=["team"]))
+    revisions.append(registry.get("f").config["RevisionId"])
+    run(Versions(registry).publish("f", {}))
+    revisions.append(registry.get("f").config["RevisionId"])
+    assert len(set(revisions)) == 4
+    assert registry.spec("f").revision_id == running
+    assert open_registry(tmp_path).get("f").config["RevisionId"] == revisions[-1]
+    run(registry.update_config("f", {"Timeout": 9}))
+    assert registry.spec("f").revision_id != running, "an update is new code or configuration to run"
+
+
+def test_publish_compares_every_published_field_description_included(tmp_path: Path) -> None:
+    registry = open_registry(tmp_path)
+    versions = Versions(registry)
+    run(registry.create(CREATE))
+    assert run(versions.publish("f", {"Description": "own words"}))["Version"] == "1"
+    assert run(versions.publish("f", {"Description": "other words"}))["Version"] == "1", "$LATEST unchanged"
+    run(registry.update_config("f", {"Description": "changed"}))
+    assert run(versions.publish("f", {}))["Version"] == "2"
+    assert run(versions.publish("f", {}))["Version"] == "2"
+    assert open_registry(tmp_path).get("f").versions[2].config["Description"] == "changed"
+
+
 def test_versions_and_aliases_are_written_through_the_registry(tmp_path: Path) -> None:
     registry = open_registry(tmp_path)
     versions = Versions(registry)

@@ -50,6 +50,19 @@ def test_listing_omits_the_state_fields() -> None:
     assert out["RevisionId"] == "r1"
 
 
+def test_an_empty_environment_is_left_out() -> None:
+    empty = FunctionRecord("f", LATEST | {"Environment": {"Variables": {}}}, "ab")
+    assert "Environment" not in wire.configuration(empty, ARN)
+    kept = FunctionRecord("f", LATEST | {"Environment": {"Variables": {"AB": "1"}}}, "ab")
+    assert wire.configuration(kept, ARN)["Environment"] == {"Variables": {"AB": "1"}}
+
+
+def test_created_is_pending_without_last_update_status() -> None:
+    out = wire.created(wire.configuration(rec(), ARN))
+    assert (out["State"], out["StateReasonCode"]) == ("Pending", "Creating")
+    assert "LastUpdateStatus" not in out
+
+
 def test_configuration_of_a_missing_version_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         wire.configuration(rec(), ARN, version="4")

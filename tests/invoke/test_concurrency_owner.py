@@ -1,7 +1,7 @@
 """The owner of reserved and provisioned concurrency (`invoke.concurrency.Concurrency`) over a real registry and
 real provisioned configurations (SQLite in tmp_path), with a stub in place of the instance pools. What it proves:
-what is on record is applied at start-up, every change is enforced at once, and registry events (a deleted function
-or version) take reservations and provisioned configurations with them."""
+what is on record is applied at start-up, every change is enforced at once, and registry events (a deleted function,
+version or alias) take reservations and provisioned configurations with them."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def run(tmp_path: Path, *bodies: Body) -> None:
                 configs.load()
                 pools = StubPools()
                 owner = Concurrency(registry, configs, Throttle(1000, 100_000), pools)
-                registry.subscribe(owner.function_changed)
+                registry.subscribe(owner.function_changed, aliases=True)  # as the server subscribes it
                 await owner.start()
                 await body(owner, registry, pools)
         finally:
@@ -126,3 +126,30 @@ def test_registry_events_take_reservations_and_configurations_with_them(tmp_path
         assert pools.kept == {}
 
     run(tmp_path, body)
+
+
+def test_a_deleted_alias_takes_its_configuration_and_instances(tmp_path: Path) -> None:
+    """Lambda deletes an alias's provisioned concurrency configuration with the alias: the versions it routed to
+    stop being kept (both of a weighted alias), and a configuration of another version stays."""
+
+    async def body(owner: Concurrency, registry: Registry, pools: StubPools) -> None:
+        versions = Versions(registry)
+        await versions.publish("fn", {})
+        await registry.update_config("fn", {"MemorySize": 256})
+        await versions.publish("fn", {})
+        await registry.update_config("fn", {"MemorySize": 512})
+        await versions.publish("fn", {})
+        routing = {"AdditionalVersionWeights": {"2": 0.5}}
+        await versions.create_alias("fn", {"Name": "live", "FunctionVersion": "1", "RoutingConfig": routing})
+        await owner.put_provisioned("fn", "live", 4)
+        await owner.put_provisioned("fn", "3", 1)
+        assert pools.kept == {("fn", "1"): 2, ("fn", "2"): 2, ("fn", "3"): 1}
+        await versions.delete_alias("fn", "live")
+        assert pools.kept == {("fn", "3"): 1}
+        assert [c.qualifier for c in owner.configs.of_function("fn")] == ["3"]
+
+    async def after(owner: Concurrency, registry: Registry, pools: StubPools) -> None:
+        assert [c.qualifier for c in owner.configs.of_function("fn")] == ["3"]  # gone from the database too
+        assert pools.kept == {("fn", "3"): 1}
+
+    run(tmp_path, body, after)
