@@ -1,9 +1,10 @@
 """The function URL front in process: real URL configurations, policies, registry and door (SQLite in tmp_path),
 with a scripted stub in place of the instance pools (the seam where processes start, as the door's own tests do).
 
-What it proves beside the end-to-end tests (tests/e2e/test_function_url_serving.py): each refusal at the end of the headers
-(unknown URL, no public policy, no or a bad signature) with its status and body, the 2.0 event the door receives,
-every reply outcome, preflights answered without the door, and the server's own refusals in the URL's shape.
+What it proves beside the end-to-end tests (tests/e2e/test_function_url_serving.py): each refusal at the end of
+the headers (unknown URL, no public policy, no or a bad signature) with its status and body, the 2.0 event the
+door receives, every reply outcome, preflights answered without the door, and the server's own refusals in the
+URL's shape.
 """
 
 from __future__ import annotations
