@@ -157,6 +157,7 @@ def test_publish_and_its_limits(sns: Any, raw: Any, topic: str) -> None:
     expect_error(raw.publish, "InvalidParameter", 400, TopicArn=topic)  # no Message
     expect_error(sns.publish, "InvalidParameter", 400, Message="m")  # no topic
     expect_error(sns.publish, "InvalidParameter", 400, TopicArn=topic, TargetArn=topic, Message="m")
+    expect_error(sns.publish, "InvalidParameter", 400, TopicArn=topic, Message="m", MessageDeduplicationId="d")
     err = expect_error(sns.publish, "NotFound", 404, TopicArn=topic + "-missing", Message="m")
     assert err.response["Error"]["Message"] == "Topic does not exist"
     err = expect_error(sns.publish, "ParameterValueInvalid", 400, TopicArn=topic, Message="m",

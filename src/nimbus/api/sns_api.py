@@ -147,6 +147,9 @@ class SnsApi:
         if arn is None:
             raise SnsInvalidParameter("Invalid parameter: TopicArn or TargetArn Reason: no value for required "
                                       "parameter")  # fmt: skip
+        if b.get("MessageDeduplicationId") is not None:  # only FIFO topics take one, and Nimbus has none
+            raise SnsInvalidParameter("Invalid parameter: The MessageDeduplicationId parameter is only valid for "
+                                      "FIFO topics")  # fmt: skip
         if target is not None and ":endpoint/" in target:
             raise SnsNotFound("Endpoint does not exist: Nimbus has no platform application endpoints")
         message_id = await self.topics.publish(arn, b["Message"], b.get("Subject"), b.get("MessageStructure"),
