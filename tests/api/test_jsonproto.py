@@ -181,7 +181,7 @@ def test_a_lists_members_are_one_violation_at_the_list(lam: JsonProtocol) -> Non
 def test_a_maps_values_are_one_violation_at_the_map(lam: JsonProtocol) -> None:
     routing = {"AdditionalVersionWeights": {"2": 2}}
     assert _message(lam, "UpdateAlias", {"FunctionName": "f", "Name": "live", "RoutingConfig": routing}) == (
-        "1 validation error detected: Value '{2=2}' at 'routingConfig.additionalVersionWeights' failed to satisfy "
+        "1 validation error detected: Value '{2=2.0}' at 'routingConfig.additionalVersionWeights' failed to satisfy "
         "constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0]"
     )
 

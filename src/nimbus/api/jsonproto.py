@@ -51,6 +51,10 @@ class _Violation:
     constraint: str
 
 
+def _as_double(value: Any) -> Any:
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _scalar(shape: Shape) -> bool:
     return not isinstance(shape, StructureShape | ListShape | MapShape)
 
@@ -268,6 +272,8 @@ class JsonProtocol:
         must satisfy constraint: [Member must satisfy enum value set: [...]]", at the list's own path."""
         constraints = list(dict.fromkeys(x.constraint for x in inner))
         if constraints:
+            if isinstance(shape, MapShape) and shape.value.type_name in ("float", "double"):
+                value = {k: _as_double(x) for k, x in value.items()}  # Java prints a double as 2.0
             found.append(_Violation(shape, path, value, f"{lead}: [{', '.join(constraints)}]"))
 
     @staticmethod
