@@ -56,8 +56,10 @@ def test_a_routing_weight_of_2_breaks_the_models_range(raw: Any, fn: str) -> Non
     """API reference, AliasRoutingConfiguration: a weight is a double from 0.0 to 1.0."""
     e = expect_error(raw.create_alias, VALIDATION, 400, FunctionName=fn, Name="heavy", FunctionVersion="1",
                      RoutingConfig={"AdditionalVersionWeights": {"1": 2}})  # fmt: skip
-    assert "at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy " \
-           "constraint: [Member must have value less than or equal to 1.0]" in message(e)  # fmt: skip
+    assert message(e) == (
+        "1 validation error detected: Value '{1=2.0}' at 'routingConfig.additionalVersionWeights' failed to satisfy "
+        "constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0]"
+    )
 
 
 def test_an_all_digit_alias_name_breaks_the_models_pattern(raw: Any, fn: str) -> None:
