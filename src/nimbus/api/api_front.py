@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import email.utils
 import json
 import logging
 import os
@@ -31,6 +30,7 @@ from nimbus.api import sigv4
 from nimbus.api.app import new_request_id
 from nimbus.api.cors import CorsRules, is_preflight
 from nimbus.api.http import Incoming, Response
+from nimbus.api.trigger_common import DateHeader, client_port, iam_authorizer
 from nimbus.api.triggers import PublicEndpoints, Target, TriggerContext
 from nimbus.config import Settings
 from nimbus.control.http_apis import ApiDocument, HttpApis
@@ -127,7 +127,7 @@ class ApiFront:
         self._running: set[asyncio.Task[Any]] = set()
         self._warned: dict[tuple[str, str, str], float] = {}
         #: the Date header's value, formatted once a second
-        self._date: tuple[int, bytes] = (0, b"")
+        self._date = DateHeader()
 
     # ---- the gate ----
     def admit(self, incoming: Incoming, target: Target) -> Response | None:
@@ -202,7 +202,8 @@ class ApiFront:
         req = http_events.HttpRequest(
             method=method, raw_path=target.path, raw_query=target.query, headers=incoming.headers,
             body=incoming.body, source_ip=_source_ip(incoming), domain_name=target.domain, request_id=request_id,
-            time_ms=int(time.time() * 1000), scheme=self.settings.http_scheme, port=self._port(incoming),
+            time_ms=int(time.time() * 1000), scheme=self.settings.http_scheme,
+            port=client_port(incoming, self.settings),
         )  # fmt: skip
         variables = api.stages.get(stage) or None
         if integration.payload_format == "1.0":
@@ -273,10 +274,7 @@ class ApiFront:
 
     # ---- helpers ----
     def _finish(self, resp: Response, request_id: str) -> Response:
-        second = int(time.time())
-        if self._date[0] != second:
-            self._date = (second, email.utils.formatdate(second, usegmt=True).encode())
-        resp.headers += ((b"apigw-requestid", request_id.encode()), (b"date", self._date[1]))
+        resp.headers += ((b"apigw-requestid", request_id.encode()), (b"date", self._date.now()))
         return resp
 
     def _check_iam(self, incoming: Incoming) -> tuple[Response | None, dict[str, Any] | None]:
@@ -293,12 +291,7 @@ class ApiFront:
             return message(403, "Forbidden"), None
         except AuthError as exc:
             return message(403, str(exc)), None
-        account = self.settings.account_id
-        iam = {
-            "accessKey": who.access_key, "accountId": account, "callerId": account, "cognitoIdentity": None,
-            "principalOrgId": None, "userArn": f"arn:aws:iam::{account}:root", "userId": account,
-        }  # fmt: skip
-        return None, {"iam": iam}
+        return None, iam_authorizer(who.access_key, self.settings.account_id)
 
     def _source_arn(self, api_id: str, stage: str, method: str, resource: str) -> str:
         """The ARN API Gateway invokes with: `.../<api>/<stage>/<METHOD>/<route path>` (the route's path as written,
@@ -326,18 +319,6 @@ class ApiFront:
             source_arn, shlex.quote(fn.name), qualifier, api_id, APIGATEWAY_PRINCIPAL, shlex.quote(grant),
             s.host, self.endpoints.listening_port,
         )  # fmt: skip
-
-    def _port(self, incoming: Incoming) -> int:
-        """The port the client reached (`x-forwarded-port`), as the URL front gives it: the public one when set,
-        else the Host's, else the scheme's default."""
-        if self.settings.http_public_port is not None:
-            return self.settings.http_public_port
-        host = incoming.headers.get("host")
-        if host:
-            _, colon, port = host[0].rpartition(":")
-            if colon and port.isdigit():
-                return int(port)
-        return 443 if self.settings.http_scheme == "https" else 80
 
     def _compile(self, api_id: str, doc: ApiDocument) -> CompiledApi:
         cached = self._compiled.get(api_id)

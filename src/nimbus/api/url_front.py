@@ -20,13 +20,13 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import Any, Protocol
 
 from nimbus.api import sigv4
 from nimbus.api.app import new_request_id
 from nimbus.api.cors import CorsRules, is_preflight
 from nimbus.api.http import Headers, Incoming, Response
+from nimbus.api.trigger_common import DateHeader, client_port, iam_authorizer
 from nimbus.api.triggers import Target, TriggerContext
 from nimbus.config import Settings
 from nimbus.control.function_urls import UrlConfig
@@ -94,8 +94,8 @@ class UrlFront:
         self.credentials = settings.credentials
         #: url id -> (the Cors dict it was parsed from, its rules): parsed once per configuration
         self._cors: dict[str, tuple[dict[str, Any], CorsRules]] = {}
-        #: (epoch second, its Date header value): formatted once a second
-        self._date: tuple[int, bytes] = (0, b"")
+        #: the Date header's value, formatted once a second
+        self._date = DateHeader()
 
     # ---- the end of the headers ----
     def admit(self, incoming: Incoming, target: Target) -> Response | None:
@@ -158,11 +158,11 @@ class UrlFront:
             except NimbusError as exc:
                 log.info("function URL %s (%s): 403, AWS_IAM auth: %s", target.id, config.function, exc.message)
                 return self._answer(403, _FORBIDDEN, request_id)
-            authorizer = self._iam(identity.access_key)
+            authorizer = iam_authorizer(identity.access_key, self.settings.account_id)
         req = HttpRequest(
             incoming.method, target.path, target.query, incoming.headers, incoming.body, incoming.peer or "127.0.0.1",
             target.domain, request_id, time.time_ns() // 1_000_000, scheme=self.settings.http_scheme,
-            port=self._port(incoming),
+            port=client_port(incoming, self.settings),
         )  # fmt: skip
         event = event_v2(
             req, route_key="$default", api_id=config.url_id, account_id=self.settings.account_id, stage="$default",
@@ -174,7 +174,7 @@ class UrlFront:
             self._rules(config).apply(origin[0] if origin else None, resp.headers)
         if incoming.method == "HEAD":
             resp.body = b""
-        resp.headers += ((b"x-amzn-requestid", request_id.encode()), (b"date", self._now()))
+        resp.headers += ((b"x-amzn-requestid", request_id.encode()), (b"date", self._date.now()))
         return resp
 
     async def _invoke(self, config: UrlConfig, event: bytes, request_id: str) -> Response:
@@ -214,7 +214,7 @@ class UrlFront:
         allowed = self._rules(config).preflight(
             headers["origin"][0], headers["access-control-request-method"][0], requested[0] if requested else None
         )
-        allowed += ((b"x-amzn-requestid", request_id.encode()), (b"date", self._now()))
+        allowed += ((b"x-amzn-requestid", request_id.encode()), (b"date", self._date.now()))
         return Response(200, b"", allowed)
 
     # ---- helpers ----
@@ -225,36 +225,8 @@ class UrlFront:
             cached = self._cors[config.url_id] = (config.cors, CorsRules.of(config.cors))
         return cached[1]
 
-    def _iam(self, access_key: str) -> dict[str, Any]:
-        """`requestContext.authorizer` of a signed request: every configured key acts as this account's root."""
-        account = self.settings.account_id
-        return {
-            "iam": {
-                "accessKey": access_key, "accountId": account, "callerId": account, "cognitoIdentity": None,
-                "principalOrgId": None, "userArn": f"arn:aws:iam::{account}:root", "userId": account,
-            }
-        }  # fmt: skip
-
-    def _port(self, incoming: Incoming) -> int:
-        """The port the client reached (`x-forwarded-port`): the public one when set, else the Host's, else the
-        scheme's default."""
-        if self.settings.http_public_port is not None:
-            return self.settings.http_public_port
-        host = incoming.headers.get("host")
-        if host:
-            _, colon, port = host[0].rpartition(":")
-            if colon and port.isdigit():
-                return int(port)
-        return 443 if self.settings.http_scheme == "https" else 80
-
-    def _now(self) -> bytes:
-        second = int(time.time())
-        if self._date[0] != second:
-            self._date = (second, formatdate(second, usegmt=True).encode())
-        return self._date[1]
-
     def _answer(self, status: int, body: bytes, request_id: str) -> Response:
-        headers: Headers = [_JSON, (b"x-amzn-requestid", request_id.encode()), (b"date", self._now())]
+        headers: Headers = [_JSON, (b"x-amzn-requestid", request_id.encode()), (b"date", self._date.now())]
         if status == 403:
             headers.append((b"x-amzn-errortype", b"AccessDeniedException"))
         return Response(status, body, headers)
