@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_cli import Run, _env, _ok, _one_line_error
+from cli_support import nimbus_runner, python_function
+from test_cli import Run, _ok, _one_line_error
 
-from conftest import NIMBUS, ROOT, Server, make_zip
+from conftest import Server
 
 RECORDER = "import json\ndef handler(event, context):\n    print('RECORD ' + json.dumps(event))\n"
 RULE_ARN = "arn:aws:events:us-east-1:000000000000:rule/cli-orders"
@@ -22,24 +22,13 @@ RULE_ARN = "arn:aws:events:us-east-1:000000000000:rule/cli-orders"
 
 @pytest.fixture
 def run(server: Server) -> Run:
-    def _run(*args: str) -> Any:
-        return subprocess.run(
-            [*NIMBUS, *args], capture_output=True, text=True, env=_env(server.endpoint), cwd=ROOT, timeout=120
-        )
-
-    return _run
+    return nimbus_runner(server.endpoint)
 
 
 @pytest.fixture
 def function(lam: Any) -> Iterator[str]:
-    name = "cli-events-fn"
-    lam.create_function(
-        FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r", Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": RECORDER})},
-    )  # fmt: skip
-    yield name
-    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-        lam.delete_function(FunctionName=name)
+    with python_function(lam, "cli-events-fn", RECORDER) as name:
+        yield name
 
 
 def test_rule_create_for_a_function_then_put_reaches_it(run: Run, server: Server, lam: Any, function: str) -> None:

@@ -4,26 +4,19 @@ named by function name, queue name or ARN, the expression flags, and errors that
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_cli import Run, _env, _ok, _one_line_error
+from cli_support import nimbus_runner, python_function
+from test_cli import Run, _ok, _one_line_error
 
-from conftest import NIMBUS, ROOT, Server, make_zip
-
-ECHO = "def handler(event, context):\n    return event\n"
+from conftest import Server
 
 
 @pytest.fixture
 def run(server: Server) -> Run:
-    def _run(*args: str) -> Any:
-        return subprocess.run(
-            [*NIMBUS, *args], capture_output=True, text=True, env=_env(server.endpoint), cwd=ROOT, timeout=120
-        )
-
-    return _run
+    return nimbus_runner(server.endpoint)
 
 
 @pytest.fixture
@@ -38,14 +31,8 @@ def sched(server: Server) -> Iterator[Any]:
 
 @pytest.fixture
 def function(lam: Any) -> Iterator[str]:
-    name = "cli-sched-fn"
-    lam.create_function(
-        FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r", Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": ECHO})},
-    )  # fmt: skip
-    yield name
-    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-        lam.delete_function(FunctionName=name)
+    with python_function(lam, "cli-sched-fn") as name:
+        yield name
 
 
 def test_create_for_a_function_list_and_delete(run: Run, sched: Any, function: str) -> None:

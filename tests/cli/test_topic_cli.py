@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
 from typing import Any
 
 import pytest
-from test_cli import Run, _env, _ok, _one_line_error
+from cli_support import ECHO, nimbus_runner
+from test_cli import Run, _ok, _one_line_error
 
-from conftest import NIMBUS, ROOT, Server, make_zip
-
-ECHO = "def handler(event, context):\n    return event\n"
+from conftest import Server, make_zip
 
 
 @pytest.fixture
 def run(server: Server) -> Run:
-    def _run(*args: str) -> Any:
-        return subprocess.run(
-            [*NIMBUS, *args], capture_output=True, text=True, env=_env(server.endpoint), cwd=ROOT, timeout=120
-        )
-
-    return _run
+    return nimbus_runner(server.endpoint)
 
 
 def test_create_list_publish_and_subscribe_a_queue(run: Run, server: Server) -> None:

@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_cli import Run, _env, _ok, _one_line_error
+from cli_support import nimbus_runner, python_function
+from test_cli import Run, _ok, _one_line_error
 
-from conftest import NIMBUS, ROOT, Server, make_zip
-
-ECHO = "def handler(event, context):\n    return event\n"
+from conftest import Server
 
 
 @pytest.fixture
 def run(server: Server) -> Run:
-    def _run(*args: str) -> Any:
-        return subprocess.run(
-            [*NIMBUS, *args], capture_output=True, text=True, env=_env(server.endpoint), cwd=ROOT, timeout=120
-        )
-
-    return _run
+    return nimbus_runner(server.endpoint)
 
 
 @pytest.fixture
 def function(lam: Any, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = ("cli-url-" + request.node.name.replace("_", "-"))[:60]
-    lam.create_function(
-        FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r", Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": ECHO})},
-    )  # fmt: skip
-    yield name
-    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-        lam.delete_function(FunctionName=name)
+    with python_function(lam, ("cli-url-" + request.node.name.replace("_", "-"))[:60]) as name:
+        yield name
 
 
 def _statements(lam: Any, name: str, qualifier: str | None = None) -> list[dict[str, Any]]:
