@@ -34,6 +34,7 @@ from nimbus.errors import ClientError, NimbusError, ResourceNotFound, TooManyReq
 from nimbus.invoke.async_invoke import ASYNC_QUEUE, AsyncEvent, AsyncInvoker, Gathered, decode_event, next_attempt
 from nimbus.invoke.destinations import EVENT_AGE_EXCEEDED, RETRIES_EXHAUSTED, SUCCESS, Deliveries, dead_letter, record
 from nimbus.invoke.invoker import InvokeOptions, Invoker
+from nimbus.invoke.queue_tasks import cancel_and_wait, finish_or_cancel, run_guarded
 from nimbus.protocol.records import InvokeResult
 from nimbus.queue.contract import QueueStore, Reserved
 
@@ -107,20 +108,12 @@ class Dispatcher:
     async def stop(self) -> None:
         """Stop reserving; let running events finish for `stop_grace_s`, then cancel them (each puts its event
         back at once)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         while self._ready:  # reserved ahead, never started: back to the queue at once
             message, _ = self._ready.popleft()
             with contextlib.suppress(Exception):
                 await self.queues.nack(ASYNC_QUEUE, message.receipt, 0.0)
-        if self._running or self._acking:
-            _, pending = await asyncio.wait(self._running | self._acking, timeout=self.settings.stop_grace_s)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        await finish_or_cancel(self._running | self._acking, self.settings.stop_grace_s)
 
     async def run(self) -> None:
         """Start reserved events while there are free slots; reserve when none is left in hand, up to the free slots
@@ -168,14 +161,8 @@ class Dispatcher:
 
     async def _guarded(self, message: Reserved) -> None:
         """One event, whatever happens: a failure of ours is logged and the event comes back at its visibility."""
-        try:
-            await self.handle(message)
-        except asyncio.CancelledError:  # stopping: put it back now rather than at its visibility deadline
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.queues.nack(ASYNC_QUEUE, message.receipt, 0.0))
-            raise
-        except Exception:
-            log.exception("async event %s failed in the dispatcher; it returns to the queue", message.message_id)
+        await run_guarded(self.handle, message, self.queues, ASYNC_QUEUE, log,
+                          "async event %s failed in the dispatcher; it returns to the queue")  # fmt: skip
 
     # ---- one event ----
     async def handle(self, message: Reserved) -> None:

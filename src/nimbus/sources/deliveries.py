@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import uuid
@@ -43,6 +42,7 @@ from nimbus.control.validation import FunctionRef
 from nimbus.errors import ClientError, NimbusError, QueueDoesNotExist, ResourceNotFound
 from nimbus.invoke.async_dispatch import retry_delay
 from nimbus.invoke.async_invoke import AsyncInvoker, Gathered
+from nimbus.invoke.queue_tasks import cancel_and_wait, finish_or_cancel, run_guarded
 from nimbus.queue.contract import NewMessage, QueueStore, Reserved
 from nimbus.queue.service import QueueService
 from nimbus.sources import delivery_senders
@@ -230,16 +230,8 @@ class Deliveries:
         return self._task
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._running:
-            _, pending = await asyncio.wait(self._running, timeout=self.settings.stop_grace_s)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        await cancel_and_wait(self._task)
+        await finish_or_cancel(self._running, self.settings.stop_grace_s)
 
     async def run(self) -> None:
         s = self.settings
@@ -263,14 +255,8 @@ class Deliveries:
         return await self.queues.ack_many(DELIVERY_QUEUE, receipts)
 
     async def _guarded(self, message: Reserved) -> None:
-        try:
-            await self.handle(message)
-        except asyncio.CancelledError:  # stopping: back to the queue now rather than at its visibility deadline
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.queues.nack(DELIVERY_QUEUE, message.receipt, 0.0))
-            raise
-        except Exception:
-            log.exception("delivery %s failed in the poller; it returns to the queue", message.message_id)
+        await run_guarded(self.handle, message, self.queues, DELIVERY_QUEUE, log,
+                          "delivery %s failed in the poller; it returns to the queue")  # fmt: skip
 
     # ---- one delivery ----
     async def handle(self, message: Reserved) -> None:

@@ -23,7 +23,6 @@ two fires that time again after the restart (at least once, like every delivery)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import heapq
 import logging
@@ -37,6 +36,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects.sqlite import insert
 
 from nimbus.clock import Clock, RealClock
+from nimbus.invoke.queue_tasks import cancel_and_wait
 from nimbus.protocol.schedule_expr import Expression, next_fire, parse
 from nimbus.store.schema import schedule_fires
 
@@ -173,11 +173,8 @@ class ScheduleRunner:
         return self._task
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def run(self) -> None:
         while True:
