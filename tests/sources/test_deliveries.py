@@ -23,15 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sources_support import delivery_parts
 
 from nimbus.clock import FakeClock, RealClock
 from nimbus.config import Settings
 from nimbus.control.policies import Policies
 from nimbus.errors import ResourceNotFound
 from nimbus.invoke.async_invoke import ASYNC_QUEUE, AsyncInvoker, decode_event
-from nimbus.invoke.invoker import Invoker
-from nimbus.invoke.throttle import Throttle
-from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.queue.contract import Reserved
 from nimbus.queue.service import QueueService
 from nimbus.queue.sqlite import SqliteQueueStore
@@ -44,23 +42,12 @@ from nimbus.sources.deliveries import (
     decode,
     encode,
 )
-from registry_support import create_echo, open_registry, open_store
 
 ACCOUNT = "000000000000"
 FN_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn"
 SQS = f"arn:aws:sqs:us-east-1:{ACCOUNT}:"
 RULE = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/r1"
 EVENTS = "events.amazonaws.com"
-
-
-class UnreachablePools:
-    """The instance pools: a delivery to a function ends at the durable accept, so nothing may run here."""
-
-    async def invoke(self, spec: FunctionSpec, request: InvokeRequest) -> InvokeResult:
-        raise AssertionError("a delivery never invokes synchronously")
-
-    async def retire(self, function_name: str) -> None:
-        pass
 
 
 @dataclass
@@ -95,29 +82,14 @@ class World:
 def run(tmp_path: Path, body: Callable[[World], Awaitable[None]], *, real_clock: bool = False, **settings: Any) -> None:
     async def main() -> None:
         clock: FakeClock | RealClock = RealClock() if real_clock else FakeClock(1_800_000_000.0)
-        config = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(config, engine, codes)
-        if "fn" not in registry.names():
-            await create_echo(registry)
-        invoker = Invoker(registry, UnreachablePools(), Throttle(10, 100_000))
-        registry.subscribe(invoker.function_changed)
-        queues = SqliteQueueStore(tmp_path / "queues.db", clock)
-        service = QueueService(queues, config.region, config.account_id, clock)
-        for name in ("target", "dlq"):
-            await service.create_queue(name, {}, {})
-        accept = AsyncInvoker(invoker, queues, clock)
-        await accept.start()
-        policies = Policies(config, registry, engine)
         opts: dict[str, Any] = {"retry_delays": (10.0, 20.0, 40.0), "poll_wait_s": 0.05} | settings
-        deliveries = Deliveries(DeliverySettings(**opts), queues, service, accept, policies, clock)
-        await queues.create_queue(DELIVERY_QUEUE, {}, {})
+        p = await delivery_parts(tmp_path, clock, DeliverySettings(**opts), subscribe=True)
         try:
-            await body(World(clock, queues, service, policies, deliveries, accept))
+            await body(World(clock, p.queues, p.service, p.policies, p.deliveries, p.accept))
         finally:
-            await deliveries.stop()
-            await queues.close()
-            engine.dispose()
+            await p.deliveries.stop()
+            await p.queues.close()
+            p.engine.dispose()
 
     asyncio.run(main())
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sources_support import delivery_parts
 from sqlalchemy import Engine
 
 from nimbus.clock import FakeClock
@@ -26,31 +27,18 @@ from nimbus.config import Settings
 from nimbus.control.event_rules import DEFAULT_BUS, EventRules
 from nimbus.control.policies import Policies
 from nimbus.errors import EventsLimitExceeded, InvalidEventPattern, ResourceNotFound, ValidationError
-from nimbus.invoke.async_invoke import ASYNC_QUEUE, AsyncInvoker, decode_event
-from nimbus.invoke.invoker import Invoker
-from nimbus.invoke.throttle import Throttle
-from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
+from nimbus.invoke.async_invoke import ASYNC_QUEUE, decode_event
 from nimbus.queue.contract import Reserved
-from nimbus.queue.service import QueueService
 from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.sources.deliveries import DELIVERY_QUEUE, Deliveries, DeliverySettings
 from nimbus.sources.event_bus import EventBus
 from nimbus.sources.schedule_runner import ScheduleRunner
-from registry_support import create_echo, open_registry, open_store
 
 ACCOUNT = "000000000000"
 PREFIX = f"arn:aws:events:us-east-1:{ACCOUNT}"
 FN_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn"
 SQS = f"arn:aws:sqs:us-east-1:{ACCOUNT}:"
 ORDERS = json.dumps({"source": ["shop"], "detail": {"total": [{"numeric": [">", 100]}]}})
-
-
-class UnreachablePools:
-    async def invoke(self, spec: FunctionSpec, request: InvokeRequest) -> InvokeResult:
-        raise AssertionError("a delivery never invokes synchronously")
-
-    async def retire(self, function_name: str) -> None:
-        pass
 
 
 @dataclass
@@ -84,21 +72,10 @@ class World:
 def run(tmp_path: Path, body: Callable[[World], Awaitable[None]]) -> None:
     async def main() -> None:
         clock = FakeClock(1_800_000_000.0)
-        config = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(config, engine, codes)
-        if "fn" not in registry.names():
-            await create_echo(registry)
-        invoker = Invoker(registry, UnreachablePools(), Throttle(10, 100_000))
-        queues = SqliteQueueStore(tmp_path / "queues.db", clock)
-        service = QueueService(queues, config.region, config.account_id, clock)
-        for name in ("target", "dlq"):
-            await service.create_queue(name, {}, {})
-        accept = AsyncInvoker(invoker, queues, clock)
-        await accept.start()
-        policies = Policies(config, registry, engine)
-        deliveries = Deliveries(DeliverySettings(retry_delays=(10.0,)), queues, service, accept, policies, clock)
-        await queues.create_queue(DELIVERY_QUEUE, {}, {})
+        parts = await delivery_parts(tmp_path, clock, DeliverySettings(retry_delays=(10.0,)))
+        config, engine, queues, policies, deliveries = (
+            parts.config, parts.engine, parts.queues, parts.policies, parts.deliveries
+        )  # fmt: skip
         runner = ScheduleRunner(engine, clock)
         bus = EventBus(EventRules(config, engine), deliveries, runner)
         bus.load()

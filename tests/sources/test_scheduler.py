@@ -22,22 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sources_support import UnreachablePools, delivery_parts
 from sqlalchemy import Engine
 
 from nimbus.clock import FakeClock
-from nimbus.config import Settings
-from nimbus.control.policies import Policies
 from nimbus.errors import ResourceNotFound, ValidationError
-from nimbus.invoke.async_invoke import ASYNC_QUEUE, AsyncInvoker, decode_event
-from nimbus.invoke.invoker import Invoker
-from nimbus.invoke.throttle import Throttle
-from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
-from nimbus.queue.service import QueueService
+from nimbus.invoke.async_invoke import ASYNC_QUEUE, decode_event
 from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.sources.deliveries import DELIVERY_QUEUE, Deliveries, DeliverySettings, decode
 from nimbus.sources.schedule_runner import ScheduleRunner
 from nimbus.sources.scheduler import PRINCIPAL, Scheduler
-from registry_support import create_echo, open_registry, open_store
 
 START = 1_800_000_000.0  # 2027-01-15T08:00:00Z, a Friday, winter in New York (UTC-5)
 ACCOUNT = "000000000000"
@@ -45,14 +39,6 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/r"
 QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:target"
 DLQ = f"arn:aws:sqs:us-east-1:{ACCOUNT}:dlq"
 FUNCTION = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn"
-
-
-class UnreachablePools:
-    async def invoke(self, spec: FunctionSpec, request: InvokeRequest) -> InvokeResult:
-        raise AssertionError("a scheduled delivery never invokes synchronously")
-
-    async def retire(self, function_name: str) -> None:
-        pass
 
 
 @dataclass
@@ -81,20 +67,9 @@ class World:
 def run(tmp_path: Path, body: Callable[[World], Awaitable[None]]) -> None:
     async def main() -> None:
         clock = FakeClock(START)
-        config = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(config, engine, codes)
-        await create_echo(registry)
-        invoker = Invoker(registry, UnreachablePools(), Throttle(10, 100_000))
-        queues = SqliteQueueStore(tmp_path / "queues.db", clock)
-        service = QueueService(queues, config.region, config.account_id, clock)
-        for name in ("target", "dlq"):
-            await service.create_queue(name, {}, {})
-        accept = AsyncInvoker(invoker, queues, clock)
-        await accept.start()
-        policies = Policies(config, registry, engine)
-        deliveries = Deliveries(DeliverySettings(retry_delays=(10.0,)), queues, service, accept, policies, clock)
-        await queues.create_queue(DELIVERY_QUEUE, {}, {})
+        pools = UnreachablePools("a scheduled delivery never invokes synchronously")
+        parts = await delivery_parts(tmp_path, clock, DeliverySettings(retry_delays=(10.0,)), pools=pools)
+        config, engine, queues, deliveries = parts.config, parts.engine, parts.queues, parts.deliveries
 
         def make() -> tuple[ScheduleRunner, Scheduler]:
             """A runner and scheduler as a (re)started server builds them from the tables."""
