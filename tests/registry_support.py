@@ -51,3 +51,12 @@ async def create_echo(registry: Registry, name: str = "fn", **config: Any) -> No
         "FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler", "Role": ROLE,
         "Code": {"ZipFile": echo_zip()}, **config,
     })  # fmt: skip
+
+
+async def echo_registry(settings: Settings, **config: Any) -> tuple[Engine, Registry]:
+    """The control database and a registry over `settings.data_dir`, with `fn` created (`create_echo`, any further
+    CreateFunction fields); the caller disposes of the engine."""
+    engine, codes = open_store(settings.data_dir)
+    registry = open_registry(settings, engine, codes)
+    await create_echo(registry, **config)
+    return engine, registry

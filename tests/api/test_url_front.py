@@ -28,7 +28,7 @@ from nimbus.control.policies import Policies
 from nimbus.invoke.invoker import Invoker
 from nimbus.invoke.throttle import Throttle
 from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
-from registry_support import create_echo, open_registry, open_store
+from registry_support import echo_registry
 
 KEY, SECRET = "AKIDTEST", "secret-for-tests"
 PUBLIC = {"StatementId": "public", "Action": "lambda:InvokeFunctionUrl", "Principal": "*",
@@ -79,9 +79,7 @@ class World:
 def run(tmp_path: Path, body: Callable[[World], Awaitable[None]], account_limit: int = 10) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path, access_key_id=KEY, secret_access_key=SECRET, port=9001)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(settings, engine, codes)
-        await create_echo(registry)
+        engine, registry = await echo_registry(settings)
         urls = FunctionUrls(settings, registry, engine)
         policies = Policies(settings, registry, engine)
         pools = ScriptedPools()

@@ -12,7 +12,7 @@ from nimbus.config import Settings
 from nimbus.control.event_invoke import EventInvokeConfigs
 from nimbus.control.versions import Versions
 from nimbus.errors import ResourceNotFound
-from registry_support import create_echo, open_registry, open_store
+from registry_support import echo_registry
 
 QUEUE = "arn:aws:sqs:us-east-1:000000000000:q"
 
@@ -20,9 +20,7 @@ QUEUE = "arn:aws:sqs:us-east-1:000000000000:q"
 def test_configs_persist_merge_and_go_with_what_they_name(tmp_path: Path) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(settings, engine, codes)
-        await create_echo(registry)
+        engine, registry = await echo_registry(settings)
         versions = Versions(registry)
         await versions.publish("fn", {})
         await versions.create_alias("fn", {"Name": "live", "FunctionVersion": "1"})

@@ -16,7 +16,7 @@ from nimbus.control.function_urls import FunctionUrls, timestamp
 from nimbus.control.versions import Versions
 from nimbus.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from nimbus.store.schema import function_urls
-from registry_support import create_echo, open_registry, open_store
+from registry_support import create_echo, echo_registry
 
 
 def _rows(engine: Engine) -> int:
@@ -34,9 +34,7 @@ def test_timestamp_is_lambdas_format() -> None:
 def test_create_get_update_delete_and_by_id(tmp_path: Path) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(settings, engine, codes)
-        await create_echo(registry)
+        engine, registry = await echo_registry(settings)
         urls = FunctionUrls(settings, registry, engine)
         urls.load()
 
@@ -87,9 +85,7 @@ def test_create_get_update_delete_and_by_id(tmp_path: Path) -> None:
 def test_urls_persist_list_in_order_and_go_with_what_they_name(tmp_path: Path) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(settings, engine, codes)
-        await create_echo(registry)
+        engine, registry = await echo_registry(settings)
         await create_echo(registry, "other")
         versions = Versions(registry)
         await versions.publish("fn", {})

@@ -19,7 +19,7 @@ from nimbus.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
-from registry_support import create_echo, open_registry, open_store
+from registry_support import create_echo, echo_registry
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
 URL = {"Action": "lambda:InvokeFunctionUrl", "Principal": "*", "FunctionUrlAuthType": "NONE"}
@@ -32,9 +32,7 @@ def public(policies: Policies, qualifier: str | None) -> bool:
 def test_policies_per_qualifier_revisions_and_reload(tmp_path: Path) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(settings, engine, codes)
-        await create_echo(registry)
+        engine, registry = await echo_registry(settings)
         versions = Versions(registry)
         await versions.publish("fn", {})
         await versions.create_alias("fn", {"Name": "live", "FunctionVersion": "1"})
@@ -124,9 +122,7 @@ def test_policies_per_qualifier_revisions_and_reload(tmp_path: Path) -> None:
 def test_version_deletion_drops_its_policy(tmp_path: Path) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(settings, engine, codes)
-        await create_echo(registry)
+        engine, registry = await echo_registry(settings)
         versions = Versions(registry)
         await versions.publish("fn", {})
         policies = Policies(settings, registry, engine)
@@ -146,9 +142,7 @@ def test_version_deletion_drops_its_policy(tmp_path: Path) -> None:
 def test_policy_size_limit_at_and_past_20_kb(tmp_path: Path) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(settings, engine, codes)
-        await create_echo(registry)
+        engine, registry = await echo_registry(settings)
         policies = Policies(settings, registry, engine)
         base = "arn:aws:sns:us-east-1:000000000000:"
         body = {"Action": "lambda:InvokeFunction", "Principal": "sns.amazonaws.com"}

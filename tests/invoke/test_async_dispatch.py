@@ -26,7 +26,7 @@ from nimbus.invoke.throttle import Throttle
 from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.queue.contract import NewMessage, Reserved
 from nimbus.queue.sqlite import SqliteQueueStore
-from registry_support import create_echo, open_registry, open_store
+from registry_support import echo_registry
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
 SQS = "arn:aws:sqs:us-east-1:000000000000:"
@@ -88,9 +88,7 @@ def run(tmp_path: Path, body: Callable[[World], Awaitable[None]], **dispatch: ob
     async def main() -> None:
         clock = FakeClock(1_800_000_000.0)
         settings = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(settings, engine, codes)
-        await create_echo(registry, DeadLetterConfig={"TargetArn": SQS + "dlq"})
+        engine, registry = await echo_registry(settings, DeadLetterConfig={"TargetArn": SQS + "dlq"})
         pools = ScriptedPools()
         throttle = Throttle(10, 100_000)
         invoker = Invoker(registry, pools, throttle)

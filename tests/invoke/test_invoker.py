@@ -27,7 +27,7 @@ from nimbus.errors import (
 from nimbus.invoke.invoker import InvokeOptions, Invoker
 from nimbus.invoke.throttle import Throttle
 from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
-from registry_support import create_echo, open_registry, open_store
+from registry_support import echo_registry
 
 
 class StubPools:
@@ -56,9 +56,7 @@ Body = Callable[[Invoker, Registry, StubPools], Awaitable[None]]
 def run(tmp_path: Path, body: Body, account_limit: int = 10, memory_budget_mb: int = 100_000) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
-        engine, codes = open_store(tmp_path)
-        registry = open_registry(settings, engine, codes)
-        await create_echo(registry)
+        engine, registry = await echo_registry(settings)
         pools = StubPools()
         invoker = Invoker(registry, pools, Throttle(account_limit, memory_budget_mb))
         registry.subscribe(invoker.function_changed)
