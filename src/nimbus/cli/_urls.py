@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -108,6 +110,17 @@ def _missing(exc: Any, name: str, qualifier: str | None) -> NoReturn:
     fail(f"{_which(name, qualifier)} has no URL: create one with 'nimbus url create {name}{q}'")
 
 
+@contextmanager
+def _url_errors(client: Any, endpoint_url: str, name: str, qualifier: str | None) -> Iterator[None]:
+    """`api_errors`, with a missing function, alias or URL said with what to do next (`_missing`): every command
+    on one URL answers ResourceNotFound the same way."""
+    with api_errors(endpoint_url):
+        try:
+            yield
+        except client.exceptions.ResourceNotFoundException as exc:
+            _missing(exc, name, qualifier)
+
+
 def _allow_public(client: Any, endpoint_url: str, name: str, qualifier: str | None) -> None:
     """Add the console's public-access statement (said on stderr); quiet when it is there already."""
     try:
@@ -158,15 +171,13 @@ def create(
     if cors:
         params["Cors"] = cors
     client = make_client("lambda", endpoint_url, region)
-    with api_errors(endpoint_url):
+    with _url_errors(client, endpoint_url, name, qualifier):
         try:
             resp = client.create_function_url_config(**params)
         except client.exceptions.ResourceConflictException:
             q = f" -q {qualifier}" if qualifier else ""
             fail(f"{_which(name, qualifier)} has a URL already: see it with 'nimbus url get {name}{q}', or delete "
                  f"it first with 'nimbus url delete {name}{q}'")  # fmt: skip
-        except client.exceptions.ResourceNotFoundException as exc:
-            _missing(exc, name, qualifier)
     out.print(resp["FunctionUrl"], soft_wrap=True)
     out.print(path_form(resp["FunctionUrl"], endpoint_url), soft_wrap=True)
     if auth_type == "NONE":
@@ -180,11 +191,8 @@ def get(
 ) -> None:  # fmt: skip
     """Print GetFunctionUrlConfig's answer (URL, auth type, CORS, times) as JSON."""
     client = make_client("lambda", endpoint_url, region)
-    with api_errors(endpoint_url):
-        try:
-            _print_json(client.get_function_url_config(**_target(name, qualifier)))
-        except client.exceptions.ResourceNotFoundException as exc:
-            _missing(exc, name, qualifier)
+    with _url_errors(client, endpoint_url, name, qualifier):
+        _print_json(client.get_function_url_config(**_target(name, qualifier)))
 
 
 @app.command()
@@ -217,11 +225,8 @@ def update(
     if len(params) == len(_target(name, qualifier)):
         fail("nothing to update: pass --auth, a --cors-* option or --no-cors", code=2)
     client = make_client("lambda", endpoint_url, region)
-    with api_errors(endpoint_url):
-        try:
-            resp = client.update_function_url_config(**params)
-        except client.exceptions.ResourceNotFoundException as exc:
-            _missing(exc, name, qualifier)
+    with _url_errors(client, endpoint_url, name, qualifier):
+        resp = client.update_function_url_config(**params)
     _print_json(resp)
     if auth_type == "NONE":
         _allow_public(client, endpoint_url, name, qualifier)
@@ -234,11 +239,8 @@ def delete(
 ) -> None:  # fmt: skip
     """Delete a URL (a permission added for it stays, as on Lambda: remove it with RemovePermission)."""
     client = make_client("lambda", endpoint_url, region)
-    with api_errors(endpoint_url):
-        try:
-            client.delete_function_url_config(**_target(name, qualifier))
-        except client.exceptions.ResourceNotFoundException as exc:
-            _missing(exc, name, qualifier)
+    with _url_errors(client, endpoint_url, name, qualifier):
+        client.delete_function_url_config(**_target(name, qualifier))
     out.print(f"deleted the URL of {_which(name, qualifier)}")
 
 
