@@ -76,6 +76,11 @@ def key_values(items: list[str], what: str) -> dict[str, str]:
     return pairs
 
 
+def string_attributes(items: list[str] | None, what: str) -> dict[str, dict[str, str]]:
+    """`--attribute key=value` options as SQS/SNS MessageAttributes (every value a String), as `aws` sends them."""
+    return {k: {"DataType": "String", "StringValue": v} for k, v in key_values(items or [], what).items()}
+
+
 def _session(region: str | None) -> Any:
     core = botocore.session.get_session()
     # The EC2 metadata probe costs seconds off EC2 and its role credentials are never Nimbus credentials.

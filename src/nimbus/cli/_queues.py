@@ -10,7 +10,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt, api_errors, key_values, make_client, out
+from nimbus.cli._client import (
+    DEFAULT_ENDPOINT,
+    EndpointOpt,
+    RegionOpt,
+    api_errors,
+    key_values,
+    make_client,
+    out,
+    string_attributes,
+)
 
 app = typer.Typer(help="Built-in queues (SQS-compatible): create, list, send, receive, purge, delete.",
                   no_args_is_help=True)  # fmt: skip
@@ -79,9 +88,9 @@ def send(
 ) -> None:
     """Send one message; prints its message id."""
     params: dict[str, Any] = {"MessageBody": body}
-    attrs = key_values(attribute or [], "--attribute")
+    attrs = string_attributes(attribute, "--attribute")
     if attrs:
-        params["MessageAttributes"] = {k: {"DataType": "String", "StringValue": v} for k, v in attrs.items()}
+        params["MessageAttributes"] = attrs
     if delay is not None:
         params["DelaySeconds"] = delay
     with api_errors(endpoint_url):

@@ -21,6 +21,7 @@ from nimbus.cli._client import (
     key_values,
     make_client,
     out,
+    string_attributes,
 )
 
 app = typer.Typer(help="Topics (SNS-compatible): create, list, publish, subscribe.", no_args_is_help=True)
@@ -85,9 +86,9 @@ def publish(
     params: dict[str, Any] = {"Message": message}
     if subject is not None:
         params["Subject"] = subject
-    attrs = key_values(attribute or [], "--attribute")
+    attrs = string_attributes(attribute, "--attribute")
     if attrs:
-        params["MessageAttributes"] = {k: {"DataType": "String", "StringValue": v} for k, v in attrs.items()}
+        params["MessageAttributes"] = attrs
     with api_errors(endpoint_url):
         client = make_client("sns", endpoint_url, region)
         resp = client.publish(TopicArn=_topic_arn(client, topic), **params)
