@@ -110,6 +110,30 @@ def wait_active(lam: Any, name: str, timeout: float = 20.0) -> dict[str, Any]:
         time.sleep(0.1)
 
 
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, step: float = 0.2) -> Any:
+    """Call `check` every `step` seconds until it returns something truthy or `timeout` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def receive_all(sqs: Any, url: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Receive (with all message attributes) and delete the messages of queue `url` until `count` have come or
+    `timeout` passes; those that came."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        resp = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                   MessageAttributeNames=["All"])  # fmt: skip
+        for m in resp.get("Messages", []):
+            got.append(m)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return got
+
+
 def http(url: str, method: str = "GET", data: bytes | None = None,
          headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
     """Plain urllib request that returns (status, headers, body) for any status."""

@@ -28,7 +28,9 @@ from e2e_support import (
     expect_error,
     make_zip,
     raw_client,
+    receive_all,
     start_server,
+    wait_for,
 )
 
 from nimbus.queue.sqlite import SqliteQueueStore
@@ -97,15 +99,6 @@ def messages(logs: Any, fn: str, marker: str) -> list[str]:
     except logs.exceptions.ResourceNotFoundException:
         pass
     return out
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, step: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 def records(logs: Any, fn: str, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
@@ -380,18 +373,6 @@ def test_dead_letter_config_is_stored_and_returned(lam: Any, make_fn: Any) -> No
 @pytest.fixture(scope="module")
 def sqs(srv: Server) -> Any:
     return srv.client("sqs")
-
-
-def receive_all(sqs: Any, url: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-    got: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
-        resp = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                   MessageAttributeNames=["All"])  # fmt: skip
-        for m in resp.get("Messages", []):
-            got.append(m)
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return got
 
 
 def test_on_failure_queue_and_dead_letter_queue(lam: Any, sqs: Any, make_fn: Any) -> None:

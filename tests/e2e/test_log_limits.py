@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import ROLE, Server, http, invoke_json, make_zip, start_server
+from e2e_support import ROLE, Server, http, invoke_json, make_zip, start_server, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from nimbus.logs.store import WAL_LIMIT_BYTES
@@ -219,15 +219,6 @@ def fill(path: Path) -> None:
     with contextlib.suppress(OSError), path.open("wb", buffering=0) as f:
         while True:
             f.write(block)
-
-
-def wait_for(check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def test_a_full_disk_drops_logs_but_invokes_go_on_and_logs_resume(small_disk: Path) -> None:

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,21 +23,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from e2e_support import ACCOUNT, REGION, ROLE, make_zip, start_server
+from e2e_support import ACCOUNT, REGION, ROLE, make_zip, receive_all, start_server, wait_for
 
 ECHO = "def handler(event, context):\n    return event\n"
 QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:"
 #: a delivery in hand when the server dies is made again this soon after the restart (the least the server takes)
 FAST = ("--delivery-visibility", "11")
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0, step: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 def verify_sns_message(message: dict[str, Any]) -> None:
@@ -58,18 +49,6 @@ def verify_sns_message(message: dict[str, Any]) -> None:
     assert isinstance(public, rsa.RSAPublicKey)
     digest = hashes.SHA256() if message["SignatureVersion"] == "2" else hashes.SHA1()
     public.verify(base64.b64decode(message["Signature"]), text.encode(), padding.PKCS1v15(), digest)
-
-
-def receive_all(sqs: Any, url: str, want: int, timeout: float = 60.0) -> list[dict[str, Any]]:
-    got: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < want and time.monotonic() < deadline:
-        resp = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                   MessageAttributeNames=["All"])  # fmt: skip
-        for m in resp.get("Messages", []):
-            got.append(m)
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return got
 
 
 @pytest.fixture
@@ -107,7 +86,7 @@ def test_a_topic_fans_out_to_two_functions_and_a_queue_with_a_filter_policy(
         blue = sns.publish(TopicArn=topic, Message="a blue one", MessageAttributes=color("blue"))
         red, blue = red["MessageId"], blue["MessageId"]
 
-        records = [json.loads(m["Body"]) for m in receive_all(sqs, done, 4)]
+        records = [json.loads(m["Body"]) for m in receive_all(sqs, done, 4, timeout=60)]
         seen = {(r["requestContext"]["functionArn"].split(":")[6],
                  r["requestPayload"]["Records"][0]["Sns"]["MessageId"]) for r in records}  # fmt: skip
         assert seen == {("fan-a", red), ("fan-a", blue), ("fan-b", red), ("fan-b", blue)}
@@ -121,7 +100,7 @@ def test_a_topic_fans_out_to_two_functions_and_a_queue_with_a_filter_policy(
         assert sns_part["MessageAttributes"] == {"color": {"Type": "String", "Value": "red"}}
         verify_sns_message(sns_part)
 
-        [only] = receive_all(sqs, reds, 1)
+        [only] = receive_all(sqs, reds, 1, timeout=60)
         envelope = json.loads(only["Body"])
         assert (envelope["MessageId"], envelope["Message"]) == (red, "a red one")
         verify_sns_message(envelope)
@@ -223,7 +202,7 @@ def test_raw_message_delivery_to_a_queue(clients: tuple[Any, Any, Any]) -> None:
             "kind": {"DataType": "String", "StringValue": "order"},
             "n": {"DataType": "Number", "StringValue": "7"},
             "bin": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}})  # fmt: skip
-        [m] = receive_all(sqs, url, 1)
+        [m] = receive_all(sqs, url, 1, timeout=60)
         assert m["Body"] == '{"order": 1}'
         attrs = m["MessageAttributes"]
         assert attrs["kind"] == {"DataType": "String", "StringValue": "order"}

@@ -19,7 +19,18 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from e2e_support import ACCESS_KEY, NIMBUS, REGION, SECRET_KEY, aws_cli, expect_error, raw_client, send, signed
+from e2e_support import (
+    ACCESS_KEY,
+    NIMBUS,
+    REGION,
+    SECRET_KEY,
+    aws_cli,
+    expect_error,
+    raw_client,
+    send,
+    signed,
+    wait_for,
+)
 
 ACCOUNT = "000000000000"
 NO_QUEUE = "AWS.SimpleQueueService.NonExistentQueue"
@@ -62,15 +73,6 @@ def reference_md5_of_attributes(attrs: dict[str, dict[str, Any]]) -> str:
 
 def receive_all(sqs: Any, url: str, **kwargs: Any) -> list[dict[str, Any]]:
     return sqs.receive_message(QueueUrl=url, **kwargs).get("Messages", [])  # type: ignore[no-any-return]
-
-
-def wait_for(condition: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = condition()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.1)
 
 
 # ---- queues ----
@@ -366,7 +368,11 @@ def test_visibility_timeout_expiry_and_changes(sqs: Any, raw: Any, queue: str) -
     sqs.send_message(QueueUrl=queue, MessageBody="v")
     first = receive_all(sqs, queue, VisibilityTimeout=1)[0]
     assert receive_all(sqs, queue) == []
-    again = wait_for(lambda: receive_all(sqs, queue, VisibilityTimeout=30, AttributeNames=["ApproximateReceiveCount"]))
+    again = wait_for(
+        lambda: receive_all(sqs, queue, VisibilityTimeout=30, AttributeNames=["ApproximateReceiveCount"]),
+        timeout=15.0,
+        step=0.1,
+    )
     assert again[0]["MessageId"] == first["MessageId"]
     assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
     handle = again[0]["ReceiptHandle"]
@@ -424,7 +430,8 @@ def test_delay_seconds(sqs: Any, raw: Any, queue: str) -> None:
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"DelaySeconds": "1"})
     sqs.send_message(QueueUrl=queue, MessageBody="queue default delay")
     assert receive_all(sqs, queue) == []
-    assert [m["Body"] for m in wait_for(lambda: receive_all(sqs, queue))] == ["queue default delay"]
+    delayed = wait_for(lambda: receive_all(sqs, queue), timeout=15.0, step=0.1)
+    assert [m["Body"] for m in delayed] == ["queue default delay"]
     sqs.send_message(QueueUrl=queue, MessageBody="no delay", DelaySeconds=0)
     assert [m["Body"] for m in receive_all(sqs, queue)] == ["no delay"]
 

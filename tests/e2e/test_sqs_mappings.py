@@ -15,13 +15,13 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from e2e_support import ACCOUNT, NIMBUS, REGION, expect_error, make_zip, raw_client, start_server, wait_active
+from e2e_support import ACCOUNT, NIMBUS, REGION, expect_error, make_zip, raw_client, start_server, wait_active, wait_for
 
 RECORDER = """
 import json
@@ -36,15 +36,6 @@ def handler(event, context):
 
 def queue_arn(name: str) -> str:
     return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def seen_events(logs: Any, function: str) -> list[dict[str, Any]]:
