@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -169,6 +170,23 @@ class Rate:
     @property
     def per_second(self) -> float:
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The `q` quantile of `values` (nearest rank, no interpolation): what every report's p50/p99 means."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def wrk_rate(stdout: str, seconds: float) -> tuple[float, int]:
+    """Successful requests per second of a wrk run lasting `seconds`, and its non-2xx/3xx count: wrk counts every
+    answer in Requests/sec, so the errors are taken out, or a failing target would look fast."""
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", stdout)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", stdout)
+    if not rate:
+        raise SystemExit(f"cannot parse wrk output:\n{stdout}")
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    return float(rate.group(1)) - errors / seconds, errors
 
 
 def signed_request(port: int, service: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:

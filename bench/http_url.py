@@ -41,7 +41,19 @@ from botocore.credentials import Credentials
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _support
-from _support import KEY, REGION, ROLE, SECRET, Target, lambda_client, nimbus_server, read_response, zip_files
+from _support import (
+    KEY,
+    REGION,
+    ROLE,
+    SECRET,
+    Target,
+    lambda_client,
+    nimbus_server,
+    percentile,
+    read_response,
+    wrk_rate,
+    zip_files,
+)
 
 FUNCTION = "bench-url"
 BODY = b'{"bench": "http-url", "n": 1}'
@@ -144,17 +156,7 @@ def throughput(target: Target, connections: int, seconds: float, tmp: Path) -> t
     for duration in (1, max(1, round(seconds))):
         result = subprocess.run([wrk, "-t", "2", "-c", str(connections), "-d", f"{duration}s", "-s", str(script), url],
                                 capture_output=True, text=True, check=True, timeout=duration + 60)  # fmt: skip
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", result.stdout)
-    if not rate:
-        raise SystemExit(f"cannot parse wrk output:\n{result.stdout}")
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    return float(rate.group(1)) - errors / seconds, errors
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return wrk_rate(result.stdout, seconds)
 
 
 def main() -> None:
@@ -188,7 +190,7 @@ def main() -> None:
                 for name in order:
                     rate, tp_errors = throughput(targets[name], args.connections, args.seconds, tmp)
                     t = times[name]
-                    rows.append((round_no, name, _pct(t, 0.5), _pct(t, 0.99), rate, tp_errors))
+                    rows.append((round_no, name, percentile(t, 0.5), percentile(t, 0.99), rate, tp_errors))
                 if lat_errors:
                     print(f"  warning: round {round_no}: {lat_errors} non-200 responses in the latency run")
 

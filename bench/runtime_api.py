@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import deploy, lambda_client, nimbus_server, signed_invoke
-from warm_invoke import BODY, _pct, latency
+from _support import deploy, lambda_client, nimbus_server, percentile, signed_invoke
+from warm_invoke import BODY, latency
 
 PY = f"python3.{sys.version_info.minor}"
 ECHO = "def handler(e, c):\n    return e\n"
@@ -93,9 +93,9 @@ def main() -> None:
                 times[name] += measured
     print(f"warm invoke, {args.rounds} x {args.requests} sequential requests per function, payload {len(BODY)} bytes")
     print(f"\n{'':16}{'p50 µs':>10}{'p99 µs':>10}{'p50 ratio':>11}")
-    base = _pct(times["builtin"], 0.5)
+    base = percentile(times["builtin"], 0.5)
     for name, values in times.items():
-        p50, p99 = _pct(values, 0.5), _pct(values, 0.99)
+        p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
         print(f"{name:16}{p50:>10.0f}{p99:>10.0f}{p50 / base:>10.2f}x")
 
 

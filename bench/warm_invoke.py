@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -26,7 +25,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from _support import Target, content_length, deploy, lambda_client, nimbus_server, read_response, signed_invoke, stop
+from _support import (
+    Target,
+    content_length,
+    deploy,
+    lambda_client,
+    nimbus_server,
+    percentile,
+    read_response,
+    signed_invoke,
+    stop,
+    wrk_rate,
+)
 
 FUNCTION = "bench-noop"
 BODY = b'{"bench": "warm-invoke", "n": 1}'
@@ -104,12 +114,7 @@ def _throughput_wrk(wrk: str, target: Target, connections: int, seconds: float, 
             [wrk, "-t", threads, "-c", str(connections), "-d", f"{max(1, round(duration))}s", "-s", str(script), url],
             capture_output=True, text=True, check=True, timeout=duration + 60,
         )  # fmt: skip
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", result.stdout)
-    if not rate:
-        raise SystemExit(f"cannot parse wrk output:\n{result.stdout}")
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    return float(rate.group(1)) - errors / seconds, errors
+    return wrk_rate(result.stdout, seconds)
 
 
 def throughput(target: Target, connections: int, seconds: float, tmp: Path) -> tuple[float, int]:
@@ -121,11 +126,6 @@ def throughput(target: Target, connections: int, seconds: float, tmp: Path) -> t
 
 
 # ---------------------------------------------------------------------------------------------- report
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> None:
@@ -153,7 +153,7 @@ def main() -> None:
             for target in targets:
                 times, lat_errors = latency(target, args.requests, args.warmup)
                 rate, tp_errors = throughput(target, args.connections, args.seconds, tmp)
-                results[target.name] = {"p50": _pct(times, 0.50), "p99": _pct(times, 0.99), "rps": rate}
+                results[target.name] = {"p50": percentile(times, 0.50), "p99": percentile(times, 0.99), "rps": rate}
                 if lat_errors or tp_errors:
                     print(f"  warning: {target.name}: {lat_errors + tp_errors} non-200 responses")
 
