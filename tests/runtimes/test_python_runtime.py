@@ -9,11 +9,11 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from runtimes_support import FrameChannel
 
 from nimbus.instances.environment import BOOTSTRAP_MODULES, RUNTIME_FILES
 from nimbus.protocol import frames
@@ -61,10 +61,13 @@ def handler(event, context):
 """
 
 
-class Instance:
+class Instance(FrameChannel):
     """One bootstrap process on a socketpair, as the server runs it unsandboxed."""
 
+    who = "the instance"
+
     def __init__(self, interpreter: Path, task_root: Path) -> None:
+        super().__init__()
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {"_HANDLER": "app.handler", "AWS_LAMBDA_FUNCTION_NAME": "fn", "LANG": "C.UTF-8"}
         argv = [str(interpreter), "-I", "-S", "-u", "-X", "utf8", str(BOOTSTRAP), frames.__file__,
@@ -74,20 +77,6 @@ class Instance:
         )
         theirs.close()
         self.sock.settimeout(30)
-        self.decoder = frames.FrameDecoder()
-        self.pending: list[frames.Frame] = []
-
-    def receive(self) -> frames.Frame:
-        while not self.pending:
-            data = self.sock.recv(1 << 16)
-            assert data, "the instance closed its channel"
-            self.pending.extend(self.decoder.feed(data))
-        return self.pending.pop(0)
-
-    def invoke(self, request_id: str, event: object) -> frames.Frame:
-        header = frames.invoke_header(request_id, int(time.time() * 1000) + 30_000, "arn:fn")
-        self.sock.sendall(frames.encode(frames.INVOKE, header, json.dumps(event).encode()))
-        return self.receive()
 
     def stop(self) -> list[str]:
         """Close the channel (the runtime exits 0 on EOF); its output lines."""

@@ -13,12 +13,12 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runtimes_support import FrameChannel
 
 from nimbus.instances.environment import NODE_BOOTSTRAP, trace_header
 from nimbus.protocol import frames
@@ -63,28 +63,13 @@ exports.handler = async (event) => {
 """
 
 
-class Runtime:
+class Runtime(FrameChannel):
     """One bootstrap process on a socketpair, its stdout collected."""
 
     def __init__(self, argv: list[str], their_fd: int, env: dict[str, str], root: Path) -> None:
+        super().__init__()
         self.proc = subprocess.Popen(argv, pass_fds=(their_fd,), env=env, cwd=root, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)  # fmt: skip
-        self.decoder = frames.FrameDecoder()
-        self.pending: list[frames.Frame] = []
-
-    sock: socket.socket
-
-    def receive(self) -> frames.Frame:
-        while not self.pending:
-            data = self.sock.recv(1 << 16)
-            assert data, "the runtime closed its channel"
-            self.pending.extend(self.decoder.feed(data))
-        return self.pending.pop(0)
-
-    def invoke(self, request_id: str, event: object, trace_id: str = "") -> frames.Frame:
-        header = frames.invoke_header(request_id, int(time.time() * 1000) + 30_000, "arn:fn", trace_id)
-        self.sock.sendall(frames.encode(frames.INVOKE, header, json.dumps(event).encode()))
-        return self.receive()
 
     def stop(self) -> list[str]:
         self.sock.close()
