@@ -15,6 +15,7 @@ from nimbus.config import Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.layers import LayerRegistry
 from nimbus.control.registry import Registry
+from nimbus.control.versions import Versions
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
 
@@ -60,3 +61,11 @@ async def echo_registry(settings: Settings, **config: Any) -> tuple[Engine, Regi
     registry = open_registry(settings, engine, codes)
     await create_echo(registry, **config)
     return engine, registry
+
+
+async def publish_with_live_alias(registry: Registry) -> Versions:
+    """Publish `fn` as version 1 and point alias `live` at it; the Versions service, for further changes."""
+    versions = Versions(registry)
+    await versions.publish("fn", {})
+    await versions.create_alias("fn", {"Name": "live", "FunctionVersion": "1"})
+    return versions

@@ -10,9 +10,8 @@ import pytest
 
 from nimbus.config import Settings
 from nimbus.control.event_invoke import EventInvokeConfigs
-from nimbus.control.versions import Versions
 from nimbus.errors import ResourceNotFound
-from registry_support import echo_registry
+from registry_support import echo_registry, publish_with_live_alias
 
 QUEUE = "arn:aws:sqs:us-east-1:000000000000:q"
 
@@ -21,9 +20,7 @@ def test_configs_persist_merge_and_go_with_what_they_name(tmp_path: Path) -> Non
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
         engine, registry = await echo_registry(settings)
-        versions = Versions(registry)
-        await versions.publish("fn", {})
-        await versions.create_alias("fn", {"Name": "live", "FunctionVersion": "1"})
+        versions = await publish_with_live_alias(registry)
         configs = EventInvokeConfigs(settings, registry, engine)
         registry.subscribe(configs.function_changed)
         await configs.put("fn", None, {"MaximumRetryAttempts": 0}, merge=False)

@@ -19,7 +19,7 @@ from nimbus.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
-from registry_support import create_echo, echo_registry
+from registry_support import create_echo, echo_registry, publish_with_live_alias
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
 URL = {"Action": "lambda:InvokeFunctionUrl", "Principal": "*", "FunctionUrlAuthType": "NONE"}
@@ -33,9 +33,7 @@ def test_policies_per_qualifier_revisions_and_reload(tmp_path: Path) -> None:
     async def main() -> None:
         settings = Settings(data_dir=tmp_path)
         engine, registry = await echo_registry(settings)
-        versions = Versions(registry)
-        await versions.publish("fn", {})
-        await versions.create_alias("fn", {"Name": "live", "FunctionVersion": "1"})
+        versions = await publish_with_live_alias(registry)
         policies = Policies(settings, registry, engine)
         registry.subscribe(policies.function_changed)
 
