@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runtimes_support import FrameChannel
+from runtimes_support import FrameChannel, kill_running, task_root
 
 from nimbus.instances.environment import BOOTSTRAP_MODULES, RUNTIME_FILES
 from nimbus.protocol import frames
@@ -91,19 +91,12 @@ def start(tmp_path: Path) -> Iterator[object]:
     started: list[Instance] = []
 
     def _start(files: dict[str, str], interpreter: Path | None = None) -> Instance:
-        root = tmp_path / f"task{len(started)}"
-        root.mkdir()
-        for name, text in files.items():
-            (root / name).write_text(text)
-        instance = Instance(interpreter or Path(sys.executable), root)
+        instance = Instance(interpreter or Path(sys.executable), task_root(tmp_path / f"task{len(started)}", files))
         started.append(instance)
         return instance
 
     yield _start
-    for instance in started:
-        if instance.proc.poll() is None:
-            instance.proc.kill()
-            instance.proc.wait()
+    kill_running(started)
 
 
 @pytest.mark.skipif(not INTERPRETERS, reason="no python runtimes on this host")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtimes_support import FrameChannel
+from runtimes_support import FrameChannel, kill_running, task_root
 
 from nimbus.instances.environment import NODE_BOOTSTRAP, trace_header
 from nimbus.protocol import frames
@@ -82,10 +82,7 @@ def start(tmp_path: Path) -> Iterator[Any]:
     started: list[Runtime] = []
 
     def _start(kind: str, files: dict[str, str], **env: str) -> Runtime:
-        root = tmp_path / f"task{len(started)}"
-        root.mkdir()
-        for name, text in files.items():
-            (root / name).write_text(text)
+        root = task_root(tmp_path / f"task{len(started)}", files)
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         full_env = {"AWS_LAMBDA_FUNCTION_NAME": "fn", "LANG": "C.UTF-8", "TZ": ":UTC", **env}
         if kind == "python":
@@ -104,10 +101,7 @@ def start(tmp_path: Path) -> Iterator[Any]:
         return runtime
 
     yield _start
-    for runtime in started:
-        if runtime.proc.poll() is None:
-            runtime.proc.kill()
-            runtime.proc.wait()
+    kill_running(started)
 
 
 def records(lines: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
