@@ -7,6 +7,7 @@ are loaded here by path so that a future second conftest.py elsewhere cannot sha
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -108,6 +109,13 @@ def wait_active(lam: Any, name: str, timeout: float = 20.0) -> dict[str, Any]:
         if cfg.get("State") == "Active" or time.monotonic() > deadline:
             return cfg  # type: ignore[no-any-return]
         time.sleep(0.1)
+
+
+def delete_functions(lam: Any, names: list[str]) -> None:
+    """Delete the functions `names` (a function fixture's teardown); those already gone are skipped."""
+    for name in names:
+        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+            lam.delete_function(FunctionName=name)
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, step: float = 0.2) -> Any:

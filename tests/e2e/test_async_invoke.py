@@ -5,7 +5,6 @@ flight. One server of this module's own runs with fast retry delays (0.2 s) and 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -25,6 +24,7 @@ from e2e_support import (
     Server,
     arn,
     aws_cli,
+    delete_functions,
     expect_error,
     make_zip,
     raw_client,
@@ -83,9 +83,7 @@ def make_fn(lam: Any) -> Iterator[Callable[..., str]]:
         return name
 
     yield _make
-    for name in created:
-        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-            lam.delete_function(FunctionName=name)
+    delete_functions(lam, created)
 
 
 def messages(logs: Any, fn: str, marker: str) -> list[str]:

@@ -9,7 +9,6 @@ the Host header that names it, by the path form `/lambda-url/<id>/...`, and by a
 from __future__ import annotations
 
 import base64
-import contextlib
 import email.utils
 import re
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import ACCESS_KEY, ACCOUNT, REGION, ROLE, make_zip, wait_active
+from e2e_support import ACCESS_KEY, ACCOUNT, REGION, ROLE, delete_functions, make_zip, wait_active
 from http_support import Endpoint, call, call_signed
 
 BODY_MAX = 6_291_456
@@ -77,9 +76,7 @@ def make_url(server: Any, lam: Any) -> Iterator[Callable[..., Endpoint]]:
         return Endpoint(server.port, "lambda-url", match.group(1))
 
     yield _make
-    for name in created:
-        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-            lam.delete_function(FunctionName=name)
+    delete_functions(lam, created)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ and by a Host written for AWS (`...lambda-url.us-east-1.on.aws`).
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import re
@@ -22,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from e2e_support import ACCOUNT, REGION, ROLE, arn, invoke_json, make_zip, wait_active
+from e2e_support import ACCOUNT, REGION, ROLE, arn, delete_functions, invoke_json, make_zip, wait_active
 from http_support import Endpoint, call, call_signed, publish_layer
 
 from nimbus.runtimes.registry import node_binary
@@ -174,9 +173,7 @@ def functions(lam: Any) -> Iterator[Callable[..., str]]:
         return name
 
     yield _create
-    for name in created:
-        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-            lam.delete_function(FunctionName=name)
+    delete_functions(lam, created)
 
 
 def url_endpoint(server: Any, lam: Any, function: str, *, auth: str = "NONE", public: bool = True,

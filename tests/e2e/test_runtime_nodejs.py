@@ -10,14 +10,13 @@ the host's. The install really downloads the pinned wheel from PyPI, once: the w
 from __future__ import annotations
 
 import base64
-import contextlib
 import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_support import NIMBUS, ROLE, Server, arn, invoke_json, make_zip, start_server
+from e2e_support import NIMBUS, ROLE, Server, arn, delete_functions, invoke_json, make_zip, start_server
 
 from nimbus.runtimes.registry import node_binary
 
@@ -61,9 +60,7 @@ def node_fn(lam: Any, runtime: str) -> Iterator[Any]:
         return resp
 
     yield _create
-    for name in created:
-        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-            lam.delete_function(FunctionName=name)
+    delete_functions(lam, created)
 
 
 CJS_ASYNC = """

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import arn, invoke_json
+from e2e_support import arn, delete_functions, invoke_json
 from runtime_api_support import ROLE, add_tree, shell_bootstrap, zip_with_modes
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -40,9 +40,7 @@ def provided(lam: Any) -> Iterator[Any]:
         return resp
 
     yield _create
-    for name in created:
-        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-            lam.delete_function(FunctionName=name)
+    delete_functions(lam, created)
 
 
 def tail(resp: dict[str, Any]) -> str:
