@@ -98,6 +98,16 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     return Server(endpoint, info["port"], data_dir, proc, log_path, full_env, info.get("metrics_port"))
 
 
+def serving(
+    tmp_path_factory: pytest.TempPathFactory, name: str, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """The body of a fixture for a server of its own (`yield from serving(...)`): started with the flags `extra`
+    (and `env`) on a fresh data dir under a temporary folder named after `name`, stopped at teardown."""
+    srv = start_server(tmp_path_factory.mktemp(name) / "data", *extra, env=env)
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(tmp_path_factory.mktemp("nimbus") / "data", "--keep-alive", "30")

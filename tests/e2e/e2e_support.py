@@ -38,6 +38,7 @@ if _conftest is None or Path(getattr(_conftest, "__file__", "")).resolve() != _C
 
 Server = _conftest.Server
 start_server = _conftest.start_server
+serving = _conftest.serving
 make_zip = _conftest.make_zip
 aws_cli = _conftest.aws_cli
 ACCESS_KEY: str = _conftest.ACCESS_KEY

@@ -29,6 +29,7 @@ from e2e_support import (
     make_zip,
     raw_client,
     receive_all,
+    serving,
     start_server,
     wait_for,
 )
@@ -57,9 +58,7 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("async") / "data", *FAST)
-    yield server
-    server.stop()
+    yield from serving(tmp_path_factory, "async", *FAST)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from e2e_support import (
     make_zip,
     raw_client,
     send,
+    serving,
     signed,
     start_server,
 )
@@ -40,9 +41,7 @@ MB = 1 << 20
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with a short header timeout, so that the Slowloris test waits one second, not ten."""
-    srv = start_server(tmp_path_factory.mktemp("hostile") / "data", "--header-timeout", "1", "--body-timeout", "2")
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory, "hostile", "--header-timeout", "1", "--body-timeout", "2")
 
 
 def head_of(req: AWSRequest, length: int) -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import ROLE, Server, http, invoke_json, make_zip, start_server, wait_for
+from e2e_support import ROLE, Server, http, invoke_json, make_zip, serving, start_server, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from nimbus.logs.store import WAL_LIMIT_BYTES
@@ -82,9 +82,7 @@ def scrape(server: Server, token: str | None = None) -> dict[tuple[str, tuple[tu
 
 @pytest.fixture(scope="module")
 def noisy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("loglimits") / "data", "--metrics-port", "0")
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory, "loglimits", "--metrics-port", "0")
 
 
 def test_100mb_of_stdout_is_capped_marked_and_costs_bounded_disk_and_memory(noisy_server: Server) -> None:

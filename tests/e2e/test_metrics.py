@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from e2e_support import ROLE, Server, expect_error, http, make_zip, start_server
+from e2e_support import ROLE, Server, expect_error, http, make_zip, serving
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -20,9 +20,7 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("metrics") / "data", "--metrics-port", "0", "--keep-alive", "30")
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory, "metrics", "--metrics-port", "0", "--keep-alive", "30")
 
 
 def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

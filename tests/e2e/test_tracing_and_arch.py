@@ -14,7 +14,7 @@ from typing import Any
 
 import botocore
 import pytest
-from e2e_support import Server, expect_error, invoke_json, make_zip, start_server, wait_active
+from e2e_support import Server, expect_error, invoke_json, make_zip, serving, wait_active
 from runtime_api_support import shell_bootstrap, zip_with_modes
 
 from nimbus.control.function_settings import host_architecture
@@ -99,10 +99,7 @@ def test_an_architecture_the_host_cannot_run_is_refused(lam: Any, create_functio
 
 @pytest.fixture(scope="module")
 def fallback_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("archfb") / "data", "--keep-alive", "30",
-                          env={"NIMBUS_ARCHITECTURE_FALLBACK": "1"})  # fmt: skip
-    yield server
-    server.stop()
+    yield from serving(tmp_path_factory, "archfb", "--keep-alive", "30", env={"NIMBUS_ARCHITECTURE_FALLBACK": "1"})
 
 
 def test_architecture_fallback_runs_it_and_warns_on_every_cold_start(fallback_server: Server) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NIMBUS, ROOT, Server, make_zip, start_server
+from conftest import NIMBUS, ROOT, Server, make_zip, serving
 from nimbus.instances.cgroups import PIDS_MAX
 from nimbus.instances.rlimits import DATA_MARGIN_MB, oom_verdict
 from nimbus.runtimes.registry import node_binary
@@ -74,9 +74,7 @@ exports.handler = async (event) => {
 
 @pytest.fixture(scope="module")
 def rserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("rlimit") / "data", "--limits-mechanism", "rlimit")
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory, "rlimit", "--limits-mechanism", "rlimit")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, make_zip, start_server
+from conftest import Server, make_zip, serving
 from sandbox.zip_attacks import build, chain, corrupt, file, levels_to_root, link, relative_to_level
 
 INVALID = "Could not unzip uploaded file. Please check your file, then try to upload again."
@@ -184,9 +184,7 @@ WAITER = (
 
 @pytest.fixture(scope="module")
 def gc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("nimbus-gc") / "data", "--code-gc-interval", "1")
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory, "nimbus-gc", "--code-gc-interval", "1")
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
