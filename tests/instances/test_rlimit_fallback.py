@@ -8,7 +8,6 @@ way too); tests/sandbox/test_hostile.py's memory and fork-bomb attacks then also
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from nimbus.instances.cgroups import PIDS_MAX
 from nimbus.instances.rlimits import DATA_MARGIN_MB, oom_verdict
 from nimbus.runtimes.registry import node_binary
 from sandbox.attacker import ATTACKER
-from sandbox.support import needs_namespaces
+from sandbox.support import call, needs_namespaces
 
 pytestmark = needs_namespaces
 
@@ -102,11 +101,6 @@ def function(rlam: Any, request: pytest.FixtureRequest) -> Iterator[Callable[...
     for name in created:
         with contextlib.suppress(rlam.exceptions.ResourceNotFoundException):
             rlam.delete_function(FunctionName=name)
-
-
-def call(lam: Any, name: str, event: dict[str, Any]) -> tuple[str | None, Any]:
-    resp = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode())
-    return resp.get("FunctionError"), json.loads(resp["Payload"].read())
 
 
 def assert_out_of_memory(outcome: tuple[str | None, Any], how: str = "signal: killed") -> None:

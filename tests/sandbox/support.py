@@ -1,9 +1,11 @@
 """Skips for hosts that cannot sandbox, each with the reason (CI runs these tests as root, and again as a non-root
-user: `.ci/run`, so both the cgroup and the rlimit paths are proven)."""
+user: `.ci/run`, so both the cgroup and the rlimit paths are proven), and the invoke the sandbox tests share."""
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 import pytest
 
@@ -23,3 +25,9 @@ needs_limits = pytest.mark.skipif(
 )
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (writes cgroups, mounts, or files of root's)")
 needs_seccomp = pytest.mark.skipif(not ISOLATION.seccomp, reason="needs seccomp filters on a supported architecture")
+
+
+def call(lam: Any, name: str, event: dict[str, Any]) -> tuple[str | None, Any]:
+    """Invoke `name` with `event`; (its FunctionError, its decoded payload)."""
+    resp = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    return resp.get("FunctionError"), json.loads(resp["Payload"].read())

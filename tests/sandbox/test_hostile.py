@@ -6,7 +6,6 @@ After every attack the platform and a bystander function keep serving, and the a
 from __future__ import annotations
 
 import errno
-import json
 import os
 import uuid
 from collections.abc import Callable
@@ -17,16 +16,11 @@ import pytest
 
 from conftest import Server
 from sandbox.attacker import ATTACKER
-from sandbox.support import ISOLATION, needs_limits, needs_namespaces, needs_seccomp
+from sandbox.support import ISOLATION, call, needs_limits, needs_namespaces, needs_seccomp
 
 pytestmark = needs_namespaces
 
 BYSTANDER = "def handler(event, context):\n    return {'alive': True}\n"
-
-
-def call(lam: Any, name: str, event: dict[str, Any]) -> tuple[str | None, Any]:
-    resp = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode())
-    return resp.get("FunctionError"), json.loads(resp["Payload"].read())
 
 
 @pytest.fixture
