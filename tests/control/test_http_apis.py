@@ -92,7 +92,7 @@ def test_websocket_and_bad_targets_are_refused_clearly(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["GET /", "ANY /{proxy+}", "GET /items/{id}", "POST /a/{b}/c/{d+}", "DELETE /x.y/{a.b-c_d}", "$default", "GET /a/"],
+    ["GET /", "ANY /{proxy+}", "GET /items/{id}", "POST /a/{b}/c/{d+}", "DELETE /x.y/{a.b-c_d}", "$default"],
 )
 def test_route_keys_api_gateway_accepts(tmp_path: Path, key: str) -> None:
     async def body(apis: HttpApis) -> None:
@@ -323,3 +323,13 @@ def test_routes_and_integrations_at_the_quota_and_one_past(tmp_path: Path) -> No
         assert len(apis.api(api_id).routes) == 300
 
     run_with(tmp_path, body)
+
+
+def test_a_route_key_the_router_cannot_serve_is_refused_not_stored() -> None:
+    """A trailing slash passes the key's own shape rules, but the front's router refuses it: storing it would make
+    every request to the API fail when the API is compiled."""
+    from nimbus.control.http_api_rules import check_route_key
+
+    assert check_route_key("GET /a") == "GET /a"
+    with pytest.raises(InvalidParameterValue, match="Invalid route key 'GET /a/'"):
+        check_route_key("GET /a/")

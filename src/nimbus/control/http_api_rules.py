@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nimbus.errors import InvalidParameterValue
+from nimbus.protocol.routes import parse_route_key
 
 #: the route key that catches every request no other route matches
 DEFAULT_ROUTE = "$default"
@@ -104,6 +105,10 @@ def check_route_key(key: str) -> str:
         if m.group(1) in names:
             raise InvalidParameterValue(f"Invalid route key '{key}': path parameter '{m.group(1)}' appears twice.")
         names.add(m.group(1))
+    try:  # and what the front's router compiles: a key it cannot serve must never be stored (it would break the API)
+        parse_route_key(key)
+    except ValueError as exc:
+        raise InvalidParameterValue(f"Invalid route key '{key}': {exc}") from None
     return key
 
 
