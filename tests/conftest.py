@@ -98,6 +98,13 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     return Server(endpoint, info["port"], data_dir, proc, log_path, full_env, info.get("metrics_port"))
 
 
+def delete_functions(lam: Any, names: list[str]) -> None:
+    """Delete the functions `names` (a function fixture's teardown); those already gone are skipped."""
+    for name in names:
+        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+            lam.delete_function(FunctionName=name)
+
+
 def serving(
     tmp_path_factory: pytest.TempPathFactory, name: str, *extra: str, env: dict[str, str] | None = None
 ) -> Iterator[Server]:

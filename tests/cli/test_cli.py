@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NIMBUS, ROOT, Server, make_zip
+from conftest import NIMBUS, ROOT, Server, delete_functions, make_zip
 
 FAILING = 'def handler(event, context):\n    print("failing")\n    raise ValueError("boom: " + str(event))\n'
 LOGGING = 'def handler(event, context):\n    print("marker-" + event["m"])\n    return {"ok": True}\n'
@@ -66,9 +65,7 @@ def code_dir(tmp_path: Path) -> Callable[[str], Path]:
 def cleanup(lam: Any) -> Iterator[list[str]]:
     names: list[str] = []
     yield names
-    for name in names:
-        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-            lam.delete_function(FunctionName=name)
+    delete_functions(lam, names)
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

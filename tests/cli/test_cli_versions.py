@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from test_cli import Run, _env, _ok, _one_line_error
 
-from conftest import NIMBUS, ROOT, Server, make_zip
+from conftest import NIMBUS, ROOT, Server, delete_functions, make_zip
 
 VERSIONED = 'def handler(event, context):\n    return {{"v": {v}}}\n'
 LOGGING = 'def handler(event, context):\n    print("marker-" + event["m"])\n    return {"ok": True}\n'
@@ -54,9 +54,7 @@ def functions(lam: Any) -> Iterator[list[str]]:
     """Function names to delete (with all their versions and aliases) at test end."""
     names: list[str] = []
     yield names
-    for name in names:
-        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-            lam.delete_function(FunctionName=name)
+    delete_functions(lam, names)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ are loaded here by path so that a future second conftest.py elsewhere cannot sha
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -39,6 +38,7 @@ if _conftest is None or Path(getattr(_conftest, "__file__", "")).resolve() != _C
 Server = _conftest.Server
 start_server = _conftest.start_server
 serving = _conftest.serving
+delete_functions = _conftest.delete_functions
 make_zip = _conftest.make_zip
 aws_cli = _conftest.aws_cli
 ACCESS_KEY: str = _conftest.ACCESS_KEY
@@ -110,13 +110,6 @@ def wait_active(lam: Any, name: str, timeout: float = 20.0) -> dict[str, Any]:
         if cfg.get("State") == "Active" or time.monotonic() > deadline:
             return cfg  # type: ignore[no-any-return]
         time.sleep(0.1)
-
-
-def delete_functions(lam: Any, names: list[str]) -> None:
-    """Delete the functions `names` (a function fixture's teardown); those already gone are skipped."""
-    for name in names:
-        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
-            lam.delete_function(FunctionName=name)
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, step: float = 0.2) -> Any:

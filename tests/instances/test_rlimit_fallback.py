@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NIMBUS, ROOT, Server, make_zip, serving
+from conftest import NIMBUS, ROOT, Server, delete_functions, make_zip, serving
 from nimbus.instances.cgroups import PIDS_MAX
 from nimbus.instances.rlimits import DATA_MARGIN_MB, oom_verdict
 from nimbus.runtimes.registry import node_binary
@@ -98,9 +98,7 @@ def function(rlam: Any, request: pytest.FixtureRequest) -> Iterator[Callable[...
         return name
 
     yield create
-    for name in created:
-        with contextlib.suppress(rlam.exceptions.ResourceNotFoundException):
-            rlam.delete_function(FunctionName=name)
+    delete_functions(rlam, created)
 
 
 def assert_out_of_memory(outcome: tuple[str | None, Any], how: str = "signal: killed") -> None:
