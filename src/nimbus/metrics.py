@@ -53,6 +53,14 @@ _FUNCTION_FAMILIES: tuple[tuple[type[CounterMetricFamily | GaugeMetricFamily], s
 _NO_FIGURES = FunctionStats(0, 0, 0, 0, 0, 0)
 
 
+def _by_label(name: str, doc: str, label: str, counts: Mapping[str, int]) -> CounterMetricFamily:
+    """One counter family from a count per label value (invocation sources, async and delivery outcomes)."""
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
+
+
 class NimbusCollector:
     """A prometheus_client custom collector over an InstanceManager and a Throttle (nothing is copied or cached)."""
 
@@ -116,32 +124,23 @@ class NimbusCollector:
         yield lines
         yield nbytes
 
-        by_source = CounterMetricFamily(
-            "nimbus_invocations_by_source", "Invocations admitted, by who asked (api, ...).", labels=["source"]
+        yield _by_label(
+            "nimbus_invocations_by_source", "Invocations admitted, by who asked (api, ...).", "source", self.sources
         )
-        for source, count in sorted(self.sources.items()):
-            by_source.add_metric([source], count)
-        yield by_source
-
-        outcomes = CounterMetricFamily(
+        yield _by_label(
             "nimbus_async_events",
             "Asynchronous event attempts by outcome: success, retried (function error, retry queued), throttled "
             "(back in the queue, no attempt counted), exhausted, expired, dropped (function deleted).",
-            labels=["outcome"],
+            "outcome",
+            self.async_outcomes,
         )
-        for outcome, count in sorted(self.async_outcomes.items()):
-            outcomes.add_metric([outcome], count)
-        yield outcomes
-
-        deliveries = CounterMetricFamily(
+        yield _by_label(
             "nimbus_deliveries",
             "EventBridge, Scheduler and SNS delivery attempts by outcome: delivered, retried (a retry queued), "
             "dead_lettered, dropped (spent without a dead-letter queue), unpermitted (the function's policy refused).",
-            labels=["outcome"],
+            "outcome",
+            self.delivery_outcomes,
         )
-        for outcome, count in sorted(self.delivery_outcomes.items()):
-            deliveries.add_metric([outcome], count)
-        yield deliveries
 
 
 def registry_for(
