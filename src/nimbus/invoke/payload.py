@@ -1,8 +1,8 @@
 """What the door checks of an invocation's input before anything runs: the payload and the client context.
 
 Both are checked as Lambda checks them (a bad document is the caller's 400, never our 500), whatever the source:
-the Lambda API today, queues and schedules later. The payload is passed on as the bytes it came in: it is parsed
-once to validate it and never re-encoded.
+the Lambda API, function URLs and HTTP APIs, queues, and the event bus, schedules and topics. The payload is
+passed on as the bytes it came in: it is parsed once to validate it and never re-encoded.
 """
 
 from __future__ import annotations
