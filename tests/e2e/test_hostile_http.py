@@ -383,3 +383,33 @@ def test_deep_payload_through_boto3_invoke(hostile: Server) -> None:
             Code={"ZipFile": make_zip({"app.py": ECHO})},
         )
     expect_error(lam.invoke, "InvalidRequestContentException", 400, FunctionName="deep-json", Payload=DEEP)
+
+
+def _yaml_bomb(where: str) -> str:
+    """An OpenAPI document whose YAML aliases would expand to 9**10 strings if anything copied them out."""
+    lines = ['openapi: "3.0.1"', "info: {title: bomb}", "x0: &a0 [" + ",".join(['"lol"'] * 9) + "]"]
+    lines += [f"x{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    fn = f"arn:aws:lambda:{REGION}:000000000000:function:bomb"
+    integration = f'{{type: aws_proxy, httpMethod: POST, uri: "{fn}", payloadFormatVersion: "2.0"}}'
+    if where == "cors":
+        lines.append("x-amazon-apigateway-cors: {allowOrigins: *a9}")
+    lines += ["paths:", "  /a:", "    get:", f"      x-amazon-apigateway-integration: {integration}"]
+    if where == "extension":
+        lines.append("      x-unused: *a9")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("where", ["cors", "extension"])
+def test_yaml_alias_bomb_in_import_api_is_answered_at_once(hostile: Server, where: str) -> None:
+    """A billion-laughs OpenAPI body: a nested CORS list is the caller's 400, an unread extension is ignored; neither
+    is ever expanded (the server answers within the bound and stays up)."""
+    apigw = hostile.client("apigatewayv2")
+    started = time.monotonic()
+    if where == "cors":
+        with pytest.raises(apigw.exceptions.BadRequestException):
+            apigw.import_api(Body=_yaml_bomb(where))
+    else:
+        api_id = apigw.import_api(Body=_yaml_bomb(where))["ApiId"]
+        apigw.delete_api(ApiId=api_id)
+    assert time.monotonic() - started < BOUND_S
+    assert hostile.client("lambda").list_functions()["Functions"] is not None
