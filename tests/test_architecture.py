@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sources",),
     ("api",),
     ("metrics", "deploy"),
+    ("console",),
     ("server",),
     ("cli",),
 )

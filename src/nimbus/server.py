@@ -35,6 +35,7 @@ from nimbus.api.logs_api import LogsApi
 from nimbus.api.mappings_api import MappingsApi
 from nimbus.api.policy_api import PolicyApi
 from nimbus.api.scheduler_api import SchedulerApi
+from nimbus.api.services import Services
 from nimbus.api.sns_api import BODY_MAX as SNS_BODY_MAX
 from nimbus.api.sns_api import SERVICE as SNS_SERVICE
 from nimbus.api.sns_api import SnsApi
@@ -295,6 +296,11 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     sns_api = SnsApi(topics)
     query_services = [QueryService(SNS_SERVICE, "SNS", SNS_BODY_MAX, sns_api.handle, wire.sns_xml, sns_api.is_public,
                                    sns_api.handle_public)]  # fmt: skip
+    # one handle on the services, for what applies changes through them (stacks, the console)
+    services = Services(settings, registry, lambda_api.versions, layers, codes, invoker, async_invoker, concurrency,
+                        event_configs, policies, function_urls, http_apis, mappings, queue_service, event_bus,
+                        scheduler, topics, logstore)  # fmt: skip
+    del services  # the stack engine and the console take it (issues 16 and 20)
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
               query_services=query_services)  # fmt: skip
 

@@ -36,6 +36,7 @@ MIGRATIONS: dict[int, list[str]] = {
     6: [],  # event_source_mappings: a new table, made by create_all
     7: [],  # function_policies, function_urls, http_apis: new tables, made by create_all
     8: [],  # event_buses, event_rules, topics, subscriptions, schedule_groups, schedules, schedule_fires: new tables
+    9: [],  # identities (roles, policies, users, keys), stacks, metric series: new tables, made by create_all
 }
 
 

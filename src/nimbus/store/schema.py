@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 metadata = MetaData()
 
@@ -182,3 +182,12 @@ schedule_fires = Table(
     Column("key", String(400), primary_key=True),
     Column("last_fire_ms", Integer, nullable=False),
 )
+
+
+# ---- identities (issue 15): roles, managed policies, users, access keys -- new tables go here ----
+
+
+# ---- stacks (issue 16): stacks, their resources and events -- new tables go here ----
+
+
+# ---- console time series (issue 20): per-function per-minute aggregates -- new tables go here ----
