@@ -9,6 +9,7 @@ already packaged (a `Code` property names a zip the engine has put in the code s
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,6 +20,26 @@ from nimbus.api.services import Services
 STACK_NAME_TAG = "aws:cloudformation:stack-name"
 STACK_ID_TAG = "aws:cloudformation:stack-id"
 LOGICAL_ID_TAG = "aws:cloudformation:logical-id"
+#: the length of the random-looking suffix of a generated physical name (CloudFormation's: 12-13 characters)
+NAME_SUFFIX_LENGTH = 13
+_SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def physical_name(stack_name: str, logical_id: str, seed: str, max_length: int = 64) -> str:
+    """CloudFormation's name for a resource the template does not name: `<stack>-<LogicalId>-<SUFFIX>`, the
+    `<stack>-<LogicalId>` part cut to fit `max_length` (the type's name limit, e.g. 64 for a function, 80 for a
+    queue, 256 for a topic; a FIFO queue passes its limit minus 5 and adds `.fifo`).
+
+    The suffix is derived from `seed`, which the engine draws at random and records durably before it asks for the
+    create: the same seed always gives the same name, so a create cut short by a crash is found again by its name
+    (and a replacement, drawing a new seed, gets a new name)."""
+    digest = int.from_bytes(hashlib.sha256(f"{stack_name}/{logical_id}/{seed}".encode()).digest(), "big")
+    suffix = ""
+    for _ in range(NAME_SUFFIX_LENGTH):
+        digest, index = divmod(digest, len(_SUFFIX_ALPHABET))
+        suffix += _SUFFIX_ALPHABET[index]
+    prefix = f"{stack_name}-{logical_id}"[: max(max_length - NAME_SUFFIX_LENGTH - 1, 1)]
+    return f"{prefix}-{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +62,12 @@ class StackContext:
     account: str
     #: zips packaged for this deploy, by CodeSha256 (hex): what a `Code` property's `CodeSha256` names
     code: Mapping[str, bytes] = field(default_factory=dict)
+    #: each resource's name seed (see `physical_name`), drawn and recorded by the engine before its create
+    seeds: Mapping[str, str] = field(default_factory=dict)
+
+    def name(self, logical_id: str, max_length: int = 64) -> str:
+        """The physical name of a resource the template does not name (`physical_name` with its recorded seed)."""
+        return physical_name(self.stack_name, logical_id, self.seeds.get(logical_id, ""), max_length)
 
     def tags(self, logical_id: str) -> dict[str, str]:
         """CloudFormation's tags for one resource of this stack."""
