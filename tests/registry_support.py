@@ -16,6 +16,7 @@ from nimbus.control.codestore import CodeStore
 from nimbus.control.layers import LayerRegistry
 from nimbus.control.registry import Registry
 from nimbus.control.versions import Versions
+from nimbus.protocol.records import FunctionSpec, InvokeRequest, InvokeResult
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
 
@@ -69,3 +70,26 @@ async def publish_with_live_alias(registry: Registry) -> Versions:
     await versions.publish("fn", {})
     await versions.create_alias("fn", {"Name": "live", "FunctionVersion": "1"})
     return versions
+
+
+class StubPools:
+    """The instance pools for tests of what sits above them: what is asked to be kept provisioned is recorded and
+    ready at once; nothing may be invoked."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, str], int] = {}
+
+    async def invoke(self, spec: FunctionSpec, request: InvokeRequest) -> InvokeResult:
+        raise AssertionError("nothing is invoked here")
+
+    async def retire(self, function_name: str) -> None:
+        pass
+
+    async def provision(self, spec: FunctionSpec, count: int) -> None:
+        self.kept[(spec.name, spec.version)] = count
+
+    async def unprovision(self, name: str, version: str) -> None:
+        self.kept.pop((name, version), None)
+
+    def provisioned_ready(self, name: str, version: str) -> int:
+        return self.kept.get((name, version), 0)

@@ -299,7 +299,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # one handle on the services, for what applies changes through them (stacks, the console)
     services = Services(settings, registry, lambda_api.versions, layers, codes, invoker, async_invoker, concurrency,
                         event_configs, policies, function_urls, http_apis, mappings, queue_service, event_bus,
-                        scheduler, topics, logstore)  # fmt: skip
+                        scheduler, topics, logstore, endpoints)  # fmt: skip
     del services  # the stack engine and the console take it (issues 16 and 20)
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
               query_services=query_services)  # fmt: skip

@@ -18,25 +18,7 @@ from nimbus.control.versions import Versions
 from nimbus.errors import TooManyRequests
 from nimbus.invoke.concurrency import Concurrency
 from nimbus.invoke.throttle import Throttle
-from nimbus.protocol.records import FunctionSpec
-from registry_support import create_echo, open_registry, open_store
-
-
-class StubPools:
-    """Records what it is asked to keep; every provisioned instance is ready at once."""
-
-    def __init__(self) -> None:
-        self.kept: dict[tuple[str, str], int] = {}
-
-    async def provision(self, spec: FunctionSpec, count: int) -> None:
-        self.kept[(spec.name, spec.version)] = count
-
-    async def unprovision(self, name: str, version: str) -> None:
-        self.kept.pop((name, version), None)
-
-    def provisioned_ready(self, name: str, version: str) -> int:
-        return self.kept.get((name, version), 0)
-
+from registry_support import StubPools, create_echo, open_registry, open_store
 
 Body = Callable[[Concurrency, Registry, StubPools], Awaitable[None]]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nimbus.api.triggers import PublicEndpoints
 from nimbus.config import Settings
 from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
@@ -47,3 +48,5 @@ class Services:
     scheduler: Scheduler
     topics: Topics
     logs: LogStore
+    #: the addresses handed out (function URLs, API endpoints, queue URLs): the port is known once listening
+    endpoints: PublicEndpoints | None = None

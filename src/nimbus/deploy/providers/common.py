@@ -1,0 +1,121 @@
+"""What the providers share: CloudFormation's tag lists, absent-is-done deletes, JSON-or-string documents, and the
+`Recorded` provider for types Nimbus keeps on record without a service behind them."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+from collections.abc import Awaitable, Mapping
+from typing import Any
+
+from nimbus.deploy.names import physical_name
+from nimbus.deploy.provider import Made, StackContext
+from nimbus.errors import InvalidParameterValue, NimbusError, QueueDoesNotExist, ResourceNotFound, SnsNotFound
+
+#: the errors that mean "already gone": a delete retried after a crash, or of a resource removed by hand
+GONE: tuple[type[NimbusError], ...] = (ResourceNotFound, QueueDoesNotExist, SnsNotFound)
+
+
+def tag_map(tags: Any, prop: str = "Tags") -> dict[str, str]:
+    """A `Tags` property as a dict: CloudFormation's [{Key, Value}] list, or the string map some types take."""
+    if tags is None:
+        return {}
+    if isinstance(tags, Mapping):
+        return {str(k): str(v) for k, v in tags.items()}
+    if not isinstance(tags, list) or not all(isinstance(t, Mapping) and "Key" in t for t in tags):
+        raise InvalidParameterValue(f"{prop} must be a list of {{Key, Value}} objects.")
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags}
+
+
+def stack_tags(ctx: StackContext, logical_id: str, props: Mapping[str, Any]) -> dict[str, str]:
+    """The resource's own tags and CloudFormation's."""
+    return tag_map(props.get("Tags")) | ctx.tags(logical_id)
+
+
+def name_of(ctx: StackContext, logical_id: str, props: Mapping[str, Any], key: str, max_length: int,
+            end: str = "") -> str:  # fmt: skip
+    """The name the template gives, or CloudFormation's generated one."""
+    given = props.get(key)
+    if given is not None:
+        return str(given)
+    return physical_name(ctx.stack_name, logical_id, max_length, end=end)
+
+
+def document(value: Any) -> str:
+    """A policy or JSON property as the string the service API takes (templates give objects or strings)."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def changed(old: Mapping[str, Any], new: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
+    return any(old.get(k) != new.get(k) for k in keys)
+
+
+async def gone_ok(call: Awaitable[Any]) -> None:
+    """Await a delete; a resource already gone is the outcome wanted."""
+    with contextlib.suppress(*GONE):
+        await call
+
+
+class Recorded:
+    """Types kept on record only, so that their `Ref` and `Fn::GetAtt` resolve (IAM until the roles service is on
+    main, CodeDeploy's application and group, which alias shifting makes moot): nothing is made, and nothing is
+    refused, so a SAM template that emits them deploys."""
+
+    types: tuple[str, ...] = (
+        "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy",
+        "AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup",
+    )  # fmt: skip
+
+    def replaces(self, type_: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+        key = {"AWS::IAM::Role": "RoleName", "AWS::IAM::ManagedPolicy": "ManagedPolicyName"}.get(type_)
+        return key is not None and old.get(key) != new.get(key)
+
+    def _made(self, ctx: StackContext, type_: str, logical_id: str, props: Mapping[str, Any]) -> Made:
+        if type_ == "AWS::IAM::Role":
+            name = name_of(ctx, logical_id, props, "RoleName", 64)
+            path = str(props.get("Path", "/"))
+            arn = f"arn:aws:iam::{ctx.account}:role{path}{name}"
+            role_id = "AROA" + base64.b32encode(hashlib.sha256(arn.encode()).digest()).decode()[:17]
+            return Made(name, name, {"Arn": arn, "RoleId": role_id})
+        if type_ == "AWS::IAM::ManagedPolicy":
+            name = name_of(ctx, logical_id, props, "ManagedPolicyName", 128)
+            arn = f"arn:aws:iam::{ctx.account}:policy{props.get('Path', '/')}{name}"
+            return Made(arn, arn, {"PolicyArn": arn})
+        if type_ == "AWS::IAM::Policy":
+            name = physical_name(ctx.stack_name[:5], str(props.get("PolicyName", logical_id))[:5], 24)
+            return Made(name, name)
+        name = physical_name(ctx.stack_name, logical_id, 100)
+        return Made(name, name)
+
+    async def create(self, ctx: StackContext, type_: str, logical_id: str, props: Mapping[str, Any]) -> Made:
+        return self._made(ctx, type_, logical_id, props)
+
+    async def update(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
+                     old: Mapping[str, Any], new: Mapping[str, Any]) -> Made:  # fmt: skip
+        made = self._made(ctx, type_, logical_id, {"RoleName": physical_id} | dict(new))
+        return Made(physical_id, made.ref if type_ != "AWS::IAM::Policy" else physical_id, made.attributes)
+
+    async def delete(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
+                     props: Mapping[str, Any]) -> None:  # fmt: skip
+        return None
+
+
+def numbers(body: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """Whole-number members given as strings (a template's Number parameters resolve to strings) as ints, as
+    CloudFormation coerces them before the service sees them."""
+    for key in keys:
+        value = body.get(key)
+        if isinstance(value, str) and value.lstrip("-").isdigit():
+            body[key] = int(value)
+    return body
+
+
+def attribute_text(value: Any) -> str:
+    """A template value as a string attribute (SQS, SNS): booleans as true/false, objects as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
