@@ -10,7 +10,6 @@ import json
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from nimbus.deploy.names import physical_name
 from nimbus.deploy.provider import Made, StackContext
 from nimbus.errors import InvalidParameterValue, NimbusError, QueueDoesNotExist, ResourceNotFound, SnsNotFound
 
@@ -40,7 +39,7 @@ def name_of(ctx: StackContext, logical_id: str, props: Mapping[str, Any], key: s
     given = props.get(key)
     if given is not None:
         return str(given)
-    return physical_name(ctx.stack_name, logical_id, max_length, end=end)
+    return ctx.name(logical_id, max_length - len(end)) + end
 
 
 def document(value: Any) -> str:
@@ -84,9 +83,9 @@ class Recorded:
             arn = f"arn:aws:iam::{ctx.account}:policy{props.get('Path', '/')}{name}"
             return Made(arn, arn, {"PolicyArn": arn})
         if type_ == "AWS::IAM::Policy":
-            name = physical_name(ctx.stack_name[:5], str(props.get("PolicyName", logical_id))[:5], 24)
+            name = ctx.name(logical_id, 32)
             return Made(name, name)
-        name = physical_name(ctx.stack_name, logical_id, 100)
+        name = ctx.name(logical_id, 100)
         return Made(name, name)
 
     async def create(self, ctx: StackContext, type_: str, logical_id: str, props: Mapping[str, Any]) -> Made:

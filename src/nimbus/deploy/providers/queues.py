@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nimbus.deploy.names import physical_name
 from nimbus.deploy.provider import Made, StackContext
 from nimbus.deploy.providers.common import attribute_text, document, gone_ok, name_of, stack_tags
 from nimbus.errors import InvalidParameterValue
@@ -93,7 +92,7 @@ class Queues:
         policy = document(props["PolicyDocument"])
         for url in _queues(props):
             await ctx.services.queues.set_attributes(url, {"Policy": policy})
-        ident = physical_id or physical_name(ctx.stack_name, logical_id, 256)
+        ident = physical_id or ctx.name(logical_id, 256)
         return Made(ident, ident)
 
     async def delete(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
