@@ -40,6 +40,10 @@ from nimbus.sources.sns_signing import SigningKey
 from nimbus.sources.topics import Topics
 from registry_support import StubPools, open_registry, open_store
 
+ROLE = "arn:aws:iam::000000000000:role/r"
+#: an AWS::Lambda::Function's properties with CloudFormation's inline code
+INLINE: dict[str, Any] = {"Runtime": "python3.12", "Handler": "index.handler", "Role": ROLE,
+                          "Code": {"ZipFile": "def handler(e, c):\n    return e\n"}}  # fmt: skip
 STACK_ID = "arn:aws:cloudformation:us-east-1:000000000000:stack/app/8f7c2c20-0000-0000-0000-000000000001"
 
 

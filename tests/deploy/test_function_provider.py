@@ -11,14 +11,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from providers_support import Stack, run
+from providers_support import INLINE, ROLE, Stack, run
 
 from nimbus.deploy.provider import LOGICAL_ID_TAG, STACK_NAME_TAG
 from nimbus.errors import InvalidParameterValue, NimbusError, ResourceNotFound, ValidationError
-
-ROLE = "arn:aws:iam::000000000000:role/r"
-INLINE = {"Runtime": "python3.12", "Handler": "index.handler", "Role": ROLE,
-          "Code": {"ZipFile": "def handler(e, c):\n    return e\n"}}  # fmt: skip
 
 
 def _zip(text: str) -> bytes:

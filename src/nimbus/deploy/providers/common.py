@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
+from nimbus.api.jsonproto import JsonProtocol
+from nimbus.api.triggers import PublicEndpoints
+from nimbus.control.validation import FunctionRef, parse_function_ref
 from nimbus.deploy.provider import Made, StackContext
 from nimbus.errors import InvalidParameterValue, NimbusError, QueueDoesNotExist, ResourceNotFound, SnsNotFound
 
@@ -118,3 +122,21 @@ def attribute_text(value: Any) -> str:
     if isinstance(value, Mapping | list):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
+
+
+@functools.cache
+def lambda_model() -> JsonProtocol:
+    """Lambda's botocore model: a provider checks a body against it as the API's handler does before the service."""
+    return JsonProtocol("lambda", camel_paths=True)
+
+
+def function_ref(ctx: StackContext, raw: Any, prop: str = "FunctionName") -> FunctionRef:
+    """A function name, partial ARN or (qualified) ARN, as Lambda's APIs take them."""
+    if not isinstance(raw, str) or not raw:
+        raise InvalidParameterValue(f"{prop} is required.")
+    return parse_function_ref(raw, region=ctx.region, account=ctx.account)
+
+
+def endpoints(ctx: StackContext) -> PublicEndpoints:
+    """The addresses the server hands out (its own before it listens, in a test that has no server)."""
+    return ctx.services.endpoints or PublicEndpoints(ctx.services.settings)
