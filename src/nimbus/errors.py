@@ -10,6 +10,7 @@
     │   ├── AuthError                   403
     │   │   ├── UnrecognizedClient      403  (unknown access key)
     │   │   │   └── MissingAuthenticationToken 403  (no Authorization header at all)
+    │   │   ├── ExpiredToken            403  (a session key past its expiry)
     │   │   └── InvalidSignature        403  (wrong or expired signature)
     │   ├── ResourceNotFound            404
     │   ├── ResourceConflict            409
@@ -31,6 +32,10 @@
     │       └── SnsBatchTooLong, SnsInvalidBatchEntryId
     │   └── EventsError                 400  EventBridge's errors (JSON 1.1: `wire_name` is the `__type`):
     │       └── InvalidEventPattern, EventsResourceExists (ResourceAlreadyExistsException), EventsLimitExceeded
+    │   └── IamError                    400  IAM's and STS's errors (query protocol: `wire_name` is the Code):
+    │       ├── NoSuchEntity 404, EntityAlreadyExists 409, LimitExceeded 409, DeleteConflict 409,
+    │       ├── MalformedPolicyDocument, IamInvalidInput (InvalidInput), IamValidation (ValidationError),
+    │       └── StsAccessDenied 403 (AccessDenied)
     ├── ServiceError                    500
     ├── ServiceUnavailable              503  (the API holds too many request bytes: retry)
     └── InvalidFunctionReply            502  (an HTTP trigger's function replied what no response can be made of;
@@ -120,6 +125,15 @@ class UnrecognizedClient(AuthError):
 
 class MissingAuthenticationToken(UnrecognizedClient):
     wire_name = "MissingAuthenticationTokenException"
+
+
+class ExpiredToken(AuthError):
+    """A session key (STS, a function instance's) used after its expiry: AWS's ExpiredTokenException (JSON, REST)
+    or ExpiredToken (query protocol)."""
+
+    wire_name = "ExpiredTokenException"
+    query_code = "ExpiredToken"
+    message_key = "message"
 
 
 class InvalidSignature(AuthError):
@@ -322,3 +336,49 @@ class EventsResourceExists(EventsError):
 
 class EventsLimitExceeded(EventsError):
     wire_name = "LimitExceededException"
+
+
+class IamError(ClientError):
+    """An IAM or STS error: `wire_name` is the Code of the query protocol's XML error, from which botocore picks the
+    modeled exception (`client.exceptions.NoSuchEntityException` for `NoSuchEntity`)."""
+
+    wire_name = "InvalidInput"
+
+
+class NoSuchEntity(IamError):
+    wire_name = "NoSuchEntity"
+    status = 404
+
+
+class EntityAlreadyExists(IamError):
+    wire_name = "EntityAlreadyExists"
+    status = 409
+
+
+class LimitExceeded(IamError):
+    wire_name = "LimitExceeded"
+    status = 409
+
+
+class DeleteConflict(IamError):
+    wire_name = "DeleteConflict"
+    status = 409
+
+
+class MalformedPolicyDocument(IamError):
+    wire_name = "MalformedPolicyDocument"
+
+
+class IamInvalidInput(IamError):
+    wire_name = "InvalidInput"
+
+
+class IamValidation(IamError):
+    """A value the model refuses (a pattern, a length, a range): IAM's and STS's `ValidationError`."""
+
+    wire_name = "ValidationError"
+
+
+class StsAccessDenied(IamError):
+    wire_name = "AccessDenied"
+    status = 403

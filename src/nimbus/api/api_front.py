@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
 import json
 import logging
 import os
@@ -26,14 +25,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from nimbus.api import sigv4
-from nimbus.api.app import new_request_id
+from nimbus.api import authn
+from nimbus.api.app import new_request_id, root_keys
 from nimbus.api.cors import CorsRules, is_preflight
 from nimbus.api.http import Incoming, Response
 from nimbus.api.trigger_common import DateHeader, client_port, iam_authorizer
 from nimbus.api.triggers import PublicEndpoints, Target, TriggerContext
 from nimbus.config import Settings
 from nimbus.control.http_apis import ApiDocument, HttpApis
+from nimbus.control.identity import KeyRing
 from nimbus.control.policies import Policies
 from nimbus.control.validation import FunctionRef, parse_function_ref
 from nimbus.errors import (
@@ -114,9 +114,12 @@ class ApiFront:
     """The `Front` (api/triggers.py) for HTTP APIs."""
 
     def __init__(
-        self, settings: Settings, apis: HttpApis, policies: Policies, invoker: Invoker, endpoints: PublicEndpoints
+        self, settings: Settings, apis: HttpApis, policies: Policies, invoker: Invoker, endpoints: PublicEndpoints,
+        keys: KeyRing | None = None,
     ) -> None:
         self.settings = settings
+        #: every access key accepted (None: the settings' root key alone)
+        self.keys = keys or root_keys(settings)
         self.apis = apis
         self.policies = policies
         self.invoker = invoker
@@ -282,16 +285,15 @@ class ApiFront:
         this server (the path as the client sent it, path-form prefix included). API Gateway's 403 otherwise."""
         raw_path, _, query = incoming.target.decode("latin-1").partition("?")
         try:
-            who = sigv4.verify(
-                method=incoming.method, raw_path=raw_path, query=query, headers=incoming.headers,
-                body=incoming.body, credentials=self.settings.credentials, now=dt.datetime.now(dt.UTC),
-                region=self.settings.region, service="execute-api",
+            who = authn.verify(
+                self.keys, method=incoming.method, raw_path=raw_path, query=query, headers=incoming.headers,
+                body=incoming.body, region=self.settings.region, service="execute-api",
             )  # fmt: skip
         except MissingAuthenticationToken:
             return message(403, "Forbidden"), None
         except AuthError as exc:
             return message(403, str(exc)), None
-        return None, iam_authorizer(who.access_key, self.settings.account_id)
+        return None, iam_authorizer(who)
 
     def _source_arn(self, api_id: str, stage: str, method: str, resource: str) -> str:
         """The ARN API Gateway invokes with: `.../<api>/<stage>/<METHOD>/<route path>` (the route's path as written,

@@ -16,15 +16,14 @@ caller's own protocol (`api/unserved.py`); `GET /_nimbus/health` is answered wit
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from nimbus import __version__
+from nimbus.api import authn, sigv4
 from nimbus.api import errors as wire
-from nimbus.api import sigv4
 from nimbus.api.code_links import PREFIX as CODE_PREFIX
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.health import PATH as HEALTH_PATH
@@ -35,6 +34,9 @@ from nimbus.api.unserved import BODY_MAX as UNSERVED_BODY_MAX
 from nimbus.api.unserved import Unserved, classify
 from nimbus.config import Settings
 from nimbus.control.codestore import CodeStore
+from nimbus.control.identity import KeyRing, Principal
+from nimbus.control.keyring import KeyRing as RootKeyRing
+from nimbus.control.keyring import root_principal
 from nimbus.errors import NimbusError, RequestTooLarge, ResourceNotFound, ServiceUnavailable
 
 log = logging.getLogger("nimbus.api")
@@ -89,6 +91,8 @@ class QueryService:
     #: certificate, and the SubscribeURL/UnsubscribeURL of its messages, which work without SigV4 on AWS too)
     is_public: Callable[[str, str], bool] | None = None
     public: Callable[[Request], Awaitable[Response]] | None = None
+    #: the region its credential scope must name (None: the server's; IAM is global: clients sign it for us-east-1)
+    region: str | None = None
 
 
 #: the REST APIs whose errors are not Lambda's, by credential scope
@@ -125,6 +129,14 @@ class Admitted:
     head: sigv4.Head | None
     #: the query-protocol API a form `POST /` calls (by credential scope), or whose unsigned GET this is
     form: QueryService | None = None
+    #: who signed it (None: an unsigned request the route answers itself)
+    principal: Principal | None = None
+
+
+def root_keys(settings: Settings) -> KeyRing:
+    """A key ring of the settings' root key alone (an App built without IAM's)."""
+    ((key, secret),) = settings.credentials.items()
+    return RootKeyRing(root_principal(key, secret, settings.account_id))
 
 
 class App:
@@ -138,8 +150,10 @@ class App:
         fronts: dict[str, Front] | None = None,
         isolation: str = "unknown",
         query_services: Sequence[QueryService] = (),
+        keys: KeyRing | None = None,
     ) -> None:
-        """`isolation`: the level instances run at (`full`, `partial`, `none`), which the health answer reports."""
+        """`isolation`: the level instances run at (`full`, `partial`, `none`), which the health answer reports.
+        `keys`: every access key accepted (None: the settings' root key alone)."""
         self.settings = settings
         #: the HTTP triggers' fronts by kind (`triggers.URL`, `triggers.API`); a kind without one is not served
         self.fronts = fronts or {}
@@ -147,7 +161,7 @@ class App:
         self.json_services = {s.prefix: s for s in json_services}
         #: the query-protocol APIs by credential scope
         self.query_services = {s.service: s for s in query_services}
-        self.credentials = settings.credentials
+        self.keys = keys or root_keys(settings)
         self.codes = codes
         self.links = links
         self.router = Router()
@@ -190,18 +204,15 @@ class App:
             elif json is None:
                 return self._admit_unserved(incoming, raw_path, query)
             service = json.service if json else route_match[0].service if route_match else "lambda"
-            head = sigv4.check_head(
-                headers=incoming.headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
-                region=self.settings.region, service=service,
-            )  # fmt: skip
+            head, who = authn.check_head(self.keys, incoming.headers, region=self.settings.region, service=service)
             if json is not None:
                 incoming.max_body = json.max_body
-                incoming.context = Admitted(raw_path, query, json, None, {}, head)
+                incoming.context = Admitted(raw_path, query, json, None, {}, head, principal=who)
                 return None
             assert route_match is not None
             route, params = route_match
             incoming.max_body = route.max_body
-            incoming.context = Admitted(raw_path, query, None, route, params, head)
+            incoming.context = Admitted(raw_path, query, None, route, params, head, principal=who)
         except Exception as exc:
             return self._error(exc, json, rest=_rest_shape(route_match[0] if route_match else None))
         return None
@@ -227,14 +238,12 @@ class App:
             incoming.context = Admitted(raw_path, query, None, None, {}, None, form)
             return None
         try:
-            head = sigv4.check_head(
-                headers=incoming.headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
-                region=self.settings.region, service=form.service,
-            )  # fmt: skip
+            head, who = authn.check_head(self.keys, incoming.headers, region=form.region or self.settings.region,
+                                         service=form.service)  # fmt: skip
         except Exception as exc:
             return self._form_error(exc, form, new_request_id())
         incoming.max_body = form.max_body
-        incoming.context = Admitted(raw_path, query, None, None, {}, head, form)
+        incoming.context = Admitted(raw_path, query, None, None, {}, head, form, who)
         return None
 
     @staticmethod
@@ -251,8 +260,7 @@ class App:
         with contextlib.suppress(NimbusError):  # a malformed header: check_head raises it again, to be answered
             scope = sigv4.parse_authorization(headers["authorization"][0]).service if "authorization" in headers else ""
         try:
-            sigv4.check_head(headers=headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
-                             region=self.settings.region, service=None)  # fmt: skip
+            authn.check_head(self.keys, headers, region=self.settings.region, service=None)
         except Exception as exc:  # a caller without a known key does not get botocore's models read for it
             asked = classify(incoming.method, raw_path, query, headers, scope, self.services, models=False)
             return self._unserved_error(asked, exc)
@@ -339,7 +347,7 @@ class App:
         if incoming.body_size > incoming.max_body:  # the server refuses these first; kept for gate-less use
             raise RequestTooLarge(f"Request must be smaller than {incoming.max_body} bytes")
         sigv4.check_signature(head, method=method, raw_path=ctx.raw_path, query=ctx.query, headers=headers, body=body)
-        req = Request(method, ctx.raw_path, ctx.query, headers, body, request_id, ctx.params)
+        req = Request(method, ctx.raw_path, ctx.query, headers, body, request_id, ctx.params, ctx.principal)
         if ctx.json is not None:
             return await ctx.json.handler(req, headers["x-amz-target"][0])
         if ctx.form is not None:

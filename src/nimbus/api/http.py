@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
 
+from nimbus.control.identity import Principal
 from nimbus.errors import InvalidRequestContent
 
 Headers = list[tuple[bytes, bytes]]
@@ -39,6 +40,8 @@ class Request:
     body: bytes
     request_id: str
     params: dict[str, str] = field(default_factory=dict)
+    #: who signed it (the key ring's Principal), what authorization asks about; None for an unsigned request
+    principal: Principal | None = None
 
     def header(self, name: str, default: str | None = None) -> str | None:
         values = self.headers.get(name)

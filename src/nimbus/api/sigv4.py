@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 from urllib.parse import quote, unquote
 
 from nimbus.errors import InvalidSignature, MissingAuthenticationToken, UnrecognizedClient
@@ -138,6 +139,12 @@ def parse_amz_date(value: str) -> dt.datetime:
         raise InvalidSignature(f"Invalid X-Amz-Date '{value}': expected the form 20261127T001434Z.") from None
 
 
+class SecretLookup(Protocol):
+    """Where a key's secret is found: a dict, or the key ring (`control/identity.KeyRing`)."""
+
+    def get(self, access_key_id: str, default: str | None = None) -> str | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     """What a request's headers alone establish: a known key, a scope for this server, a fresh date."""
@@ -150,7 +157,7 @@ class Head:
 def check_head(
     *,
     headers: Mapping[str, Sequence[str]],
-    credentials: Mapping[str, str],
+    credentials: Mapping[str, str] | SecretLookup,
     now: dt.datetime,
     region: str | None,
     service: str | None,
@@ -216,7 +223,7 @@ def verify(
     query: str,
     headers: Mapping[str, Sequence[str]],
     body: bytes,
-    credentials: Mapping[str, str],
+    credentials: Mapping[str, str] | SecretLookup,
     now: dt.datetime,
     region: str | None = None,
     service: str | None = None,

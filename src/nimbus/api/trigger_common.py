@@ -10,14 +10,16 @@ from typing import Any
 
 from nimbus.api.http import Incoming
 from nimbus.config import Settings
+from nimbus.control.identity import Principal
 
 
-def iam_authorizer(access_key: str, account: str) -> dict[str, Any]:
-    """`requestContext.authorizer` of a SigV4-signed request: every configured key acts as this account's root."""
+def iam_authorizer(who: Principal) -> dict[str, Any]:
+    """`requestContext.authorizer` of a SigV4-signed request: the signer as the key ring knows it (root, a user, a
+    role's session)."""
     return {
         "iam": {
-            "accessKey": access_key, "accountId": account, "callerId": account, "cognitoIdentity": None,
-            "principalOrgId": None, "userArn": f"arn:aws:iam::{account}:root", "userId": account,
+            "accessKey": who.access_key_id, "accountId": who.account, "callerId": who.user_id,
+            "cognitoIdentity": None, "principalOrgId": None, "userArn": who.arn, "userId": who.user_id,
         }
     }  # fmt: skip
 

@@ -16,20 +16,20 @@ carries `x-amzn-RequestId` (the invocation's request id, also `requestContext.re
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nimbus.api import sigv4
-from nimbus.api.app import new_request_id
+from nimbus.api import authn, sigv4
+from nimbus.api.app import new_request_id, root_keys
 from nimbus.api.cors import CorsRules, is_preflight
 from nimbus.api.http import Headers, Incoming, Response
 from nimbus.api.trigger_common import DateHeader, client_port, iam_authorizer
 from nimbus.api.triggers import Target, TriggerContext
 from nimbus.config import Settings
 from nimbus.control.function_urls import UrlConfig
+from nimbus.control.identity import KeyRing, Principal
 from nimbus.control.validation import INVOKE_PAYLOAD_MAX, FunctionRef
 from nimbus.errors import (
     InvalidFunctionReply,
@@ -83,15 +83,19 @@ class UrlContext(TriggerContext):
     head: sigv4.Head | None
     request_id: str
     preflight: bool
+    #: who signed an AWS_IAM request
+    principal: Principal | None = None
 
 
 class UrlFront:
-    def __init__(self, settings: Settings, urls: UrlLookup, policies: PolicyCheck, door: Door) -> None:
+    def __init__(
+        self, settings: Settings, urls: UrlLookup, policies: PolicyCheck, door: Door, keys: KeyRing | None = None
+    ) -> None:
         self.settings = settings
         self.urls = urls
         self.policies = policies
         self.door = door
-        self.credentials = settings.credentials
+        self.keys = keys or root_keys(settings)
         #: url id -> (the Cors dict it was parsed from, its rules): parsed once per configuration
         self._cors: dict[str, tuple[dict[str, Any], CorsRules]] = {}
         #: the Date header's value, formatted once a second
@@ -105,17 +109,15 @@ class UrlFront:
             log.info("function URL %s: 404, no such URL", target.id)
             return self._answer(404, _NOT_FOUND, request_id)
         preflight = config.cors is not None and is_preflight(incoming.method, incoming.headers)
-        head = None
+        head = who = None
         if preflight:  # answered by the platform, unauthenticated (browsers send preflights without credentials)
             incoming.max_body = 0
             incoming.context = UrlContext(self, target, config, None, request_id, True)
             return None
         if config.auth_type == "AWS_IAM":
             try:
-                head = sigv4.check_head(
-                    headers=incoming.headers, credentials=self.credentials, now=dt.datetime.now(dt.UTC),
-                    region=self.settings.region, service="lambda",
-                )  # fmt: skip
+                head, who = authn.check_head(self.keys, incoming.headers, region=self.settings.region,
+                                             service="lambda")  # fmt: skip
             except NimbusError as exc:
                 log.info("function URL %s (%s): 403, AWS_IAM auth: %s", target.id, config.function, exc.message)
                 return self._answer(403, _FORBIDDEN, request_id)
@@ -130,7 +132,7 @@ class UrlFront:
             )  # fmt: skip
             return self._answer(403, _FORBIDDEN, request_id)
         incoming.max_body = BODY_MAX
-        incoming.context = UrlContext(self, target, config, head, request_id, False)
+        incoming.context = UrlContext(self, target, config, head, request_id, False, who)
         return None
 
     def refuse(self, incoming: Incoming, status: int) -> Response:
@@ -151,14 +153,15 @@ class UrlFront:
         if ctx.head is not None:
             raw_path, _, query = incoming.target.decode("latin-1").partition("?")
             try:
-                identity = sigv4.check_signature(
+                sigv4.check_signature(
                     ctx.head, method=incoming.method, raw_path=raw_path, query=query, headers=incoming.headers,
                     body=incoming.body,
                 )  # fmt: skip
             except NimbusError as exc:
                 log.info("function URL %s (%s): 403, AWS_IAM auth: %s", target.id, config.function, exc.message)
                 return self._answer(403, _FORBIDDEN, request_id)
-            authorizer = iam_authorizer(identity.access_key, self.settings.account_id)
+            assert ctx.principal is not None
+            authorizer = iam_authorizer(ctx.principal)
         req = HttpRequest(
             incoming.method, target.path, target.query, incoming.headers, incoming.body, incoming.peer or "127.0.0.1",
             target.domain, request_id, time.time_ns() // 1_000_000, scheme=self.settings.http_scheme,

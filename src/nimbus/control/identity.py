@@ -61,6 +61,9 @@ class KeyRing(Protocol):
     def principal(self, access_key_id: str) -> Principal | None:
         """Whom a known, unexpired key stands for."""
 
+    def expired(self, access_key_id: str) -> bool:
+        """Whether the key is a session that expired (lately): its use is answered "expired", not "invalid"."""
+
     def identity_policies(self, principal: Principal) -> list[PolicyDocument]:
         """The identity-based policies in force for `principal` (inline and attached, of its user or role). Root has
         none: it is not evaluated. A session of a role that does not exist has none: it can do nothing."""

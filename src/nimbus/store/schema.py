@@ -186,6 +186,80 @@ schedule_fires = Table(
 
 # ---- identities (issue 15): roles, managed policies, users, access keys -- new tables go here ----
 
+#: IAM roles (names unique regardless of case, as IAM's): the trust policy and tags as JSON
+iam_roles = Table(
+    "iam_roles",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role_id", String(32), nullable=False, unique=True),
+    Column("path", String(512), nullable=False),
+    Column("trust_policy", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("max_session_s", Integer, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("created", Float, nullable=False),
+)
+#: IAM users (tags as JSON)
+iam_users = Table(
+    "iam_users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False, unique=True),
+    Column("path", String(512), nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("created", Float, nullable=False),
+)
+#: inline policies of roles and users (`kind`: "role" | "user"), the document as the caller sent it
+iam_inline_policies = Table(
+    "iam_inline_policies",
+    metadata,
+    Column("kind", String(8), primary_key=True),
+    Column("owner", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+#: customer managed policies (AWS's are built in, never stored) and their versions (`is_default`: the one in force)
+iam_policies = Table(
+    "iam_policies",
+    metadata,
+    Column("arn", String(700), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("policy_id", String(32), nullable=False, unique=True),
+    Column("path", String(512), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("next_version", Integer, nullable=False),
+)
+iam_policy_versions = Table(
+    "iam_policy_versions",
+    metadata,
+    Column("policy_arn", String(700), primary_key=True),
+    Column("version_id", String(16), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("is_default", Integer, nullable=False),
+    Column("created", Float, nullable=False),
+)
+#: managed policies (AWS's or the account's) attached to roles and users
+iam_attachments = Table(
+    "iam_attachments",
+    metadata,
+    Column("kind", String(8), primary_key=True),
+    Column("owner", String(64), primary_key=True),
+    Column("policy_arn", String(700), primary_key=True),
+)
+#: users' access keys: the secret encrypted (AES-GCM under the data dir's identity.key, the key id as associated
+#: data), never stored in plaintext; `status` Active | Inactive
+iam_access_keys = Table(
+    "iam_access_keys",
+    metadata,
+    Column("access_key_id", String(32), primary_key=True),
+    Column("user_name", String(64), nullable=False, index=True),
+    Column("secret", Text, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("created", Float, nullable=False),
+)
+
 
 # ---- stacks (issue 16): stacks, their resources and events -- new tables go here ----
 
