@@ -49,6 +49,7 @@ from nimbus.control.event_invoke import EventInvokeConfigs
 from nimbus.control.event_rules import EventRules
 from nimbus.control.function_urls import FunctionUrls
 from nimbus.control.http_apis import HttpApis
+from nimbus.control.keyring import open_key_ring
 from nimbus.control.layers import LayerRegistry
 from nimbus.control.policies import Policies
 from nimbus.control.provisioned import ProvisionedConfigs
@@ -276,9 +277,11 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     scheduler = Scheduler(settings, engine, schedule_runner, deliveries)
     scheduler.load()
     apis.append(SchedulerApi(scheduler))
-    fronts: dict[str, Front] = {URL: UrlFront(settings, function_urls, policies, invoker)}
+    # every access key accepted (root, IAM users', sessions), asked by SigV4 on every request
+    keys = open_key_ring(settings, engine)
+    fronts: dict[str, Front] = {URL: UrlFront(settings, function_urls, policies, invoker, keys)}
     # HTTP APIs served: invocations past their integration timeout run on in tasks it owns, awaited at stop
-    api_front = fronts[API] = ApiFront(settings, http_apis, policies, invoker, endpoints)
+    api_front = fronts[API] = ApiFront(settings, http_apis, policies, invoker, endpoints, keys)
     # the JSON-protocol APIs on `POST /`, by X-Amz-Target prefix: scope, body limit, handler, error shape
     json_services = [
         JsonService(LOGS_TARGET_PREFIX, "logs", "CloudWatch Logs", JSON_BODY_MAX, LogsApi(logstore).handle,
@@ -302,7 +305,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
                         scheduler, topics, logstore, endpoints)  # fmt: skip
     del services  # the stack engine and the console take it (issues 16 and 20)
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
-              query_services=query_services)  # fmt: skip
+              query_services=query_services, keys=keys)  # fmt: skip
 
     http_limits = Limits(
         max_connections=settings.max_connections, max_buffered=settings.max_buffered_mb << 20,
