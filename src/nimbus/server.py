@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -56,6 +57,7 @@ from nimbus.control.provisioned import ProvisionedConfigs
 from nimbus.control.registry import Registry
 from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import Versions
+from nimbus.errors import ResourceNotFound
 from nimbus.instances.isolation import Isolation, detect
 from nimbus.instances.manager import InstanceManager
 from nimbus.instances.zygote import default_launcher
@@ -169,6 +171,12 @@ def _code_kept(registry: Registry, manager: InstanceManager) -> set[str]:
     return registry.live_code() | {path.name for path in manager.code_in_use()}
 
 
+async def _cold_start_ahead(registry: Registry, manager: InstanceManager, name: str) -> None:
+    """A registry event: a function created or updated is invoked cold next, so its runtime's spares grow ahead."""
+    with contextlib.suppress(ResourceNotFound):  # deleted
+        manager.expect_cold_start(str(registry.get(name).config.get("Runtime", "")))
+
+
 async def _restart_log_writer(ended: asyncio.Task[None], logstore: LogStore) -> asyncio.Task[None]:
     """The log writer ended, which `LogStore.run` never does on a storage error: say so loudly, pause, restart it."""
     exc = None if ended.cancelled() else ended.exception()
@@ -221,6 +229,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # owner of its reserved and provisioned concurrency (an alias's configuration goes with the alias)
     registry.subscribe(invoker.function_changed)
     registry.subscribe(concurrency.function_changed, aliases=True)
+    registry.subscribe(functools.partial(_cold_start_ahead, registry, manager))
     event_configs = EventInvokeConfigs(settings, registry, engine)
     event_configs.load()
     registry.subscribe(event_configs.function_changed, aliases=True)

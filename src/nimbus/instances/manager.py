@@ -84,6 +84,16 @@ class InstanceManager:
             if runtime.kind == "python":
                 self._launcher.prewarm(runtime.interpreter)
 
+    def expect_cold_start(self, runtime: str) -> None:
+        """A function of `runtime` was just created or updated: its next invoke is a cold start, so its Python
+        interpreter's spare pool grows by one ahead of it (`spares.py`)."""
+        try:
+            resolved = resolve_runtime(runtime, self._settings.runtime_fallback)
+        except NimbusError:
+            return
+        if resolved.kind == "python":
+            self._launcher.prewarm(resolved.interpreter, cold_starts=1)
+
     def statistics(self) -> ManagerStats:
         starter = self._starter
         ready = sum(self._provisioned.ready_per_function().values())

@@ -235,8 +235,9 @@ class Launcher(Protocol):
     async def launch(self, command: LaunchCommand) -> ProcessHandle:
         """Start an instance process for `command`; it must be reaped through the returned handle."""
 
-    def prewarm(self, interpreter: Path) -> None:
-        """Get ready, in the background, to start instances of the Python `interpreter` fast (its zygote)."""
+    def prewarm(self, interpreter: Path, cold_starts: int = 0) -> None:
+        """Get ready, in the background, to start instances of the Python `interpreter` fast (its zygote), and for
+        `cold_starts` more of them soon (a function just created or updated: its spares)."""
 
     async def adopt(self, handle: ProcessHandle, memory_mb: int) -> None:
         """Put a process started elsewhere (a SnapStart restore, forked by its template) under this launcher's
@@ -255,7 +256,7 @@ class SpawnLauncher:
     def __init__(self, lifeline: bool = False) -> None:
         self._lifeline = lifeline
 
-    def prewarm(self, interpreter: Path) -> None:
+    def prewarm(self, interpreter: Path, cold_starts: int = 0) -> None:
         """Nothing to warm: every instance is a fresh interpreter."""
 
     async def adopt(self, handle: ProcessHandle, memory_mb: int) -> None:

@@ -197,6 +197,9 @@ class SandboxLauncher:
         plan = self._base_plan(cgroup)
         plan["mounts"] = system_mounts(prefix, {name: host_files[name] for name in runtime_files}) + device_mounts()
         plan["spare"] = True
+        # made in the idle scheduling class, and put back in the normal one once assigned: which needs real root
+        # (CAP_SYS_NICE in the host's user namespace), so not under a user namespace
+        plan["idle_setup"] = not self.isolation.use_user_namespace
         return plan
 
     def assignment(self, command: LaunchCommand) -> dict[str, Any]:
@@ -259,7 +262,7 @@ class SandboxLauncher:
         handle.cgroup = cgroup
         return handle
 
-    def prewarm(self, interpreter: Path) -> None:
+    def prewarm(self, interpreter: Path, cold_starts: int = 0) -> None:
         """Nothing to warm: every sandbox is spawned."""
 
     async def adopt(self, handle: ProcessHandle, memory_mb: int) -> None:

@@ -267,6 +267,9 @@ def _take_assignment(plan: dict[str, Any], spare_codec: Any) -> None:
         job = spare_codec.decode_assignment(_read_exact(fd, size))
     except EOFError:
         os._exit(0)
+    if plan.get("idle_setup"):  # a function's instance now: back to the normal class, with its pid 1
+        for pid in (0, 1):
+            os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
     plan.update(job)
     _mount_all(job["mounts"], "", _open_sources(job["mounts"], HOST))
     _check(_libc.umount2(HOST.encode(), MNT_DETACH), "umount host root")
@@ -405,6 +408,8 @@ def enter(plan: dict[str, Any], runtime_main: Any = None, spare_codec: Any = Non
     forked child), the runtime process calls it instead of exec'ing `plan["argv"]`; a spare (zygote path only)
     reads its assignment with `spare_codec` (protocol/spare.py, loaded by the zygote)."""
     try:
+        if plan.get("idle_setup"):  # a spare is made only with CPU time nothing else wants (see spares.py)
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         _join_cgroups(plan["cgroup_procs"])
         # under rlimits, where the runtime's end is written for the server (opened while still on the host)

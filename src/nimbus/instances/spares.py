@@ -9,6 +9,12 @@ and sends the assignment (the function's mounts, network, argv, env); the spare 
 root, seals the root read-only, drops its privileges and runs the bootstrap. A spare serves one function for its
 whole life (it is never returned to the pool), and no function code runs in it before the host's root is gone.
 Taking one starts a replacement in the background; with none ready, the instance is forked as before.
+
+The pool follows demand (measured: twelve cold starts in a row ran out of two spares by the third, and the rest
+waited ~35 ms each for a fork's set-up): every take raises the interpreter's level by one, up to `SPARE_MAX`,
+a take that found none ready by two, and the missing spares are made several at once (most of a spare's set-up
+is waiting, for the kernel's RCU grace period in the cgroup join, not CPU), so the refill keeps pace with the
+drain. After `SPARE_IDLE_S` with no take, the level falls back to the setting and the extra spares are discarded.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +52,12 @@ SPARE_MEMORY_MB = 128
 SPARE_READY_TIMEOUT_S = 10.0
 #: a spare that failed to start this many times in a row stops the refilling (until the next take)
 SPARE_FAILURES_MAX = 3
+#: the most spares an interpreter's pool grows to while cold starts keep coming (each ~3 MB and a cgroup)
+SPARE_MAX = 16
+#: spares made at once per interpreter
+SPARE_PARALLEL = 4
+#: seconds without a take after which a grown pool shrinks back to the setting
+SPARE_IDLE_S = 30.0
 
 #: how a spare's plan is forked: (zygote, plan, cgroup) -> handle (the launcher's `fork_plan`)
 ForkPlan = Callable[[Zygote, dict[str, Any], InstanceCgroup | None], Awaitable[ProcessHandle]]
@@ -80,6 +92,17 @@ class Spare:
         self.handle.close()
 
 
+@dataclass
+class _Interpreter:
+    """One interpreter's spares: those ready, how many are being made, and the level demand has raised."""
+
+    level: int
+    ready: collections.deque[Spare] = field(default_factory=collections.deque)
+    making: int = 0
+    failures: int = 0
+    shrink: asyncio.TimerHandle | None = None
+
+
 class SparePool:
     """The spares of every zygote, per interpreter (a spare's /var/lang and /var/runtime are its interpreter's)."""
 
@@ -93,41 +116,65 @@ class SparePool:
         self._sandbox = sandbox
         self._zygote = zygotes
         self._fork_plan = fork_plan
+        #: the setting: the level each interpreter starts at and shrinks back to (0: no spares at all)
         self.target = target
-        self._spares: dict[Path, collections.deque[Spare]] = {}
-        self._filling: dict[Path, asyncio.Task[None]] = {}
-        self._discarding: set[asyncio.Task[None]] = set()
+        self._pools: dict[Path, _Interpreter] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self.used = 0
+        self.missed = 0
+
+    def _pool(self, interpreter: Path) -> _Interpreter:
+        pool = self._pools.get(interpreter)
+        if pool is None:
+            pool = self._pools[interpreter] = _Interpreter(self.target)
+        return pool
 
     def ready(self, interpreter: Path) -> int:
-        return sum(1 for s in self._spares.get(interpreter, ()) if s.alive())
+        pool = self._pools.get(interpreter)
+        return 0 if pool is None else sum(1 for s in pool.ready if s.alive())
+
+    def level(self, interpreter: Path) -> int:
+        """How many spares `interpreter`'s pool is kept at now (the setting, or more while demand lasts)."""
+        return self._pool(interpreter).level
 
     def refill(self, interpreter: Path) -> None:
-        """Make spares for `interpreter` in the background until `target` are ready (or making them fails)."""
-        if self.target <= 0 or self._closing or interpreter in self._filling:
+        """Start making spares for `interpreter` in the background, up to its level, `SPARE_PARALLEL` at a time."""
+        if self.target <= 0 or self._closing:
             return
-        task = asyncio.create_task(self._fill(interpreter), name=f"nimbus-spares-{interpreter.name}")
-        self._filling[interpreter] = task
-        task.add_done_callback(lambda _: self._filling.pop(interpreter, None))
+        pool = self._pool(interpreter)
+        for dead in [s for s in pool.ready if not s.alive()]:
+            pool.ready.remove(dead)
+            dead.handle.close()
+        zygote = self._zygote(interpreter)
+        if zygote is None or not zygote.alive or pool.failures >= SPARE_FAILURES_MAX:
+            return
+        missing = min(pool.level - len(pool.ready) - pool.making, SPARE_PARALLEL - pool.making)
+        for _ in range(missing):
+            pool.making += 1
+            self._own(self._make_into(pool, zygote, interpreter), f"nimbus-spare-{interpreter.name}")
+
+    def _own(self, work: Awaitable[None], name: str) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         task.add_done_callback(log_failure)
 
-    async def _fill(self, interpreter: Path) -> None:
-        spares = self._spares.setdefault(interpreter, collections.deque())
-        failures = 0
-        while failures < SPARE_FAILURES_MAX:
-            for dead in [s for s in spares if not s.alive()]:
-                spares.remove(dead)
-                dead.handle.close()
-            zygote = self._zygote(interpreter)
-            if self._closing or len(spares) >= self.target or zygote is None or not zygote.alive:
-                return
+    async def _make_into(self, pool: _Interpreter, zygote: Zygote, interpreter: Path) -> None:
+        try:
             spare = await self._make(zygote)
-            if spare is None:
-                failures += 1
-            else:
-                failures = 0
-                spares.append(spare)
+        finally:
+            pool.making -= 1
+        if spare is None:
+            pool.failures += 1
+        elif self._closing:
+            await spare.discard()
+            return
+        else:
+            pool.failures = 0
+            pool.ready.append(spare)
+        self.refill(interpreter)
 
     async def _make(self, zygote: Zygote) -> Spare | None:
         cgroup = self._sandbox.new_cgroup(SPARE_MEMORY_MB)
@@ -151,14 +198,17 @@ class SparePool:
         return spare
 
     def take(self, command: LaunchCommand) -> ProcessHandle | None:
-        """A ready spare made this command's instance (its limits set, its assignment sent), or None."""
+        """A ready spare made this command's instance (its limits set, its assignment sent), or None. Either way
+        demand rose: the pool's level goes up (more when none was ready) and the refill starts."""
         assert command.sandbox is not None
-        spares = self._spares.get(command.interpreter)
+        if self.target <= 0:
+            return None
+        pool = self._pool(command.interpreter)
         handle = None
-        while spares and handle is None:
-            spare = spares.popleft()
+        while pool.ready and handle is None:
+            spare = pool.ready.popleft()
             if not spare.alive():
-                self._discard_soon(spare)
+                self._own(spare.discard(), "nimbus-spare-discard")
                 continue
             try:
                 if spare.handle.cgroup is not None:
@@ -168,25 +218,51 @@ class SparePool:
                     raise OSError("the assignment did not fit in the socket buffer")
             except OSError as exc:
                 log.warning("a spare instance could not be assigned (%s)", exc)
-                self._discard_soon(spare)
+                self._own(spare.discard(), "nimbus-spare-discard")
                 continue
             handle = spare.handle
-        # the replacement waits until this cold start is under way: on 2 vCPUs it would compete with it
-        asyncio.get_running_loop().call_later(SPARE_REFILL_DELAY_S, self.refill, command.interpreter)
         if handle is not None:
             self.used += 1
+        else:
+            self.missed += 1
+        # one more after a hit; after a miss the level was too low for this rate of cold starts: double it
+        self._grow(pool, command.interpreter, pool.level + 1 if handle is not None else 2 * pool.level + 1)
+        # the replacements wait until this cold start is under way: on 2 vCPUs they would compete with it
+        asyncio.get_running_loop().call_later(SPARE_REFILL_DELAY_S, self.refill, command.interpreter)
         return handle
 
-    def _discard_soon(self, spare: Spare) -> None:
-        task = asyncio.create_task(spare.discard())
-        self._discarding.add(task)
-        task.add_done_callback(self._discarding.discard)
-        task.add_done_callback(log_failure)
+    def expect(self, interpreter: Path, cold_starts: int) -> None:
+        """`cold_starts` more are coming (functions just created or updated): raise the level ahead of them."""
+        if self.target <= 0:
+            return
+        pool = self._pool(interpreter)
+        self._grow(pool, interpreter, pool.level + cold_starts)
+        self.refill(interpreter)
+
+    def _grow(self, pool: _Interpreter, interpreter: Path, level: int) -> None:
+        """Raise the level (up to `SPARE_MAX`, or the setting if higher) and restart the idle countdown."""
+        pool.level = min(max(SPARE_MAX, self.target), level)
+        pool.failures = 0
+        if pool.shrink is not None:
+            pool.shrink.cancel()
+        pool.shrink = asyncio.get_running_loop().call_later(SPARE_IDLE_S, self._shrink, interpreter)
+
+    def _shrink(self, interpreter: Path) -> None:
+        """No cold start for `SPARE_IDLE_S`: back to the setting's level, the extra spares discarded."""
+        pool = self._pool(interpreter)
+        pool.shrink = None
+        pool.level = self.target
+        while len(pool.ready) > pool.level:
+            self._own(pool.ready.pop().discard(), "nimbus-spare-discard")
 
     async def close(self) -> None:
         """Finish the spares being made (a fork may be under way in the zygote), then discard every spare."""
         self._closing = True
-        await asyncio.gather(*self._filling.values(), return_exceptions=True)
-        spares = [s for pool in self._spares.values() for s in pool]
-        self._spares.clear()
-        await asyncio.gather(*(s.discard() for s in spares), *self._discarding)
+        for pool in self._pools.values():
+            if pool.shrink is not None:
+                pool.shrink.cancel()
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        spares = [s for pool in self._pools.values() for s in pool.ready]
+        self._pools.clear()
+        await asyncio.gather(*(s.discard() for s in spares))

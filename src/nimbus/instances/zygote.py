@@ -73,8 +73,11 @@ class ZygoteLauncher:
     def uses_zygote(self, command: LaunchCommand) -> bool:
         return command.sandbox is not None and any(a == "/var/runtime/bootstrap.py" for a in command.argv)
 
-    def prewarm(self, interpreter: Path) -> None:
-        """Start the zygote for `interpreter` in the background (if it is not running or starting)."""
+    def prewarm(self, interpreter: Path, cold_starts: int = 0) -> None:
+        """Start the zygote for `interpreter` in the background (if it is not running or starting); raise its spare
+        pool's level by `cold_starts` (made once the zygote runs)."""
+        if cold_starts:
+            self.spares.expect(interpreter, cold_starts)
         zygote = self._zygotes.get(interpreter)
         if (zygote is None or not zygote.alive) and interpreter not in self._starting:
             task = asyncio.create_task(self._start(interpreter), name=f"nimbus-zygote-{interpreter.name}")
