@@ -30,14 +30,20 @@ async def _filled(launcher: ZygoteLauncher, interpreter: Path) -> int:
     raise AssertionError(f"{launcher.spares_ready(interpreter)} spares ready, level {level}")
 
 
+async def _after_a_cold_start(manager: InstanceManager, app: Path) -> tuple[ZygoteLauncher, Path]:
+    """The launcher and its one interpreter, after a first cold start (which started the zygote)."""
+    launcher = manager._launcher
+    assert isinstance(launcher, ZygoteLauncher)
+    assert (await manager.invoke(make_spec(app, name="a"), request(0))).payload == b"1"
+    (interpreter,) = launcher._zygotes
+    return launcher, interpreter
+
+
 def test_the_pool_grows_with_cold_starts_and_serves_a_row_of_them(code: Callable[..., Path]) -> None:
     app = code(app=APP)
 
     async def body(manager: InstanceManager, sink: MemorySink) -> None:
-        launcher = manager._launcher
-        assert isinstance(launcher, ZygoteLauncher)
-        assert (await manager.invoke(make_spec(app, name="a"), request(0))).payload == b"1"
-        (interpreter,) = launcher._zygotes
+        launcher, interpreter = await _after_a_cold_start(manager, app)
         level = await _filled(launcher, interpreter)
         assert level > launcher.spare_target == 2  # one cold start raised it
         used, forks = launcher.spares_used, launcher.forks
@@ -62,10 +68,7 @@ def test_a_pool_grown_shrinks_back_when_idle_and_never_hands_out_a_dead_spare(
     app = code(app=APP)
 
     async def body(manager: InstanceManager, sink: MemorySink) -> None:
-        launcher = manager._launcher
-        assert isinstance(launcher, ZygoteLauncher)
-        assert (await manager.invoke(make_spec(app, name="a"), request(0))).payload == b"1"
-        (interpreter,) = launcher._zygotes
+        launcher, interpreter = await _after_a_cold_start(manager, app)
         assert await _filled(launcher, interpreter) > 2
         await asyncio.sleep(1.2)
         assert launcher.spares.level(interpreter) == 2
