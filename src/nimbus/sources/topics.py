@@ -123,8 +123,13 @@ class Topics:
             raise SnsNotFound(NO_TOPIC)
         return doc
 
-    def create_topic(self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str]) -> str:
-        """Create the topic, or find the same one (same name, attributes and tags): CreateTopic is idempotent."""
+    def create_topic(
+        self, name: str, attributes: Mapping[str, str], tags: Mapping[str, str],
+        aws_tags: Mapping[str, str] | None = None,
+    ) -> str:  # fmt: skip
+        """Create the topic, or find the same one (same name, attributes and tags): CreateTopic is idempotent.
+        `aws_tags`: tags of the reserved `aws:` namespace, which AWS itself sets (CloudFormation's, on a topic a
+        stack makes) and a caller of the API never can."""
         fifo = attributes.get("FifoTopic", "false").lower() == "true"
         if name.endswith(".fifo") or fifo:
             raise SnsInvalidParameter(
@@ -135,6 +140,7 @@ class Topics:
             raise SnsInvalidParameter("Invalid parameter: Topic Name")
         given = {k: self._check_topic_attribute(k, v) for k, v in attributes.items() if k != "FifoTopic"}
         self._check_tags(tags)
+        tags = dict(tags) | dict(aws_tags or {})
         arn = self.arn(name)
         existing = self._topics.get(arn)
         if existing is not None:
@@ -161,8 +167,9 @@ class Topics:
             raise SnsInvalidParameter("Invalid parameter: DisplayName")
         return value
 
-    def _check_tags(self, tags: Mapping[str, str]) -> None:
-        if len(tags) > MAX_TAGS:
+    def _check_tags(self, tags: Mapping[str, str], kept: Mapping[str, str] | None = None) -> None:
+        """The tags given (the topic keeps `kept` too, counted against the limit but not checked again)."""
+        if len(dict(kept or {}) | dict(tags)) > MAX_TAGS:
             raise SnsInvalidParameter(f"Invalid parameter: Tags: a topic has at most {MAX_TAGS} tags")
         for key, value in tags.items():
             if not 1 <= len(key) <= 128 or len(value) > 256 or key.lower().startswith("aws:"):
@@ -218,8 +225,8 @@ class Topics:
     # ---- tags ----
     def tag(self, arn: str, tags: Mapping[str, str]) -> None:
         doc = self._tagged(arn)
+        self._check_tags(tags, doc["Tags"])
         merged = doc["Tags"] | dict(tags)
-        self._check_tags(merged)
         self._save_topic(arn, doc | {"Tags": merged})
 
     def untag(self, arn: str, keys: Sequence[str]) -> None:

@@ -125,9 +125,14 @@ def attribute_text(value: Any) -> str:
 
 
 @functools.cache
+def model(service: str) -> JsonProtocol:
+    """A service's botocore model: a provider checks a body against it as the API's handler does before calling
+    the service (Lambda names members in its errors with a lower-case first letter)."""
+    return JsonProtocol(service, camel_paths=service == "lambda")
+
+
 def lambda_model() -> JsonProtocol:
-    """Lambda's botocore model: a provider checks a body against it as the API's handler does before the service."""
-    return JsonProtocol("lambda", camel_paths=True)
+    return model("lambda")
 
 
 def function_ref(ctx: StackContext, raw: Any, prop: str = "FunctionName") -> FunctionRef:
