@@ -48,8 +48,9 @@ def test_rules_scheduled_and_patterned_on_a_custom_bus(tmp_path: Path) -> None:
         await stack.put("Orders", "AWS::Events::Rule", changed)
         assert [t["Id"] for t in rules.rule("orders", on_bus.ref).targets] == ["u"]
         assert stack.replaces("Orders", changed | {"EventBusName": "default"})
+        bad = {"Name": "bad", "ScheduleExpression": "rate(1 minute)",
+               "Targets": [{"Id": "x", "Arn": "arn:aws:s3:::b"}]}  # fmt: skip
         with pytest.raises(ValidationError):  # a target the bus cannot deliver to
-            bad = {"Name": "bad", "ScheduleExpression": "rate(1 minute)", "Targets": [{"Id": "x", "Arn": "arn:aws:s3:::b"}]}
             await stack.put("Bad", "AWS::Events::Rule", bad)
         with pytest.raises(ResourceNotFound):
             rules.rule(None, "bad")
