@@ -186,9 +186,11 @@ class HttpApis:
             await asyncio.to_thread(self._write, api_id, None)
             del self._apis[api_id]
 
-    async def import_api(self, text: str, *, fail_on_warnings: bool, api_id: str | None = None) -> ApiDocument:
+    async def import_api(
+        self, text: str, *, fail_on_warnings: bool, api_id: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> ApiDocument:
         """ImportApi (a new API) or, with `api_id`, ReimportApi (its routes and integrations replaced, its
-        stages kept) from an OpenAPI document."""
+        stages kept) from an OpenAPI document. `tags`: a new API's (a stack's import tags what it makes)."""
         # a large YAML document takes seconds to parse: off the event loop
         imported = await asyncio.to_thread(
             read_openapi, text, region=self.settings.region, account=self.settings.account_id
@@ -198,7 +200,8 @@ class HttpApis:
         cors = rules.check_cors(imported.cors)
         async with self._lock:
             if api_id is None:
-                base = ApiDocument(api_id=self._new_api_id(), name=imported.name, created=time.time())
+                base = ApiDocument(api_id=self._new_api_id(), name=imported.name, created=time.time(),
+                                   tags=dict(tags or {}))  # fmt: skip
             else:
                 base = self.api(api_id)
             return await self._save(apply_import(base, imported, cors))

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from nimbus.deploy.provider import Provider
+from nimbus.deploy.providers.apis import Apis
 from nimbus.deploy.providers.common import Recorded
 from nimbus.deploy.providers.events import Events
 from nimbus.deploy.providers.function_links import FunctionLinks
@@ -13,7 +14,9 @@ from nimbus.deploy.providers.queues import Queues
 from nimbus.deploy.providers.topics import Topics
 from nimbus.deploy.providers.versions import Versions
 
-PROVIDERS: tuple[Provider, ...] = (Functions(), Versions(), FunctionLinks(), Queues(), Topics(), Events(), Recorded())
+PROVIDERS: tuple[Provider, ...] = (
+    Functions(), Versions(), FunctionLinks(), Queues(), Topics(), Events(), Apis(), Recorded(),
+)  # fmt: skip
 _BY_TYPE: dict[str, Provider] = {t: p for p in PROVIDERS for t in p.types}
 #: every type a stack can hold, sorted
 SUPPORTED_TYPES: tuple[str, ...] = tuple(sorted(_BY_TYPE))
