@@ -11,7 +11,8 @@
     │   │   ├── UnrecognizedClient      403  (unknown access key)
     │   │   │   └── MissingAuthenticationToken 403  (no Authorization header at all)
     │   │   ├── ExpiredToken            403  (a session key past its expiry)
-    │   │   └── InvalidSignature        403  (wrong or expired signature)
+    │   │   ├── InvalidSignature        403  (wrong or expired signature)
+    │   │   └── AccessDenied            403  (a signed caller whom policy does not allow: each API's own name)
     │   ├── ResourceNotFound            404
     │   ├── ResourceConflict            409
     │   ├── PreconditionFailed          412
@@ -139,6 +140,15 @@ class ExpiredToken(AuthError):
 class InvalidSignature(AuthError):
     wire_name = "InvalidSignatureException"
     message_key = "message"
+
+
+class AccessDenied(AuthError):
+    """Policy does not allow the caller the action (api/authorize.py). Each API answers it under its own name:
+    Lambda, Scheduler, API Gateway `AccessDeniedException` 403; SQS `AccessDenied` (the query code); SNS
+    `AuthorizationError`; EventBridge and CloudWatch Logs `AccessDeniedException` 400; IAM and STS `AccessDenied`."""
+
+    wire_name = "AccessDeniedException"
+    query_code = "AccessDenied"
 
 
 class ResourceNotFound(ClientError):

@@ -19,6 +19,7 @@ from nimbus.api.api_front import ApiFront
 from nimbus.api.apigw_api import ApiGatewayApi
 from nimbus.api.app import JSON_BODY_MAX, SQS_BODY_MAX, App, JsonService, QueryService
 from nimbus.api.async_config_api import AsyncConfigApi
+from nimbus.api.authorize import authorizer_for
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.concurrency_api import ConcurrencyApi
 from nimbus.api.events_api import BODY_MAX as EVENTS_BODY_MAX
@@ -312,9 +313,10 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     services = Services(settings, registry, lambda_api.versions, layers, codes, invoker, async_invoker, concurrency,
                         event_configs, policies, function_urls, http_apis, mappings, queue_service, event_bus,
                         scheduler, topics, logstore, endpoints)  # fmt: skip
+    authorizer = authorizer_for(services, keys)
     del services  # the stack engine and the console take it (issues 16 and 20)
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
-              query_services=query_services, keys=keys)  # fmt: skip
+              query_services=query_services, keys=keys, authorizer=authorizer)  # fmt: skip
 
     http_limits = Limits(
         max_connections=settings.max_connections, max_buffered=settings.max_buffered_mb << 20,

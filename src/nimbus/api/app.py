@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from nimbus import __version__
 from nimbus.api import authn, sigv4
 from nimbus.api import errors as wire
+from nimbus.api.authorize import Authorizer
 from nimbus.api.code_links import PREFIX as CODE_PREFIX
 from nimbus.api.code_links import CodeLinks
 from nimbus.api.health import PATH as HEALTH_PATH
@@ -34,7 +35,7 @@ from nimbus.api.unserved import BODY_MAX as UNSERVED_BODY_MAX
 from nimbus.api.unserved import Unserved, classify
 from nimbus.config import Settings
 from nimbus.control.codestore import CodeStore
-from nimbus.control.identity import KeyRing, Principal
+from nimbus.control.identity import ROOT, KeyRing, Principal
 from nimbus.control.keyring import KeyRing as RootKeyRing
 from nimbus.control.keyring import root_principal
 from nimbus.errors import NimbusError, RequestTooLarge, ResourceNotFound, ServiceUnavailable
@@ -151,10 +152,13 @@ class App:
         isolation: str = "unknown",
         query_services: Sequence[QueryService] = (),
         keys: KeyRing | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         """`isolation`: the level instances run at (`full`, `partial`, `none`), which the health answer reports.
-        `keys`: every access key accepted (None: the settings' root key alone)."""
+        `keys`: every access key accepted (None: the settings' root key alone); `authorizer`: who may make which
+        call (None: no policy is asked)."""
         self.settings = settings
+        self.authorizer = authorizer
         #: the HTTP triggers' fronts by kind (`triggers.URL`, `triggers.API`); a kind without one is not served
         self.fronts = fronts or {}
         #: the JSON-protocol APIs by their `X-Amz-Target` prefix
@@ -348,6 +352,14 @@ class App:
             raise RequestTooLarge(f"Request must be smaller than {incoming.max_body} bytes")
         sigv4.check_signature(head, method=method, raw_path=ctx.raw_path, query=ctx.query, headers=headers, body=body)
         req = Request(method, ctx.raw_path, ctx.query, headers, body, request_id, ctx.params, ctx.principal)
+        auth, who = self.authorizer, ctx.principal
+        if auth is not None and who is not None and who.kind != ROOT:  # the root asks no policy
+            service, op = ((ctx.json.service, headers["x-amz-target"][0]) if ctx.json else
+                           (ctx.form.service, "") if ctx.form else (ctx.route.service, ctx.route.operation) if ctx.route
+                           else ("", ""))  # fmt: skip
+            call = auth.call_of(service=service, operation=op, method=method, raw_path=ctx.raw_path, params=ctx.params,
+                                query=ctx.query, body=body, form=ctx.form is not None)  # fmt: skip
+            await auth.authorize(who, call, source_ip=incoming.peer)
         if ctx.json is not None:
             return await ctx.json.handler(req, headers["x-amz-target"][0])
         if ctx.form is not None:

@@ -8,6 +8,7 @@ import logging
 from xml.sax.saxutils import escape
 
 from nimbus.errors import (
+    AccessDenied,
     InvalidParameter,
     InvalidParameterValue,
     InvalidRequestContent,
@@ -18,6 +19,7 @@ from nimbus.errors import (
     ResourceConflict,
     ResourceNotFound,
     ServiceError,
+    SnsAuthorizationError,
     SnsInvalidParameter,
     TooManyRequests,
     UnknownOperation,
@@ -46,9 +48,10 @@ def rest_json(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes
 
 def json_11(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """AWS JSON 1.1 error (CloudWatch Logs): `__type` in the body; client errors are 400 except auth (403), and
-    ours are 500, or 503 when the server is saturated (retried by SDKs)."""
+    ours are 500, or 503 when the server is saturated (retried by SDKs). A denial by policy is 400, as these
+    services answer their AccessDeniedException."""
     err = to_nimbus(exc)
-    status = err.status if err.status in (403, 500, 503) else 400
+    status = err.status if err.status in (403, 500, 503) and not isinstance(err, AccessDenied) else 400
     body = json.dumps({"__type": err.wire_name, "message": err.message}).encode()
     return status, [(b"content-type", b"application/x-amz-json-1.1")], body
 
@@ -169,6 +172,8 @@ def sns_xml(exc: BaseException, request_id: str) -> tuple[int, list[tuple[bytes,
     err = to_nimbus(exc)
     if isinstance(err, ValidationError | InvalidParameterValue | InvalidParameter | InvalidRequestContent):
         err = SnsInvalidParameter(err.message)
+    elif isinstance(err, AccessDenied):
+        err = SnsAuthorizationError(err.message)
     return query_xml(err, request_id, namespace=SNS_NAMESPACE)
 
 

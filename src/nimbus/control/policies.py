@@ -114,6 +114,13 @@ class Policies:
         ctx = rules.context(source_arn, source_account, url_auth_type)
         return rules.allows(policy.rules, action, principal, ctx)
 
+    def attached(self, function: str, qualifier: str | None) -> Policy | None:
+        """The policy attached to exactly (function, qualifier), if any: what authorization combines with the
+        caller's identity policies (its `revision_id` changes with every change)."""
+        key = _key(qualifier)
+        policy = self._policies.get((function, key))
+        return policy if policy is not None and self._exists(function, key) else None
+
     def _exists(self, function: str, qualifier: str) -> bool:
         """Whether what a policy is attached to still exists (deleting an alias sends no registry event)."""
         try:
