@@ -1,0 +1,217 @@
+"""Every call is authorized: IAM users' keys against their identity policies and the resources' own policies, with
+boto3 and the AWS CLI against a real server; denials in each service's own error form and AWS's wording.
+
+The users are made in the server's data dir before it starts, through IAM's own service (`control/iam.Iam`, the
+same rows the IAM API writes), so that these tests need no IAM API call to set up.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from e2e_support import ACCOUNT, ECHO, REGION, ROLE, Server, make_zip, start_server, wait_active
+
+from nimbus.config import Settings
+from nimbus.control.iam import Iam
+from nimbus.control.iam_store import IamStore
+from nimbus.control.secret_box import SecretBox
+from nimbus.store.db import migrate, sqlite_engine
+from nimbus.store.schema import metadata
+
+FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"
+#: the functions: the invoker's policy names `fn-*`, so the one it may not invoke is named otherwise
+FN_A, OTHER = "fn-a", "other-fn"
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}"
+
+
+def _doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+USERS: dict[str, str | None] = {
+    # allowed only lambda:InvokeFunction on fn-*
+    "invoker": _doc({"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": f"{FN}:fn-*"}),
+    # everything in Lambda, but never DeleteFunction
+    "limited": _doc({"Effect": "Allow", "Action": "lambda:*", "Resource": "*"},
+                    {"Effect": "Deny", "Action": "lambda:DeleteFunction", "Resource": "*"}),
+    # may create functions, but not pass roles
+    "deployer": _doc({"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:DeleteFunction"],
+                      "Resource": f"{FN}:fn-*"}),
+    # may create functions and pass one role
+    "passer": _doc({"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:DeleteFunction"],
+                    "Resource": f"{FN}:fn-*"},
+                   {"Effect": "Allow", "Action": "iam:PassRole", "Resource": ROLE}),
+    # no identity policy at all: only resource policies can grant it anything
+    "nobody": None,
+}  # fmt: skip
+
+
+def user_arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:user/{name}"
+
+
+def seed_users(data_dir: Path) -> dict[str, tuple[str, str]]:
+    """Make USERS with their inline policies and one access key each, in the data dir a server will open."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data_dir=data_dir)
+    engine = sqlite_engine(settings.db_path)
+    migrate(engine, metadata)
+    iam = Iam(IamStore(engine, SecretBox.for_data_dir(data_dir), ACCOUNT), ACCOUNT)
+    iam.load()
+    keys = {}
+    for name, policy in USERS.items():
+        iam.create_user(name)
+        if policy is not None:
+            iam.put_inline("user", name, "p", policy)
+        key = iam.create_key(name)
+        keys[name] = (key.access_key_id, key.secret)
+    engine.dispose()
+    return keys
+
+
+@pytest.fixture(scope="module")
+def authz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, tuple[str, str]]]]:
+    data_dir = tmp_path_factory.mktemp("authz") / "data"
+    keys = seed_users(data_dir)
+    srv = start_server(data_dir)
+    lam = srv.client("lambda")
+    for name in (FN_A, OTHER):
+        lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                            Code={"ZipFile": make_zip({"index.py": ECHO})})  # fmt: skip
+        wait_active(lam, name)
+    yield srv, keys
+    srv.stop()
+
+
+def client(authz: tuple[Server, dict[str, tuple[str, str]]], user: str, service: str = "lambda") -> Any:
+    srv, keys = authz
+    key, secret = keys[user]
+    return srv.client(service, access_key=key, secret_key=secret)
+
+
+def denied(call: Any, *args: Any, **kwargs: Any) -> tuple[str, int, str]:
+    with pytest.raises(ClientError) as caught:
+        call(*args, **kwargs)
+    error = caught.value.response["Error"]
+    return error["Code"], caught.value.response["ResponseMetadata"]["HTTPStatusCode"], error["Message"]
+
+
+def implicit(user: str, action: str, resource: str) -> str:
+    return (f"User: {user_arn(user)} is not authorized to perform: {action} on resource: {resource} because no "
+            f"identity-based policy allows the {action} action")  # fmt: skip
+
+
+def test_a_user_invokes_only_what_its_policy_allows(authz: Any) -> None:
+    lam = client(authz, "invoker")
+    out = lam.invoke(FunctionName=FN_A, Payload=b'{"hi": 1}')
+    assert json.loads(out["Payload"].read()) == {"hi": 1}
+    assert denied(lam.delete_function, FunctionName=FN_A) == (
+        "AccessDeniedException", 403, implicit("invoker", "lambda:DeleteFunction", f"{FN}:{FN_A}"))
+    assert denied(lam.invoke, FunctionName=OTHER) == (
+        "AccessDeniedException", 403, implicit("invoker", "lambda:InvokeFunction", f"{FN}:{OTHER}"))
+    assert denied(lam.list_functions) == (
+        "AccessDeniedException", 403, implicit("invoker", "lambda:ListFunctions", "*"))
+    # a qualified invoke is of the qualified ARN, which `fn-*` also names
+    assert lam.invoke(FunctionName=FN_A, Qualifier="$LATEST")["StatusCode"] == 200
+
+
+def test_the_aws_cli_gets_the_same_denial(authz: Any, tmp_path: Path) -> None:
+    srv, keys = authz
+    key, secret = keys["invoker"]
+    env = dict(srv.env, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret, AWS_DEFAULT_REGION=REGION)
+    base = [sys.executable, "-m", "awscli", "--endpoint-url", srv.endpoint, "lambda"]
+    ok = subprocess.run([*base, "invoke", "--function-name", FN_A, str(tmp_path / "out.json")], env=env,
+                        capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    no = subprocess.run([*base, "delete-function", "--function-name", FN_A], env=env, capture_output=True, text=True,
+                        timeout=120)  # fmt: skip
+    assert no.returncode != 0
+    assert ("An error occurred (AccessDeniedException) when calling the DeleteFunction operation: "
+            + implicit("invoker", "lambda:DeleteFunction", f"{FN}:{FN_A}")) in no.stderr  # fmt: skip
+
+
+def test_an_explicit_deny_beats_an_allow(authz: Any) -> None:
+    lam = client(authz, "limited")
+    assert lam.get_function(FunctionName=FN_A)["Configuration"]["FunctionName"] == FN_A
+    assert denied(lam.delete_function, FunctionName=FN_A) == (
+        "AccessDeniedException", 403,
+        f"User: {user_arn('limited')} is not authorized to perform: lambda:DeleteFunction on resource: "
+        f"{FN}:{FN_A} with an explicit deny in an identity-based policy",
+    )  # fmt: skip
+
+
+def test_create_function_needs_pass_role(authz: Any) -> None:
+    code = {"ZipFile": make_zip({"index.py": ECHO})}
+    deployer = client(authz, "deployer")
+    assert denied(deployer.create_function, FunctionName="fn-new", Runtime="python3.12", Role=ROLE,
+                  Handler="index.handler", Code=code) == (
+        "AccessDeniedException", 403, implicit("deployer", "iam:PassRole", ROLE))  # fmt: skip
+    passer = client(authz, "passer")
+    made = passer.create_function(FunctionName="fn-new", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                                  Code=code)  # fmt: skip
+    assert made["FunctionName"] == "fn-new"
+    passer.delete_function(FunctionName="fn-new")
+
+
+def test_sqs_denies_in_its_own_form_and_a_queue_policy_grants(authz: Any) -> None:
+    srv, _ = authz
+    root = srv.client("sqs")
+    url = root.create_queue(QueueName="orders")["QueueUrl"]
+    sqs = client(authz, "nobody", "sqs")
+    code, status, msg = denied(sqs.send_message, QueueUrl=url, MessageBody="x")
+    assert (code, status) == ("AccessDenied", 403)
+    assert msg == implicit("nobody", "sqs:sendmessage", f"{QUEUE_ARN}:orders")
+    policy = _doc({"Effect": "Allow", "Principal": {"AWS": user_arn("nobody")}, "Action": "sqs:SendMessage",
+                   "Resource": f"{QUEUE_ARN}:orders"})  # fmt: skip
+    root.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+    assert sqs.send_message(QueueUrl=url, MessageBody="x")["MessageId"]
+    assert denied(sqs.receive_message, QueueUrl=url)[:2] == ("AccessDenied", 403)
+    # the grant is gone with the policy (a decision is cached per policy revision, not beyond it)
+    root.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
+    assert denied(sqs.send_message, QueueUrl=url, MessageBody="x")[:2] == ("AccessDenied", 403)
+
+
+def test_sns_denies_with_authorization_error(authz: Any) -> None:
+    srv, _ = authz
+    topic = srv.client("sns").create_topic(Name="alerts")["TopicArn"]
+    sns = client(authz, "nobody", "sns")
+    assert denied(sns.publish, TopicArn=topic, Message="m") == (
+        "AuthorizationError", 403,
+        f"User: {user_arn('nobody')} is not authorized to perform: SNS:Publish on resource: {topic} because no "
+        "identity-based policy allows the SNS:Publish action",
+    )  # fmt: skip
+
+
+def test_a_function_policy_grants_a_user(authz: Any) -> None:
+    srv, _ = authz
+    srv.client("lambda").add_permission(FunctionName=OTHER, StatementId="nobody", Action="lambda:InvokeFunction",
+                                        Principal=user_arn("nobody"))  # fmt: skip
+    lam = client(authz, "nobody")
+    assert lam.invoke(FunctionName=OTHER)["StatusCode"] == 200
+    assert denied(lam.invoke, FunctionName=FN_A)[:2] == ("AccessDeniedException", 403)
+
+
+@pytest.mark.parametrize(("service", "call", "kwargs", "action", "status"), [
+    ("events", "list_rules", {}, "events:ListRules", 400),
+    ("logs", "describe_log_groups", {}, "logs:DescribeLogGroups", 400),
+    ("scheduler", "list_schedules", {}, "scheduler:ListSchedules", 403),
+    ("apigatewayv2", "get_apis", {}, "apigateway:GET", 403),
+])  # fmt: skip
+def test_other_apis_deny_with_access_denied_exception(
+    authz: Any, service: str, call: str, kwargs: dict[str, Any], action: str, status: int
+) -> None:
+    code, got_status, msg = denied(getattr(client(authz, "nobody", service), call), **kwargs)
+    assert (code, got_status) == ("AccessDeniedException", status)
+    assert msg.startswith(f"User: {user_arn('nobody')} is not authorized to perform: {action} on resource: ")
+
+
+def test_root_is_allowed_everything(authz: Any) -> None:
+    srv, _ = authz
+    assert srv.client("lambda").get_function(FunctionName=OTHER)["Configuration"]["FunctionName"] == OTHER
