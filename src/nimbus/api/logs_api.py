@@ -76,12 +76,17 @@ class LogsApi:
 
     def describe_log_groups(self, body: dict[str, Any]) -> dict[str, Any]:
         prefix = body.get("logGroupNamePrefix") or ""
-        return {
-            "logGroups": [
-                {"logGroupName": g, "creationTime": first, "storedBytes": size, "arn": f"log-group:{g}:*"}
-                for g, first, size in self.store.groups(prefix)
-            ]
-        }
+        made = {g: v for g, v in self.store.made_groups().items() if g.startswith(prefix)}
+        found = {g: (first, size) for g, first, size in self.store.groups(prefix)}
+        groups = []
+        for g in sorted(set(found) | set(made)):
+            created, retention = made.get(g, (found.get(g, (0, 0))[0], None))
+            group: dict[str, Any] = {"logGroupName": g, "creationTime": created,
+                                     "storedBytes": found.get(g, (0, 0))[1], "arn": f"log-group:{g}:*"}  # fmt: skip
+            if retention is not None:
+                group["retentionInDays"] = retention
+            groups.append(group)
+        return {"logGroups": groups}
 
     def describe_log_streams(self, body: dict[str, Any]) -> dict[str, Any]:
         group = self._group(body)

@@ -29,9 +29,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, MetaData, Select, String, Table, Text, delete, event, func, select
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Text,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)  # fmt: skip
 
 from nimbus.clock import Clock, RealClock
+from nimbus.errors import InvalidParameter, ResourceConflict, ResourceNotFound
 from nimbus.logs.limits import BACKLOG, DISK_RESERVE, WRITE_ERROR, LogGate
 from nimbus.store.db import sqlite_engine
 
@@ -73,6 +89,18 @@ events = Table(
     Index("events_grp_ts", "grp", "ts"),
     Index("events_grp_stream_ts", "grp", "stream", "ts"),
 )
+#: log groups made on purpose (a stack's AWS::Logs::LogGroup), with their own retention (None: the server's); a
+#: group a function logs to needs no row, it exists by its events
+log_groups = Table(
+    "log_groups",
+    metadata,
+    Column("grp", String(512), primary_key=True),
+    Column("created", Integer, nullable=False),
+    Column("retention_days", Integer, nullable=True),
+)
+#: CloudWatch Logs' retention periods, in days
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+                  3653)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -222,9 +250,49 @@ class LogStore:
         self._pending_bytes += _size(batch) + _ROW_OVERHEAD * len(batch)
 
     def purge(self, now_ms: int | None = None) -> int:
-        cutoff = (now_ms if now_ms is not None else int(self.clock.time() * 1000)) - self.retention_ms
+        """Delete expired events: a group's own retention where it has one, else the server's."""
+        now = now_ms if now_ms is not None else int(self.clock.time() * 1000)
         with self.engine.begin() as conn:
-            return conn.execute(delete(events).where(events.c.ts < cutoff)).rowcount
+            own = dict(conn.execute(select(log_groups.c.grp, log_groups.c.retention_days)
+                                    .where(log_groups.c.retention_days.is_not(None))).all())  # fmt: skip
+            gone = conn.execute(delete(events).where(events.c.ts < now - self.retention_ms,
+                                                     events.c.grp.not_in(own))).rowcount  # fmt: skip
+            for group, days in own.items():
+                gone += conn.execute(delete(events).where(events.c.grp == group,
+                                                          events.c.ts < now - days * 86_400_000)).rowcount  # fmt: skip
+            return gone
+
+    # ---- log groups made on purpose (blocking; run in a thread) ----
+    def put_group(self, group: str, retention_days: int | None, *, creating: bool) -> None:
+        """CreateLogGroup (refused when made already) or PutRetentionPolicy/DeleteRetentionPolicy (None)."""
+        if retention_days is not None and retention_days not in RETENTION_DAYS:
+            raise InvalidParameter(
+                f"1 validation error detected: Value '{retention_days}' at 'retentionInDays' failed to satisfy "
+                f"constraint: Member must satisfy enum value set: [{', '.join(map(str, RETENTION_DAYS))}]"
+            )
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(log_groups.c.grp).where(log_groups.c.grp == group)).first() is not None
+            if creating and exists:
+                raise ResourceConflict("The specified log group already exists")
+            if not creating and not exists:
+                raise ResourceNotFound("The specified log group does not exist.")
+            if exists:
+                conn.execute(update(log_groups).where(log_groups.c.grp == group).values(retention_days=retention_days))
+            else:
+                conn.execute(insert(log_groups).values(grp=group, created=int(self.clock.time() * 1000),
+                                                       retention_days=retention_days))  # fmt: skip
+
+    def delete_group(self, group: str) -> None:
+        """DeleteLogGroup: the group and its events (a group already gone is no error here)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(log_groups).where(log_groups.c.grp == group))
+            conn.execute(delete(events).where(events.c.grp == group))
+
+    def made_groups(self) -> dict[str, tuple[int, int | None]]:
+        """The groups made on purpose: name -> (creation ms, retention days or None)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(log_groups.c.grp, log_groups.c.created, log_groups.c.retention_days))
+            return {r[0]: (r[1], r[2]) for r in rows}
 
     async def run(self) -> None:
         """Flush every FLUSH_INTERVAL and purge expired events hourly; owned by the server's task group.
@@ -255,8 +323,10 @@ class LogStore:
 
     # ---- queries (blocking; run in a thread) ----
     def has_group(self, group: str) -> bool:
-        """Whether any event of `group` is stored (one index probe, not an aggregate over the group)."""
+        """Whether the group was made or any event of it is stored (index probes, not an aggregate)."""
         with self.engine.connect() as conn:
+            if conn.execute(select(log_groups.c.grp).where(log_groups.c.grp == group)).first() is not None:
+                return True
             return conn.execute(select(events.c.id).where(events.c.grp == group).limit(1)).first() is not None
 
     def groups(self, prefix: str = "") -> list[tuple[str, int, int]]:
