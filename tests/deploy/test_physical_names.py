@@ -19,7 +19,9 @@ def test_same_seed_same_name_new_seed_new_name() -> None:
 
 def test_cut_to_the_limit_keeping_the_whole_suffix() -> None:
     fits = physical_name("s" * 30, "L" * 19, "x", max_length=64)  # 30 + 1 + 19 + 1 + 13 = 64: nothing cut
-    assert fits.startswith("s" * 30 + "-" + "L" * 19 + "-") and len(fits) == 64
+    assert fits.startswith("s" * 30 + "-" + "L" * 19 + "-")
+    assert len(fits) == 64
     long = physical_name("s" * 60, "L" * 60, "x", max_length=64)
     assert len(long) == 64
-    assert long.startswith("s" * 50) and long[-NAME_SUFFIX_LENGTH - 1] == "-"
+    assert long.startswith("s" * 50)
+    assert long[-NAME_SUFFIX_LENGTH - 1] == "-"
