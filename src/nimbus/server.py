@@ -314,6 +314,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
                         event_configs, policies, function_urls, http_apis, mappings, queue_service, event_bus,
                         scheduler, topics, logstore, endpoints)  # fmt: skip
     authorizer = authorizer_for(services, keys)
+    for front in fronts.values():  # AWS_IAM function URLs and routes ask it too
+        front.authorizer = authorizer
     del services  # the stack engine and the console take it (issues 16 and 20)
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
               query_services=query_services, keys=keys, authorizer=authorizer)  # fmt: skip

@@ -111,12 +111,14 @@ def call(endpoint: Endpoint, method: str, path: str, *, form: str = "host", doma
 
 
 def call_signed(endpoint: Endpoint, method: str, path: str, *, secret_key: str = SECRET_KEY,
-                headers: dict[str, str] | None = None, content: bytes = b"") -> httpx.Response:  # fmt: skip
-    """The same request SigV4-signed for service `lambda` by botocore's signer, for the Host that names the
-    endpoint (what the AWS SDKs and `awscurl` sign for an AWS_IAM function URL)."""
+                headers: dict[str, str] | None = None, content: bytes = b"", access_key: str = ACCESS_KEY,
+                service: str = "lambda") -> httpx.Response:  # fmt: skip
+    """The same request SigV4-signed for `service` (`lambda` for an AWS_IAM function URL, `execute-api` for an
+    HTTP API's AWS_IAM route) by botocore's signer, for the Host that names the endpoint (what the AWS SDKs and
+    `awscurl` sign)."""
     signed_url = f"http://{endpoint.host()}{path}"
     request = AWSRequest(method=method, url=signed_url, data=content, headers=dict(headers or {}))
-    SigV4Auth(Credentials(ACCESS_KEY, secret_key), "lambda", REGION).add_auth(request)
+    SigV4Auth(Credentials(access_key, secret_key), service, REGION).add_auth(request)
     sent = {k: str(v) for k, v in request.headers.items()}
     sent["Host"] = endpoint.host()
     with httpx.Client(timeout=60) as client:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from e2e_support import ACCOUNT, ECHO, REGION, ROLE, Server, make_zip, start_server, wait_active
+from http_support import Endpoint, call_signed
 
 from nimbus.config import Settings
 from nimbus.control.iam import Iam
@@ -48,6 +49,10 @@ USERS: dict[str, str | None] = {
     "passer": _doc({"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:DeleteFunction"],
                     "Resource": f"{FN}:fn-*"},
                    {"Effect": "Allow", "Action": "iam:PassRole", "Resource": ROLE}),
+    # may call AWS_IAM function URLs and HTTP API routes of fn-* (GET only)
+    "caller": _doc({"Effect": "Allow", "Action": "lambda:InvokeFunctionUrl", "Resource": f"{FN}:fn-*"},
+                   {"Effect": "Allow", "Action": "execute-api:Invoke",
+                    "Resource": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:*/*/GET/*"}),
     # no identity policy at all: only resource policies can grant it anything
     "nobody": None,
 }  # fmt: skip
@@ -215,3 +220,46 @@ def test_other_apis_deny_with_access_denied_exception(
 def test_root_is_allowed_everything(authz: Any) -> None:
     srv, _ = authz
     assert srv.client("lambda").get_function(FunctionName=OTHER)["Configuration"]["FunctionName"] == OTHER
+
+
+def test_an_aws_iam_function_url_asks_the_signers_policies(authz: Any) -> None:
+    srv, keys = authz
+    url = srv.client("lambda").create_function_url_config(FunctionName=FN_A, AuthType="AWS_IAM")["FunctionUrl"]
+    endpoint = Endpoint(srv.port, "lambda-url", url.split("//", 1)[1].split(".", 1)[0])
+
+    def status(user: str) -> int:
+        key, secret = keys[user]
+        return call_signed(endpoint, "GET", "/", access_key=key, secret_key=secret).status_code
+
+    assert status("caller") == 200
+    assert status("invoker") == 403  # lambda:InvokeFunction is not lambda:InvokeFunctionUrl
+    assert status("nobody") == 403
+    srv.client("lambda").add_permission(FunctionName=FN_A, StatementId="url-nobody", Principal=user_arn("nobody"),
+                                        Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="AWS_IAM")  # fmt: skip
+    assert status("nobody") == 200
+    assert call_signed(endpoint, "GET", "/").status_code == 200  # the root
+
+
+def test_an_aws_iam_route_asks_the_signers_policies(authz: Any) -> None:
+    srv, keys = authz
+    apigw, lam = srv.client("apigatewayv2"), srv.client("lambda")
+    api_id = apigw.create_api(Name="private", ProtocolType="HTTP")["ApiId"]
+    target = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=f"{FN}:{FN_A}",
+                                      PayloadFormatVersion="2.0")["IntegrationId"]  # fmt: skip
+    for key in ("GET /private", "POST /private"):
+        apigw.create_route(ApiId=api_id, RouteKey=key, Target=f"integrations/{target}", AuthorizationType="AWS_IAM")
+    apigw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    lam.add_permission(FunctionName=FN_A, StatementId=f"apigw-{api_id}", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*")  # fmt: skip
+    endpoint = Endpoint(srv.port, "execute-api", api_id)
+
+    def answer(user: str, method: str) -> tuple[int, str]:
+        key, secret = keys[user]
+        resp = call_signed(endpoint, method, "/private", access_key=key, secret_key=secret, service="execute-api")
+        return resp.status_code, resp.json().get("message", "") if resp.status_code == 403 else ""
+
+    assert answer("caller", "GET") == (200, "")
+    resource = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/$default/POST/private"
+    assert answer("caller", "POST") == (403, implicit("caller", "execute-api:Invoke", resource))
+    assert answer("nobody", "GET")[0] == 403

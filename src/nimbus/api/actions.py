@@ -104,6 +104,19 @@ def lambda_call(
     return Call(action, ("*",), context=context)
 
 
+def url_call(where: Where, function: str, qualifier: str | None) -> Call:
+    """A request to an AWS_IAM function URL: lambda:InvokeFunctionUrl on the (qualified) function."""
+    base = where.arn("lambda", f"function:{function}")
+    context = {"lambda:functionarn": base, "lambda:functionurlauthtype": "AWS_IAM"}
+    arn = f"{base}:{qualifier}" if qualifier else base
+    return Call("lambda:InvokeFunctionUrl", (arn,), FUNCTION, function, qualifier, context)
+
+
+def execute_api_call(where: Where, api_id: str, stage: str, method: str, path: str) -> Call:
+    """A request to an AWS_IAM route of an HTTP API: execute-api:Invoke on `<api>/<stage>/<METHOD>/<path>`."""
+    return Call("execute-api:Invoke", (where.arn("execute-api", f"{api_id}/{stage}/{method}{path}"),))
+
+
 # ---- JSON-protocol APIs ----
 _SQS_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
                 "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}  # fmt: skip

@@ -23,9 +23,10 @@ import os
 import shlex
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nimbus.api import authn
+from nimbus.api.actions import execute_api_call
 from nimbus.api.app import new_request_id, root_keys
 from nimbus.api.cors import CorsRules, is_preflight
 from nimbus.api.http import Incoming, Response
@@ -47,6 +48,9 @@ from nimbus.errors import (
 from nimbus.invoke.invoker import InvokeOptions, Invoker
 from nimbus.protocol import http_events
 from nimbus.protocol.routes import DEFAULT, RouteTable, select_stage
+
+if TYPE_CHECKING:  # the authorizer imports the services, whose owners import the fronts
+    from nimbus.api.authorize import Authorizer
 
 log = logging.getLogger("nimbus.apigw")
 
@@ -120,6 +124,8 @@ class ApiFront:
         self.settings = settings
         #: every access key accepted (None: the settings' root key alone)
         self.keys = keys or root_keys(settings)
+        #: decides whom an AWS_IAM route lets in (execute-api:Invoke); None: every signer
+        self.authorizer: Authorizer | None = None
         self.apis = apis
         self.policies = policies
         self.invoker = invoker
@@ -191,7 +197,7 @@ class ApiFront:
         integration = matched.value.integration
         authorizer = None
         if matched.value.iam:
-            denied, authorizer = self._check_iam(incoming)
+            denied, authorizer = await self._check_iam(incoming, api.api_id, stage, path)
             if denied is not None:
                 return denied
         fn = integration.function
@@ -280,9 +286,12 @@ class ApiFront:
         resp.headers += ((b"apigw-requestid", request_id.encode()), (b"date", self._date.now()))
         return resp
 
-    def _check_iam(self, incoming: Incoming) -> tuple[Response | None, dict[str, Any] | None]:
+    async def _check_iam(
+        self, incoming: Incoming, api_id: str, stage: str, path: str
+    ) -> tuple[Response | None, dict[str, Any] | None]:
         """A route with AuthorizationType AWS_IAM: the request must be SigV4-signed for `execute-api` by a key of
-        this server (the path as the client sent it, path-form prefix included). API Gateway's 403 otherwise."""
+        this server (the path as the client sent it, path-form prefix included), whose policies allow
+        execute-api:Invoke on the request's ARN. API Gateway's 403 otherwise."""
         raw_path, _, query = incoming.target.decode("latin-1").partition("?")
         try:
             who = authn.verify(
@@ -293,6 +302,11 @@ class ApiFront:
             return message(403, "Forbidden"), None
         except AuthError as exc:
             return message(403, str(exc)), None
+        if self.authorizer is not None:
+            call = execute_api_call(self.authorizer.where, api_id, stage, incoming.method, path)
+            refusal = await self.authorizer.permits(who, call, source_ip=_source_ip(incoming))
+            if refusal:
+                return message(403, refusal), None
         return None, iam_authorizer(who)
 
     def _source_arn(self, api_id: str, stage: str, method: str, resource: str) -> str:

@@ -14,10 +14,13 @@ SigV4 unless the URL asks for it, and errors in API Gateway's and Lambda URLs' o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nimbus.api.http import Incoming, Response
 from nimbus.config import Settings
+
+if TYPE_CHECKING:  # the authorizer imports the services, whose owners import the fronts
+    from nimbus.api.authorize import Authorizer
 
 URL = "lambda-url"
 API = "execute-api"
@@ -57,7 +60,6 @@ def find_target(host: str | None, raw_target: bytes, settings: Settings) -> Targ
     return None
 
 
-
 class PublicEndpoints:
     """The endpoints Nimbus hands out (FunctionUrl, ApiEndpoint): scheme, host under `http_domain`, and the port
     the server listens on (known once it listens) unless `http_public_port` names another, or none (0)."""
@@ -84,7 +86,9 @@ class PublicEndpoints:
 class Front(Protocol):
     """Answers one kind of trigger (function URLs, HTTP APIs), with the same two-phase judgement as the AWS API:
     `admit` at the end of the headers (set `incoming.max_body` and `incoming.context` to a `TriggerContext`, or
-    answer at once), `handle` once the body is in."""
+    answer at once), `handle` once the body is in. `authorizer` decides AWS_IAM requests (None: every signer may)."""
+
+    authorizer: Authorizer | None
 
     def admit(self, incoming: Incoming, target: Target) -> Response | None: ...
 

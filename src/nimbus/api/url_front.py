@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nimbus.api import authn, sigv4
+from nimbus.api.actions import url_call
 from nimbus.api.app import new_request_id, root_keys
 from nimbus.api.cors import CorsRules, is_preflight
 from nimbus.api.http import Headers, Incoming, Response
@@ -41,6 +42,9 @@ from nimbus.errors import (
 from nimbus.invoke.invoker import InvokeOptions
 from nimbus.protocol.http_events import HttpRequest, event_v2, reply_v2
 from nimbus.protocol.records import InvokeResult
+
+if TYPE_CHECKING:  # the authorizer imports the services, whose owners import the fronts
+    from nimbus.api.authorize import Authorizer
 
 log = logging.getLogger("nimbus.url")
 
@@ -96,6 +100,8 @@ class UrlFront:
         self.policies = policies
         self.door = door
         self.keys = keys or root_keys(settings)
+        #: decides whom an AWS_IAM URL lets in (lambda:InvokeFunctionUrl); None: every signer
+        self.authorizer: Authorizer | None = None
         #: url id -> (the Cors dict it was parsed from, its rules): parsed once per configuration
         self._cors: dict[str, tuple[dict[str, Any], CorsRules]] = {}
         #: the Date header's value, formatted once a second
@@ -161,6 +167,12 @@ class UrlFront:
                 log.info("function URL %s (%s): 403, AWS_IAM auth: %s", target.id, config.function, exc.message)
                 return self._answer(403, _FORBIDDEN, request_id)
             assert ctx.principal is not None
+            if self.authorizer is not None:
+                call = url_call(self.authorizer.where, config.function, config.qualifier)
+                refusal = await self.authorizer.permits(ctx.principal, call, source_ip=incoming.peer)
+                if refusal:
+                    log.info("function URL %s (%s): 403, %s", target.id, config.function, refusal)
+                    return self._answer(403, _FORBIDDEN, request_id)
             authorizer = iam_authorizer(ctx.principal)
         req = HttpRequest(
             incoming.method, target.path, target.query, incoming.headers, incoming.body, incoming.peer or "127.0.0.1",

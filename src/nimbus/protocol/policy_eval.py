@@ -25,7 +25,7 @@ from nimbus.protocol.policy_conditions import Context, arn_match, conditions_hol
 #: context keys fixed by (caller, action, resource): a decision that read no other key can be cached for them
 STABLE_KEYS = frozenset({
     "aws:principalarn", "aws:principalaccount", "aws:principaltype", "aws:username", "aws:userid",
-    "lambda:functionarn", "lambda:sourcefunctionarn",
+    "lambda:functionarn", "lambda:sourcefunctionarn", "lambda:functionurlauthtype",
 })  # fmt: skip
 
 
