@@ -30,6 +30,7 @@ from nimbus.api.function_urls_api import FunctionUrlsApi
 from nimbus.api.http import Routes
 from nimbus.api.httplimits import Limits
 from nimbus.api.httpserver import HttpServer
+from nimbus.api.identity_apis import identity_services
 from nimbus.api.lambda_api import LambdaApi
 from nimbus.api.layers_api import LayersApi
 from nimbus.api.logs_api import TARGET_PREFIX as LOGS_TARGET_PREFIX
@@ -309,6 +310,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     sns_api = SnsApi(topics)
     query_services = [QueryService(SNS_SERVICE, "SNS", SNS_BODY_MAX, sns_api.handle, wire.sns_xml, sns_api.is_public,
                                    sns_api.handle_public)]  # fmt: skip
+    query_services += identity_services(keys)  # IAM and STS
     # one handle on the services, for what applies changes through them (stacks, the console)
     services = Services(settings, registry, lambda_api.versions, layers, codes, invoker, async_invoker, concurrency,
                         event_configs, policies, function_urls, http_apis, mappings, queue_service, event_bus,

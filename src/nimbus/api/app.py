@@ -92,8 +92,8 @@ class QueryService:
     #: certificate, and the SubscribeURL/UnsubscribeURL of its messages, which work without SigV4 on AWS too)
     is_public: Callable[[str, str], bool] | None = None
     public: Callable[[Request], Awaitable[Response]] | None = None
-    #: the region its credential scope must name (None: the server's; IAM is global: clients sign it for us-east-1)
-    region: str | None = None
+    #: regions its credential scope may name besides the server's (IAM is global: clients may sign for us-east-1)
+    regions: frozenset[str] = frozenset()
 
 
 #: the REST APIs whose errors are not Lambda's, by credential scope
@@ -242,8 +242,11 @@ class App:
             incoming.context = Admitted(raw_path, query, None, None, {}, None, form)
             return None
         try:
-            head, who = authn.check_head(self.keys, incoming.headers, region=form.region or self.settings.region,
-                                         service=form.service)  # fmt: skip
+            region = self.settings.region
+            if form.regions:  # a global API (IAM): its clients may sign for us-east-1 as well as for our region
+                scoped = sigv4.parse_authorization(incoming.headers["authorization"][0]).region
+                region = scoped if scoped in form.regions else region
+            head, who = authn.check_head(self.keys, incoming.headers, region=region, service=form.service)
         except Exception as exc:
             return self._form_error(exc, form, new_request_id())
         incoming.max_body = form.max_body

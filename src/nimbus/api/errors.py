@@ -9,6 +9,7 @@ from xml.sax.saxutils import escape
 
 from nimbus.errors import (
     AccessDenied,
+    IamValidation,
     InvalidParameter,
     InvalidParameterValue,
     InvalidRequestContent,
@@ -175,6 +176,31 @@ def sns_xml(exc: BaseException, request_id: str) -> tuple[int, list[tuple[bytes,
     elif isinstance(err, AccessDenied):
         err = SnsAuthorizationError(err.message)
     return query_xml(err, request_id, namespace=SNS_NAMESPACE)
+
+
+#: IAM's and STS's XML namespaces, in their answers and errors
+IAM_NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
+STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+
+def _iam_family(exc: BaseException, request_id: str, namespace: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    err = to_nimbus(exc)
+    if isinstance(err, ValidationError | InvalidParameterValue | InvalidParameter | InvalidRequestContent):
+        err = IamValidation(err.message)
+    return query_xml(err, request_id, namespace=namespace)
+
+
+def iam_xml(exc: BaseException, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """IAM's error (the query protocol's `ErrorResponse` in IAM's namespace): its own errors by their codes
+    (`NoSuchEntity` 404, `EntityAlreadyExists` 409, `LimitExceeded` 409, `DeleteConflict` 409,
+    `MalformedPolicyDocument` 400, ...); a value the model refuses is `ValidationError`; a signature problem keeps
+    the query protocol's auth codes (`InvalidClientTokenId`, `SignatureDoesNotMatch`, `ExpiredToken`)."""
+    return _iam_family(exc, request_id, IAM_NAMESPACE)
+
+
+def sts_xml(exc: BaseException, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """STS's error, as IAM's in STS's namespace (`AccessDenied` 403, `ValidationError` 400, the auth codes)."""
+    return _iam_family(exc, request_id, STS_NAMESPACE)
 
 
 def rest_xml(exc: BaseException, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

@@ -60,11 +60,20 @@ def _prefixes(fields: dict[str, str]) -> frozenset[str]:
 class QueryProtocol:
     """Parse, validate and serialize one query-protocol service's operations."""
 
-    def __init__(self, service: str, *, invalid: InvalidFactory = _invalid, missing: MissingFactory = _missing) -> None:
+    def __init__(
+        self,
+        service: str,
+        *,
+        invalid: InvalidFactory = _invalid,
+        missing: MissingFactory = _missing,
+        camel_paths: bool = False,
+    ) -> None:
+        """`camel_paths`: members named in validation messages with a lower-case first letter, as IAM and STS
+        name them ("Value 'x' at 'roleName' failed to satisfy constraint")."""
         self.model: ServiceModel = load_model(service)
         self.namespace = str(self.model.metadata.get("xmlNamespace", ""))
         self.version = str(self.model.metadata["apiVersion"])
-        self.checks = JsonProtocol(service, invalid=invalid, missing=missing, model=self.model)
+        self.checks = JsonProtocol(service, invalid=invalid, missing=missing, model=self.model, camel_paths=camel_paths)
 
     def operation(self, fields: dict[str, str]) -> OperationModel:
         """The operation a form's `Action` names, or UnknownOperation (the query protocol's InvalidAction)."""
