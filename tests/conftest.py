@@ -165,9 +165,12 @@ def create_function(lam: Any) -> Callable[..., dict[str, Any]]:
             lam.delete_function(FunctionName=name)
 
 
-def aws_cli(server: Server, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the real AWS CLI (v1, from PyPI) against the server."""
+def aws_cli(
+    server: Server, *args: str, check: bool = True, keys: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real AWS CLI (v1, from PyPI) against the server (as root, or with `keys`: AWS_* variables)."""
     env = dict(server.env)
     env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION=REGION)
+    env.update(keys or {})
     cmd = [sys.executable, "-m", "awscli", *args, "--endpoint-url", server.endpoint, "--output", "json"]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, check=check, timeout=120)

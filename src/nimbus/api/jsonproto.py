@@ -78,8 +78,15 @@ def _render(value: Any, aggregate: bool) -> str:
     return f"'{value if isinstance(value, str | int | float) else type(value).__name__}'"
 
 
+#: the Unicode property classes some models' patterns use (IAM's tag keys: `[\p{L}\p{Z}\p{N}_.:/=+\-@]+`), which
+#: Python's `re` lacks, as the nearest classes it has (`\w` is letters and more: a little more lenient)
+_PROPERTY_CLASSES = {r"\p{L}": r"\w", r"\p{N}": r"\d", r"\p{Z}": r"\s"}
+
+
 @cache
 def _pattern(text: str) -> re.Pattern[str]:
+    for prop, nearest in _PROPERTY_CLASSES.items():
+        text = text.replace(prop, nearest)
     return re.compile(text)
 
 
