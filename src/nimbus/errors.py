@@ -35,8 +35,7 @@
     │       └── InvalidEventPattern, EventsResourceExists (ResourceAlreadyExistsException), EventsLimitExceeded
     │   └── IamError                    400  IAM's and STS's errors (query protocol: `wire_name` is the Code):
     │       ├── NoSuchEntity 404, EntityAlreadyExists 409, LimitExceeded 409, DeleteConflict 409,
-    │       ├── MalformedPolicyDocument, IamInvalidInput (InvalidInput), IamValidation (ValidationError),
-    │       └── StsAccessDenied 403 (AccessDenied)
+    │       └── MalformedPolicyDocument, IamInvalidInput (InvalidInput), IamValidation (ValidationError)
     ├── ServiceError                    500
     ├── ServiceUnavailable              503  (the API holds too many request bytes: retry)
     └── InvalidFunctionReply            502  (an HTTP trigger's function replied what no response can be made of;
@@ -387,8 +386,3 @@ class IamValidation(IamError):
     """A value the model refuses (a pattern, a length, a range): IAM's and STS's `ValidationError`."""
 
     wire_name = "ValidationError"
-
-
-class StsAccessDenied(IamError):
-    wire_name = "AccessDenied"
-    status = 403

@@ -46,7 +46,8 @@ def test_user_lifecycle(iam: Any, request: pytest.FixtureRequest) -> None:
 def test_access_keys_two_per_user_secret_shown_once(server: Any, iam: Any, user: str) -> None:
     first = iam.create_access_key(UserName=user)["AccessKey"]
     second = iam.create_access_key(UserName=user)["AccessKey"]
-    assert first["AccessKeyId"].startswith("AKIA") and len(first["SecretAccessKey"]) == 40
+    assert first["AccessKeyId"].startswith("AKIA")
+    assert len(first["SecretAccessKey"]) == 40
     assert first["Status"] == "Active"
     expect_error(iam.create_access_key, "LimitExceeded", 409, UserName=user)
     listed = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from conftest import ACCESS_KEY, REGION, SECRET_KEY, Server
 
-SERVED = "it serves Lambda, CloudWatch Logs, SQS, EventBridge, SNS, API Gateway and EventBridge Scheduler."
+SERVED = "it serves Lambda, CloudWatch Logs, SQS, EventBridge, SNS, IAM, STS, API Gateway and EventBridge Scheduler."
 
 
 def refused(call: Callable[[], Any]) -> dict[str, Any]:
@@ -33,11 +33,8 @@ def refused(call: Callable[[], Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("service", "call", "status", "code", "message"),
     [
-        ("sts", lambda c: c.get_caller_identity(), 400, "InvalidAction",
-         "Nimbus does not serve STS (sts), so not GetCallerIdentity"),
         ("cloudformation", lambda c: c.list_stacks(), 400, "InvalidAction",
          "Nimbus does not serve CloudFormation (cloudformation), so not ListStacks"),
-        ("iam", lambda c: c.list_roles(), 400, "InvalidAction", "Nimbus does not serve IAM (iam), so not ListRoles"),
         ("ec2", lambda c: c.describe_instances(), 400, "InvalidAction",
          "Nimbus does not serve EC2 (ec2), so not DescribeInstances"),
         ("s3", lambda c: c.list_buckets(), 501, "NotImplemented", "Nimbus does not serve S3 (s3), so not ListBuckets"),
@@ -52,7 +49,7 @@ def refused(call: Callable[[], Any]) -> dict[str, Any]:
         ("eks", lambda c: c.list_clusters(), 404, "UnknownOperationException",
          "Nimbus does not serve EKS (eks), so not ListClusters"),
     ],
-    ids=["sts-query", "cloudformation-query", "iam-query", "ec2", "s3-rest-xml", "s3-put", "dynamodb-json-1.0",
+    ids=["cloudformation-query", "ec2", "s3-rest-xml", "s3-put", "dynamodb-json-1.0",
          "ssm-json-1.1", "cloudwatch-cbor", "eks-rest-json"],
 )  # fmt: skip
 def test_an_unserved_service_is_refused_in_its_own_protocol(
@@ -73,8 +70,11 @@ def test_an_unserved_service_is_refused_in_its_own_protocol(
          "Nimbus's CloudWatch Logs API does not implement 'Logs_20140328.PutRetentionPolicy'."),
         ("apigatewayv2", lambda c: c.get_vpc_links(), 404, "NotFoundException",
          "Nimbus's API Gateway API does not implement GetVpcLinks."),
+        ("sts", lambda c: c.get_session_token(), 400, "InvalidAction",
+         "Nimbus's STS API does not implement GetSessionToken."),
+        ("iam", lambda c: c.list_groups(), 400, "InvalidAction", "Nimbus's IAM API does not implement ListGroups."),
     ],
-    ids=["lambda", "logs", "apigatewayv2"],
+    ids=["lambda", "logs", "apigatewayv2", "sts-query", "iam-query"],
 )  # fmt: skip
 def test_an_unimplemented_operation_of_a_served_api_is_named(
     server: Server, service: str, call: Callable[[Any], Any], status: int, code: str, message: str
@@ -109,11 +109,12 @@ def test_sqs_in_the_query_protocol_says_to_use_the_json_one(server: Server, tmp_
 
 
 def test_the_query_error_body_is_the_protocols(server: Server) -> None:
-    """STS's raw answer: `<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>...<RequestId>`."""
+    """STS's raw answer to an operation it does not serve: `<ErrorResponse><Error><Type>Sender</Type>
+    <Code>InvalidAction</Code>...<RequestId>`."""
     from botocore.auth import SigV4Auth
     from botocore.credentials import Credentials
 
-    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    body = b"Action=GetSessionToken&Version=2011-06-15"
     req = AWSRequest(method="POST", url=server.endpoint + "/", data=body,
                      headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})  # fmt: skip
     SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "sts", REGION).add_auth(req)

@@ -24,7 +24,7 @@ from nimbus.api.queryproto import QueryProtocol
 from nimbus.control.identity import ASSUMED_ROLE, ROOT, Principal
 from nimbus.control.keyring import KeyRing
 from nimbus.control.policy_documents import parse
-from nimbus.errors import IamValidation, NimbusError, StsAccessDenied
+from nimbus.errors import AccessDenied, IamValidation, NimbusError
 from nimbus.protocol.policy_eval import Caller, evaluate_trust, principal_context
 from nimbus.protocol.policy_eval import Request as PolicyRequest
 
@@ -72,10 +72,10 @@ class StsApi:
         if b.get("Policy") or b.get("PolicyArns"):
             raise IamValidation("Nimbus does not apply session policies (Policy, PolicyArns): assume the role "
                                 "without one, or give the role itself the narrower policy.")  # fmt: skip
-        denied = StsAccessDenied(f"User: {who.arn} is not authorized to perform: sts:AssumeRole on resource: "
+        denied = AccessDenied(f"User: {who.arn} is not authorized to perform: sts:AssumeRole on resource: "
                                  f"{role_arn}")  # fmt: skip
         if who.kind == ROOT:
-            raise StsAccessDenied("Roles may not be assumed by root accounts.")
+            raise AccessDenied("Roles may not be assumed by root accounts.")
         iam = self.keys.iam
         role = iam.role_by_arn(role_arn) if iam is not None else None
         if role is None:
