@@ -314,7 +314,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # one handle on the services, for what applies changes through them (stacks, the console)
     services = Services(settings, registry, lambda_api.versions, layers, codes, invoker, async_invoker, concurrency,
                         event_configs, policies, function_urls, http_apis, mappings, queue_service, event_bus,
-                        scheduler, topics, logstore, endpoints)  # fmt: skip
+                        scheduler, topics, logstore, endpoints, keys.iam)  # fmt: skip
     authorizer = authorizer_for(services, keys)
     for front in fronts.values():  # AWS_IAM function URLs and routes ask it too
         front.authorizer = authorizer

@@ -1,5 +1,5 @@
 """Every service a stack applies through, built in-process over a temporary data dir as `server.run` wires them
-(real stores, registry, policies, URLs, HTTP APIs, mappings, queues, topics, bus, scheduler, logs), with instance
+(real stores, registry, policies, URLs, HTTP APIs, mappings, queues, topics, bus, scheduler, logs, IAM), with instance
 pools that are never reached: providers make and change resources, they never invoke. `Stack` runs provider calls
 the way the engine does, keeping each resource's last properties and its physical id."""
 
@@ -19,8 +19,11 @@ from nimbus.control.event_invoke import EventInvokeConfigs
 from nimbus.control.event_rules import EventRules
 from nimbus.control.function_urls import FunctionUrls
 from nimbus.control.http_apis import HttpApis
+from nimbus.control.iam import Iam
+from nimbus.control.iam_store import IamStore
 from nimbus.control.policies import Policies
 from nimbus.control.provisioned import ProvisionedConfigs
+from nimbus.control.secret_box import SecretBox
 from nimbus.control.versions import Versions
 from nimbus.deploy.provider import Made, StackContext
 from nimbus.deploy.providers import provider_for
@@ -85,10 +88,12 @@ async def services(data_dir: Path) -> AsyncIterator[Services]:
     topics = Topics(settings, engine, deliveries, SigningKey(data_dir, settings.region), lambda: "http://127.0.0.1")
     topics.load()
     logs = LogStore(settings.logs_db_path, settings.log_retention_days)
+    iam = Iam(IamStore(engine, SecretBox.for_data_dir(data_dir), settings.account_id), settings.account_id)
+    iam.load()
     try:
         yield Services(settings, registry, Versions(registry), registry.layers, codes, invoker, async_invoker,
                        concurrency, event_configs, policies, urls, http_apis, mappings, queue_service, event_bus,
-                       scheduler, topics, logs, PublicEndpoints(settings))  # fmt: skip
+                       scheduler, topics, logs, PublicEndpoints(settings), iam)  # fmt: skip
     finally:
         await mappings.stop()
         await queues.close()

@@ -13,6 +13,7 @@ from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
 from nimbus.control.function_urls import FunctionUrls
 from nimbus.control.http_apis import HttpApis
+from nimbus.control.iam import Iam
 from nimbus.control.layers import LayerRegistry
 from nimbus.control.policies import Policies
 from nimbus.control.registry import Registry
@@ -50,3 +51,5 @@ class Services:
     logs: LogStore
     #: the addresses handed out (function URLs, API endpoints, queue URLs): the port is known once listening
     endpoints: PublicEndpoints | None = None
+    #: IAM's roles, users and policies (None: a server without them, whose stacks only record roles)
+    iam: Iam | None = None

@@ -10,13 +10,15 @@ from nimbus.deploy.providers.common import Recorded
 from nimbus.deploy.providers.events import Events
 from nimbus.deploy.providers.function_links import FunctionLinks
 from nimbus.deploy.providers.functions import Functions
+from nimbus.deploy.providers.iam import IamProvider
 from nimbus.deploy.providers.log_groups import LogGroups
 from nimbus.deploy.providers.queues import Queues
 from nimbus.deploy.providers.topics import Topics
 from nimbus.deploy.providers.versions import Versions
 
 PROVIDERS: tuple[Provider, ...] = (
-    Functions(), Versions(), FunctionLinks(), Queues(), Topics(), Events(), Apis(), LogGroups(), Recorded(),
+    Functions(), Versions(), FunctionLinks(), Queues(), Topics(), Events(), Apis(), LogGroups(), IamProvider(),
+    Recorded(),
 )  # fmt: skip
 _BY_TYPE: dict[str, Provider] = {t: p for p in PROVIDERS for t in p.types}
 #: every type a stack can hold, sorted

@@ -1,12 +1,10 @@
-"""What the providers share: CloudFormation's tag lists, absent-is-done deletes, JSON-or-string documents, and the
-`Recorded` provider for types Nimbus keeps on record without a service behind them."""
+"""What the providers share: CloudFormation's tag lists, absent-is-done deletes, JSON-or-string documents, names,
+model checks, and the `Recorded` provider for types Nimbus keeps on record without a service behind them."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
-import hashlib
 import json
 from collections.abc import Awaitable, Mapping
 from typing import Any
@@ -61,50 +59,6 @@ async def gone_ok(call: Awaitable[Any]) -> None:
         await call
 
 
-class Recorded:
-    """Types kept on record only, so that their `Ref` and `Fn::GetAtt` resolve (IAM until the roles service is on
-    main, CodeDeploy's application and group, which alias shifting makes moot): nothing is made, and nothing is
-    refused, so a SAM template that emits them deploys."""
-
-    types: tuple[str, ...] = (
-        "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy",
-        "AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup",
-    )  # fmt: skip
-
-    def replaces(self, type_: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-        key = {"AWS::IAM::Role": "RoleName", "AWS::IAM::ManagedPolicy": "ManagedPolicyName"}.get(type_)
-        return key is not None and old.get(key) != new.get(key)
-
-    def _made(self, ctx: StackContext, type_: str, logical_id: str, props: Mapping[str, Any]) -> Made:
-        if type_ == "AWS::IAM::Role":
-            name = name_of(ctx, logical_id, props, "RoleName", 64)
-            path = str(props.get("Path", "/"))
-            arn = f"arn:aws:iam::{ctx.account}:role{path}{name}"
-            role_id = "AROA" + base64.b32encode(hashlib.sha256(arn.encode()).digest()).decode()[:17]
-            return Made(name, name, {"Arn": arn, "RoleId": role_id})
-        if type_ == "AWS::IAM::ManagedPolicy":
-            name = name_of(ctx, logical_id, props, "ManagedPolicyName", 128)
-            arn = f"arn:aws:iam::{ctx.account}:policy{props.get('Path', '/')}{name}"
-            return Made(arn, arn, {"PolicyArn": arn})
-        if type_ == "AWS::IAM::Policy":
-            name = ctx.name(logical_id, 32)
-            return Made(name, name)
-        name = ctx.name(logical_id, 100)
-        return Made(name, name)
-
-    async def create(self, ctx: StackContext, type_: str, logical_id: str, props: Mapping[str, Any]) -> Made:
-        return self._made(ctx, type_, logical_id, props)
-
-    async def update(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
-                     old: Mapping[str, Any], new: Mapping[str, Any]) -> Made:  # fmt: skip
-        made = self._made(ctx, type_, logical_id, {"RoleName": physical_id} | dict(new))
-        return Made(physical_id, made.ref if type_ != "AWS::IAM::Policy" else physical_id, made.attributes)
-
-    async def delete(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
-                     props: Mapping[str, Any]) -> None:  # fmt: skip
-        return None
-
-
 def numbers(body: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     """Whole-number members given as strings (a template's Number parameters resolve to strings) as ints, as
     CloudFormation coerces them before the service sees them."""
@@ -145,3 +99,26 @@ def function_ref(ctx: StackContext, raw: Any, prop: str = "FunctionName") -> Fun
 def endpoints(ctx: StackContext) -> PublicEndpoints:
     """The addresses the server hands out (its own before it listens, in a test that has no server)."""
     return ctx.services.endpoints or PublicEndpoints(ctx.services.settings)
+
+
+class Recorded:
+    """CodeDeploy's application and deployment group (SAM's DeploymentPreference), kept on record only so that
+    their Ref resolves: Nimbus shifts an alias to its new version at once (`versions.py`), so there is nothing to
+    make; refusing them would refuse every template with a DeploymentPreference."""
+
+    types: tuple[str, ...] = ("AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup")
+
+    def replaces(self, type_: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+        return False
+
+    async def create(self, ctx: StackContext, type_: str, logical_id: str, props: Mapping[str, Any]) -> Made:
+        name = ctx.name(logical_id, 100)
+        return Made(name, name)
+
+    async def update(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
+                     old: Mapping[str, Any], new: Mapping[str, Any]) -> Made:  # fmt: skip
+        return Made(physical_id, physical_id)
+
+    async def delete(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
+                     props: Mapping[str, Any]) -> None:  # fmt: skip
+        return None
