@@ -50,6 +50,7 @@ from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, HTTP_DELIVER
 from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
 from nimbus.control.event_rules import EventRules
+from nimbus.control.execution_roles import ExecutionRoles
 from nimbus.control.function_urls import FunctionUrls
 from nimbus.control.http_apis import HttpApis
 from nimbus.control.keyring import open_key_ring
@@ -290,6 +291,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     apis.append(SchedulerApi(scheduler))
     # every access key accepted (root, IAM users', sessions), asked by SigV4 on every request
     keys = open_key_ring(settings, engine)
+    registry.check_role = ExecutionRoles(keys.iam, settings.account_id).check
     fronts: dict[str, Front] = {URL: UrlFront(settings, function_urls, policies, invoker, keys)}
     # HTTP APIs served: invocations past their integration timeout run on in tasks it owns, awaited at stop
     api_front = fronts[API] = ApiFront(settings, http_apis, policies, invoker, endpoints, keys)

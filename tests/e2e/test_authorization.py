@@ -58,6 +58,14 @@ USERS: dict[str, str | None] = {
 }  # fmt: skip
 
 
+#: roles by the service their trust policy names
+ROLES = {"lambda-exec": "lambda.amazonaws.com", "ec2-only": "ec2.amazonaws.com"}
+
+
+def role_arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
 def user_arn(name: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:user/{name}"
 
@@ -70,6 +78,9 @@ def seed_users(data_dir: Path) -> dict[str, tuple[str, str]]:
     migrate(engine, metadata)
     iam = Iam(IamStore(engine, SecretBox.for_data_dir(data_dir), ACCOUNT), ACCOUNT)
     iam.load()
+    for role, service in ROLES.items():
+        trust = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        iam.create_role(role, _doc(trust))
     keys = {}
     for name, policy in USERS.items():
         iam.create_user(name)
@@ -263,3 +274,26 @@ def test_an_aws_iam_route_asks_the_signers_policies(authz: Any) -> None:
     resource = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/$default/POST/private"
     assert answer("caller", "POST") == (403, implicit("caller", "execute-api:Invoke", resource))
     assert answer("nobody", "GET")[0] == 403
+
+
+def test_the_role_must_trust_lambda_unless_it_names_no_role(authz: Any) -> None:
+    srv, _ = authz
+    lam = srv.client("lambda")
+    code = {"ZipFile": make_zip({"index.py": ECHO})}
+    made = lam.create_function(FunctionName="fn-role", Runtime="python3.12", Role=role_arn("lambda-exec"),
+                               Handler="index.handler", Code=code)  # fmt: skip
+    assert made["Role"] == role_arn("lambda-exec")
+    wait_active(lam, "fn-role")
+    refused = ("InvalidParameterValueException", 400, "The role defined for the function cannot be assumed by Lambda.")
+    assert denied(lam.update_function_configuration, FunctionName="fn-role", Role=role_arn("ec2-only")) == refused
+    assert denied(lam.create_function, FunctionName="fn-ec2", Runtime="python3.12", Role=role_arn("ec2-only"),
+                  Handler="index.handler", Code=code) == refused  # fmt: skip
+    # an ARN that names no role is accepted, with one warning per function
+    ghost = role_arn("no-such-role")
+    lam.update_function_configuration(FunctionName="fn-role", Role=ghost)
+    wait_active(lam, "fn-role")
+    lam.update_function_configuration(FunctionName="fn-role", Role=ghost, Timeout=5)
+    assert lam.get_function_configuration(FunctionName="fn-role")["Role"] == ghost
+    warnings = [line for line in srv.log_path.read_text().splitlines() if f"function fn-role: its role {ghost}" in line]
+    assert len(warnings) == 1
+    lam.delete_function(FunctionName="fn-role")

@@ -32,10 +32,14 @@ from nimbus.errors import ResourceConflict, ResourceNotFound
 from nimbus.protocol.records import FunctionSpec
 
 # FunctionRecord, VersionRecord and check_tags are re-exported: the API and the versions module import them here
-__all__ = ["FunctionRecord", "Listener", "RecordEdit", "Registry", "RuntimeCheck", "VersionRecord", "check_tags"]
+__all__ = [
+    "FunctionRecord", "Listener", "RecordEdit", "Registry", "RoleCheck", "RuntimeCheck", "VersionRecord", "check_tags",
+]
 
 Listener = Callable[[str], Awaitable[None]]
 RuntimeCheck = Callable[[str], None]
+#: `check(function, role_arn)`: refuses a role Lambda could not assume (control/execution_roles.py)
+RoleCheck = Callable[[str, str], None]
 
 
 class RecordEdit:
@@ -99,6 +103,8 @@ class Registry:
         self.codes = codes
         self.check_runtime = check_runtime
         self.layers = layers
+        #: the execution role rule, once the server has IAM's roles (None: any role ARN is taken)
+        self.check_role: RoleCheck | None = None
         self._functions: dict[str, FunctionRecord] = {}
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
@@ -203,6 +209,11 @@ class Registry:
             body, base, self.check_runtime, self.layers.attachable, self.settings.architecture_fallback
         )
 
+    def _check_role(self, name: str, body: dict[str, Any]) -> None:
+        role = body.get("Role")
+        if self.check_role is not None and isinstance(role, str):
+            self.check_role(name, role)
+
     def _check_total_size(self, cfg: dict[str, Any], unzipped: int) -> None:
         layers = self.layers.attached(cfg.get("Layers", []))
         v.total_size(unzipped, (lv.config.get("_UnzippedSize", 0) for lv in layers))
@@ -213,6 +224,7 @@ class Registry:
         if name in self._functions:
             raise ResourceConflict(f"Function already exist: {name}")
         cfg = self._config(body, new_config(name))
+        self._check_role(name, body)
         data = v.zip_file(body["Code"])
         async with self._lock:
             if name in self._functions:
@@ -261,6 +273,7 @@ class Registry:
             v.revision(rec.config["RevisionId"], body.get("RevisionId"))
             config = self._config(body, rec.config) | stamp(self.settings.region)
             self._check_total_size(config, rec.config.get("_UnzippedSize", 0))
+            self._check_role(name, body)
             return await self._commit_update(replace(rec, config=config))
 
     async def delete(self, name: str) -> None:
