@@ -98,3 +98,17 @@ def test_refusals_are_the_registrys_and_leave_nothing(tmp_path: Path) -> None:
             stack.services.registry.get("f")
 
     run(tmp_path, body)
+
+
+def test_code_uploaded_to_the_code_store_before_the_deploy(tmp_path: Path) -> None:
+    async def body(stack: Stack) -> None:
+        info = stack.services.codes.put(_zip("def handler(e, c):\n    return 3\n"))
+        props = {"FunctionName": "up", "Runtime": "python3.12", "Handler": "app.handler", "Role": ROLE,
+                 "Code": {"CodeSha256": info.sha256_hex}}  # fmt: skip
+        await stack.put("Fn", "AWS::Lambda::Function", props)
+        assert stack.services.registry.get("up").code_sha256 == info.sha256_hex
+        with pytest.raises(InvalidParameterValue, match="code store"):
+            await stack.put("Fn2", "AWS::Lambda::Function", props | {"FunctionName": "f2",
+                                                                     "Code": {"CodeSha256": "0" * 64}})  # fmt: skip
+
+    run(tmp_path, body)

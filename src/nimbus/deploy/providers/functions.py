@@ -1,15 +1,17 @@
 """AWS::Lambda::Function through the registry, as CreateFunction / UpdateFunctionCode / UpdateFunctionConfiguration
 / TagResource / PutFunctionConcurrency would: the same validation, the same durable record.
 
-`Code` reaches here packaged by the engine: `{"ZipFile": <zip bytes>}`, `{"CodeSha256": <hex>}` (a zip of this
-deploy, in `StackContext.code`), or CloudFormation's inline `{"ZipFile": "<source>"}`, which becomes a zip holding
-`index.py` / `index.js` (the file name CloudFormation gives inline code). Ref is the function name, `Arn` its ARN.
+`Code` reaches here packaged by the engine: `{"ZipFile": <zip bytes>}`, `{"CodeSha256": <hex>}` (a zip of
+this deploy, in `StackContext.code`, or one uploaded to the code store before it), or CloudFormation's inline
+`{"ZipFile": "<source>"}`, which becomes a zip holding `index.py` / `index.js` (the file name CloudFormation gives
+inline code). Ref is the function name, `Arn` its ARN.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import re
 import zipfile
 from collections.abc import Mapping
 from typing import Any
@@ -56,10 +58,15 @@ def package(ctx: StackContext, code: Any, runtime: str, prop: str = "Code") -> b
     if not isinstance(code, Mapping):
         raise InvalidParameterValue(f"{prop} must be an object.")
     if "CodeSha256" in code:
-        data = ctx.code.get(str(code["CodeSha256"]))
-        if data is None:
-            raise InvalidParameterValue(f"{prop}: no package with CodeSha256 {code['CodeSha256']} in this deploy.")
-        return data
+        digest = str(code["CodeSha256"])
+        data = ctx.code.get(digest)
+        if data is not None:
+            return data
+        blob = ctx.services.codes.blob_path(digest) if re.fullmatch(r"[0-9a-f]{64}", digest) else None
+        if blob is None or not blob.is_file():
+            raise InvalidParameterValue(f"{prop}: no package with CodeSha256 {digest} in this deploy or the code "
+                                        "store.")  # fmt: skip
+        return blob.read_bytes()
     zipped = code.get("ZipFile")
     if isinstance(zipped, bytes):
         return zipped
