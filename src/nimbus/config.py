@@ -128,6 +128,10 @@ class Settings:
     #: for a proxy on the scheme's default port)
     http_scheme: str = "http"
     http_public_port: int | None = None
+    #: days the console's per-minute function figures (its charts) are kept
+    series_retention_days: float = 14.0
+    #: hours a console sign-in lasts before the session cookie expires
+    console_session_hours: float = 12.0
 
     @property
     def dev_credentials(self) -> bool:

@@ -44,9 +44,10 @@ from nimbus.api.sns_api import SERVICE as SNS_SERVICE
 from nimbus.api.sns_api import SnsApi
 from nimbus.api.sqs_api import TARGET_PREFIX as SQS_TARGET_PREFIX
 from nimbus.api.sqs_api import SqsApi
-from nimbus.api.triggers import API, URL, Front, PublicEndpoints
+from nimbus.api.triggers import API, CONSOLE, URL, Front, PublicEndpoints
 from nimbus.api.url_front import UrlFront
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, HTTP_DELIVERY_TIMEOUT_S, Settings
+from nimbus.console.console import build as build_console
 from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
 from nimbus.control.event_rules import EventRules
@@ -131,6 +132,7 @@ def _banner(settings: Settings, port: int, deployed: list[str], metrics_port: in
         f"Nimbus is serving the Lambda API at {url} (region {settings.region}, account {settings.account_id})",
         f"  data: {settings.data_dir} (functions, code, logs, queues)",
         f"  health: {url}/_nimbus/health (no credentials needed)",
+        f"  console: {url}/console (sign in with an access key and its secret)",
     ]
     if metrics_port is not None:
         auth = "bearer token required" if settings.metrics_token else "UNAUTHENTICATED"
@@ -320,7 +322,9 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     authorizer = authorizer_for(services, keys)
     for front in fronts.values():  # AWS_IAM function URLs and routes ask it too
         front.authorizer = authorizer
-    del services  # the stack engine and the console take it (issues 16 and 20)
+    # the web console at /console: its own front (cookie sessions), its time series written by a task it owns
+    console = build_console(services, engine, manager, throttle)
+    fronts[CONSOLE] = console.front
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
               query_services=query_services, keys=keys, authorizer=authorizer)  # fmt: skip
 
@@ -364,6 +368,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     delivery_task = await deliveries.start()  # its queue exists before the first submit
     runner_task = schedule_runner.start()  # after every owner registered its schedules
     await mappings.start()  # the pollers of enabled mappings, back after a restart
+    series_task = console.start()
     try:
         port = await http.start(settings.host, settings.port)
         endpoints.listening_port = port
@@ -382,13 +387,16 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
             tmp.replace(settings.ready_file)
         while not stop_task.done():
             done, _ = await asyncio.wait(
-                {stop_task, log_task, gc_task, dispatch_task, delivery_task, runner_task},
+                {stop_task, log_task, gc_task, dispatch_task, delivery_task, runner_task, series_task},
                 return_when=asyncio.FIRST_COMPLETED,
             )
             for task, what in ((delivery_task, "the delivery poller"), (runner_task, "the schedule runner")):
                 if task in done:
                     task.result()  # neither ends: a store failure takes the server down, loudly
                     raise RuntimeError(f"{what} ended")
+            if series_task in done:
+                series_task.result()  # it absorbs storage errors and never ends: anything else is a bug, loud
+                raise RuntimeError("the console's time series writer ended")
             if dispatch_task in done:
                 dispatch_task.result()  # the dispatcher never ends: a queue store failure takes the server down
                 raise RuntimeError("the async dispatcher ended")
@@ -402,6 +410,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         stop_task.cancel()
         if metrics is not None:
             await metrics.stop()
+        await console.stop()  # its live tails end, so that the requests drain
         await http.stop()
         await api_front.close()  # after the requests, before the instances its invocations run on
         await schedule_runner.stop()  # no fire once requests have stopped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
@@ -68,6 +68,8 @@ class Response:
     status: int = 200
     body: bytes = b""
     headers: Headers = field(default_factory=list)
+    #: a body written as it comes (server-sent events), after `body`; the connection closes when it ends
+    stream: AsyncIterator[bytes] | None = None
 
     @classmethod
     def json(cls, value: Any, status: int = 200) -> Response:

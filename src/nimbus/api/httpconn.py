@@ -12,6 +12,7 @@ import contextlib
 import logging
 import socket
 from collections import deque
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, cast
 
@@ -54,6 +55,8 @@ def _reason(status: int) -> bytes:
 def render(resp: Response, keep_alive: bool) -> bytes:
     head = [b"HTTP/1.1 %d %s\r\n" % (resp.status, _reason(resp.status))]
     head += [b"%s: %s\r\n" % (k, v) for k, v in resp.headers]
+    if resp.stream is not None:  # a body that ends when the connection does
+        return b"".join(head) + b"connection: close\r\n\r\n" + resp.body
     head.append(b"content-length: %d\r\n" % len(resp.body))
     head.append(b"connection: keep-alive\r\n\r\n" if keep_alive else b"connection: close\r\n\r\n")
     return b"".join(head) + resp.body
@@ -309,6 +312,20 @@ class HttpProtocol(asyncio.Protocol):
         if self.close_after_body:
             self.close()
 
+    async def _stream(self, chunks: AsyncIterator[bytes]) -> None:
+        """Write a streamed body as it comes, until it ends or the client goes, then close the connection."""
+        try:
+            async for chunk in chunks:
+                if self.transport is None or self.transport.is_closing():
+                    break
+                self.transport.write(chunk)
+                self.last_active = self.now()
+        finally:
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
+            self.close()  # requests pipelined behind it are dropped (and their budget given back) with it
+
     # ---- answering, in order ----
     async def _serve(self) -> None:
         try:
@@ -327,6 +344,9 @@ class HttpProtocol(asyncio.Protocol):
                 if self.transport is None or self.transport.is_closing():
                     return
                 self.transport.write(render(resp, req.keep_alive))
+                if resp.stream is not None:
+                    await self._stream(resp.stream)
+                    return
                 if not req.keep_alive:
                     if self.refused:  # its body is still arriving: read and drop it, then close
                         self.close_after_body = True

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the authorizer imports the services, whose owners import th
 
 URL = "lambda-url"
 API = "execute-api"
+#: the web console (`nimbus.console`), served under /console by cookie sessions, not SigV4
+CONSOLE = "console"
 _KINDS = frozenset((URL, API))
 
 
@@ -49,7 +51,11 @@ def find_target(host: str | None, raw_target: bytes, settings: Settings) -> Targ
         if len(labels) >= 3 and labels[1] in _KINDS and labels[0]:
             path, _, query = raw_target.decode("latin-1").partition("?")
             return Target(labels[1], labels[0], path or "/", query, name.lower())
-    if raw_target.startswith((b"/lambda-url/", b"/execute-api/")):
+    if raw_target.startswith((b"/lambda-url/", b"/execute-api/", b"/console")):
+        if raw_target.startswith(b"/console"):
+            path, _, query = raw_target.decode("latin-1").partition("?")
+            console = path == "/console" or path.startswith("/console/")
+            return Target(CONSOLE, "", path, query, host or "") if console else None
         text = raw_target.decode("latin-1")
         path, _, query = text.partition("?")
         _, kind, rest = path.split("/", 2) if path.count("/") >= 2 else ("", "", "")

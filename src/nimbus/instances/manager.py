@@ -23,7 +23,14 @@ from nimbus.instances.pool import Pool
 from nimbus.instances.process import Launcher
 from nimbus.instances.provisioning import Provisioner
 from nimbus.instances.starter import Starter
-from nimbus.instances.stats import Counters, FunctionStats, ManagerStats, function_stats, manager_stats
+from nimbus.instances.stats import (
+    RECENT_MAX,
+    Counters,
+    FunctionStats,
+    ManagerStats,
+    function_stats,
+    manager_stats,
+)
 from nimbus.instances.supervisor import Supervisor
 from nimbus.instances.zygote import default_launcher
 from nimbus.logs.sink import LogSink
@@ -106,6 +113,14 @@ class InstanceManager:
         """The figures of every function invoked, running or provisioned since start, in one pass (for a scrape)."""
         return function_stats(self._instances, self._functions, self._provisioned.ready_per_function())
 
+    def take_durations(self) -> dict[str, list[float]]:
+        """Each function's handler durations (ms) since the last take, handed over (the time series' digest)."""
+        taken: dict[str, list[float]] = {}
+        for name, counters in self._functions.items():
+            if counters.recent:
+                taken[name], counters.recent = counters.recent, []
+        return taken
+
     # -- provisioned concurrency ----------------------------------------------------------------------------------
 
     async def provision(self, spec: FunctionSpec, count: int) -> None:
@@ -155,6 +170,8 @@ class InstanceManager:
                 self._supervisor.background(instance.kill(DeathReason.EXIT))
         counters.duration_s += result.duration_ms / 1000
         counters.durations += 1
+        if len(counters.recent) < RECENT_MAX:
+            counters.recent.append(result.duration_ms)
         if result.function_error:
             counters.errors += 1
         if not pool.release(instance, self._clock.monotonic()):

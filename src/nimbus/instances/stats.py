@@ -7,7 +7,7 @@ scrape, `nimbus doctor`, tests), so reporting costs the warm path nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nimbus.instances.instance import Instance
 from nimbus.instances.lifecycle import InstanceState
@@ -43,6 +43,10 @@ class FunctionStats:
 
 NO_FIGURES = FunctionStats(0, 0, 0, 0, 0, 0)
 
+#: the most handler durations kept between two takes (`InstanceManager.take_durations`, every second): a bound on
+#: memory should nobody take them; past it, durations go uncounted in the digests (counts stay exact)
+RECENT_MAX = 100_000
+
 
 @dataclass
 class Counters:
@@ -54,6 +58,8 @@ class Counters:
     errors: int = 0
     duration_s: float = 0.0
     durations: int = 0
+    #: handler durations (ms) since the time series last took them: appended on the invoke path, digested off it
+    recent: list[float] = field(default_factory=list)
 
 
 def manager_stats(

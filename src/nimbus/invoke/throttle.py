@@ -40,6 +40,8 @@ class Throttle:
         self._unreserved_running = 0
         self._memory_mb = 0
         self.throttles: Counter[str] = Counter()
+        #: the most invocations of each function running at once since the time series last took them
+        self.peaks: dict[str, int] = {}
 
     @property
     def unreserved_limit(self) -> int:
@@ -71,7 +73,9 @@ class Throttle:
         if self._memory_mb + memory_mb > self.memory_budget_mb:
             raise self._refuse(function, "ConcurrentInvocationLimitExceeded")
         self.in_flight += 1
-        self._running[function] += 1
+        running = self._running[function] = self._running[function] + 1
+        if running > self.peaks.get(function, 0):
+            self.peaks[function] = running
         self._memory_mb += memory_mb
         if reserved is None:
             self._unreserved_running += 1
@@ -87,6 +91,13 @@ class Throttle:
         self._memory_mb -= memory_mb
         if not reserved:
             self._unreserved_running -= 1
+
+    def take_peaks(self) -> dict[str, int]:
+        """The peak concurrency of each function since the last take, at least what runs now (then reset)."""
+        peaks, self.peaks = self.peaks, {}
+        for function, running in self._running.items():
+            peaks[function] = max(peaks.get(function, 0), running)
+        return peaks
 
     @contextmanager
     def admit(self, function: str, memory_mb: int) -> Iterator[None]:

@@ -265,3 +265,30 @@ iam_access_keys = Table(
 
 
 # ---- console time series (issue 20): per-function per-minute aggregates -- new tables go here ----
+
+#: one function's figures for one minute (`console.timeseries`): counts, the peak concurrency, and a digest of handler
+#: durations as JSON {bucket: count} (bucket b holds durations in [R^b, R^(b+1)) ms); rows older than the retention
+#: are deleted by the time series' writer
+function_minutes = Table(
+    "function_minutes",
+    metadata,
+    Column("function", String(170), primary_key=True),
+    #: epoch seconds // 60 (indexed: the functions list reads every function's last hour)
+    Column("minute", Integer, primary_key=True, index=True),
+    Column("invocations", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("throttles", Integer, nullable=False),
+    Column("cold_starts", Integer, nullable=False),
+    Column("max_concurrency", Integer, nullable=False),
+    Column("durations", Text, nullable=False),
+)
+
+#: the console's saved test events of a function (`console.test_events`), kept until deleted: a JSON payload by name
+test_events = Table(
+    "test_events",
+    metadata,
+    Column("function", String(170), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("modified_ms", Integer, nullable=False),
+)

@@ -1,0 +1,143 @@
+"""The console's door on the API port: `/console` requests, judged like the AWS API's but by session cookie instead
+of SigV4 (`api/triggers.Front`: `admit` at the end of the headers, `handle` once the body is in).
+
+Every route names the IAM action it stands for (the API call the page or button makes), and the session's key is
+authorized for it as that call would be. A request without a live session is sent to the sign-in page (a page) or
+answered 401 (a JSON or event-stream call); a mutating request without the session's CSRF token is answered 403.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from nimbus.api.http import Incoming, Response
+from nimbus.api.triggers import Target, TriggerContext
+from nimbus.console import web
+from nimbus.console.sessions import COOKIE, Session, Sessions
+from nimbus.errors import NimbusError
+
+log = logging.getLogger(__name__)
+
+#: a console request's largest body: a 6 MB test payload, JSON-escaped
+MAX_BODY = 8 * 1024 * 1024
+#: a sign-in form's largest body
+SIGN_IN_BODY = 4096
+
+#: whether `access key` may do `action` on `resource` (an ARN or "*"): the authorizer the API's calls pass
+Authorize = Callable[[str, str, str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One console request in hand: its session (None on the sign-in routes), params, query and body."""
+
+    session: Session | None
+    params: dict[str, str]
+    query: str
+    body: bytes
+    headers: dict[str, list[str]]
+
+    def arg(self, name: str, default: str = "") -> str:
+        return web.form(self.query.encode()).get(name, default)
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleRoute:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    #: the IAM action it stands for ("" for sign-in, sign-out and assets, which need no authorization)
+    action: str
+    #: the resource the action is on, from the params (the function's ARN) or "*"
+    resource: Callable[[dict[str, str]], str]
+    #: answers with JSON or an event stream (401 without a session) rather than a page (a redirect to sign-in)
+    api: bool = False
+    #: served without a session (sign-in, assets)
+    public: bool = False
+
+
+def _anything(_: dict[str, str]) -> str:
+    return "*"
+
+
+@dataclass(slots=True)
+class ConsoleContext(TriggerContext):
+    route: ConsoleRoute | None
+    params: dict[str, str]
+
+
+class ConsoleFront:
+    def __init__(self, sessions: Sessions, authorize: Authorize, secure_cookie: bool) -> None:
+        self.sessions = sessions
+        self.authorize = authorize
+        self.secure_cookie = secure_cookie
+        self.routes: list[ConsoleRoute] = []
+
+    def add(self, method: str, template: str, handler: Handler, action: str = "",
+            resource: Callable[[dict[str, str]], str] = _anything, *, api: bool = False,
+            public: bool = False) -> None:  # fmt: skip
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", web.ROOT + template)
+        self.routes.append(ConsoleRoute(method, re.compile(regex), handler, action, resource, api, public))
+
+    def _match(self, method: str, path: str) -> tuple[ConsoleRoute | None, dict[str, str]]:
+        for route in self.routes:
+            if route.method == method and (m := route.pattern.fullmatch(path)):
+                return route, {k: unquote(v) for k, v in m.groupdict().items()}
+        return None, {}
+
+    # ---- the Front contract ----
+    def admit(self, incoming: Incoming, target: Target) -> Response | None:
+        route, params = self._match(incoming.method, target.path)
+        incoming.context = ConsoleContext(self, target, route, params)
+        incoming.max_body = 0 if route is None else SIGN_IN_BODY if route.public else MAX_BODY
+        return None
+
+    def refuse(self, incoming: Incoming, status: int) -> Response:
+        return Response(status, b"the request is too large" if status == 413 else b"busy: retry shortly",
+                        [(b"content-type", b"text/plain")])  # fmt: skip
+
+    async def handle(self, incoming: Incoming) -> Response:
+        ctx = incoming.context
+        assert isinstance(ctx, ConsoleContext)
+        route, target = ctx.route, ctx.target
+        if target.path == web.ROOT:
+            return web.redirect(f"{web.ROOT}/functions")
+        if route is None:
+            return web.page("message.html", 404, title="Not found", message="There is no such console page.")
+        session = None
+        if not route.public:
+            session = self.sessions.get(web.cookie(incoming.headers, COOKIE))
+            if session is None:
+                if route.api:
+                    return web.json_response({"message": "Sign in first."}, 401)
+                return web.redirect(f"{web.ROOT}/signin")
+            if incoming.method != "GET" and not self._csrf_ok(session, incoming):
+                return web.json_response({"message": "Missing or wrong CSRF token."}, 403)
+            if route.action and not self.authorize(session.access_key_id, route.action, route.resource(ctx.params)):
+                message = f"{session.access_key_id} is not authorized to perform: {route.action}"
+                if route.api:
+                    return web.json_response({"message": message}, 403)
+                return web.page("message.html", 403, title="Access denied", message=message, session=session)
+        call = Call(session, ctx.params, target.query, incoming.body, incoming.headers)
+        try:
+            return await route.handler(call)
+        except NimbusError as exc:  # the service's own refusal, shown as the API would word it
+            if route.api:
+                return web.json_response({"type": exc.wire_name, "message": exc.message}, exc.status)
+            return web.page("message.html", exc.status, title=exc.wire_name, message=exc.message, session=session)
+
+    @staticmethod
+    def _csrf_ok(session: Session, incoming: Incoming) -> bool:
+        presented = incoming.headers.get("x-csrf-token", [None])[0]
+        if presented is None and incoming.headers.get("content-type", [""])[0].startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            presented = web.form(incoming.body).get("csrf")
+        return Sessions.csrf_ok(session, presented)
