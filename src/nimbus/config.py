@@ -175,6 +175,8 @@ class Settings:
             raise ValueError("http_scheme must be http or https, and http_domain a domain name (e.g. localhost)")
         if self.code_gc_interval < 0:
             raise ValueError("code_gc_interval cannot be negative (0: collect code at start-up only)")
+        if self.series_retention_days <= 0 or self.console_session_hours <= 0:
+            raise ValueError("series_retention_days and console_session_hours must be positive")
 
     def retry_delays_ok(self) -> bool:
         try:

@@ -44,4 +44,5 @@ def test_merge_adds_counts_and_round_trips_through_json() -> None:
     assert sum(a.values()) == 5
     assert digest.loads(digest.dumps(a)) == a
     p100 = digest.percentile(a, 100)
-    assert p100 is not None and abs(p100 / 500 - 1) < digest.RATIO - 1
+    assert p100 is not None
+    assert abs(p100 / 500 - 1) < digest.RATIO - 1

@@ -13,8 +13,10 @@ def test_sign_in_needs_a_known_key_and_its_secret() -> None:
     assert sessions.sign_in("OTHER", "secret") is None
     assert sessions.sign_in("", "") is None
     session = sessions.sign_in("AKID", "secret")
-    assert session is not None and sessions.get(session.token) == session
-    assert session.token != session.csrf and len(session.token) >= 40
+    assert session is not None
+    assert sessions.get(session.token) == session
+    assert session.token != session.csrf
+    assert len(session.token) >= 40
 
 
 def test_a_session_ends_at_its_expiry_at_sign_out_and_when_its_key_goes() -> None:
@@ -22,7 +24,9 @@ def test_a_session_ends_at_its_expiry_at_sign_out_and_when_its_key_goes() -> Non
     clock = FakeClock()
     sessions = Sessions(keys.get, 60, clock)
     expiring, leaving, revoked = (sessions.sign_in("AKID", "secret") for _ in range(3))
-    assert expiring and leaving and revoked
+    assert expiring
+    assert leaving
+    assert revoked
     clock.advance(59)
     assert sessions.get(expiring.token) is not None
     sessions.sign_out(leaving.token)

@@ -67,9 +67,11 @@ def test_samples_become_minutes_with_counts_peaks_and_percentiles(parts: tuple) 
     first, second, third = points
     assert (first["invocations"], first["errors"], first["cold_starts"], first["throttles"]) == (100, 3, 1, 1)
     assert first["concurrency"] == 4
-    assert abs(float(first["p50"] or 0) / 10 - 1) < 0.08 and abs(float(first["p99"] or 0) / 500 - 1) < 0.08
+    assert abs(float(first["p50"] or 0) / 10 - 1) < 0.08
+    assert abs(float(first["p99"] or 0) / 500 - 1) < 0.08
     assert (second["invocations"], second["errors"], second["concurrency"]) == (1, 0, 0)
-    assert third["invocations"] == 0 and third["p50"] is None
+    assert third["invocations"] == 0
+    assert third["p50"] is None
 
 
 def test_figures_survive_a_flush_and_merge_with_later_ones_of_the_same_minute(parts: tuple) -> None:  # type: ignore[type-arg]
@@ -117,3 +119,12 @@ def test_a_function_without_activity_writes_nothing(parts: tuple) -> None:  # ty
     asyncio.run(series.flush())
     series.sample()  # nothing new
     assert series._open == {}
+
+
+@pytest.mark.parametrize("field", ["series_retention_days", "console_session_hours"])
+def test_settings_refuse_a_retention_or_session_that_is_not_positive(field: str) -> None:
+    from nimbus.config import Settings
+
+    Settings(**{field: 0.01}).check()  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="must be positive"):
+        Settings(**{field: 0}).check()  # type: ignore[arg-type]

@@ -182,6 +182,12 @@ def serve(
         typer.Option(help="Port written into FunctionUrl and ApiEndpoint (0: none, behind a proxy).",
                      show_default="the listening port"),
     ] = None,
+    series_retention_days: Annotated[
+        float | None, typer.Option(help="Days the console's per-minute function figures are kept.", show_default="14")
+    ] = None,
+    console_session_hours: Annotated[
+        float | None, typer.Option(help="Hours a console sign-in lasts.", show_default="12")
+    ] = None,
 ) -> None:
     """Run the Nimbus server in the foreground until SIGINT/SIGTERM (unset flags: NIMBUS_* variables)."""
     overrides = {
@@ -225,6 +231,8 @@ def serve(
         "http_domain": http_domain,
         "http_scheme": http_scheme,
         "http_public_port": http_public_port,
+        "series_retention_days": series_retention_days,
+        "console_session_hours": console_session_hours,
     }
     try:
         settings = from_env(os.environ, **overrides)

@@ -51,6 +51,7 @@
       $("invoke").disabled = true;
       try {
         const r = await call("POST", "/invoke", payload.value);
+        $("result").dataset.at = String(Date.now());  // when the answer came (the tail's latency is read from it)
         $("result").hidden = false; $("result-facts").textContent = "";
         $("result-status").textContent = r.function_error ? "Failed: " + r.function_error : "Succeeded";
         $("result-status").className = r.function_error ? "bad" : "good";
@@ -115,7 +116,7 @@
     const shows = (line) => !filter.value || line.dataset.message.includes(filter.value);
     function add(ev) {
       const line = document.createElement("div");
-      line.className = "line"; line.dataset.message = ev.message;
+      line.className = "line"; line.dataset.message = ev.message; line.dataset.at = String(Date.now());
       const time = document.createElement("time");
       time.textContent = new Date(ev.t).toISOString().slice(11, 23) + " ";
       line.append(time);
