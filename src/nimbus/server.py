@@ -323,7 +323,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     for front in fronts.values():  # AWS_IAM function URLs and routes ask it too
         front.authorizer = authorizer
     # the web console at /console: its own front (cookie sessions), its time series written by a task it owns
-    console = build_console(services, engine, manager, throttle)
+    console = build_console(services, engine, manager, throttle, keys.principal, authorizer)
     fronts[CONSOLE] = console.front
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
               query_services=query_services, keys=keys, authorizer=authorizer)  # fmt: skip

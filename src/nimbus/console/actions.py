@@ -62,7 +62,7 @@ async def create_function(services: Services, fields: dict[str, str]) -> str:
         raise InvalidParameterValue("MemorySize must be a whole number of MB.") from None
     body = {
         "FunctionName": fields.get("name", ""), "Runtime": runtime, "Handler": f"{module}.handler",
-        "Role": f"arn:aws:iam::{services.settings.account_id}:role/nimbus-console", "MemorySize": memory,
+        "Role": fields.get("role", ""), "MemorySize": memory,
         "Code": {"ZipFile": zip_one(filename, fields.get("code", ""))},
     }  # fmt: skip
     out = await services.registry.create(body)

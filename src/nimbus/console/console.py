@@ -11,12 +11,15 @@ from collections.abc import Mapping
 
 from sqlalchemy import Engine
 
+from nimbus.api import actions as api_actions
+from nimbus.api.actions import Call as ApiCall
+from nimbus.api.actions import Where
 from nimbus.api.http import Response
 from nimbus.api.services import Services
 from nimbus.console import actions, views, web
-from nimbus.console.front import Authorize, Call, ConsoleFront
-from nimbus.console.sessions import COOKIE, Sessions
-from nimbus.console.tail import Tails
+from nimbus.console.front import Authorizer, Call, CallOf, ConsoleFront
+from nimbus.console.sessions import COOKIE, PrincipalOf, Sessions
+from nimbus.console.tail import Tails, log_group
 from nimbus.console.test_events import TestEvents
 from nimbus.console.timeseries import Admission, TimeSeries, Totals
 from nimbus.console.views import function_rows
@@ -34,13 +37,14 @@ NEW_CODE = {
 
 
 class Console:
-    def __init__(self, services: Services, series: TimeSeries, sessions: Sessions, authorize: Authorize) -> None:
+    def __init__(self, services: Services, series: TimeSeries, sessions: Sessions, authorizer: Authorizer) -> None:
         self.services = services
+        self.where = Where(services.settings.region, services.settings.account_id)
         self.series = series
         self.sessions = sessions
         self.events = TestEvents(series.engine)
         self.tails = Tails(services.logs)
-        self.front = ConsoleFront(sessions, authorize, services.settings.http_scheme == "https")
+        self.front = ConsoleFront(sessions, authorizer, services.settings.http_scheme == "https")
         self._task: asyncio.Task[None] | None = None
         self.services.registry.subscribe(self._function_changed)
         self._routes()
@@ -62,34 +66,49 @@ class Console:
         if name not in self.services.registry.names():  # deleted: its saved test events go with it
             await self.events.function_deleted(name)
 
-    # ---- routes ----
+    # ---- routes, each with the API call it stands for ----
     def _routes(self) -> None:
-        add, fn = self.front.add, self._function_arn
+        add, fn, logs = self.front.add, self._lambda, self._logs
         add("GET", "/signin", self.sign_in_page, public=True)
         add("POST", "/signin", self.sign_in, public=True)
         add("GET", "/static/{name}", self.asset, public=True)
         add("POST", "/signout", self.sign_out)
-        add("GET", "/functions", self.functions, "lambda:ListFunctions")
-        add("GET", "/functions/new", self.new_function, "lambda:CreateFunction")
-        add("POST", "/functions", self.create_function, "lambda:CreateFunction")
-        add("GET", "/functions/{name}", self.function, "lambda:GetFunction", fn)
-        add("POST", "/functions/{name}/invoke", self.invoke, "lambda:InvokeFunction", fn, api=True)
-        add("GET", "/functions/{name}/events", self.event_names, "lambda:GetFunction", fn, api=True)
-        add("GET", "/functions/{name}/events/{event}", self.event, "lambda:GetFunction", fn, api=True)
-        add("POST", "/functions/{name}/events", self.save_event, "lambda:UpdateFunctionConfiguration", fn, api=True)
-        add("DELETE", "/functions/{name}/events/{event}", self.delete_event, "lambda:UpdateFunctionConfiguration",
-            fn, api=True)  # fmt: skip
-        add("GET", "/functions/{name}/series", self.chart, "cloudwatch:GetMetricData", api=True)
-        add("GET", "/functions/{name}/tail", self.tail, "logs:FilterLogEvents", self._group_arn, api=True)
-        add("GET", "/functions/{name}/invocations/{request_id}", self.invocation, "logs:FilterLogEvents",
-            self._group_arn)  # fmt: skip
+        add("GET", "/functions", self.functions, fn("ListFunctions"))
+        add("GET", "/functions/new", self.new_function, fn("CreateFunction"))
+        add("POST", "/functions", self.create_function, self._create_call)
+        add("GET", "/functions/{name}", self.function, fn("GetFunction"))
+        add("POST", "/functions/{name}/invoke", self.invoke, fn("Invoke"), api=True)
+        add("GET", "/functions/{name}/events", self.event_names, fn("GetFunction"), api=True)
+        add("GET", "/functions/{name}/events/{event}", self.event, fn("GetFunction"), api=True)
+        add("POST", "/functions/{name}/events", self.save_event, fn("UpdateFunctionConfiguration"), api=True)
+        add("DELETE", "/functions/{name}/events/{event}", self.delete_event, fn("UpdateFunctionConfiguration"),
+            api=True)  # fmt: skip
+        add("GET", "/functions/{name}/series", self.chart, self._metrics_call, api=True)
+        add("GET", "/functions/{name}/tail", self.tail, logs("FilterLogEvents"), api=True)
+        add("GET", "/functions/{name}/invocations/{request_id}", self.invocation, logs("FilterLogEvents"))
 
-    def _function_arn(self, params: Mapping[str, str]) -> str:
-        return self.services.registry.function_arn(params.get("name", ""))
+    def _lambda(self, operation: str) -> CallOf:
+        def call(params: Mapping[str, str], body: bytes) -> ApiCall:
+            named = {"FunctionName": params["name"]} if "name" in params else {}
+            return api_actions.lambda_call(self.where, operation, named, {}, {})
 
-    def _group_arn(self, params: Mapping[str, str]) -> str:
-        s = self.services.settings
-        return f"arn:aws:logs:{s.region}:{s.account_id}:log-group:/aws/lambda/{params.get('name', '')}"
+        return call
+
+    def _logs(self, operation: str) -> CallOf:
+        def call(params: Mapping[str, str], body: bytes) -> ApiCall:
+            return api_actions.logs_call(self.where, operation, {"logGroupName": log_group(params.get("name", ""))})
+
+        return call
+
+    def _create_call(self, params: Mapping[str, str], body: bytes) -> ApiCall:
+        """CreateFunction of the form's function, passing the form's role (iam:PassRole), as the API call does."""
+        fields = web.form(body)
+        named = {"FunctionName": fields.get("name", ""), "Role": fields.get("role", "")}
+        return api_actions.lambda_call(self.where, "CreateFunction", {}, {}, named)
+
+    def _metrics_call(self, params: Mapping[str, str], body: bytes) -> ApiCall:
+        """The charts stand for CloudWatch's GetMetricData (account-wide: it names no resource)."""
+        return ApiCall("cloudwatch:GetMetricData")
 
     # ---- sign-in ----
     async def sign_in_page(self, call: Call) -> Response:
@@ -118,8 +137,9 @@ class Console:
         return web.page("functions.html", session=call.session, rows=rows, q=search, sort=sort, desc=desc)
 
     async def new_function(self, call: Call) -> Response:
+        role = f"arn:aws:iam::{self.services.settings.account_id}:role/nimbus-console"
         return web.page("new_function.html", session=call.session, runtimes=RUNTIMES, code=NEW_CODE["python"],
-                        error=None, name="")  # fmt: skip
+                        role=role)  # fmt: skip
 
     async def create_function(self, call: Call) -> Response:
         fields = web.form(call.body)
@@ -178,18 +198,14 @@ class Console:
                         report=actions.report("\n".join(e.message for e in lines)))  # fmt: skip
 
 
-def root_only(access_key_id: str, action: str, resource: str) -> bool:
-    """The authorizer while every accepted key is the account's root (admin: no policy is asked for it)."""
-    return True
-
-
 def build(
-    services: Services, engine: Engine, totals: Totals, admission: Admission, authorize: Authorize = root_only
+    services: Services, engine: Engine, totals: Totals, admission: Admission, keys: PrincipalOf,
+    authorizer: Authorizer,
 ) -> Console:
     """The console over the server's services: its time series reads `totals` (the instance manager) and
-    `admission` (the throttle); sign-in asks SigV4's key lookup."""
+    `admission` (the throttle); sign-in asks the key ring (`keys`: KeyRing.principal); every page and button is
+    authorized by the API's authorizer."""
     settings = services.settings
     series = TimeSeries(engine, totals, admission, settings.series_retention_days)
-    credentials = settings.credentials
-    sessions = Sessions(lambda key: credentials.get(key), settings.console_session_hours * 3600)
-    return Console(services, series, sessions, authorize)
+    sessions = Sessions(keys, settings.console_session_hours * 3600)
+    return Console(services, series, sessions, authorizer)

@@ -1,23 +1,27 @@
 """The console's door on the API port: `/console` requests, judged like the AWS API's but by session cookie instead
 of SigV4 (`api/triggers.Front`: `admit` at the end of the headers, `handle` once the body is in).
 
-Every route names the IAM action it stands for (the API call the page or button makes), and the session's key is
-authorized for it as that call would be. A request without a live session is sent to the sign-in page (a page) or
-answered 401 (a JSON or event-stream call); a mutating request without the session's CSRF token is answered 403.
+Every route names the API call it stands for (`api/actions.Call`: the IAM action and the resources, built from the
+route's params), and the session's principal is authorized for it by the API's own authorizer, as that call would
+be. A request without a live session is sent to the sign-in page (a page) or answered 401 (a JSON or event-stream
+call); a mutating request without the session's CSRF token is answered 403.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import unquote
 
+from nimbus.api.actions import Call as ApiCall
 from nimbus.api.http import Incoming, Response
 from nimbus.api.triggers import Target, TriggerContext
 from nimbus.console import web
 from nimbus.console.sessions import COOKIE, Session, Sessions
+from nimbus.control.identity import Principal
 from nimbus.errors import NimbusError
 
 log = logging.getLogger(__name__)
@@ -27,8 +31,16 @@ MAX_BODY = 8 * 1024 * 1024
 #: a sign-in form's largest body
 SIGN_IN_BODY = 4096
 
-#: whether `access key` may do `action` on `resource` (an ARN or "*"): the authorizer the API's calls pass
-Authorize = Callable[[str, str, str], bool]
+
+
+class Authorizer(Protocol):
+    """`api/authorize.Authorizer`: raises AccessDenied unless `who` may make `call`."""
+
+    async def authorize(self, who: Principal | None, call: ApiCall | None, *, source_ip: str = "") -> None: ...
+
+
+#: the API call a route stands for, from its params and body (None: a call never denied, e.g. sign-out)
+CallOf = Callable[[Mapping[str, str], bytes], ApiCall | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +65,16 @@ class ConsoleRoute:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
-    #: the IAM action it stands for ("" for sign-in, sign-out and assets, which need no authorization)
-    action: str
-    #: the resource the action is on, from the params (the function's ARN) or "*"
-    resource: Callable[[dict[str, str]], str]
+    #: the API call it stands for (sign-in, sign-out and assets stand for none)
+    call: CallOf
     #: answers with JSON or an event stream (401 without a session) rather than a page (a redirect to sign-in)
     api: bool = False
     #: served without a session (sign-in, assets)
     public: bool = False
 
 
-def _anything(_: dict[str, str]) -> str:
-    return "*"
+def _no_call(_: Mapping[str, str], __: bytes) -> ApiCall | None:
+    return None
 
 
 @dataclass(slots=True)
@@ -74,17 +84,16 @@ class ConsoleContext(TriggerContext):
 
 
 class ConsoleFront:
-    def __init__(self, sessions: Sessions, authorize: Authorize, secure_cookie: bool) -> None:
+    def __init__(self, sessions: Sessions, authorizer: Authorizer, secure_cookie: bool) -> None:
         self.sessions = sessions
-        self.authorize = authorize
+        self.authorizer = authorizer
         self.secure_cookie = secure_cookie
         self.routes: list[ConsoleRoute] = []
 
-    def add(self, method: str, template: str, handler: Handler, action: str = "",
-            resource: Callable[[dict[str, str]], str] = _anything, *, api: bool = False,
+    def add(self, method: str, template: str, handler: Handler, call: CallOf = _no_call, *, api: bool = False,
             public: bool = False) -> None:  # fmt: skip
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", web.ROOT + template)
-        self.routes.append(ConsoleRoute(method, re.compile(regex), handler, action, resource, api, public))
+        self.routes.append(ConsoleRoute(method, re.compile(regex), handler, call, api, public))
 
     def _match(self, method: str, path: str) -> tuple[ConsoleRoute | None, dict[str, str]]:
         for route in self.routes:
@@ -111,24 +120,22 @@ class ConsoleFront:
             return web.redirect(f"{web.ROOT}/functions")
         if route is None:
             return web.page("message.html", 404, title="Not found", message="There is no such console page.")
-        session = None
+        session = who = None
         if not route.public:
             session = self.sessions.get(web.cookie(incoming.headers, COOKIE))
-            if session is None:
+            who = self.sessions.principal_of(session.access_key_id) if session is not None else None
+            if session is None or who is None:  # never None to the authorizer: None is the root there
                 if route.api:
                     return web.json_response({"message": "Sign in first."}, 401)
                 return web.redirect(f"{web.ROOT}/signin")
             if incoming.method != "GET" and not self._csrf_ok(session, incoming):
                 return web.json_response({"message": "Missing or wrong CSRF token."}, 403)
-            if route.action and not self.authorize(session.access_key_id, route.action, route.resource(ctx.params)):
-                message = f"{session.access_key_id} is not authorized to perform: {route.action}"
-                if route.api:
-                    return web.json_response({"message": message}, 403)
-                return web.page("message.html", 403, title="Access denied", message=message, session=session)
         call = Call(session, ctx.params, target.query, incoming.body, incoming.headers)
         try:
+            if who is not None:
+                await self.authorizer.authorize(who, route.call(ctx.params, incoming.body), source_ip=incoming.peer)
             return await route.handler(call)
-        except NimbusError as exc:  # the service's own refusal, shown as the API would word it
+        except NimbusError as exc:  # a denial or the service's own refusal, worded as the API words it
             if route.api:
                 return web.json_response({"type": exc.wire_name, "message": exc.message}, exc.status)
             return web.page("message.html", exc.status, title=exc.wire_name, message=exc.message, session=session)

@@ -1,10 +1,11 @@
-"""Console sign-in: an access key and its secret, checked against the same key lookup SigV4 uses, buy a session.
+"""Console sign-in: an access key and its secret, checked against the key ring SigV4 uses, buy a session.
 
 A session is a random token in an HttpOnly, SameSite=Strict cookie scoped to /console, with an absolute expiry, and
 a second random token that every mutating request must echo (a form field or the X-CSRF-Token header): a page of
 another origin can neither read the cookie nor learn the CSRF token. Sessions live in memory: a restart signs
-everyone out, which is the safe failure. A key that SigV4 no longer accepts (revoked, expired) ends its sessions at
-their next request.
+everyone out, which is the safe failure. A key that SigV4 no longer accepts (deleted, made inactive, its user gone)
+ends its sessions at their next request. Temporary credentials (an assumed role's session key) do not sign in:
+without their session token they are not the whole credential.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nimbus.clock import Clock, RealClock
+from nimbus.control.identity import Principal
 
 COOKIE = "nimbus_console"
 #: sessions held at once; past it the oldest is dropped (sign-ins cannot grow memory without bound)
 MAX_SESSIONS = 1000
 
-#: SigV4's secret lookup: the secret of a key it accepts now, else None
-SecretOf = Callable[[str], str | None]
+#: the key ring's lookup: whom a key SigV4 accepts now stands for, else None
+PrincipalOf = Callable[[str], Principal | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +35,16 @@ class Session:
 
 
 class Sessions:
-    def __init__(self, secret_of: SecretOf, ttl_s: float, clock: Clock | None = None) -> None:
-        self.secret_of = secret_of
+    def __init__(self, principal_of: PrincipalOf, ttl_s: float, clock: Clock | None = None) -> None:
+        self.principal_of = principal_of
         self.ttl_s = ttl_s
         self.clock: Clock = clock or RealClock()
         self._by_token: dict[str, Session] = {}
 
     def sign_in(self, access_key_id: str, secret: str) -> Session | None:
-        """A new session for a key SigV4 accepts with this secret, else None (compared in constant time)."""
-        known = self.secret_of(access_key_id) if access_key_id else None
-        if known is None or not hmac.compare_digest(known.encode(), secret.encode()):
+        """A new session for a long-term key SigV4 accepts with this secret, else None (compared in constant time)."""
+        who = self.principal_of(access_key_id) if access_key_id else None
+        if who is None or who.session_token or not hmac.compare_digest(who.secret.encode(), secret.encode()):
             return None
         if len(self._by_token) >= MAX_SESSIONS:
             oldest = min(self._by_token.values(), key=lambda s: s.expires_at)
@@ -57,7 +59,7 @@ class Sessions:
         session = self._by_token.get(token) if token else None
         if session is None:
             return None
-        if session.expires_at <= self.clock.time() or self.secret_of(session.access_key_id) is None:
+        if session.expires_at <= self.clock.time() or self.principal_of(session.access_key_id) is None:
             del self._by_token[session.token]
             return None
         return session

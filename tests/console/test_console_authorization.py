@@ -1,0 +1,100 @@
+"""The console authorizes every page and button as the API call it stands for, with the API's own authorizer: an
+IAM user signs in with its key, sees what its policy allows, and is refused the rest with AWS's AccessDenied
+wording. (A key that stops being accepted ends its sessions, and temporary keys do not sign in: test_sessions.py.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from console_support import ConsoleClient
+
+from conftest import Server, make_zip, start_server
+from nimbus.config import Settings
+from nimbus.control.iam import Iam
+from nimbus.control.iam_store import IamStore
+from nimbus.control.secret_box import SecretBox
+from nimbus.store.db import migrate, sqlite_engine
+from nimbus.store.schema import metadata
+
+ACCOUNT = "000000000000"
+FN = "console-authz"
+VIEWER_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["lambda:ListFunctions", "lambda:GetFunction"], "Resource": "*"},
+]}  # fmt: skip
+
+
+def seed(data_dir: Path) -> dict[str, tuple[str, str]]:
+    """A viewer (list and read functions only) and a user with no policy, each with one key."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sqlite_engine(Settings(data_dir=data_dir).db_path)
+    migrate(engine, metadata)
+    iam = Iam(IamStore(engine, SecretBox.for_data_dir(data_dir), ACCOUNT), ACCOUNT)
+    iam.load()
+    keys = {}
+    for name in ("viewer", "nobody"):
+        iam.create_user(name)
+        if name != "nobody":
+            iam.put_inline("user", name, "p", json.dumps(VIEWER_POLICY))
+        key = iam.create_key(name)
+        keys[name] = (key.access_key_id, key.secret)
+    engine.dispose()
+    return keys
+
+
+@pytest.fixture(scope="module")
+def users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, tuple[str, str]]]]:
+    data_dir = tmp_path_factory.mktemp("console-authz") / "data"
+    keys = seed(data_dir)
+    srv = start_server(data_dir)
+    code = make_zip({"app.py": "def handler(e, c):\n    return e\n"})
+    srv.client("lambda").create_function(FunctionName=FN, Runtime="python3.11", Handler="app.handler",
+                                         Role=f"arn:aws:iam::{ACCOUNT}:role/r", Code={"ZipFile": code})  # fmt: skip
+    yield srv, keys
+    srv.stop()
+
+
+def signed_in(srv: Server, key: tuple[str, str]) -> ConsoleClient:
+    client = ConsoleClient(srv.endpoint)
+    assert client.sign_in(*key).status_code == 303
+    return client
+
+
+def test_a_viewer_sees_functions_and_is_refused_invoke_logs_charts_and_create(users: Any) -> None:
+    srv, keys = users
+    viewer = signed_in(srv, keys["viewer"])
+    try:
+        assert viewer.http.get("/functions").status_code == 200
+        assert viewer.http.get(f"/functions/{FN}").status_code == 200
+        refused = viewer.api("POST", f"/functions/{FN}/invoke", b"{}")
+        assert refused.status_code == 403
+        assert refused.json()["type"] == "AccessDeniedException"
+        assert refused.json()["message"] == (
+            f"User: arn:aws:iam::{ACCOUNT}:user/viewer is not authorized to perform: lambda:InvokeFunction on "
+            f"resource: arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FN} because no identity-based policy allows the "
+            "lambda:InvokeFunction action"
+        )
+        assert viewer.api("GET", f"/functions/{FN}/tail").status_code == 403
+        assert viewer.api("GET", f"/functions/{FN}/series").status_code == 403
+        assert viewer.api("POST", f"/functions/{FN}/events", {"name": "e", "payload": "{}"}).status_code == 403
+        form = {"csrf": viewer.csrf, "name": "made-by-viewer", "runtime": "python3.12", "role": "r", "code": ""}
+        created = viewer.http.post("/functions", data=form)
+        assert created.status_code == 403
+        assert "lambda:CreateFunction" in created.text
+        assert FN in [f["FunctionName"] for f in srv.client("lambda").list_functions()["Functions"]]
+    finally:
+        viewer.close()
+
+
+def test_a_user_without_a_policy_signs_in_but_sees_nothing(users: Any) -> None:
+    srv, keys = users
+    nobody = signed_in(srv, keys["nobody"])
+    try:
+        page = nobody.http.get("/functions")
+        assert page.status_code == 403
+        assert "not authorized to perform: lambda:ListFunctions" in page.text
+    finally:
+        nobody.close()
