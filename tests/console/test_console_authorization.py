@@ -1,6 +1,6 @@
 """The console authorizes every page and button as the API call it stands for, with the API's own authorizer: an
 IAM user signs in with its key, sees what its policy allows, and is refused the rest with AWS's AccessDenied
-wording. (A key that stops being accepted ends its sessions, and temporary keys do not sign in: test_sessions.py.)"""
+wording. A deleted key ends its console sessions; temporary (assumed-role) keys do not sign in."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ VIEWER_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["lambda:ListFunctions", "lambda:GetFunction"], "Resource": "*"},
 ]}  # fmt: skip
 
+ASSUMER_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+}
+
 
 def seed(data_dir: Path) -> dict[str, tuple[str, str]]:
     """A viewer (list and read functions only) and a user with no policy, each with one key."""
@@ -35,10 +40,12 @@ def seed(data_dir: Path) -> dict[str, tuple[str, str]]:
     iam = Iam(IamStore(engine, SecretBox.for_data_dir(data_dir), ACCOUNT), ACCOUNT)
     iam.load()
     keys = {}
-    for name in ("viewer", "nobody"):
+    for name in ("viewer", "nobody", "leaver", "assumer"):
         iam.create_user(name)
-        if name != "nobody":
+        if name in ("viewer", "leaver"):
             iam.put_inline("user", name, "p", json.dumps(VIEWER_POLICY))
+        if name == "assumer":
+            iam.put_inline("user", name, "p", json.dumps(ASSUMER_POLICY))
         key = iam.create_key(name)
         keys[name] = (key.access_key_id, key.secret)
     engine.dispose()
@@ -98,3 +105,34 @@ def test_a_user_without_a_policy_signs_in_but_sees_nothing(users: Any) -> None:
         assert "not authorized to perform: lambda:ListFunctions" in page.text
     finally:
         nobody.close()
+
+
+def test_a_deleted_key_ends_its_console_sessions(users: Any) -> None:
+    srv, keys = users
+    leaver = signed_in(srv, keys["leaver"])
+    again = ConsoleClient(srv.endpoint)
+    try:
+        assert leaver.http.get("/functions").status_code == 200
+        srv.client("iam").delete_access_key(UserName="leaver", AccessKeyId=keys["leaver"][0])
+        assert leaver.http.get("/functions").status_code == 303
+        assert again.sign_in(*keys["leaver"]).status_code == 401
+    finally:
+        leaver.close()
+        again.close()
+
+
+def test_temporary_credentials_do_not_sign_in(users: Any) -> None:
+    srv, keys = users
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/assumer"}, "Action": "sts:AssumeRole"},
+    ]}  # fmt: skip
+    role = srv.client("iam").create_role(RoleName="console-temp", AssumeRolePolicyDocument=json.dumps(trust))
+    key, secret = keys["assumer"]
+    creds = srv.client("sts", access_key=key, secret_key=secret).assume_role(
+        RoleArn=role["Role"]["Arn"], RoleSessionName="console-session"
+    )["Credentials"]
+    client = ConsoleClient(srv.endpoint)
+    try:
+        assert client.sign_in(creds["AccessKeyId"], creds["SecretAccessKey"]).status_code == 401
+    finally:
+        client.close()

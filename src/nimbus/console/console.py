@@ -14,10 +14,11 @@ from sqlalchemy import Engine
 from nimbus.api import actions as api_actions
 from nimbus.api.actions import Call as ApiCall
 from nimbus.api.actions import Where
+from nimbus.api.authorize import Authorizer
 from nimbus.api.http import Response
 from nimbus.api.services import Services
 from nimbus.console import actions, views, web
-from nimbus.console.front import Authorizer, Call, CallOf, ConsoleFront
+from nimbus.console.front import Call, CallOf, ConsoleFront
 from nimbus.console.sessions import COOKIE, PrincipalOf, Sessions
 from nimbus.console.tail import Tails, log_group
 from nimbus.console.test_events import TestEvents
@@ -199,7 +200,11 @@ class Console:
 
 
 def build(
-    services: Services, engine: Engine, totals: Totals, admission: Admission, keys: PrincipalOf,
+    services: Services,
+    engine: Engine,
+    totals: Totals,
+    admission: Admission,
+    keys: PrincipalOf,
     authorizer: Authorizer,
 ) -> Console:
     """The console over the server's services: its time series reads `totals` (the instance manager) and

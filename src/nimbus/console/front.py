@@ -13,15 +13,14 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import unquote
 
 from nimbus.api.actions import Call as ApiCall
+from nimbus.api.authorize import Authorizer
 from nimbus.api.http import Incoming, Response
 from nimbus.api.triggers import Target, TriggerContext
 from nimbus.console import web
 from nimbus.console.sessions import COOKIE, Session, Sessions
-from nimbus.control.identity import Principal
 from nimbus.errors import NimbusError
 
 log = logging.getLogger(__name__)
@@ -30,13 +29,6 @@ log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024
 #: a sign-in form's largest body
 SIGN_IN_BODY = 4096
-
-
-
-class Authorizer(Protocol):
-    """`api/authorize.Authorizer`: raises AccessDenied unless `who` may make `call`."""
-
-    async def authorize(self, who: Principal | None, call: ApiCall | None, *, source_ip: str = "") -> None: ...
 
 
 #: the API call a route stands for, from its params and body (None: a call never denied, e.g. sign-out)
@@ -84,8 +76,9 @@ class ConsoleContext(TriggerContext):
 
 
 class ConsoleFront:
-    def __init__(self, sessions: Sessions, authorizer: Authorizer, secure_cookie: bool) -> None:
+    def __init__(self, sessions: Sessions, authorizer: Authorizer | None, secure_cookie: bool) -> None:
         self.sessions = sessions
+        #: the API's authorizer (None: every signed-in key may do everything, as `Front` has it)
         self.authorizer = authorizer
         self.secure_cookie = secure_cookie
         self.routes: list[ConsoleRoute] = []
@@ -132,7 +125,7 @@ class ConsoleFront:
                 return web.json_response({"message": "Missing or wrong CSRF token."}, 403)
         call = Call(session, ctx.params, target.query, incoming.body, incoming.headers)
         try:
-            if who is not None:
+            if who is not None and self.authorizer is not None:
                 await self.authorizer.authorize(who, route.call(ctx.params, incoming.body), source_ip=incoming.peer)
             return await route.handler(call)
         except NimbusError as exc:  # a denial or the service's own refusal, worded as the API words it
