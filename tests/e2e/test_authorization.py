@@ -16,7 +16,19 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from e2e_support import ACCOUNT, ECHO, REGION, ROLE, Server, make_zip, start_server, wait_active
+from e2e_support import (
+    ACCESS_KEY,
+    ACCOUNT,
+    ECHO,
+    NIMBUS,
+    REGION,
+    ROLE,
+    SECRET_KEY,
+    Server,
+    make_zip,
+    start_server,
+    wait_active,
+)
 from http_support import Endpoint, call_signed
 
 from nimbus.config import Settings
@@ -297,3 +309,18 @@ def test_the_role_must_trust_lambda_unless_it_names_no_role(authz: Any) -> None:
     warnings = [line for line in srv.log_path.read_text().splitlines() if f"function fn-role: its role {ghost}" in line]
     assert len(warnings) == 1
     lam.delete_function(FunctionName="fn-role")
+
+
+def test_doctor_lists_the_functions_whose_role_names_no_role(authz: Any) -> None:
+    srv, _ = authz
+    lam = srv.client("lambda")
+    lam.create_function(FunctionName="fn-real", Runtime="python3.12", Role=role_arn("lambda-exec"),
+                        Handler="index.handler", Code={"ZipFile": make_zip({"index.py": ECHO})})  # fmt: skip
+    env = dict(srv.env, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+    done = subprocess.run([*NIMBUS, "doctor", "--endpoint-url", srv.endpoint], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+    listed = [line.split() for line in done.stdout.splitlines() if line.startswith("  ") and ":role/" in line]
+    assert [FN_A, ROLE] in listed
+    assert [OTHER, ROLE] in listed
+    assert not any(row[0] == "fn-real" for row in listed)
+    lam.delete_function(FunctionName="fn-real")

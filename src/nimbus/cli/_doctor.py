@@ -1,7 +1,9 @@
-"""`nimbus doctor`: what isolation this host gives instances, layer by layer (inspects the local host directly).
+"""`nimbus doctor`: what isolation this host gives instances, layer by layer (inspects the local host directly),
+then, when a server answers at the endpoint, the functions whose execution role names no role (`_doctor_roles`).
 
-A diagnostic, not an API client: it runs the same detection the server runs at start-up. Each limit's line names
-the mechanism that holds it: cgroup v1, cgroup v2, cgroup v2 delegated, rlimit, or NOT ENFORCED.
+The isolation half is a diagnostic, not an API client: it runs the same detection the server runs at start-up.
+Each limit's line names the mechanism that holds it: cgroup v1, cgroup v2, cgroup v2 delegated, rlimit, or NOT
+ENFORCED.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from nimbus.cli import _doctor_roles
+from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt
 from nimbus.instances.isolation import detect
 
 
@@ -17,6 +21,8 @@ def doctor(
     limits_mechanism: Annotated[
         str, typer.Option(help="As `nimbus serve --limits-mechanism`: auto, cgroup or rlimit.")
     ] = "auto",
+    endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
+    region: RegionOpt = None,
 ) -> None:
     """Print which sandbox layers are enforced on this host, and by what; exit 1 when any is weaker than full."""
     # The CLI otherwise talks to the server only through its API (tests/test_architecture.py); the doctor
@@ -34,6 +40,7 @@ def doctor(
     )
     for name, status, how in isolation.layers():
         typer.echo(f"  [{status}] {name} ({how})")
+    _doctor_roles.report(endpoint_url, region)
     if isolation.full:
         typer.echo("isolation: full")
         return
