@@ -37,6 +37,14 @@ def test_permission_on_an_alias_added_and_removed(tmp_path: Path) -> None:
         await stack.delete("P")
         with pytest.raises(ResourceNotFound):
             stack.services.policies.get("fn", "live")
+        # SAM's FunctionUrlConfig with AuthType NONE: public InvokeFunctionUrl, and InvokeFunction via the URL only
+        await stack.put("UrlPublic", "AWS::Lambda::Permission", {"FunctionName": alias, "Principal": "*",
+                        "Action": "lambda:InvokeFunctionUrl", "FunctionUrlAuthType": "NONE"})  # fmt: skip
+        via = await stack.put("ViaUrl", "AWS::Lambda::Permission", {"FunctionName": alias, "Principal": "*",
+                              "Action": "lambda:InvokeFunction", "InvokedViaFunctionUrl": True})  # fmt: skip
+        statements = json.loads(stack.services.policies.get("fn", "live").text())["Statement"]
+        assert [s["Condition"] for s in statements if s["Sid"] == via.ref] == [
+            {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}]  # fmt: skip
         with pytest.raises(ValidationError, match="action"):
             await stack.put("Q", "AWS::Lambda::Permission", props | {"Action": "not an action"})
 

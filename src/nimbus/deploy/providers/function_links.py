@@ -23,7 +23,7 @@ MAPPING = "AWS::Lambda::EventSourceMapping"
 FUNCTION_URL = "AWS::Lambda::Url"
 INVOKE_CONFIG = "AWS::Lambda::EventInvokeConfig"
 _PERMISSION_KEYS = ("Action", "Principal", "SourceArn", "SourceAccount", "EventSourceToken", "FunctionUrlAuthType",
-                    "PrincipalOrgID")  # fmt: skip
+                    "InvokedViaFunctionUrl", "PrincipalOrgID")  # fmt: skip
 #: CloudFormation's "Update requires: Replacement" members, by type (a permission: all of them)
 _REPLACING = {
     MAPPING: ("EventSourceArn", "StartingPosition", "StartingPositionTimestamp", "SelfManagedEventSource",
