@@ -1,5 +1,5 @@
 """The `nimbus` command line: `serve`, `function ...`, `alias ...`, `layer ...`, `mapping ...`, `url ...`, `api ...`,
-`invoke`, `logs`."""
+`role ...`, `user ...`, `whoami`, `invoke`, `logs`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from nimbus.cli import (
     _apis,
     _events,
     _functions,
+    _identities,
     _invoke,
     _layers,
     _logs,
@@ -48,6 +49,9 @@ app.add_typer(_apis.app, name="api")
 app.add_typer(_schedules.app, name="schedule")
 app.add_typer(_runtimes.app, name="runtime")
 app.add_typer(_events.app, name="events")
+app.add_typer(_identities.role_app, name="role")
+app.add_typer(_identities.user_app, name="user")
+app.command()(_identities.whoami)
 app.command()(_invoke.invoke)
 app.command()(_logs.logs)
 app.command()(doctor)
