@@ -324,3 +324,30 @@ def test_doctor_lists_the_functions_whose_role_names_no_role(authz: Any) -> None
     assert [OTHER, ROLE] in listed
     assert not any(row[0] == "fn-real" for row in listed)
     lam.delete_function(FunctionName="fn-real")
+
+
+def test_a_policy_change_takes_effect_on_the_next_call(authz: Any) -> None:
+    """Decisions are cached per key ring policy version: PutUserPolicy and DeleteUserPolicy (IAM's API, as root)
+    change the very next answer; a condition on the caller's address is evaluated on every call."""
+    srv, _ = authz
+    iam, lam = srv.client("iam"), client(authz, "nobody")
+    assert denied(lam.get_function, FunctionName=FN_A)[:2] == ("AccessDeniedException", 403)
+    allow = {"Effect": "Allow", "Action": "lambda:GetFunction", "Resource": f"{FN}:{FN_A}"}
+    iam.put_user_policy(UserName="nobody", PolicyName="get", PolicyDocument=_doc(allow))
+    assert lam.get_function(FunctionName=FN_A)["Configuration"]["FunctionName"] == FN_A
+    elsewhere = allow | {"Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}
+    iam.put_user_policy(UserName="nobody", PolicyName="get", PolicyDocument=_doc(elsewhere))
+    assert denied(lam.get_function, FunctionName=FN_A)[:2] == ("AccessDeniedException", 403)
+    here = allow | {"Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}}
+    iam.put_user_policy(UserName="nobody", PolicyName="get", PolicyDocument=_doc(here))
+    assert lam.get_function(FunctionName=FN_A)["Configuration"]["FunctionName"] == FN_A
+    iam.delete_user_policy(UserName="nobody", PolicyName="get")
+    assert denied(lam.get_function, FunctionName=FN_A)[:2] == ("AccessDeniedException", 403)
+
+
+def test_users_are_authorized_on_iam_too(authz: Any) -> None:
+    iam = client(authz, "invoker", "iam")
+    assert denied(iam.create_user, UserName="intruder") == (
+        "AccessDenied", 403, implicit("invoker", "iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/intruder"))
+    sts = client(authz, "invoker", "sts")
+    assert sts.get_caller_identity()["Arn"] == user_arn("invoker")  # never denied, as on AWS
