@@ -263,6 +263,32 @@ iam_access_keys = Table(
 
 # ---- stacks (issue 16): stacks, their resources and events -- new tables go here ----
 
+#: stacks (`deploy/state.py`): one JSON document each (id, status and reason, the last applied template and
+#: parameters, the template being applied, outputs), written before and after every step of a deploy
+stacks = Table(
+    "stacks",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+#: a stack's resources: per logical id, its current record, the record it had before the deploy in progress (what
+#: a rollback restores), the action in flight, and a replaced record still to delete
+stack_resources = Table(
+    "stack_resources",
+    metadata,
+    Column("stack", String(128), primary_key=True),
+    Column("logical_id", String(255), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+#: a stack's events, oldest first (`seq` orders them and is what `events --after` pages by)
+stack_events = Table(
+    "stack_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("stack", String(128), nullable=False, index=True),
+    Column("document", Text, nullable=False),
+)
+
 
 # ---- console time series (issue 20): per-function per-minute aggregates -- new tables go here ----
 
