@@ -61,6 +61,8 @@ from nimbus.control.provisioned import ProvisionedConfigs
 from nimbus.control.registry import Registry
 from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import Versions
+from nimbus.deploy.stacks_api import open_stacks
+from nimbus.deploy.state import StackStore
 from nimbus.errors import ResourceNotFound
 from nimbus.instances.isolation import Isolation, detect
 from nimbus.instances.manager import InstanceManager
@@ -171,9 +173,10 @@ def isolation_level(isolation: Isolation) -> str:
     return "full" if isolation.full else "partial" if isolation.namespaces else "none"
 
 
-def _code_kept(registry: Registry, manager: InstanceManager) -> set[str]:
-    """The code hashes the code collector keeps: referenced by the registry, or run from by an instance."""
-    return registry.live_code() | {path.name for path in manager.code_in_use()}
+def _code_kept(registry: Registry, manager: InstanceManager, stacks: StackStore) -> set[str]:
+    """The code hashes the code collector keeps: referenced by the registry or a stack's records (a rollback puts
+    old code back), or run from by an instance."""
+    return registry.live_code() | stacks.code_in_use() | {path.name for path in manager.code_in_use()}
 
 
 async def _cold_start_ahead(registry: Registry, manager: InstanceManager, name: str) -> None:
@@ -211,7 +214,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     layers.load()
     registry = Registry(settings, engine, codes, check_runtime, layers)
     registry.load()
-    codes.collect(registry.live_code())
+    codes.collect(registry.live_code() | StackStore(engine).code_in_use())
     limits = LogLimits(settings.log_invocation_bytes, settings.log_function_bytes_per_s,
                        settings.log_disk_reserve_mb << 20)  # fmt: skip
     logstore = LogStore(settings.logs_db_path, settings.log_retention_days, LogGate(limits))
@@ -325,6 +328,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # the web console at /console: its own front (cookie sessions), its time series written by a task it owns
     console = build_console(services, engine, manager, throttle, keys.principal, authorizer)
     fronts[CONSOLE] = console.front
+    stacks, stacks_api = open_stacks(services, engine)  # SAM/CloudFormation stacks: `nimbus deploy`, `nimbus stack`
+    apis.append(stacks_api)
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
               query_services=query_services, keys=keys, authorizer=authorizer)  # fmt: skip
 
@@ -360,7 +365,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     await concurrency.start()  # reservations enforced, provisioned instances back after a restart
     log_task = asyncio.create_task(logstore.run(), name="log-flusher")
     gc_task = asyncio.create_task(
-        codes.collect_forever(lambda: _code_kept(registry, manager), settings.code_gc_interval), name="code-gc"
+        codes.collect_forever(lambda: _code_kept(registry, manager, stacks.store), settings.code_gc_interval),
+        name="code-gc",
     )
     stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
     await async_invoker.start()  # its queue exists before the first Event invoke is accepted
@@ -372,6 +378,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     try:
         port = await http.start(settings.host, settings.port)
         endpoints.listening_port = port
+        stacks.start()  # what a stopped server left in progress: rolled back, or its clean-up / deletion finished
         metrics_port = None
         if metrics is not None and settings.metrics_port is not None:
             metrics_port = await metrics.start(settings.metrics_host, settings.metrics_port)
@@ -411,6 +418,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         if metrics is not None:
             await metrics.stop()
         await console.stop()  # its live tails end, so that the requests drain
+        await stacks.stop()  # a deploy in progress stops where it is: rolled back at the next start
         await http.stop()
         await api_front.close()  # after the requests, before the instances its invocations run on
         await schedule_runner.stop()  # no fire once requests have stopped

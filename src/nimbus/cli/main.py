@@ -1,5 +1,5 @@
 """The `nimbus` command line: `serve`, `function ...`, `alias ...`, `layer ...`, `mapping ...`, `url ...`, `api ...`,
-`role ...`, `user ...`, `whoami`, `invoke`, `logs`."""
+`role ...`, `user ...`, `whoami`, `deploy`, `stack ...`, `invoke`, `logs`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from nimbus import __version__
 from nimbus.cli import (
     _aliases,
     _apis,
+    _deploy,
     _events,
     _functions,
     _identities,
@@ -20,6 +21,7 @@ from nimbus.cli import (
     _runtimes,
     _schedules,
     _serve,
+    _stacks,
     _topics,
     _urls,
     _versions,
@@ -52,6 +54,8 @@ app.add_typer(_events.app, name="events")
 app.add_typer(_identities.role_app, name="role")
 app.add_typer(_identities.user_app, name="user")
 app.command()(_identities.whoami)
+app.add_typer(_stacks.app, name="stack")
+app.command()(_deploy.deploy)
 app.command()(_invoke.invoke)
 app.command()(_logs.logs)
 app.command()(doctor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -27,6 +28,8 @@ from nimbus.errors import NimbusError
 log = logging.getLogger(__name__)
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
+#: an AWS endpoint URL an output builds by hand (`!Sub https://${Api}.execute-api.${AWS::Region}.amazonaws.com/`)
+_AWS_URL = re.compile(r"https://([a-z0-9]+)\.(execute-api|lambda-url)\.[a-z0-9-]+\.(?:amazonaws\.com|on\.aws)")
 
 
 class CodeView(Mapping[str, bytes]):
@@ -220,8 +223,17 @@ class Applier:
                 entry["ExportName"] = plan.scope.resolve(output["Export"].get("Name"), f"Outputs.{name}.Export")
             if isinstance(entry["OutputValue"], list):
                 entry["OutputValue"] = ",".join(str(v) for v in entry["OutputValue"])
+            if isinstance(entry["OutputValue"], str):
+                entry["OutputValue"] = self._local_urls(entry["OutputValue"])
             outputs.append(entry)
         return outputs
+
+    def _local_urls(self, text: str) -> str:
+        """AWS endpoint URLs an output builds by hand, as the ones that work here (the HTTP API's or URL's own)."""
+        endpoints = self.services.endpoints
+        if endpoints is None:
+            return text
+        return _AWS_URL.sub(lambda m: endpoints.base(m.group(2), m.group(1)), text)
 
     # ---- undo, clean up, delete: from the rows alone ----
     async def _delete(self, stack: Stack, ctx: StackContext, lid: str, record: Record, *, quiet: bool = False) -> bool:
@@ -339,5 +351,7 @@ class Applier:
             self.store.put(stack)
             self.store.event(stack, stack.name, STACK_TYPE, stack.status, stack.reason, stack.stack_id)
             return False
-        self.store.remove(stack.name)
+        stack.status, stack.reason, stack.outputs = "DELETE_COMPLETE", "", []
+        self.store.put(stack)  # kept with its events (not listed, not described): `events` shows how it ended
+        self.store.event(stack, stack.name, STACK_TYPE, stack.status, "", stack.stack_id)
         return True

@@ -102,14 +102,15 @@ class Stacks:
                 await asyncio.shield(task)
 
     # ---- reads ----
-    def get(self, name: str) -> Stack:
+    def get(self, name: str, *, deleted_ok: bool = False) -> Stack:
         stack = self.store.get(name)
-        if stack is None:
+        if stack is None or (stack.status == "DELETE_COMPLETE" and not deleted_ok):
             raise ValidationError(f"Stack with id {name} does not exist")
         return stack
 
     def names(self) -> list[str]:
-        return self.store.names()
+        """The stacks that exist (a deleted one is kept, with its events, until its name is used again)."""
+        return [n for n in self.store.names() if (s := self.store.get(n)) and s.status != "DELETE_COMPLETE"]
 
     def live_code(self) -> set[str]:
         return self.store.code_in_use()
@@ -138,11 +139,28 @@ class Stacks:
         stack_id = stack.stack_id if stack else f"arn:aws:cloudformation:{settings.region}:{settings.account_id}:" \
                                                 f"stack/{name}/{uuid.uuid4()}"  # fmt: skip
         previous: dict[str, Record] = {}
-        if stack is not None and stack.template is not None:
+        if stack is not None and stack.template is not None and stack.status != "DELETE_COMPLETE":
             previous = {lid: row.current for lid, row in self.store.rows(name).items() if row.current is not None}
         info = StackInfo(name, stack_id, settings.region, settings.account_id)
         return make_plan(template, parameters, info, previous, self.providers, skip_unsupported=skip_unsupported,
                          known_code=self._known_code, exports=self._exports(name))  # fmt: skip
+
+    def preview(self, name: str, template: Any, parameters: Mapping[str, str],
+                skip_unsupported: bool) -> tuple[Plan, dict[str, Any]]:  # fmt: skip
+        """The plan, and what the API answers of it: the changes, the skipped resources, and NoChanges (the same
+        template and parameters as the stack's, and no resource to change: a deploy touches nothing)."""
+        plan = self.plan(name, template, parameters, skip_unsupported)
+        stack = self.store.get(name)
+        if stack is not None and stack.status == "DELETE_COMPLETE":
+            stack = None
+        changes = describe_changes(plan)
+        same = (stack is not None and stack.template == template and stack.parameters == dict(parameters)
+                and stack.status not in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE"))  # fmt: skip
+        no_changes = same and all(c["Action"] == SKIP for c in changes)
+        stack_id = stack.stack_id if stack else plan.scope.pseudo["AWS::StackId"]
+        answer = {"StackId": stack_id, "Changes": [] if no_changes else changes, "NoChanges": no_changes,
+                  "Skipped": plan.skipped}  # fmt: skip
+        return plan, answer
 
     def _busy(self, name: str, stack: Stack | None, verb: str) -> None:
         if name in self._tasks or (stack is not None and stack.status.endswith("IN_PROGRESS")):
@@ -155,6 +173,8 @@ class Stacks:
         """Plan and, unless nothing changes, start applying; the plan's changes either way."""
         check_name(name)
         stack = self.store.get(name)
+        if stack is not None and stack.status == "DELETE_COMPLETE":
+            stack = None
         self._busy(name, stack, "updated")
         if stack is not None and stack.status in _ROLLBACK_FAILED:
             await self.applier.rollback(stack)  # finish the undo first: the plan starts from a consistent state
@@ -162,16 +182,11 @@ class Stacks:
             assert stack is not None
             if stack.status in _ROLLBACK_FAILED:
                 raise ValidationError(f"Stack:{stack.stack_id} is in {stack.status} state: {stack.reason}")
-        plan = self.plan(name, template, parameters, skip_unsupported)
-        changes = describe_changes(plan)
-        same = (stack is not None and stack.template == template and stack.parameters == dict(parameters)
-                and stack.status not in ("ROLLBACK_COMPLETE",))  # fmt: skip
-        if same and all(c["Action"] == SKIP for c in changes):
-            assert stack is not None
-            return {"StackId": stack.stack_id, "Changes": [], "NoChanges": True}
-        if stack is None or stack.status == "ROLLBACK_COMPLETE":  # ROLLBACK_COMPLETE: nothing of it exists
-            if stack is not None:
-                self.store.remove(name)
+        plan, preview = self.preview(name, template, parameters, skip_unsupported)
+        if preview["NoChanges"]:
+            return preview
+        if stack is None or stack.status in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE"):  # nothing of it exists
+            self.store.remove(name)
             stack = Stack(name, plan.scope.pseudo["AWS::StackId"], "CREATE_IN_PROGRESS")
         else:
             stack.status = "UPDATE_IN_PROGRESS"
@@ -180,8 +195,7 @@ class Stacks:
         self.store.put(stack)
         self.store.event(stack, name, "AWS::CloudFormation::Stack", stack.status, stack.reason, stack.stack_id)
         self._run(name, self._deploy(stack, plan))
-        return {"StackId": stack.stack_id, "Changes": changes, "NoChanges": False,
-                "Skipped": plan.skipped}  # fmt: skip
+        return preview | {"StackId": stack.stack_id}
 
     async def _deploy(self, stack: Stack, plan: Plan) -> None:
         await self.applier.deploy(stack, plan, self._known_code)

@@ -14,10 +14,13 @@ import asyncio
 import hashlib
 from typing import Any
 
+from sqlalchemy import Engine
+
 from nimbus.api.http import Request, Response, Router
+from nimbus.api.services import Services
 from nimbus.control.validation import ZIPPED_MAX
 from nimbus.deploy.parameters import MASK
-from nimbus.deploy.stacks import Stacks, describe_changes
+from nimbus.deploy.stacks import Stacks
 from nimbus.deploy.state import Stack
 from nimbus.deploy.template import TEMPLATE_MAX
 from nimbus.errors import InvalidParameterValue, ResourceNotFound, ValidationError
@@ -72,7 +75,7 @@ class StacksApi:
         return Response.json({"CodeSha256": info.sha256_hex, "CodeSize": info.size})
 
     async def list_stacks(self, req: Request) -> Response:
-        found = [self.stacks.store.get(name) for name in self.stacks.names()]
+        found = [self.stacks.get(name) for name in self.stacks.names()]
         return Response.json({"StackSummaries": [_summary(s) for s in found if s is not None]})
 
     async def describe(self, req: Request) -> Response:
@@ -92,7 +95,7 @@ class StacksApi:
 
     async def events(self, req: Request) -> Response:
         name = req.params["StackName"]
-        self.stacks.get(name)
+        self.stacks.get(name, deleted_ok=True)
         try:
             after = int(req.query_one("After") or 0)
         except ValueError:
@@ -110,9 +113,17 @@ class StacksApi:
         skip = bool(body.get("SkipUnsupported"))
         name = req.params["StackName"]
         if body.get("DryRun"):
-            plan = self.stacks.plan(name, template, parameters, skip)
-            return Response.json({"Changes": describe_changes(plan), "Skipped": plan.skipped})
+            return Response.json(self.stacks.preview(name, template, parameters, skip)[1])
         return Response.json(await self.stacks.deploy(name, template, parameters, skip))
 
     async def delete(self, req: Request) -> Response:
         return Response.json(self.stacks.delete(req.params["StackName"]))
+
+
+def open_stacks(services: Services, engine: Engine) -> tuple[Stacks, StacksApi]:
+    """The stacks service over the providers' registry, and its API (what `server.run` wires in)."""
+    from nimbus.deploy.providers import SUPPORTED_TYPES, provider_for
+
+    providers = {t: p for t in SUPPORTED_TYPES if (p := provider_for(t)) is not None}
+    stacks = Stacks(services, engine, providers)
+    return stacks, StacksApi(stacks)
