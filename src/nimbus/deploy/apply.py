@@ -136,6 +136,7 @@ class Applier:
         stack.template, stack.parameters = stack.pending["Template"], stack.pending["Parameters"]
         stack.pending, stack.outputs, stack.reason = None, outputs, ""
         stack.no_echo, stack.skipped = sorted(plan.parameters.no_echo), plan.skipped
+        stack.resolved = dict(plan.parameters.values)
         stack.status = "CREATE_COMPLETE" if first else "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
         self.store.put(stack, committed)
         if not first:

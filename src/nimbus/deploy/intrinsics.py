@@ -84,7 +84,7 @@ class Scope:
         """The value with every intrinsic evaluated and AWS::NoValue removed."""
         if isinstance(value, dict):
             if len(value) == 1:
-                (key, arg), = value.items()
+                ((key, arg),) = value.items()
                 if key == "Ref" or key == "Condition" or key.startswith("Fn::"):
                     return self._function(key, arg, where)
             out = {}
@@ -277,7 +277,7 @@ def references(value: Any, where: str, scope: Scope) -> Iterator[tuple[str, str]
     if not isinstance(value, dict):
         return
     if len(value) == 1:
-        (key, arg), = value.items()
+        ((key, arg),) = value.items()
         here = f"{where}.{key}"
         if key == "Ref":
             if isinstance(arg, str) and arg not in scope.parameters and arg not in scope.pseudo:

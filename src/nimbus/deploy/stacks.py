@@ -70,7 +70,8 @@ class Stacks:
             elif stack.status.endswith("CLEANUP_IN_PROGRESS"):
                 self._run(name, self.applier.cleanup(stack))
             else:
-                stack.reason = stack.reason or "Nimbus stopped during the deploy: rolled back"
+                if not stack.status.endswith("ROLLBACK_IN_PROGRESS"):
+                    stack.reason = "Nimbus stopped during the deploy: rolled back at its next start"
                 self._run(name, self.applier.rollback(stack))
 
     async def stop(self) -> None:

@@ -80,7 +80,8 @@ class StacksApi:
 
     async def describe(self, req: Request) -> Response:
         stack = self.stacks.get(req.params["StackName"])
-        shown = {k: MASK if k in stack.no_echo else v for k, v in stack.parameters.items()}
+        shown = {k: MASK if k in stack.no_echo else ",".join(v) if isinstance(v, list) else v
+                 for k, v in stack.resolved.items()}  # fmt: skip
         resources = []
         for lid, row in sorted(self.stacks.store.rows(stack.name).items()):
             record = row.current

@@ -46,19 +46,22 @@ class Stack:
     skipped: list[str] = field(default_factory=list)
     created: str = field(default_factory=now_iso)
     updated: str = ""
+    #: every parameter's value as last applied (given or default; lists for the list types)
+    resolved: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "StackId": self.stack_id, "Status": self.status, "Reason": self.reason, "Template": self.template,
             "Parameters": self.parameters, "Pending": self.pending, "Outputs": self.outputs, "NoEcho": self.no_echo,
-            "Skipped": self.skipped, "Created": self.created, "Updated": self.updated,
+            "Skipped": self.skipped, "Created": self.created, "Updated": self.updated, "Resolved": self.resolved,
         }  # fmt: skip
 
     @classmethod
     def from_json(cls, name: str, doc: dict[str, Any]) -> Stack:
         return cls(name, doc["StackId"], doc["Status"], doc.get("Reason", ""), doc.get("Template"),
                    doc.get("Parameters") or {}, doc.get("Pending"), doc.get("Outputs") or [], doc.get("NoEcho") or [],
-                   doc.get("Skipped") or [], doc.get("Created", ""), doc.get("Updated", ""))  # fmt: skip
+                   doc.get("Skipped") or [], doc.get("Created", ""), doc.get("Updated", ""),
+                   doc.get("Resolved") or {})  # fmt: skip
 
 
 @dataclass

@@ -29,6 +29,7 @@ _FUNCTIONS = (
     "Length", "ToJsonString",
 )  # fmt: skip
 
+
 class TemplateLoader(yaml.SafeLoader):  # type: ignore[misc]
     """SafeLoader with CloudFormation's tags, and no aliases."""
 
