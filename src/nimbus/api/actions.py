@@ -186,6 +186,20 @@ def json_call(where: Where, service: str, operation: str, body: Mapping[str, Any
     return Call(f"{service}:{operation}")
 
 
+# ---- Nimbus's stacks API (`nimbus deploy`, `nimbus stack`): as CloudFormation's nearest operations ----
+_STACK_ACTIONS = {
+    "ListStacks": "ListStacks", "DescribeStack": "DescribeStacks", "DescribeStackEvents": "DescribeStackEvents",
+    "DeleteStack": "DeleteStack", "GetStackCode": "CreateChangeSet", "PutStackCode": "CreateChangeSet",
+}  # fmt: skip
+
+
+def stacks_call(where: Where, operation: str, params: Mapping[str, str], dry_run: bool) -> Call:
+    """A deploy is a change set created (DryRun: the preview) and executed; code uploads belong to the creation."""
+    action = _STACK_ACTIONS.get(operation) or ("CreateChangeSet" if dry_run else "ExecuteChangeSet")
+    name = params.get("StackName")
+    return Call("cloudformation:" + action, (where.arn("cloudformation", f"stack/{name}/*"),) if name else ("*",))
+
+
 # ---- other REST APIs: Scheduler, API Gateway v2 ----
 def scheduler_call(
     where: Where, operation: str, params: Mapping[str, str], query: Mapping[str, list[str]], body: Mapping[str, Any]

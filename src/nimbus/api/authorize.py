@@ -139,6 +139,10 @@ class Authorizer:
             return actions.lambda_call(self.where, operation, params, query_params, body_fields)
         if service == "apigateway":
             return actions.apigw_call(self.where, method, raw_path)
+        if service == "cloudformation":  # the stacks API: a code upload's body is a zip, never parsed here
+            parsed = parse_json(body) if operation == "DeployStack" and body else {}
+            dry_run = isinstance(parsed, dict) and parsed.get("DryRun") is True
+            return actions.stacks_call(self.where, operation, params, dry_run)
         parsed = parse_json(body) if body else {}
         parsed = parsed if isinstance(parsed, dict) else {}
         if service == "scheduler":
