@@ -351,3 +351,21 @@ def test_users_are_authorized_on_iam_too(authz: Any) -> None:
         "AccessDenied", 403, implicit("invoker", "iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/intruder"))
     sts = client(authz, "invoker", "sts")
     assert sts.get_caller_identity()["Arn"] == user_arn("invoker")  # never denied, as on AWS
+
+
+def test_a_condition_on_the_resources_tags(authz: Any) -> None:
+    """A user made through IAM's API, allowed to invoke the functions tagged team=web (aws:ResourceTag/team)."""
+    srv, _ = authz
+    iam, root = srv.client("iam"), srv.client("lambda")
+    iam.create_user(UserName="web-dev")
+    iam.put_user_policy(UserName="web-dev", PolicyName="web", PolicyDocument=_doc({
+        "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/team": "web"}}}))  # fmt: skip
+    key = iam.create_access_key(UserName="web-dev")["AccessKey"]
+    root.tag_resource(Resource=f"{FN}:{FN_A}", Tags={"team": "web"})
+    root.tag_resource(Resource=f"{FN}:{OTHER}", Tags={"team": "data"})
+    lam = srv.client("lambda", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    assert lam.invoke(FunctionName=FN_A)["StatusCode"] == 200
+    assert denied(lam.invoke, FunctionName=OTHER)[:2] == ("AccessDeniedException", 403)
+    root.tag_resource(Resource=f"{FN}:{OTHER}", Tags={"team": "web"})  # tags are read per call, never cached
+    assert lam.invoke(FunctionName=OTHER)["StatusCode"] == 200
