@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from nimbus.instances import InstanceManager
+from nimbus.instances.rlimits import RlimitRecord
 from nimbus.instances.zygote import ZygoteLauncher
 from nimbus.logs.sink import MemorySink
 
@@ -117,14 +119,17 @@ def handler(event, context):
         "sched": [os.sched_getscheduler(0), os.sched_getscheduler(1)],
         "caps": [_status(k) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
         "seccomp": [_status("Seccomp"), _status("NoNewPrivs")],
-        "mounts": sorted(line.split()[4] for line in open("/proc/self/mountinfo")),
+        # a restored instance's /tmp and /proc cover its template's (which its user namespace cannot unmount)
+        "mounts": sorted({line.split()[4] for line in open("/proc/self/mountinfo")}),
+        "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
         "tmp_mb": tmp.f_blocks * tmp.f_frsize // (1 << 20),
         "root_writable": root_writable,
         "hostname": socket.gethostname(),
         "cwd": os.getcwd(),
         # not socket.if_nameindex(): it needs a netlink socket, which the seccomp filter refuses
         "ifaces": sorted(line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:]),
-        "env": {k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "PATH")},
+        "env": {k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "PATH")}
+        | {k: v for k, v in os.environ.items() if k.startswith("_NIMBUS")},  # none: taken out before function code
     }
 """
 
@@ -139,7 +144,9 @@ async def _wait_spares(launcher: ZygoteLauncher, want: int = 1) -> None:
 
 @pytest.mark.parametrize("network", ["host", "none"])
 def test_a_spare_makes_the_same_sandbox_as_a_fork(code: Callable[..., Path], network: str) -> None:
-    """What a function sees from an instance made of a spare equals what it sees from a freshly forked one."""
+    """What a function sees from an instance made of a spare equals what it sees from a freshly forked one, and
+    from one restored from a SnapStart template (its own pid and mount namespaces, its own /tmp: but for the
+    template's /tmp and /proc under its own, the same mounts)."""
     spec = make_spec(
         code({"lib/data.txt": "x"}, app=PROBE_APP), memory_mb=512, ephemeral_storage_mb=600, network=network
     )
@@ -156,7 +163,7 @@ def test_a_spare_makes_the_same_sandbox_as_a_fork(code: Callable[..., Path], net
         assert launcher.spares_used == used + 1
         (instance,) = [i for i in manager._instances if i.spec.name == "fn"]
         cgroup = instance.handle.cgroup
-        if cgroup is not None:  # the limit is the function's, not the spare's default
+        if cgroup is not None and not isinstance(cgroup, RlimitRecord):  # the function's limit, not the spare's
             assert cgroup.memory_mb == 512
             limit = "memory.max" if cgroup.layout.mode == "v2" else "memory.limit_in_bytes"
             assert (cgroup._memory / limit).read_text().strip() == str(512 << 20)
@@ -171,14 +178,22 @@ def test_a_spare_makes_the_same_sandbox_as_a_fork(code: Callable[..., Path], net
         assert launcher.forks == 1
         seen["fork"] = _payload(result)
 
+    async def from_restore(manager: InstanceManager, sink: MemorySink) -> None:
+        result = await manager.invoke(dataclasses.replace(spec, version="1", snap_start=True), request(1))
+        assert result.function_error is None, result.payload
+        assert manager.function_statistics("fn").restores == 0  # this request made the template: it waited for init
+        seen["restore"] = _payload(result)
+
     run(from_spare)
     run(from_fork, spare_instances=0)
-    assert seen["spare"] == seen["fork"]
+    run(from_restore)
+    assert seen["spare"] == seen["fork"] == seen["restore"]
     probe = seen["spare"]
     assert isinstance(probe, dict)
     assert ".host" not in probe["root"]
     assert probe["task"] == ["app.py", "lib"]
     assert probe["ids"] == [993, 990, 2]
+    assert probe["processes"] == [1, 2]
     assert probe["sched"] == [os.SCHED_OTHER, os.SCHED_OTHER]
     assert probe["caps"] == ["0000000000000000"] * 5
     assert probe["seccomp"] == ["2", "1"]
@@ -212,6 +227,43 @@ def test_snapstart_hooks_restore_duration_and_reseeding(code: Callable[..., Path
     assert restored
     assert all("Init Duration" not in m for m in restored)
     assert re.search(r"Restore Duration: [\d.]+ ms\tBilled Restore Duration: \d+ ms", restored[0])
+
+
+TMP_APP = """
+import os, time
+os.makedirs("/tmp/d", exist_ok=True)
+with open("/tmp/d/x", "w") as f:  # made during init: in the snapshot
+    f.write("init")
+os.symlink("d/x", "/tmp/link")
+
+def handler(event, context):
+    before = open("/tmp/link").read()
+    with open("/tmp/d/x", "w") as f:
+        f.write(context.aws_request_id)
+    time.sleep(event.get("sleep", 0))
+    return {"before": before, "after": open("/tmp/d/x").read(), "id": context.aws_request_id,
+            "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit())}
+"""
+
+
+def test_restored_instances_have_their_own_tmp_and_processes(code: Callable[..., Path]) -> None:
+    """Concurrent restored instances of one version each start from the template's /tmp as it was at snapshot time,
+    write /tmp/d/x without colliding, and see no process but their own (pid 1 and the runtime)."""
+    spec = make_spec(code(app=TMP_APP), version="1", snap_start=True)
+    slow = json.dumps({"sleep": 0.5}).encode()
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        first = _payload(await manager.invoke(spec, request(0)))  # makes the template, then its first restore
+        assert first["before"] == "init"
+        busy = [_payload(r) for r in await asyncio.gather(*(manager.invoke(spec, request(n, slow)) for n in (1, 2)))]
+        for r in [first, *busy]:
+            assert r["after"] == r["id"]  # nobody else wrote it meanwhile
+            assert r["processes"] == [1, 2]
+        # the instance the first request left idle took one; the other is a new restore, from the snapshot's /tmp
+        assert sorted(r["before"] for r in busy) == sorted(["init", first["id"]])
+        assert manager.function_statistics("fn").restores >= 1
+
+    run(body)
 
 
 def test_snapstart_hook_errors(code: Callable[..., Path]) -> None:

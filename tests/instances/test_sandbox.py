@@ -18,14 +18,16 @@ from nimbus.instances.sandbox import mount_plan
 from nimbus.runtimes.registry import available_runtimes
 
 
-def _in_child(check: str) -> int:
-    """Load the filter in a forked child, run `check` there; returns the child's exit code."""
+def _in_child(check: str, templates: tuple[bool, ...] = (False,)) -> int:
+    """Load the filters (the template's variant where True, stacked in order) in a forked child, run `check`
+    there; returns the child's exit code."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
-            seccomp.install()
+            for template in templates:
+                seccomp.install(template=template)
             libc = ctypes.CDLL(None, use_errno=True)
-            ok = eval(check, {"libc": libc, "ctypes": ctypes, "os": os, "errno": errno})
+            ok = eval(check, {"libc": libc, "ctypes": ctypes, "os": os, "errno": errno, "seccomp": seccomp})
             os._exit(0 if ok else 1)
         except BaseException:
             os._exit(2)
@@ -34,10 +36,11 @@ def _in_child(check: str) -> int:
 
 
 @pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
-def test_program_is_well_formed(machine: str) -> None:
-    program = seccomp.build_filter(machine)
+@pytest.mark.parametrize("template", [False, True])
+def test_program_is_well_formed(machine: str, template: bool) -> None:
+    program = seccomp.build_filter(machine, template)
     assert program[-4:][0] == (0x06, 0, 0, seccomp.RET_ALLOW)
-    assert len(seccomp.program_bytes(machine)) == 8 * len(program)
+    assert len(seccomp.program_bytes(machine, template)) == 8 * len(program)
     for pc, (code, jt, jf, _) in enumerate(program):
         if code in (0x15, 0x35, 0x45):
             assert pc + 1 + max(jt, jf) < len(program)
@@ -57,6 +60,30 @@ def test_program_is_well_formed(machine: str) -> None:
 )
 def test_filter_refuses_what_functions_never_need(check: str, expected: int) -> None:
     assert _in_child(check) == expected
+
+
+@pytest.mark.skipif(not detect().seccomp, reason="needs seccomp filters on a supported architecture")
+@pytest.mark.parametrize(
+    ("check", "templates"),
+    [
+        # a SnapStart template may unshare exactly a restored instance's namespaces (a user namespace with them)
+        ("libc.unshare(seccomp.RESTORE_NAMESPACES) == 0", (True,)),
+        ("libc.unshare(0x20000) == -1 and ctypes.get_errno() == errno.EPERM", (True,)),
+        ("libc.unshare(seccomp.RESTORE_NAMESPACES | 0x40000000) == -1 and ctypes.get_errno() == errno.EPERM", (True,)),
+        ("libc.setns(0, 0) == -1 and ctypes.get_errno() == errno.EPERM", (True,)),
+        ("libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0) == -1 and ctypes.get_errno() == errno.EPERM", (True,)),
+        # a restored runtime stacks the ordinary filter on it: neither unshare nor mount any more
+        ("libc.unshare(seccomp.RESTORE_NAMESPACES) == -1 and ctypes.get_errno() == errno.EPERM", (True, False)),
+        (
+            "libc.mount(b'none', b'/mnt', b'tmpfs', 0, None) == -1 and ctypes.get_errno() == errno.EPERM",
+            (True, False),
+        ),
+    ],
+)
+def test_the_template_filter_allows_only_a_restored_instances_namespaces(
+    check: str, templates: tuple[bool, ...]
+) -> None:
+    assert _in_child(check, templates) == 0
 
 
 def test_mount_plan_shows_nothing_of_homes_or_the_data_dir(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 RUNTIME_SPIN_US = 1000
 #: the writable-task-root warning is logged once per server process, not once per cold start
 _warned_writable = [False]
+_warned_shared = [False]
 
 __all__ = ["Instance", "InstanceCrashed"]
 
@@ -123,6 +124,12 @@ class Instance:
                 log.warning(
                     "INSECURE: instances cannot get a read-only task root here (no CAP_SYS_ADMIN for a mount "
                     "namespace): function code can modify itself and other functions' shared code"
+                )
+            if frame.header.get("isolated") is False and not _warned_shared[0]:
+                _warned_shared[0] = True
+                log.warning(
+                    "INSECURE: restored SnapStart instances share their template's sandbox here (no user namespace "
+                    "for the sandbox user): its processes and /tmp are visible to each other"
                 )
             self.lifecycle.change_state(InstanceState.IDLE)
         elif frame.kind != frames.INIT_ERROR:

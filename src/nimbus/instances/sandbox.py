@@ -21,6 +21,7 @@ What an instance sees:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import marshal
@@ -45,6 +46,9 @@ from nimbus.instances.rlimits import RlimitRecord, RlimitReports, rlimits_for
 
 log = logging.getLogger(__name__)
 
+#: set in a SnapStart template's environment (`environment.py`); its restored instances' filter rides in the other
+SNAPSHOT_VARIABLE = "_NIMBUS_SNAPSHOT"
+RESTORE_SECCOMP_VARIABLE = "_NIMBUS_RESTORE_SECCOMP"
 #: Lambda's sandbox user and group (sbx_user1051)
 SANDBOX_UID = 993
 SANDBOX_GID = 990
@@ -165,6 +169,7 @@ class SandboxLauncher:
         self._spawn = SpawnLauncher(lifeline=True)  # the outer process kills the sandbox when the server dies
         self._cgroups: list[InstanceCgroup] = []
         self._seccomp = seccomp.program_bytes() if isolation.seccomp else b""
+        self._template_seccomp = seccomp.program_bytes(template=True) if isolation.seccomp else b""
         if isolation.cgroups.mode != "none":
             try:
                 prepare(isolation.cgroups)
@@ -206,7 +211,7 @@ class SandboxLauncher:
         """What makes a spare (or a fresh sandbox) one function's instance: its mounts, network, argv, env."""
         spec = command.sandbox
         assert spec is not None, "a sandboxed launch needs a SandboxSpec"
-        return {
+        job: dict[str, Any] = {
             "mounts": function_mounts(spec),
             "network": spec.network,
             "argv": list(command.argv),
@@ -215,6 +220,12 @@ class SandboxLauncher:
             "rlimits": rlimits_for(spec.memory_mb) if self._reports is not None else [],
             "host_prefix": str(spec.runtime_prefix),
         }
+        if command.env.get(SNAPSHOT_VARIABLE) == "1" and self._seccomp:
+            # a SnapStart template: its variant of the filter, and the ordinary one for its restored instances to
+            # stack on (the bootstrap takes the variable out before any function code runs)
+            job["seccomp"] = self._template_seccomp
+            job["env"][RESTORE_SECCOMP_VARIABLE] = self._seccomp.hex()
+        return job
 
     def _base_plan(self, cgroup: InstanceCgroup | None) -> dict[str, Any]:
         return {
@@ -296,6 +307,15 @@ def _runtime_sources() -> dict[str, Path]:
 
 
 def _join(procs_files: list[str], pid: int) -> None:
+    """Move `pid`, then its descendants (a restored instance is three processes: `snapstart.py`). Each is moved
+    before its children are listed: one forked meanwhile was forked in the new cgroup, or is listed."""
     for path in procs_files:
         with open(path, "w") as f:
             f.write(str(pid))
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return
+    for child in children:
+        with contextlib.suppress(OSError):  # gone meanwhile
+            _join(procs_files, int(child))

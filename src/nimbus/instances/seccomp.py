@@ -10,6 +10,12 @@ probe then assumes both IPv4 and IPv6). Building and loading it takes well under
 
 The server assembles the program once (`program_bytes`) and hands it to `sandbox_init.py` in the plan; `install`
 loads it into the calling process (used by tests and `nimbus doctor`). stdlib only.
+
+A SnapStart template runs a variant (`template=True`) that lets it give each restored instance namespaces of its
+own (`runtimes/python/snapstart.py`): `unshare` with exactly `RESTORE_NAMESPACES` (a user namespace, owned by the
+sandbox user, with mount, pid and IPC namespaces), and `mount` (a fresh /tmp and /proc in them; a user namespace
+confines it to those). Each restored runtime then stacks the ordinary program on top, so no function code after a
+restore can do either.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ _NR, _ARCH, _ARG0 = 0, 4, 16
 
 #: CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 CLONE_NS_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+
+#: the namespaces a SnapStart template's child unshares for a restored instance: NEWUSER | NEWNS | NEWPID | NEWIPC
+RESTORE_NAMESPACES = 0x10000000 | 0x00020000 | 0x20000000 | 0x08000000
 
 #: blocked syscalls and their numbers per architecture (x86_64, aarch64); None where the call does not exist
 BLOCKED: dict[str, tuple[int | None, int | None]] = {
@@ -116,8 +125,9 @@ def supported_arch(machine: str | None = None) -> bool:
     return (machine or os.uname().machine).lower() in _ARCHES
 
 
-def build_filter(machine: str | None = None) -> list[tuple[int, int, int, int]]:
-    """The program as (code, jt, jf, k) instructions, for this machine's architecture."""
+def build_filter(machine: str | None = None, template: bool = False) -> list[tuple[int, int, int, int]]:
+    """The program as (code, jt, jf, k) instructions, for this machine's architecture (`template`: the SnapStart
+    template's variant, see above)."""
     column, audit_arch = _ARCHES[(machine or os.uname().machine).lower()]
     # Jumps are relative and forward; targets are symbolic until the program's length is known.
     prog: list[tuple[int, object, object, int]] = [
@@ -134,9 +144,14 @@ def build_filter(machine: str | None = None) -> list[tuple[int, int, int, int]]:
     prog.append((_JEQ_K, 0, 2, _CLONE[column]))
     prog.append((_LD_W_ABS, 0, 0, _ARG0))  # clone's flags (low 32 bits on a little-endian machine)
     prog.append((_JSET_K, "eperm", "allow", CLONE_NS_FLAGS))
-    for numbers in BLOCKED.values():
+    unshare = BLOCKED["unshare"][column]
+    if template and unshare is not None:
+        prog.append((_JEQ_K, 0, 2, unshare))
+        prog.append((_LD_W_ABS, 0, 0, _ARG0))
+        prog.append((_JEQ_K, "allow", "eperm", RESTORE_NAMESPACES))
+    for name, numbers in BLOCKED.items():
         nr = numbers[column]
-        if nr is not None:
+        if nr is not None and not (template and name in ("unshare", "mount")):
             prog.append((_JEQ_K, "eperm", 0, nr))
     prog.append((_JEQ_K, "allow", "allow", 0))  # the rest is allowed: jump over the socket family check
     family = len(prog)
@@ -176,15 +191,15 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
 
-def program_bytes(machine: str | None = None) -> bytes:
+def program_bytes(machine: str | None = None, template: bool = False) -> bytes:
     """The program as the kernel reads it: struct sock_filter {u16 code; u8 jt; u8 jf; u32 k}[]."""
-    return b"".join(struct.pack("=HBBI", *insn) for insn in build_filter(machine))
+    return b"".join(struct.pack("=HBBI", *insn) for insn in build_filter(machine, template))
 
 
-def install(machine: str | None = None) -> None:
+def install(machine: str | None = None, template: bool = False) -> None:
     """Set no_new_privs and load the filter into the calling thread (inherited by every child); raises OSError."""
-    program = build_filter(machine)
-    raw = program_bytes(machine)
+    program = build_filter(machine, template)
+    raw = program_bytes(machine, template)
     buf = ctypes.create_string_buffer(raw, len(raw))
     fprog = _SockFprog(len(program), ctypes.cast(buf, ctypes.c_void_p).value)
     libc = ctypes.CDLL(None, use_errno=True)

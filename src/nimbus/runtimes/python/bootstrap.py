@@ -80,6 +80,7 @@ def run(codec, control_fd, task_root):
     init: it runs the before-snapshot hooks and then only forks restored instances (`serve_template`).
     """
     template = os.environ.pop("_NIMBUS_SNAPSHOT", "") == "1"
+    restore_seccomp = bytes.fromhex(os.environ.pop("_NIMBUS_RESTORE_SECCOMP", ""))
     loop = InvokeLoop(Channel(codec, control_fd))
     read_only = protect_task_root(task_root)
     sys.argv = [_THIS_FILE]
@@ -107,14 +108,15 @@ def run(codec, control_fd, task_root):
         loop.channel.send_error(codec.INIT_ERROR, error)
         os._exit(1)
     if template:
-        loop.channel = serve_template(loop.channel)  # returns only in a restored child, with its own channel
+        # returns only in a restored child, with its own channel (and sandbox: see snapstart.py)
+        loop.channel, isolated = serve_template(loop.channel, restore_seccomp)
         restored = time.monotonic()
         error = run_hooks("after_restore")
         if error is not None:
             log_error(error)
             loop.channel.send_error(codec.INIT_ERROR, error)
             os._exit(1)
-        loop.channel.send(codec.READY, header={"task_root_read_only": read_only, "restored": True,
+        loop.channel.send(codec.READY, header={"task_root_read_only": read_only, "restored": True, "isolated": isolated,
                                                "restore_ms": (time.monotonic() - restored) * 1000})
     else:
         loop.channel.send(codec.READY, header={"task_root_read_only": read_only})
