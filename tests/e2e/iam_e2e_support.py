@@ -52,24 +52,24 @@ def unique(request: pytest.FixtureRequest, prefix: str = "") -> str:
 
 def cleanup_role(iam: Any, name: str) -> None:
     """Remove a role and what it holds (a test's teardown)."""
-    try:
-        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=name, PolicyName=policy)
-        for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-            iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
-        iam.delete_role(RoleName=name)
-    except iam.exceptions.NoSuchEntityException:
-        pass
+    _cleanup(iam, "role", name)
 
 
 def cleanup_user(iam: Any, name: str) -> None:
+    """Remove a user and what it holds: access keys, policies."""
+    _cleanup(iam, "user", name)
+
+
+def _cleanup(iam: Any, kind: str, name: str) -> None:
+    member = {f"{kind.title()}Name": name}
     try:
-        for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
-            iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
-        for policy in iam.list_user_policies(UserName=name)["PolicyNames"]:
-            iam.delete_user_policy(UserName=name, PolicyName=policy)
-        for attached in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]:
-            iam.detach_user_policy(UserName=name, PolicyArn=attached["PolicyArn"])
-        iam.delete_user(UserName=name)
+        if kind == "user":
+            for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+                iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+        for policy in getattr(iam, f"list_{kind}_policies")(**member)["PolicyNames"]:
+            getattr(iam, f"delete_{kind}_policy")(**member, PolicyName=policy)
+        for attached in getattr(iam, f"list_attached_{kind}_policies")(**member)["AttachedPolicies"]:
+            getattr(iam, f"detach_{kind}_policy")(**member, PolicyArn=attached["PolicyArn"])
+        getattr(iam, f"delete_{kind}")(**member)
     except iam.exceptions.NoSuchEntityException:
         pass

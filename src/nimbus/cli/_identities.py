@@ -113,9 +113,22 @@ def _principals(principal: Any) -> list[str]:
     return [v for values in principal.values() for v in (values if isinstance(values, list) else [values])]
 
 
-def _strip(iam: Any, kind: str, name: str) -> None:
-    """Remove what IAM requires gone before a role or user is deleted: inline and attached policies."""
+def _delete(kind: str, name: str, endpoint_url: str, region: str | None) -> None:
+    """Delete a role or user (`kind`: Role, User) and, first, what IAM requires gone: a user's access keys, inline
+    and attached policies."""
     member = {f"{kind}Name": name}
+    with api_errors(endpoint_url):
+        iam = make_client("iam", endpoint_url, region)
+        if kind == "User":
+            for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+                iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+        _strip(iam, kind, member)
+        getattr(iam, f"delete_{kind.lower()}")(**member)
+    err.print(f"deleted {kind.lower()} {name}")
+
+
+def _strip(iam: Any, kind: str, member: dict[str, str]) -> None:
+    """Remove a role's or user's inline and attached policies."""
     for policy in getattr(iam, f"list_{kind.lower()}_policies")(**member)["PolicyNames"]:
         getattr(iam, f"delete_{kind.lower()}_policy")(**member, PolicyName=policy)
     for attached in getattr(iam, f"list_attached_{kind.lower()}_policies")(**member)["AttachedPolicies"]:
@@ -129,11 +142,7 @@ def role_delete(
     region: RegionOpt = None,
 ) -> None:
     """Delete a role, its inline policies and attachments first."""
-    with api_errors(endpoint_url):
-        iam = make_client("iam", endpoint_url, region)
-        _strip(iam, "Role", name)
-        iam.delete_role(RoleName=name)
-    err.print(f"deleted role {name}")
+    _delete("Role", name, endpoint_url, region)
 
 
 @user_app.command("create")
@@ -181,13 +190,7 @@ def user_delete(
     region: RegionOpt = None,
 ) -> None:
     """Delete a user, its access keys and policies first (its keys stop working at once)."""
-    with api_errors(endpoint_url):
-        iam = make_client("iam", endpoint_url, region)
-        for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
-            iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
-        _strip(iam, "User", name)
-        iam.delete_user(UserName=name)
-    err.print(f"deleted user {name}")
+    _delete("User", name, endpoint_url, region)
 
 
 def whoami(endpoint_url: EndpointOpt = DEFAULT_ENDPOINT, region: RegionOpt = None) -> None:
