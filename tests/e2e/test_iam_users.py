@@ -6,11 +6,13 @@ attached policies)."""
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import aws_cli, expect_error
+from e2e_support import aws_cli, expect_error, start_server
 from iam_e2e_support import ACCOUNT, allow, cleanup_user, sized, unique
 
 SQS_FULL = "arn:aws:iam::aws:policy/AmazonSQSFullAccess"
@@ -75,6 +77,8 @@ def test_a_users_key_signs_until_inactive_or_deleted(server: Any, iam: Any, user
     expect_error(sts.get_caller_identity, "InvalidClientTokenId", 403)
     iam.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Active")
     assert sts.get_caller_identity()["Arn"].endswith(f":user/{user}")
+    expect_error(iam.update_access_key, "ValidationError", 400, UserName=user, AccessKeyId=key["AccessKeyId"],
+                 Status="Expired")  # fmt: skip
     iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
     expect_error(sts.get_caller_identity, "InvalidClientTokenId", 403)
     lam = server.client("lambda", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
@@ -125,3 +129,43 @@ def test_get_user_without_a_name_is_the_caller(server: Any, iam: Any, user: str)
     iam.attach_user_policy(UserName=user, PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
     assert mine.get_user()["User"]["UserName"] == user
     expect_error(iam.create_access_key, "ValidationError", 400)  # the root key is the settings'
+
+
+def test_identities_survive_kill_9(tmp_path: Path) -> None:
+    """Roles, users, policies and keys an API call acknowledged survive `kill -9`; sessions do not (they live in
+    memory, as an instance's credentials die with it)."""
+    data = tmp_path / "data"
+    srv = start_server(data)
+    try:
+        iam = srv.client("iam")
+        iam.create_user(UserName="kept")
+        key = iam.create_access_key(UserName="kept")["AccessKey"]
+        iam.put_user_policy(UserName="kept", PolicyName="p", PolicyDocument=allow("sts:AssumeRole"))
+        policy = iam.create_policy(PolicyName="kept-p", PolicyDocument=allow())["Policy"]["Arn"]
+        iam.create_policy_version(PolicyArn=policy, PolicyDocument=allow("sqs:ReceiveMessage"), SetAsDefault=True)
+        iam.create_role(RoleName="kept-r", AssumeRolePolicyDocument=trust_user("kept"))
+        iam.attach_role_policy(RoleName="kept-r", PolicyArn=policy)
+        sts = srv.client("sts", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+        session = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/kept-r", RoleSessionName="s1")["Credentials"]
+    finally:
+        srv.stop(signal.SIGKILL)
+    srv = start_server(data)
+    try:
+        iam = srv.client("iam")
+        sts = srv.client("sts", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+        assert sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/kept"
+        assert iam.list_user_policies(UserName="kept")["PolicyNames"] == ["p"]
+        assert iam.get_policy(PolicyArn=policy)["Policy"]["DefaultVersionId"] == "v2"
+        attached = iam.list_attached_role_policies(RoleName="kept-r")["AttachedPolicies"]
+        assert [a["PolicyArn"] for a in attached] == [policy]
+        gone = srv.client("sts", access_key=session["AccessKeyId"], secret_key=session["SecretAccessKey"],
+                          aws_session_token=session["SessionToken"])  # fmt: skip
+        expect_error(gone.get_caller_identity, "InvalidClientTokenId", 403)
+        assert key["SecretAccessKey"].encode() not in (data / "nimbus.db").read_bytes()
+    finally:
+        srv.stop()
+
+
+def trust_user(name: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                       "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/{name}"}}]})  # fmt: skip

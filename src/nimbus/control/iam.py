@@ -28,7 +28,7 @@ from nimbus.control.iam_records import (
 )
 from nimbus.control.iam_store import ROLE, USER, IamStore
 from nimbus.control.managed_policies import ManagedPolicies
-from nimbus.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, NoSuchEntity
+from nimbus.errors import DeleteConflict, EntityAlreadyExists, IamValidation, LimitExceeded, NoSuchEntity
 
 INLINE_SIZE_MAX = {ROLE: 10240, USER: 2048}
 TRUST_POLICY_SIZE_MAX = 2048
@@ -254,6 +254,8 @@ class Iam:
 
     def set_key_status(self, access_key_id: str, status: str, user_name: str | None = None) -> None:
         key = self.key(access_key_id, user_name)
+        if status not in ("Active", "Inactive"):
+            raise IamValidation(f"Status {status} is not Active or Inactive: a key is made Active or Inactive.")
         self.store.set_key_status(access_key_id, status)
         key.status = status
         self._changed()
