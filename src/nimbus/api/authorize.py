@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
@@ -91,8 +91,7 @@ class Authorizer:
     def __init__(
         self,
         where: Where,
-        root_keys: Iterable[str],
-        keys: KeyRing | None = None,
+        keys: KeyRing,
         *,
         policies: Policies | None = None,
         registry: Registry | None = None,
@@ -100,10 +99,9 @@ class Authorizer:
         topics: Topics | None = None,
         secure_transport: bool = False,
     ) -> None:
-        """`root_keys`: the start-up key pair's id (allowed everything, asked nothing); `keys`: every other key
-        (None: there is none, every signed request is the root's)."""
+        """`keys`: whose identity policies a principal has (the root is asked nothing); the services: where the
+        resources' own policies and tags are (None: that kind has none)."""
         self.where = where
-        self.root_keys = frozenset(root_keys)
         self.keys = keys
         self.policies = policies
         self.registry = registry
@@ -180,8 +178,6 @@ class Authorizer:
         tags: Callable[[], Mapping[str, str]],
         source_ip: str,
     ) -> None:
-        if self.keys is None:  # no key ring: no policy
-            raise denial(who.arn, action, resource, Outcome.IMPLICIT)
         key = (who.access_key_id, self.keys.policy_version(), revision, action, resource)
         decision = self._cache.get(key)
         if decision is None:
@@ -243,11 +239,11 @@ class Authorizer:
             return {}
 
 
-def authorizer_for(services: Services, keys: KeyRing | None = None) -> Authorizer:
+def authorizer_for(services: Services, keys: KeyRing) -> Authorizer:
     """The server's authorizer over its services' resource policies (what server.run builds)."""
     settings = services.settings
     return Authorizer(
-        Where(settings.region, settings.account_id), settings.credentials, keys, policies=services.policies,
+        Where(settings.region, settings.account_id), keys, policies=services.policies,
         registry=services.registry, queues=services.queues, topics=services.topics,
         secure_transport=settings.http_scheme == "https",
     )  # fmt: skip
