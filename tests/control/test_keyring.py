@@ -141,3 +141,15 @@ def test_keys_and_roles_survive_a_restart(tmp_path: Path, clock: FakeClock) -> N
     assert again.get(key.access_key_id) == key.secret
     assert again.iam is not None
     assert again.iam.role("R").name == "r"
+
+
+def test_a_role_made_again_under_its_name_does_not_empower_old_sessions(tmp_path: Path, clock: FakeClock) -> None:
+    ring = open_ring(tmp_path, clock)
+    assert ring.iam is not None
+    role = ring.iam.create_role("worker", LAMBDA_TRUST)
+    old = ring.mint_session(role.arn, "s", 3600)
+    ring.iam.delete_role("worker")
+    again = ring.iam.create_role("worker", LAMBDA_TRUST)
+    ring.iam.put_inline("role", "worker", "p", allow("sqs:SendMessage"))
+    assert ring.identity_policies(old) == []
+    assert len(ring.identity_policies(ring.mint_session(again.arn, "s", 3600))) == 1

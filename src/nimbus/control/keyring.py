@@ -92,15 +92,19 @@ class KeyRing:
     def identity_policies(self, principal: Principal) -> list[PolicyDocument]:
         if principal.kind == ROOT or self.iam is None:
             return []
-        cache_key = (principal.kind, principal.arn if principal.kind == USER else principal.role_arn)
+        # a user's id, or a session's role id (its UserId is `<role id>:<session name>`): one entry per entity
+        cache_key = (principal.kind, principal.user_id.partition(":")[0])
         found = self._policies.get(cache_key)
         if found is None:
             owner: Role | User | None
+            # by id as well as name: a user or role deleted and made again under the same name is another entity,
+            # whose policies a key or session of the old one does not get (as on AWS)
             if principal.kind == USER:
                 user = self.iam.users.get(principal.name.lower())
-                owner = user if user is not None and user.arn == principal.arn else None
+                owner = user if user is not None and user.user_id == principal.user_id else None
             else:
-                owner = self.iam.role_by_arn(principal.role_arn)
+                role = self.iam.role_by_arn(principal.role_arn)
+                owner = role if role is not None and principal.user_id.startswith(role.role_id + ":") else None
             found = [] if owner is None else [documents.parse(d) for d in self.iam.policy_documents(owner)]
             self._policies[cache_key] = found
         return found
