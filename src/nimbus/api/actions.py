@@ -88,6 +88,8 @@ def lambda_call(
         role = body.get("Role") if operation in _PASSES_ROLE else None
         return Call(action, (arn,), FUNCTION, name, qualifier, {"lambda:functionarn": base},
                     role if isinstance(role, str) else "")  # fmt: skip
+    if operation == "ListLayers" and query.get("find") == ["LayerVersion"]:  # GetLayerVersionByArn
+        return Call("lambda:GetLayerVersion", (query.get("Arn", ["*"])[0],))
     if "LayerName" in params:
         layer = where.arn("lambda", f"layer:{params['LayerName']}")
         version = params.get("VersionNumber")
