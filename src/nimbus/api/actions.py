@@ -36,6 +36,8 @@ class Call:
     context: Mapping[str, str] = field(default_factory=dict)
     #: a role the call hands to Lambda (CreateFunction's and UpdateFunctionConfiguration's Role): `iam:PassRole`
     pass_role: str = ""
+    #: an IAM call on the caller's own user (GetUser, CreateAccessKey, ... without UserName): its ARN is the resource
+    own_user: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,9 @@ def sns_call(where: Where, operation: str, fields: Mapping[str, str]) -> Call:
 
 
 _IAM_LISTS = {"ListUsers": "user/", "ListRoles": "role/", "ListPolicies": "policy/"}
+#: the operations that act on the caller's own user when no UserName is given
+_IAM_SELF = frozenset({"GetUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey",
+                       "GetAccessKeyLastUsed"})  # fmt: skip
 
 
 def iam_call(where: Where, operation: str, fields: Mapping[str, str]) -> Call:
@@ -254,7 +259,7 @@ def iam_call(where: Where, operation: str, fields: Mapping[str, str]) -> Call:
         return Call(action, (iam + "user/" + fields["UserName"],))
     if operation == "CreatePolicy" and fields.get("PolicyName"):
         return Call(action, (iam + "policy/" + fields["PolicyName"],))
-    return Call(action)
+    return Call(action, own_user=operation in _IAM_SELF)
 
 
 def form_call(where: Where, service: str, operation: str, fields: Mapping[str, str]) -> Call | None:

@@ -153,7 +153,8 @@ class Authorizer:
         if who is None or who.kind == ROOT or call is None:
             return
         policy, revision, tags = await self._resource_policy(call)
-        for resource in call.resources:
+        resources = (who.arn,) if call.own_user and who.kind == USER else call.resources
+        for resource in resources:
             self._check(who, call, call.action, resource, policy, revision, tags, source_ip)
         if call.pass_role:
             self._check(who, call, "iam:PassRole", call.pass_role, None, "", dict, source_ip)
