@@ -351,7 +351,8 @@ def test_users_are_authorized_on_iam_too(authz: Any) -> None:
         "AccessDenied", 403, implicit("invoker", "iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/intruder"))
     # a user's own keys are the resource `user/${aws:username}` of a self-service policy
     srv, _ = authz
-    own = {"Effect": "Allow", "Action": "iam:ListAccessKeys", "Resource": f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"}
+    own = {"Effect": "Allow", "Action": "iam:ListAccessKeys",
+           "Resource": f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"}  # fmt: skip
     srv.client("iam").put_user_policy(UserName="invoker", PolicyName="own-keys", PolicyDocument=_doc(own))
     assert [k["UserName"] for k in iam.list_access_keys()["AccessKeyMetadata"]] == ["invoker"]
     assert denied(iam.list_access_keys, UserName="limited")[:2] == ("AccessDenied", 403)
