@@ -61,6 +61,7 @@ from nimbus.control.provisioned import ProvisionedConfigs
 from nimbus.control.registry import Registry
 from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import Versions
+from nimbus.deploy.stacks import Stacks
 from nimbus.deploy.stacks_api import open_stacks
 from nimbus.deploy.state import StackStore
 from nimbus.errors import ResourceNotFound
@@ -115,13 +116,15 @@ def _configure_logging(level: str) -> None:
     )
 
 
-async def _deploy(registry: Registry, deploy_dir: Path) -> list[str]:
+async def _deploy(registry: Registry, stacks: Stacks, deploy_dir: Path) -> list[str]:
     """Deploy each example of `deploy_dir` that is missing or changed since Nimbus last deployed it (never over a
-    user's edits: `deploy/sync.py`), so `make run` starts with them ready; the names of those on the server."""
+    user's edits: `deploy/sync.py`), and each subfolder holding a template.yaml as a stack of its name (through
+    the stack engine), so `make run` starts with them ready; the names of those on the server."""
     from nimbus.deploy.sync import STATE_FILE, deploy_examples
 
     outcomes = await deploy_examples(registry, deploy_dir, registry.settings.data_dir / STATE_FILE)
-    return [outcome.name for outcome in outcomes if outcome.action != "skipped"]
+    names = [outcome.name for outcome in outcomes if outcome.action != "skipped"]
+    return names + [f"{name} (stack)" for name in await stacks.deploy_folders(deploy_dir)]
 
 
 def _banner(settings: Settings, port: int, deployed: list[str], metrics_port: int | None = None) -> str:
@@ -382,7 +385,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         metrics_port = None
         if metrics is not None and settings.metrics_port is not None:
             metrics_port = await metrics.start(settings.metrics_host, settings.metrics_port)
-        deployed = await _deploy(registry, deploy_dir) if deploy_dir else []
+        deployed = await _deploy(registry, stacks, deploy_dir) if deploy_dir else []
         manager.prewarm({str(registry.get(name).config.get("Runtime", "")) for name in registry.names()})
         print(_banner(settings, port, deployed, metrics_port), flush=True)
         if settings.ready_file:

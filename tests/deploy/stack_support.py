@@ -9,6 +9,7 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,14 @@ def wait_stack(server: Server, name: str, timeout: float = 90) -> dict[str, Any]
         if time.monotonic() > deadline:
             raise AssertionError(f"stack {name} still {body['StackStatus']} after {timeout} s")
         time.sleep(0.1)
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30) -> Any:
+    """`check()` polled until truthy or `timeout` seconds passed; its last value."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return value
 
 
 def physical_ids(stack: dict[str, Any]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt, fail, out
 from nimbus.cli._stacks import StackClient, follow, print_outputs
-from nimbus.deploy.package import Refused, find_template, prepare, read_samconfig, split_overrides
+from nimbus.deploy.package import Refused, find_template, package, read_samconfig, split_overrides, transformed
 from nimbus.deploy.template import TEMPLATE_MAX, dumps
 
 
@@ -46,7 +46,13 @@ def deploy(
             fail(f"unexpected argument {extra[0]!r} (parameter overrides follow --parameter-overrides)", code=2)
         given = config.parameter_overrides | split_overrides([*(parameter_overrides or []), *extra])
         client = StackClient(endpoint_url, region)
-        packaged = prepare(path, client.region, given)
+        packaged = package(path, given, skip_unsupported)
+        question = {"SourceHash": packaged.source, "Parameters": given, "DryRun": True}
+        asked = client.post_json(f"/_nimbus/stacks/{name}", question)
+        if asked.get("NoChanges"):  # the same files and parameters as the last deploy: no transform needed
+            out.print(f"No changes to deploy. Stack {name} is up to date")
+            return
+        packaged = transformed(packaged, client.region, given)
     except Refused as exc:
         fail(exc.message)
     text = dumps(packaged.template)
@@ -55,7 +61,8 @@ def deploy(
     for digest, data in packaged.zips.items():  # each zip once: the server keeps them by hash
         if client.call("GET", f"/_nimbus/stack-code/{digest}", missing_ok=True) is None:
             client.call("PUT", f"/_nimbus/stack-code/{digest}", data)
-    body = {"Template": packaged.template, "Parameters": given, "SkipUnsupported": skip_unsupported}
+    body = {"Template": packaged.template, "Parameters": given, "SkipUnsupported": skip_unsupported,
+            "SourceHash": packaged.source}  # fmt: skip
     preview = client.post_json(f"/_nimbus/stacks/{name}", body | {"DryRun": True})
     if preview.get("NoChanges"):
         out.print(f"No changes to deploy. Stack {name} is up to date")

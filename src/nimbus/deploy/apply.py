@@ -134,6 +134,7 @@ class Applier:
             committed.append(row)
         assert stack.pending is not None
         stack.template, stack.parameters = stack.pending["Template"], stack.pending["Parameters"]
+        stack.source = stack.pending.get("Source", "")
         stack.pending, stack.outputs, stack.reason = None, outputs, ""
         stack.no_echo, stack.skipped = sorted(plan.parameters.no_echo), plan.skipped
         stack.resolved = dict(plan.parameters.values)

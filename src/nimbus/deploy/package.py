@@ -17,7 +17,7 @@ from typing import Any
 
 from nimbus.deploy.code import CODE_BUCKET
 from nimbus.deploy.examples import zip_folder
-from nimbus.deploy.template import is_sam, load_template
+from nimbus.deploy.template import dumps, is_sam, load_template
 from nimbus.errors import ValidationError
 
 #: what every refusal here raises (the CLI catches it by this name: it does not import the server's errors)
@@ -36,10 +36,13 @@ _CODE_PROPS = {
 
 @dataclass
 class Packaged:
-    """A template ready for the server: CloudFormation (transformed), and the zips it names by sha256."""
+    """A template ready for the server: CloudFormation (transformed), and the zips it names by sha256.
+    `source` identifies what the user deployed (the packaged template before the transform, and the parameters):
+    the same source as the stack's last deploy needs no transform to be known unchanged."""
 
     template: dict[str, Any]
     zips: dict[str, bytes] = field(default_factory=dict)
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,10 +153,21 @@ def transform(doc: dict[str, Any], region: str, parameters: dict[str, str]) -> d
     return out
 
 
-def prepare(path: Path, region: str, parameters: dict[str, str]) -> Packaged:
-    """Read, package and transform one template file."""
+def package(path: Path, parameters: dict[str, str], skip_unsupported: bool = False) -> Packaged:
+    """Read one template file and package its code (no transform yet: `transformed` does it)."""
     doc = load_template(path.read_bytes(), str(path))
     zips = package_code(doc, path.parent)
-    if is_sam(doc):
-        doc = transform(doc, region, parameters)
-    return Packaged(doc, zips)
+    source = hashlib.sha256(dumps([doc, parameters, skip_unsupported]).encode()).hexdigest()
+    return Packaged(doc, zips, source)
+
+
+def transformed(packaged: Packaged, region: str, parameters: dict[str, str]) -> Packaged:
+    """The packaged template with the SAM transform applied (when it asks for it)."""
+    if is_sam(packaged.template):
+        return Packaged(transform(packaged.template, region, parameters), packaged.zips, packaged.source)
+    return packaged
+
+
+def prepare(path: Path, region: str, parameters: dict[str, str]) -> Packaged:
+    """Read, package and transform one template file."""
+    return transformed(package(path, parameters), region, parameters)

@@ -14,17 +14,19 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from nimbus.api.services import Services
 from nimbus.deploy.apply import Applier
+from nimbus.deploy.package import package, transformed
 from nimbus.deploy.plan import SKIP, UNCHANGED, Plan, Record, StackInfo, make_plan
 from nimbus.deploy.provider import Provider
 from nimbus.deploy.state import Stack, StackStore
 from nimbus.deploy.template import check_shape
-from nimbus.errors import ValidationError
+from nimbus.errors import NimbusError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +171,14 @@ class Stacks:
             raise ValidationError(f"Stack:{stack.stack_id if stack else name} is in {status} state and can not "
                                   f"be {verb}.")  # fmt: skip
 
+    def unchanged(self, name: str, source: str) -> bool:
+        """Whether `source` is what the stack last deployed with success (nothing to transform, plan or apply)."""
+        stack = self.store.get(name)
+        done = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+        return bool(source) and stack is not None and stack.status in done and stack.source == source
+
     async def deploy(self, name: str, template: Any, parameters: Mapping[str, str],
-                     skip_unsupported: bool = False) -> dict[str, Any]:  # fmt: skip
+                     skip_unsupported: bool = False, source: str = "") -> dict[str, Any]:  # fmt: skip
         """Plan and, unless nothing changes, start applying; the plan's changes either way."""
         check_name(name)
         stack = self.store.get(name)
@@ -185,6 +193,9 @@ class Stacks:
                 raise ValidationError(f"Stack:{stack.stack_id} is in {stack.status} state: {stack.reason}")
         plan, preview = self.preview(name, template, parameters, skip_unsupported)
         if preview["NoChanges"]:
+            if stack is not None and source and stack.source != source:  # the same template from other files
+                stack.source = source
+                self.store.put(stack)
             return preview
         if stack is None or stack.status in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE"):  # nothing of it exists
             self.store.remove(name)
@@ -192,11 +203,42 @@ class Stacks:
         else:
             stack.status = "UPDATE_IN_PROGRESS"
         stack.reason = "User Initiated"
-        stack.pending = {"Template": template, "Parameters": dict(parameters), "SkipUnsupported": skip_unsupported}
+        stack.pending = {"Template": template, "Parameters": dict(parameters), "SkipUnsupported": skip_unsupported,
+                         "Source": source}  # fmt: skip
         self.store.put(stack)
         self.store.event(stack, name, "AWS::CloudFormation::Stack", stack.status, stack.reason, stack.stack_id)
         self._run(name, self._deploy(stack, plan))
         return preview | {"StackId": stack.stack_id}
+
+    async def deploy_folder(self, folder: Path, name: str) -> str:
+        """`nimbus serve --deploy DIR` (`make run`): a folder's template.yaml deployed as `nimbus deploy` would,
+        and waited for; the stack's status (UNCHANGED when it was deployed from the same files already)."""
+        region = self.services.settings.region
+        packaged = await asyncio.to_thread(package, folder / "template.yaml", {})
+        for data in packaged.zips.values():
+            await asyncio.to_thread(self.services.codes.put, data)
+        if self.unchanged(name, packaged.source):
+            return "UNCHANGED"
+        packaged = await asyncio.to_thread(transformed, packaged, region, {})
+        await self.deploy(name, packaged.template, {}, source=packaged.source)
+        await self.wait_idle(name)
+        stack = self.get(name)
+        return f"{stack.status} {stack.reason}".strip()
+
+    async def deploy_folders(self, root: Path) -> list[str]:
+        """Each subfolder of `root` holding a template.yaml, deployed as a stack of its name; the names deployed.
+        A refused template is logged, and the others go on (the server starts anyway)."""
+        folders = await asyncio.to_thread(lambda: sorted(p for p in root.iterdir() if (p / "template.yaml").is_file()))
+        names = []
+        for folder in folders:
+            try:
+                status = await self.deploy_folder(folder, folder.name)
+            except NimbusError as exc:
+                log.error("stack %s from %s not deployed: %s", folder.name, folder, exc.message)
+                continue
+            log.info("stack %s from %s: %s", folder.name, folder, status)
+            names.append(folder.name)
+        return names
 
     async def _deploy(self, stack: Stack, plan: Plan) -> None:
         await self.applier.deploy(stack, plan, self._known_code)

@@ -107,15 +107,22 @@ class StacksApi:
 
     async def deploy(self, req: Request) -> Response:
         body = req.json()
+        name = req.params["StackName"]
+        source = body.get("SourceHash") or ""
+        if not isinstance(source, str):
+            raise ValidationError("SourceHash is a string")
+        if "Template" not in body:  # the CLI's first question: is this what the stack has?
+            if self.stacks.unchanged(name, source):
+                return Response.json({"NoChanges": True, "Changes": []})
+            return Response.json({"NoChanges": False, "TemplateNeeded": True})
         template = body.get("Template")
         parameters = body.get("Parameters") or {}
         if not isinstance(parameters, dict) or not all(isinstance(v, str) for v in parameters.values()):
             raise ValidationError("Parameters is a mapping of names to string values")
         skip = bool(body.get("SkipUnsupported"))
-        name = req.params["StackName"]
         if body.get("DryRun"):
             return Response.json(self.stacks.preview(name, template, parameters, skip)[1])
-        return Response.json(await self.stacks.deploy(name, template, parameters, skip))
+        return Response.json(await self.stacks.deploy(name, template, parameters, skip, source))
 
     async def delete(self, req: Request) -> Response:
         return Response.json(self.stacks.delete(req.params["StackName"]))
