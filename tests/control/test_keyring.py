@@ -153,3 +153,16 @@ def test_a_role_made_again_under_its_name_does_not_empower_old_sessions(tmp_path
     ring.iam.put_inline("role", "worker", "p", allow("sqs:SendMessage"))
     assert ring.identity_policies(old) == []
     assert len(ring.identity_policies(ring.mint_session(again.arn, "s", 3600))) == 1
+
+
+def test_secrets_and_tokens_stay_out_of_reprs(tmp_path: Path, clock: FakeClock) -> None:
+    ring = open_ring(tmp_path, clock)
+    assert ring.iam is not None
+    ring.iam.create_user("ci")
+    key = ring.iam.create_key("ci")
+    session = ring.mint_session(f"arn:aws:iam::{ACCOUNT}:role/r", "s", 900)
+    shown = repr(ring.principal(key.access_key_id)) + repr(key) + repr(session)
+    assert key.secret not in shown
+    assert session.secret not in shown
+    assert session.session_token not in shown
+    assert key.access_key_id in shown

@@ -14,7 +14,7 @@ changes, so that decisions can be cached per (access key, policy version) and th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 ROOT: Literal["root"] = "root"
@@ -31,7 +31,8 @@ class Principal:
     """One access key and whom it stands for."""
 
     access_key_id: str
-    secret: str
+    #: never in a repr (a Principal may be logged): neither is the session token
+    secret: str = field(repr=False)
     kind: PrincipalKind
     #: the caller's ARN as GetCallerIdentity gives it: `arn:aws:iam::<acct>:root`, `arn:aws:iam::<acct>:user/<n>`,
     #: `arn:aws:sts::<acct>:assumed-role/<role>/<session>`
@@ -44,7 +45,7 @@ class Principal:
     #: the role's ARN for an assumed role (`arn:aws:iam::<acct>:role/<path><name>`), "" otherwise
     role_arn: str = ""
     #: what a request signed with a session key must carry as X-Amz-Security-Token ("" for long-term keys)
-    session_token: str = ""
+    session_token: str = field(default="", repr=False)
     #: epoch seconds after which the key is refused (0: never)
     expires_at: float = 0.0
     #: for a function instance's session: the function's ARN (the `lambda:SourceFunctionArn` condition key)
