@@ -52,14 +52,21 @@ def _reason(status: int) -> bytes:
         return b"Unknown"
 
 
+#: status code -> its rendered status line, made on first use (an HTTPStatus lookup per response costs more)
+_STATUS_LINES: dict[int, bytes] = {}
+
+
 def render(resp: Response, keep_alive: bool) -> bytes:
-    head = [b"HTTP/1.1 %d %s\r\n" % (resp.status, _reason(resp.status))]
-    head += [b"%s: %s\r\n" % (k, v) for k, v in resp.headers]
+    status = resp.status
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))
+    head = b"".join([b"%s: %s\r\n" % kv for kv in resp.headers])
+    body = resp.body
     if resp.stream is not None:  # a body that ends when the connection does
-        return b"".join(head) + b"connection: close\r\n\r\n" + resp.body
-    head.append(b"content-length: %d\r\n" % len(resp.body))
-    head.append(b"connection: keep-alive\r\n\r\n" if keep_alive else b"connection: close\r\n\r\n")
-    return b"".join(head) + resp.body
+        return b"%s%sconnection: close\r\n\r\n%s" % (line, head, body)
+    end_ = b"connection: keep-alive\r\n\r\n" if keep_alive else b"connection: close\r\n\r\n"
+    return b"%s%scontent-length: %d\r\n%s%s" % (line, head, len(body), end_, body)
 
 
 def text_response(status: int, message: bytes) -> Response:

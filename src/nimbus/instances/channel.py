@@ -87,6 +87,10 @@ class ControlChannel:
                     log.warning("instance %s sent an unexpected %r frame; killing it", self._name, frame.kind)
                     self.fail_pending(frames.FrameError(f"unexpected frame {frame.kind!r}"))
                     self._handle.kill()
+            if len(data) < _RECV_CHUNK:
+                # a short read took all the socket held: asking again would only raise EAGAIN (a syscall and an
+                # exception per invoke); what comes later, EOF included, wakes the reader again
+                return
 
     def close(self) -> None:
         """Stop reading (idempotent); the socket itself belongs to the handle."""

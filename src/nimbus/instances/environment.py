@@ -8,7 +8,7 @@ runtime sets it from the INVOKE frame's trace header, made here (`trace_header`)
 from __future__ import annotations
 
 import functools
-import secrets
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -136,7 +136,8 @@ def trace_header(mode: str, now: float | None = None) -> str:
     plus 96 random bits), the segment it runs under, and whether it is sampled (TracingConfig Active)."""
     epoch = int(time.time() if now is None else now)
     sampled = 1 if mode == "Active" else 0
-    return f"Root=1-{epoch:08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled={sampled}"
+    bits = os.urandom(20).hex()  # one read for the root's 96 random bits and the parent's 64
+    return f"Root=1-{epoch:08x}-{bits[:24]};Parent={bits[24:]};Sampled={sampled}"
 
 
 def node_path(runtime: ResolvedRuntime) -> str:

@@ -173,7 +173,14 @@ class Instance:
         error_type: str | None = None
         memory = 0
         try:
-            await self._loop.sock_sendall(self.handle.control, frames.encode(frames.INVOKE, header, request.payload))
+            data = frames.encode(frames.INVOKE, header, request.payload)
+            sock = self.handle.control
+            try:  # the usual frame fits the socket's buffer: one send, no coroutine
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            if sent < len(data):
+                await self._loop.sock_sendall(sock, memoryview(data)[sent:])
             frame = await self._channel.next_frame(max(0.0, deadline_s - time.time()), poll)
             if others_waiting is not None:
                 self._runtime_polls_until = time.monotonic() + RUNTIME_SPIN_US / 1e6

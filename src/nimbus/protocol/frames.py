@@ -56,12 +56,15 @@ class Frame(NamedTuple):
     body: bytes
 
 
+#: one compact encoder for every frame: json.dumps with any non-default argument builds a new JSONEncoder per call
+_encode_header = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+_decode_header = json.JSONDecoder().decode
+
+
 def encode(kind: str, header: dict[str, Any] | None = None, body: bytes = b"") -> bytes:
     """One frame as bytes, ready to write."""
-    fields: dict[str, Any] = {"kind": kind}
-    if header:
-        fields.update(header)
-    head = json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    fields: dict[str, Any] = {"kind": kind, **header} if header else {"kind": kind}
+    head = _encode_header(fields).encode("ascii")
     if len(head) > MAX_HEADER_BYTES:
         raise FrameError(f"frame header of {len(head)} bytes exceeds {MAX_HEADER_BYTES}")
     return PREFIX.pack(len(head), len(body)) + head + body
@@ -177,7 +180,7 @@ class FrameDecoder:
 
 def _frame(head: bytes, body: bytes) -> Frame:
     try:
-        header = json.loads(head.decode("utf-8"))
+        header = _decode_header(head.decode("utf-8"))
     except ValueError as exc:
         raise FrameError(f"frame header is not JSON: {exc}") from None
     if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
