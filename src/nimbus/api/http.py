@@ -48,7 +48,7 @@ class Request:
         return values[0] if values else default
 
     def query_params(self) -> dict[str, list[str]]:
-        return parse_qs(self.query, keep_blank_values=True)
+        return parse_qs(self.query, keep_blank_values=True) if self.query else {}
 
     def query_one(self, name: str) -> str | None:
         values = self.query_params().get(name)

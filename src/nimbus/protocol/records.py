@@ -56,7 +56,9 @@ class FunctionSpec:
         return f"{self.arn}:{self.version}"
 
 
-@dataclass(frozen=True)
+# InvokeRequest and InvokeResult are made once per invocation: not frozen, since a frozen dataclass's __init__ sets
+# each field through object.__setattr__ (4x the cost of a plain one, measured); nothing mutates them after creation
+@dataclass(slots=True)
 class InvokeRequest:
     request_id: str
     payload: bytes  # raw JSON bytes, validated by the API layer, never re-encoded
@@ -69,7 +71,7 @@ class InvokeRequest:
     interactive: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InvokeResult:
     payload: bytes  # the function's JSON result, or Lambda's error JSON when function_error is set
     function_error: str | None = None  # "Unhandled" when the function (or its runtime) failed
