@@ -199,7 +199,8 @@ def throughput(name: str, tmp: Path, signer: Presigner, bodies: Bodies, port: in
     if wraps and name == "nimbus":
         print(f"  warning: nimbus: wrk ran out of fresh requests {wraps} times: some were replayed")
     per = max(done, 1) / 1e6
-    return {"rps": rate, "cpu_front": (cpu_after[0] - cpu_before[0]) / per, "cpu_tree": (cpu_after[1] - cpu_before[1]) / per}
+    front, tree = (cpu_after[0] - cpu_before[0]) / per, (cpu_after[1] - cpu_before[1]) / per
+    return {"rps": rate, "cpu_front": front, "cpu_tree": tree}
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -273,9 +274,12 @@ def report(rows: list[dict[str, dict[str, float]]]) -> None:
     p50 = ratios("p50", "nimbus", "relay")
     rps = ratios("rps", "nimbus", "relay")
     cpu = ratios("cpu_front", "nimbus", "relay")
-    each = lambda values: ", ".join(f"{v:.2f}" for v in values)  # noqa: E731
-    print(f"nimbus p50      {median(p50):5.2f}x relay (rounds {each(p50)}; {verdict(median(p50), P50_TARGET, P50_GOAL, True)})")
-    print(f"nimbus req/s    {median(rps):5.2f}x relay (rounds {each(rps)}; {verdict(median(rps), RPS_TARGET, RPS_GOAL, False)})")
+    for label, values, judged in (
+        ("p50  ", p50, verdict(median(p50), P50_TARGET, P50_GOAL, True)),
+        ("req/s", rps, verdict(median(rps), RPS_TARGET, RPS_GOAL, False)),
+    ):
+        rounds = ", ".join(f"{v:.2f}" for v in values)
+        print(f"nimbus {label}    {median(values):5.2f}x relay (rounds {rounds}; {judged})")
     print(f"nimbus CPU      {median(cpu):5.2f}x the relay front end's per request "
           f"({median([row['nimbus']['cpu_front'] for row in rows]):.0f} µs vs "
           f"{median([row['relay']['cpu_front'] for row in rows]):.0f} µs)")  # fmt: skip

@@ -116,9 +116,10 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Admitted:
-    """What `admit` established for `handle`: no second route match, no second scope check."""
+    """What `admit` established for `handle`: no second route match, no second scope check. Made once per request
+    and never changed: not frozen, as a frozen dataclass's __init__ costs 4x (object.__setattr__ per field)."""
 
     raw_path: str
     query: str

@@ -22,15 +22,23 @@ class Pool:
         self.launching = 0
         #: set when the function changed: no instance of this pool serves another request
         self.retired = False
+        #: a provisioned instance has been idle here: only then does take_idle look for one (the warm path's scan)
+        self._had_provisioned = False
 
     def __len__(self) -> int:
         return len(self.idle) + len(self.busy) + len(self.starting) + self.launching
 
     def take_idle(self) -> Instance | None:
         """The warmest idle instance (provisioned ones first), now BUSY; None when there is none."""
-        while self.idle and not self.retired:
-            index = next((n for n in range(len(self.idle) - 1, -1, -1) if self.idle[n].provisioned), -1)
-            instance = self.idle.pop(index)
+        idle = self.idle
+        while idle and not self.retired:
+            index = -1
+            if self._had_provisioned:
+                for n in range(len(idle) - 1, -1, -1):
+                    if idle[n].provisioned:
+                        index = n
+                        break
+            instance = idle.pop(index)
             if instance.state is InstanceState.IDLE:
                 instance.lifecycle.change_state(InstanceState.BUSY)
                 self.busy.add(instance)
@@ -50,6 +58,7 @@ class Pool:
         """An instance started ahead of demand (provisioned) finished init: it waits in the idle list."""
         self.starting.discard(instance)
         instance.idle_since = now
+        self._had_provisioned |= instance.provisioned
         self.idle.append(instance)
 
     def release(self, instance: Instance, now: float) -> bool:
@@ -62,6 +71,7 @@ class Pool:
             return False
         instance.lifecycle.change_state(InstanceState.IDLE)
         instance.idle_since = now
+        self._had_provisioned |= instance.provisioned
         self.idle.append(instance)
         return True
 

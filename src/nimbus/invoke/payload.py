@@ -15,6 +15,7 @@ from nimbus.control.validation import INVOKE_PAYLOAD_MAX
 from nimbus.errors import InvalidRequestContent, RequestTooLarge
 
 CLIENT_CONTEXT_MAX = 3583
+_parse = json.JSONDecoder().decode
 EMPTY_PAYLOAD = b"{}"
 
 
@@ -27,7 +28,10 @@ def check_payload(payload: bytes) -> bytes:
     if not payload.strip():
         return EMPTY_PAYLOAD
     try:
-        json.loads(payload)
+        try:  # UTF-8, the usual case, parsed straight (json.loads on bytes first guesses the encoding)
+            _parse(payload.decode("utf-8"))
+        except ValueError:  # other encodings json.loads accepts, and its own words for what is wrong
+            json.loads(payload)
     except RecursionError:  # nested past the parser's recursion limit: not a ValueError
         raise InvalidRequestContent(
             "Could not parse request body into json: the document is nested too deeply"
