@@ -98,9 +98,13 @@ def _decimal_default(obj):
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
+#: one encoder for every result: json.dumps with any non-default argument builds a new JSONEncoder per call
+_encode_result = json.JSONEncoder(default=_decimal_default, ensure_ascii=False).encode
+
+
 def to_json(obj):
     """The handler's return value as the result body (Decimals as numbers, as awslambdaric marshals them)."""
-    return json.dumps(obj, default=_decimal_default, ensure_ascii=False).encode("utf-8")
+    return _encode_result(obj).encode("utf-8")
 
 
 def out_of_memory():
