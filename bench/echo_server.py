@@ -12,6 +12,23 @@ import sys
 _HEADER_END = b"\r\n\r\n"
 
 
+def take_request(buffer: bytes) -> tuple[bytes, bytes] | None:
+    """The body of the first complete request in `buffer` and the bytes after it, or None while it is incomplete
+    (the hand-written parsing the relay baseline shares)."""
+    end = buffer.find(_HEADER_END)
+    if end < 0:
+        return None
+    length = 0
+    for line in buffer[:end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    total = end + len(_HEADER_END) + length
+    if len(buffer) < total:
+        return None
+    return buffer[end + len(_HEADER_END) : total], buffer[total:]
+
+
 class EchoProtocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.buffer = b""
@@ -23,20 +40,8 @@ class EchoProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while True:  # answer every complete request in the buffer (pipelining-safe)
-            end = self.buffer.find(_HEADER_END)
-            if end < 0:
-                return
-            length = 0
-            for line in self.buffer[:end].split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            total = end + len(_HEADER_END) + length
-            if len(self.buffer) < total:
-                return
-            body = self.buffer[end + len(_HEADER_END) : total]
-            self.buffer = self.buffer[total:]
+        while (request := take_request(self.buffer)) is not None:  # every complete request (pipelining-safe)
+            body, self.buffer = request
             assert self.transport is not None
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections import deque
 
-_HEADER_END = b"\r\n\r\n"
+from echo_server import take_request
 
 #: the worker: a blocking loop over its socket end (its number is argv[1]), reading one length-prefixed message and
 #: sending it back
@@ -116,20 +116,9 @@ class RelayProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while True:  # every complete request in the buffer, exactly as echo_server.py parses them
-            end = self.buffer.find(_HEADER_END)
-            if end < 0:
-                break
-            length = 0
-            for line in self.buffer[:end].split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            total = end + len(_HEADER_END) + length
-            if len(self.buffer) < total:
-                break
-            self.waiting.append(self.buffer[end + len(_HEADER_END) : total])
-            self.buffer = self.buffer[total:]
+        while (request := take_request(self.buffer)) is not None:  # parsed exactly as echo_server.py parses them
+            body, self.buffer = request
+            self.waiting.append(body)
         self._next()
 
     def _next(self) -> None:
