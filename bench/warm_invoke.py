@@ -188,8 +188,8 @@ def throughput(name: str, tmp: Path, signer: Presigner, bodies: Bodies, port: in
     """A 1 s warm-up run, then the measured one with requests never sent before, sized from the warm-up's rate."""
     write_requests(tmp, signer, bodies.take(max(2000, int(expected))), threads)
     warm_rate, _, _, _ = wrk(tmp, port, args.connections, 1.0, threads)
-    # enough fresh requests for 1.5x the warm-up's rate (the baselines, which cache nothing, may start over)
-    count = int(max(warm_rate, 1000) * args.seconds * 1.5) if name == "nimbus" else min(200_000, int(warm_rate * 2))
+    # enough fresh requests for 2.5x the warm-up's rate (the baselines, which cache nothing, may start over)
+    count = int(max(warm_rate, 4000) * args.seconds * 2.5) if name == "nimbus" else min(200_000, int(warm_rate * 2))
     write_requests(tmp, signer, bodies.take(count), threads)
     cpu_before = cpu_seconds(pid)
     rate, errors, done, wraps = wrk(tmp, port, args.connections, args.seconds, threads)
