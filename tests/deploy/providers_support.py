@@ -6,6 +6,8 @@ the way the engine does, keeping each resource's last properties and its physica
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -48,6 +50,14 @@ ROLE = "arn:aws:iam::000000000000:role/r"
 INLINE: dict[str, Any] = {"Runtime": "python3.12", "Handler": "index.handler", "Role": ROLE,
                           "Code": {"ZipFile": "def handler(e, c):\n    return e\n"}}  # fmt: skip
 STACK_ID = "arn:aws:cloudformation:us-east-1:000000000000:stack/app/8f7c2c20-0000-0000-0000-000000000001"
+
+
+def zip_of(name: str, text: str) -> bytes:
+    """A deployment package holding one file."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(name, text)
+    return buf.getvalue()
 
 
 @asynccontextmanager

@@ -5,23 +5,15 @@ what CreateFunction refuses (nothing left half made)."""
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
 from pathlib import Path
 
 import pytest
-from providers_support import INLINE, ROLE, Stack, run
+from providers_support import INLINE, ROLE, Stack, run, zip_of
 
 from nimbus.deploy.provider import LOGICAL_ID_TAG, STACK_NAME_TAG
 from nimbus.errors import InvalidParameterValue, NimbusError, ResourceNotFound, ValidationError
-
-
-def _zip(text: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", text)
-    return buf.getvalue()
 
 
 def test_create_with_inline_code_a_generated_name_and_the_stack_tags(tmp_path: Path) -> None:
@@ -42,8 +34,8 @@ def test_create_with_inline_code_a_generated_name_and_the_stack_tags(tmp_path: P
 
 def test_update_in_place_config_code_resets_and_tags(tmp_path: Path) -> None:
     async def body(stack: Stack) -> None:
-        v1 = _zip("def handler(e, c):\n    return 1\n")
-        v2 = _zip("def handler(e, c):\n    return 2\n")
+        v1 = zip_of("app.py", "def handler(e, c):\n    return 1\n")
+        v2 = zip_of("app.py", "def handler(e, c):\n    return 2\n")
         stack.code = {"a1": v1, "a2": v2}
         first = {"FunctionName": "shop", "Runtime": "python3.12", "Handler": "app.handler", "Role": ROLE,
                  "Code": {"CodeSha256": "a1"}, "MemorySize": "256", "Description": "one",
@@ -102,7 +94,7 @@ def test_refusals_are_the_registrys_and_leave_nothing(tmp_path: Path) -> None:
 
 def test_code_uploaded_to_the_code_store_before_the_deploy(tmp_path: Path) -> None:
     async def body(stack: Stack) -> None:
-        info = stack.services.codes.put(_zip("def handler(e, c):\n    return 3\n"))
+        info = stack.services.codes.put(zip_of("app.py", "def handler(e, c):\n    return 3\n"))
         props = {"FunctionName": "up", "Runtime": "python3.12", "Handler": "app.handler", "Role": ROLE,
                  "Code": {"CodeSha256": info.sha256_hex}}  # fmt: skip
         await stack.put("Fn", "AWS::Lambda::Function", props)

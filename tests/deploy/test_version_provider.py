@@ -7,24 +7,15 @@ delete idempotent, also after the function is gone."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import pytest
-from providers_support import INLINE, Stack, run
+from providers_support import INLINE, Stack, run, zip_of
 
 from nimbus.errors import ResourceNotFound, ValidationError
 
 FN = "AWS::Lambda::Function"
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
-
-
-def _layer_zip(text: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("python/shared.py", text)
-    return buf.getvalue()
 
 
 def test_version_and_alias_publish_shift_and_delete(tmp_path: Path) -> None:
@@ -85,7 +76,7 @@ def test_alias_refusals_come_from_the_model_and_the_service(tmp_path: Path) -> N
 def test_layer_version_publish_replace_delete(tmp_path: Path) -> None:
     async def body(stack: Stack) -> None:
         layers = stack.services.layers
-        stack.code = {"l1": _layer_zip("A = 1"), "l2": _layer_zip("A = 2")}
+        stack.code = {"l1": zip_of("python/shared.py", "A = 1"), "l2": zip_of("python/shared.py", "A = 2")}
         props = {"LayerName": "shared", "Content": {"CodeSha256": "l1"}, "CompatibleRuntimes": ["python3.12"]}
         made = await stack.put("Layer", "AWS::Lambda::LayerVersion", props)
         assert made.ref == "arn:aws:lambda:us-east-1:000000000000:layer:shared:1"

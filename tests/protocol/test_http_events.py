@@ -218,6 +218,14 @@ def test_v1_event_fields() -> None:
     assert ctx["stage"] == "$default"
 
 
+def test_v1_rest_api_event_has_the_path_within_its_stage_and_no_version() -> None:
+    event = v1(request("GET", "/Prod/items/7"), stage="Prod", stage_path="/items/7")
+    assert event["path"] == "/items/7"
+    assert event["requestContext"]["path"] == "/Prod/items/7"
+    assert event["requestContext"]["stage"] == "Prod"
+    assert "version" not in event
+
+
 def test_v1_empty_parts_are_null() -> None:
     event = v1(request())
     for null in ("queryStringParameters", "multiValueQueryStringParameters", "pathParameters", "stageVariables",

@@ -107,6 +107,8 @@ class CompiledApi:
     cors: CorsRules | None
     #: DisableExecuteApiEndpoint: the execute-api endpoint answers 403
     disabled: bool = False
+    #: a REST API's (ApiDocument.rest): its 1.0 events carry the path within the stage
+    rest: bool = False
 
 
 @dataclass(slots=True)
@@ -219,7 +221,7 @@ class ApiFront:
             event = http_events.event_v1(
                 req, resource=matched.resource, api_id=api.api_id, account_id=self.settings.account_id,
                 stage=stage, path_parameters=matched.path_parameters, stage_variables=variables,
-                resource_id=matched.value.route_id,
+                resource_id=matched.value.route_id, stage_path=path if api.rest else None,
             )  # fmt: skip
         else:
             event = http_events.event_v2(
@@ -360,7 +362,7 @@ def compile_api(doc: ApiDocument, *, region: str, account: str) -> CompiledApi:
         routes.append((route.route_key, RouteTarget(route.route_id, integration, iam)))
     stages = {name: dict(stage.stage_variables) for name, stage in doc.stages.items()}
     cors = CorsRules.of(dict(doc.cors)) if doc.cors is not None else None
-    return CompiledApi(doc.api_id, RouteTable(routes), stages, cors, doc.disable_execute_api_endpoint)
+    return CompiledApi(doc.api_id, RouteTable(routes), stages, cors, doc.disable_execute_api_endpoint, doc.rest)
 
 
 def _source_ip(incoming: Incoming) -> str:

@@ -105,6 +105,9 @@ class ApiDocument:
     deployments: Mapping[str, Deployment] = field(default_factory=dict)  # by deployment id
     #: what the last import could not honour (ImportApi's Warnings)
     warnings: tuple[str, ...] = ()
+    #: a REST API (API Gateway v1, a stack's AWS::ApiGateway::RestApi) served as this HTTP API: its payload 1.0
+    #: events carry the path within the stage and no `version`, as a REST API's proxy events do
+    rest: bool = False
     revision: int = 0
 
     def integration_of(self, route: Route) -> Integration | None:

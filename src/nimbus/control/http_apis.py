@@ -187,10 +187,12 @@ class HttpApis:
             del self._apis[api_id]
 
     async def import_api(
-        self, text: str, *, fail_on_warnings: bool, api_id: str | None = None, tags: Mapping[str, str] | None = None
+        self, text: str, *, fail_on_warnings: bool, api_id: str | None = None, tags: Mapping[str, str] | None = None,
+        rest: bool = False,
     ) -> ApiDocument:
         """ImportApi (a new API) or, with `api_id`, ReimportApi (its routes and integrations replaced, its
-        stages kept) from an OpenAPI document. `tags`: a new API's (a stack's import tags what it makes)."""
+        stages kept) from an OpenAPI document. A stack's import gives a new API its `tags`, and marks a REST API
+        (`rest`: see `ApiDocument.rest`)."""
         # a large YAML document takes seconds to parse: off the event loop
         imported = await asyncio.to_thread(
             read_openapi, text, region=self.settings.region, account=self.settings.account_id
@@ -201,7 +203,7 @@ class HttpApis:
         async with self._lock:
             if api_id is None:
                 base = ApiDocument(api_id=self._new_api_id(), name=imported.name, created=time.time(),
-                                   tags=dict(tags or {}))  # fmt: skip
+                                   tags=dict(tags or {}), rest=rest)  # fmt: skip
             else:
                 base = self.api(api_id)
             return await self._save(apply_import(base, imported, cors))

@@ -221,9 +221,12 @@ def event_v1(
     path_parameters: dict[str, str] | None,
     stage_variables: dict[str, str] | None,
     resource_id: str | None = None,
+    stage_path: str | None = None,
 ) -> bytes:
     """Payload format 1.0 (API Gateway's REST-style proxy event), as JSON bytes. Empty maps and bodies are null, as
-    API Gateway sends them; `headers` and `queryStringParameters` hold each name's last value."""
+    API Gateway sends them; `headers` and `queryStringParameters` hold each name's last value. `stage_path`: a REST
+    API's event, whose `path` is the path within the stage (`requestContext.path` keeps the whole path) and which
+    has no `version`."""
     multi_headers = dict(req.headers) | {k: [v] for k, v in _forwarded(req).items()}
     query = parse_query(req.raw_query)
     content_type = req.headers.get("content-type")
@@ -235,7 +238,7 @@ def event_v1(
     event = {
         "version": "1.0",
         "resource": resource,
-        "path": req.raw_path,
+        "path": req.raw_path if stage_path is None else stage_path,
         "httpMethod": req.method,
         "headers": {k: v[-1] for k, v in multi_headers.items()},
         "multiValueHeaders": multi_headers,
@@ -263,6 +266,8 @@ def event_v1(
         "body": body,
         "isBase64Encoded": is_b64,
     }
+    if stage_path is not None:
+        del event["version"]
     return json.dumps(event).encode()
 
 

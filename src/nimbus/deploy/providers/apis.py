@@ -80,7 +80,8 @@ class Apis:
                 body = {k: props[k] for k in _API_KEYS if k in props} | {"Tags": tags}
                 model("apigatewayv2").validate("CreateApi", body)
                 return self._api(ctx, type_, (await apis.create_api(body)).api_id)
-            doc = await apis.import_api(text, fail_on_warnings=bool(props.get("FailOnWarnings")), tags=tags)
+            doc = await apis.import_api(text, fail_on_warnings=bool(props.get("FailOnWarnings")), tags=tags,
+                                        rest=type_ == REST_API)  # fmt: skip
             if props.get("Name") or props.get("Description"):
                 named = {k: props[k] for k in ("Name", "Description") if props.get(k)}
                 await apis.update_api(doc.api_id, named)

@@ -10,12 +10,11 @@ inline code). Ref is the function name, `Arn` its ARN.
 from __future__ import annotations
 
 import base64
-import io
 import re
-import zipfile
 from collections.abc import Mapping
 from typing import Any
 
+from nimbus.deploy.code import inline_zip
 from nimbus.deploy.provider import Made, StackContext
 from nimbus.deploy.providers.common import gone_ok, name_of, numbers, stack_tags
 from nimbus.errors import InvalidParameterValue
@@ -37,20 +36,6 @@ REPLACING = ("FunctionName", "PackageType")
 INTS = ("MemorySize", "Timeout")
 #: the longest name a function can have
 NAME_MAX = 64
-_INLINE_FILE = {"python": "index.py", "nodejs": "index.js"}
-
-
-def inline_zip(source: str, runtime: str) -> bytes:
-    """CloudFormation's inline code as a deployment package: one file, `index.<ext>` for the runtime's language."""
-    language = next((lang for lang in _INLINE_FILE if runtime.startswith(lang)), None)
-    if language is None:
-        raise InvalidParameterValue(f"Code.ZipFile (inline code) needs a Python or Node.js runtime, not {runtime!r}.")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        info = zipfile.ZipInfo(_INLINE_FILE[language], date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr = 0o644 << 16
-        z.writestr(info, source)
-    return buf.getvalue()
 
 
 def package(ctx: StackContext, code: Any, runtime: str, prop: str = "Code") -> bytes:
