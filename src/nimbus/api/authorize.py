@@ -1,11 +1,12 @@
 """Authorization of every signed API call: who signed it (the key ring), what it does (`api/actions.py`), and the
 policies that decide (`protocol/policy_eval.py`).
 
-The account's root is allowed everything, with no policy read (the warm invoke path of the root key pays one set
-lookup). Any other caller's identity policies are combined with the resource's own policy: a function's (AddPermission),
-a queue's (its Policy attribute) or a topic's (its Policy attribute). A decision is cached per (access key, key ring
-policy version, resource-policy revision, action, resource) unless it read a key that changes from request to
-request (the time, the source IP, ...): so a non-root caller's warm invoke pays a few dict lookups.
+The account's root is allowed everything, with no policy read (the warm invoke path of the root key pays one
+comparison). Any other caller's identity policies are combined with the resource's own policy: a function's
+(AddPermission), a queue's or a topic's (their Policy attribute). A decision is cached per (access key, key ring
+policy version, resource-policy revision, action, resource, the call's own condition keys) unless it read a key that
+changes from request to request (the time, the source IP, a tag, ...): so a non-root caller's warm invoke pays a
+few dict lookups.
 
 A denial is `AccessDenied`, worded as AWS words it ("User: <arn> is not authorized to perform: <action> on resource:
 <arn> because no identity-based policy allows the <action> action"); api/errors.py gives it each API's own name.
@@ -108,7 +109,7 @@ class Authorizer:
         self.queues = queues
         self.topics = topics
         self.secure = "true" if secure_transport else "false"
-        self._cache: dict[tuple[str, int, str, str, str], Decision] = {}
+        self._cache: dict[tuple[str, int, str, str, str, tuple[tuple[str, str], ...]], Decision] = {}
 
     # ---- what a request does ----
     def call_of(
@@ -179,7 +180,7 @@ class Authorizer:
         tags: Callable[[], Mapping[str, str]],
         source_ip: str,
     ) -> None:
-        key = (who.access_key_id, self.keys.policy_version(), revision, action, resource)
+        key = (who.access_key_id, self.keys.policy_version(), revision, action, resource, tuple(call.context.items()))
         decision = self._cache.get(key)
         if decision is None:
             caller = Caller(who.arn, who.account, who.role_arn)
