@@ -333,6 +333,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     fronts[CONSOLE] = console.front
     stacks, stacks_api = open_stacks(services, engine)  # SAM/CloudFormation stacks: `nimbus deploy`, `nimbus stack`
     apis.append(stacks_api)
+    apis.append(console.api)
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
               query_services=query_services, keys=keys, authorizer=authorizer)  # fmt: skip
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
@@ -13,6 +16,8 @@ import boto3
 import botocore.exceptions as bx
 import botocore.session
 import typer
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from rich.console import Console
 from rich.text import Text
@@ -127,3 +132,24 @@ def api_errors(endpoint_url: str) -> Iterator[None]:
         fail(" ".join(str(exc).split()))
     except bx.BotoCoreError as exc:
         fail(str(exc))
+
+
+def nimbus_get(endpoint_url: str, region: str | None, path: str) -> Any:
+    """GET one of Nimbus's own signed routes (`/_nimbus/...`, SigV4 for `lambda`, as boto3 signs) and its JSON; a
+    wire error is one `error:` line, as for boto3's calls."""
+    session = _session(region)
+    url = endpoint_url.rstrip("/") + path
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(session.get_credentials(), "lambda", session.region_name or DEFAULT_REGION).add_auth(request)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=dict(request.headers)), timeout=30) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        kind = (exc.headers.get("x-amzn-ErrorType") or "Error").partition(":")[0]
+        try:
+            message = json.loads(exc.read()).get("Message", "")
+        except ValueError:
+            message = exc.reason
+        fail(f"{kind}: {message}")
+    except (urllib.error.URLError, OSError):
+        fail(f"cannot reach Nimbus at {endpoint_url}: is 'nimbus serve' running?")

@@ -9,11 +9,21 @@ import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.text import Text
 
-from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt, api_errors, err, fail, make_client
+from nimbus.cli._client import (
+    DEFAULT_ENDPOINT,
+    EndpointOpt,
+    RegionOpt,
+    api_errors,
+    err,
+    fail,
+    make_client,
+    nimbus_get,
+)
 
 
 def read_payload(spec: str) -> bytes:
@@ -61,12 +71,32 @@ def invoke(
     async_: Annotated[
         bool, typer.Option("--async", help="Queue the event (InvocationType Event) and print its request id.")
     ] = False,
+    event: Annotated[
+        Path | None, typer.Option("--event", help="Read the payload from this JSON file.", show_default=False)
+    ] = None,
+    event_name: Annotated[
+        str | None,
+        typer.Option("--event-name", help="Use this saved test event of the function (the console's Test tab).",
+                     show_default=False),
+    ] = None,
     endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
     region: RegionOpt = None,
 ) -> None:
     """Invoke a function synchronously and print its response payload (exit 1 if the function failed); with --async,
     queue the event and print its request id."""
-    body = read_payload(payload)
+    given = [flag for flag, value in (("--payload", payload != "{}"), ("--event", event), ("--event-name", event_name))
+             if value]  # fmt: skip
+    if len(given) > 1:
+        fail(f"{' and '.join(given)} both name the payload: give one", code=2)
+    if event is not None:
+        body = read_payload(f"@{event}")
+    elif event_name is not None:
+        function = name.partition(":")[0]
+        saved = nimbus_get(endpoint_url, region, f"/_nimbus/functions/{quote(function, safe='')}/test-events/"
+                                                 f"{quote(event_name, safe='')}")  # fmt: skip
+        body = str(saved["Payload"]).encode()
+    else:
+        body = read_payload(payload)
     params: dict[str, Any] = {"FunctionName": name, "Payload": body}
     if async_:
         if log:

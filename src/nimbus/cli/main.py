@@ -10,6 +10,7 @@ from nimbus.cli import (
     _aliases,
     _apis,
     _deploy,
+    _dev,
     _events,
     _functions,
     _identities,
@@ -22,6 +23,7 @@ from nimbus.cli import (
     _schedules,
     _serve,
     _stacks,
+    _top,
     _topics,
     _urls,
     _versions,
@@ -58,6 +60,8 @@ app.add_typer(_stacks.app, name="stack")
 app.command()(_deploy.deploy)
 app.command()(_invoke.invoke)
 app.command()(_logs.logs)
+app.command()(_top.top)
+app.command()(_dev.dev)
 app.command()(doctor)
 
 

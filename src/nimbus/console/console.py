@@ -18,6 +18,7 @@ from nimbus.api.authorize import Authorizer
 from nimbus.api.http import Response
 from nimbus.api.services import Services
 from nimbus.console import actions, views, web
+from nimbus.console.cli_api import ConsoleApi
 from nimbus.console.front import Call, CallOf, ConsoleFront
 from nimbus.console.sessions import COOKIE, PrincipalOf, Sessions
 from nimbus.console.tail import Tails, log_group
@@ -44,6 +45,8 @@ class Console:
         self.series = series
         self.sessions = sessions
         self.events = TestEvents(series.engine)
+        #: what the `nimbus` command reads over the signed API (saved test events, live figures)
+        self.api = ConsoleApi(services.registry, self.events, series)
         self.tails = Tails(services.logs)
         self.front = ConsoleFront(sessions, authorizer, services.settings.http_scheme == "https")
         self._task: asyncio.Task[None] | None = None

@@ -49,6 +49,8 @@ class Admission(Protocol):
 
     def take_peaks(self) -> dict[str, int]: ...
 
+    def running(self, function: str) -> int: ...
+
 
 @dataclass
 class Minute:
@@ -134,6 +136,16 @@ class TimeSeries:
             m.max_concurrency = max(m.max_concurrency, peak)
             if taken:
                 digest.add(m.durations, taken)
+
+    def live(self) -> dict[str, tuple[int, int, int, int, int]]:
+        """Every function's running totals since start (invocations, errors, cold starts, throttles) and the
+        invocations it runs now: what `nimbus top` diffs for its rates."""
+        stats, throttles = self.totals.all_function_statistics(), self.admission.throttles
+        return {
+            name: (s.invocations if s else 0, s.errors if s else 0, s.cold_starts if s else 0,
+                   throttles.get(name, 0), self.admission.running(name))
+            for name in stats.keys() | throttles.keys() for s in (stats.get(name),)
+        }  # fmt: skip
 
     # ---- writing (a worker thread, every flush_s) ----
     async def flush(self) -> None:
