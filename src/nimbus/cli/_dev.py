@@ -90,11 +90,11 @@ def report_line(message: str) -> str | None:
 class LogStream(threading.Thread):
     """Follows the function's log group (FilterLogEvents, from now on) and prints what comes, until stopped."""
 
-    def __init__(self, logs: Any, group: str, printer: Printer, lock: threading.Lock) -> None:
+    def __init__(self, logs: Any, group: str, printer: Printer, lock: threading.Lock, since_ms: int) -> None:
         super().__init__(name="nimbus-dev-logs", daemon=True)
         self.logs, self.group, self.printer, self.lock = logs, group, printer, lock
         self.stopping = threading.Event()
-        self.since = int(time.time() * 1000)
+        self.since = since_ms
         self.seen: set[str] = set()
 
     def run(self) -> None:
@@ -190,18 +190,19 @@ def dev(
             sys.stdout.flush()
 
     problems = syntax_errors(folder)
+    began_ms = int(time.time() * 1000)  # the logs shown are those from now on
     with api_errors(endpoint_url):
         lam = make_client("lambda", endpoint_url, region)
         if problems:
             fail("the code does not compile; fix it and run nimbus dev again:\n" + "\n".join(problems))
         start = time.monotonic()
         done = _deploy(lam, name, folder, runtime, handler, role)
-        say(f"{name} {done} from {folder} in {1000 * (time.monotonic() - start):.0f} ms; watching for changes "
-            "(Ctrl-C to stop)")  # fmt: skip
         group = (lam.get_function_configuration(FunctionName=name).get("LoggingConfig") or {}).get("LogGroup")
     stream = LogStream(make_client("logs", endpoint_url, region), group or f"/aws/lambda/{name}",
-                       Printer(verbose=False, colour=colour), lock)  # fmt: skip
+                       Printer(verbose=False, colour=colour), lock, began_ms)  # fmt: skip
     stream.start()
+    say(f"{name} {done} from {folder} in {1000 * (time.monotonic() - start):.0f} ms; watching for changes "
+        "(Ctrl-C to stop)")  # fmt: skip
     stop = threading.Event()
     try:
         for changes in watchfiles.watch(folder, debounce=50, step=20, stop_event=stop, raise_interrupt=True):
