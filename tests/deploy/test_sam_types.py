@@ -51,7 +51,8 @@ FEATURES = {
     "event_invoke_config": "EventInvokeConfig: {MaximumRetryAttempts: 1, DestinationConfig: {OnSuccess: "
                            "{Type: SQS, Destination: !GetAtt Q.Arn}, OnFailure: {Type: SNS, Destination: !Ref T}}}",
     "dead_letter_queue": "DeadLetterQueue: {Type: SQS, TargetArn: !GetAtt Q.Arn}",
-    "policy_templates": "Policies: [SQSSendMessagePolicy: {QueueName: !GetAtt Q.QueueName}, AWSLambdaBasicExecutionRole]",
+    "policy_templates": "Policies: [SQSSendMessagePolicy: {QueueName: !GetAtt Q.QueueName}, "
+                        "AWSLambdaBasicExecutionRole]",
     "layers": "Layers: [!Ref Shared]",
 }  # fmt: skip
 EXTRA = """\
@@ -76,7 +77,8 @@ EXTRA = """\
 
 
 def _types(feature: str) -> set[str]:
-    text = HEAD + EXTRA + "  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      " + FEATURES[feature] + "\n"
+    function = "  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      " + FEATURES[feature] + "\n"
+    text = HEAD + EXTRA + function
     if feature != "api":  # an Api resource with no event has no methods: the translator refuses it
         text = text.replace("  MyApi:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: dev\n", "")
     out: dict[str, Any] = transform(load_template(text), "us-east-1", {})
