@@ -93,6 +93,67 @@ def test_dev_deploys_redeploys_on_save_refuses_a_syntax_error_and_streams_logs(
     assert proc.returncode == 0
 
 
+TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.11
+    Handler: app.handler
+Resources:
+  First:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: first/
+  Second:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: second/
+"""
+
+
+def test_dev_with_a_sam_template_deploys_the_stack_and_updates_only_the_changed_function(
+    server: Any, lam: Any, tmp_path: Path
+) -> None:
+    app = tmp_path / "dev-app"
+    for folder in ("first", "second"):
+        (app / folder).mkdir(parents=True)
+        (app / folder / "app.py").write_text(V1.replace("version one", f"{folder} one"))
+    (app / "template.yaml").write_text(TEMPLATE)
+    proc = subprocess.Popen([*NIMBUS, "dev", str(app), "--name", "dev-stack"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=_env(server.endpoint), cwd=ROOT)  # fmt: skip
+    out = Output(proc)
+    try:
+        out.wait_for("watching", timeout=120)
+        names = {
+            f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith("dev-stack-")
+        }
+        first = next(n for n in names if n.startswith("dev-stack-First"))
+        second = next(n for n in names if n.startswith("dev-stack-Second"))
+        assert invoke(lam, first) == {"v": 1}
+        out.wait_for("first one says hi")
+        untouched = lam.get_function_configuration(FunctionName=second)["CodeSha256"]
+
+        (app / "first" / "app.py").write_text(V2)
+        assert out.wait_for(") updated in").startswith("First (dev-stack-First")
+        assert invoke(lam, first) == {"v": 2}
+        assert lam.get_function_configuration(FunctionName=second)["CodeSha256"] == untouched
+
+        (app / "second" / "app.py").write_text(BROKEN)
+        out.wait_for("Second not updated")
+        assert invoke(lam, second) == {"v": 1}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            subprocess.run([*NIMBUS, "stack", "delete", "dev-stack"], capture_output=True,
+                           env=_env(server.endpoint), cwd=ROOT, timeout=120)  # fmt: skip
+    assert proc.returncode == 0
+
+
 def test_dev_refuses_a_folder_that_does_not_compile(server: Any, tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(BROKEN)
     result = subprocess.run([*NIMBUS, "dev", str(tmp_path), "--name", "dev-cli-broken"], capture_output=True,

@@ -7,13 +7,9 @@ line summarised in one short line. Until Ctrl-C. Everything goes through the pub
 
 from __future__ import annotations
 
-import io
-import os
-import re
 import sys
 import threading
 import time
-import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,17 +18,11 @@ import typer
 from rich.text import Text
 
 from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt, api_errors, err, error_code, fail, make_client
+from nimbus.cli._dev_logs import LogStream, style, syntax_errors
+from nimbus.cli._dev_stack import dev_stack, template_in
 from nimbus.cli._logs import Printer, use_colour
+from nimbus.deploy.examples import zip_folder
 
-#: what is never packaged: caches, VCS and editor droppings
-SKIPPED_DIRS = {"__pycache__", ".git", ".hg", ".venv", ".mypy_cache", ".pytest_cache"}
-SKIPPED_SUFFIXES = (".pyc", ".swp", "~")
-#: seconds between two reads of the log group
-LOG_POLL_S = 0.3
-_REPORT = re.compile(
-    r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+Billed Duration: (?P<billed>\d+) ms"
-    r"\s+Memory Size: (?P<memory>\d+) MB\s+Max Memory Used: (?P<used>\d+) MB(?:\s+Init Duration: (?P<init>[\d.]+) ms)?"
-)
 #: the handler of a new function, by the first of these files the folder has
 _HANDLERS = (
     ("lambda_function.py", "lambda_function.lambda_handler"),
@@ -41,92 +31,6 @@ _HANDLERS = (
     ("index.mjs", "index.handler"),
     ("index.js", "index.handler"),
 )
-
-
-def package(folder: Path) -> bytes:
-    """The folder as a deterministic zip (fixed times, sorted), without caches and dot-directories."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for root, dirs, names in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.startswith("."))
-            for name in sorted(names):
-                if name.endswith(SKIPPED_SUFFIXES):
-                    continue
-                path = Path(root) / name
-                info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (2020, 1, 1, 0, 0, 0))
-                info.external_attr = (0o100755 if os.access(path, os.X_OK) else 0o100644) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, path.read_bytes())
-    return buffer.getvalue()
-
-
-def syntax_errors(folder: Path) -> list[str]:
-    """Every Python file's syntax error, as `file:line:col: message` with the line and a caret."""
-    found = []
-    for path in sorted(folder.rglob("*.py")):
-        if any(part in SKIPPED_DIRS or part.startswith(".") for part in path.relative_to(folder).parts[:-1]):
-            continue
-        try:
-            compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
-        except SyntaxError as exc:
-            where = f"{path.relative_to(folder)}:{exc.lineno}:{exc.offset}"
-            text = (exc.text or "").rstrip("\n")
-            caret = " " * max(0, (exc.offset or 1) - 1) + "^"
-            found.append(f"{where}: {exc.msg}\n    {text}\n    {caret}" if text else f"{where}: {exc.msg}")
-        except (OSError, ValueError) as exc:  # unreadable, or a NUL byte
-            found.append(f"{path.relative_to(folder)}: {exc}")
-    return found
-
-
-def report_line(message: str) -> str | None:
-    """A REPORT line in one short line: `✓ 1.23 ms (billed 2 ms) · 40/128 MB · init 91 ms`."""
-    m = _REPORT.search(message)
-    if m is None:
-        return None
-    init = f" · init {float(m['init']):.0f} ms" if m["init"] else ""
-    return f"done {m['duration']} ms (billed {m['billed']} ms) · {m['used']}/{m['memory']} MB{init} · {m['id'][:8]}"
-
-
-class LogStream(threading.Thread):
-    """Follows the function's log group (FilterLogEvents, from now on) and prints what comes, until stopped."""
-
-    def __init__(self, logs: Any, group: str, printer: Printer, lock: threading.Lock, since_ms: int) -> None:
-        super().__init__(name="nimbus-dev-logs", daemon=True)
-        self.logs, self.group, self.printer, self.lock = logs, group, printer, lock
-        self.stopping = threading.Event()
-        self.since = since_ms
-        self.seen: set[str] = set()
-
-    def run(self) -> None:
-        while not self.stopping.wait(LOG_POLL_S):
-            try:
-                events = self.logs.filter_log_events(logGroupName=self.group, startTime=self.since).get("events", [])
-            except (bx.ClientError, bx.BotoCoreError):
-                continue  # no group yet (never invoked), or the server is restarting: try again
-            for event in sorted(events, key=lambda e: (int(e.get("timestamp", 0)), str(e.get("eventId", "")))):
-                key = str(event.get("eventId", ""))
-                if key in self.seen:
-                    continue
-                self.seen.add(key)
-                self.since = max(self.since, int(event.get("timestamp", 0)))
-                self._print(event)
-
-    def _print(self, event: dict[str, Any]) -> None:
-        message = str(event.get("message", "")).rstrip("\n")
-        with self.lock:
-            if message.startswith(("START RequestId", "END RequestId")):
-                return  # the REPORT line says it all
-            summary = report_line(message) if message.startswith("REPORT") else None
-            if summary is not None:
-                label = self.printer.label(str(event.get("logStreamName", "-")))
-                sys.stdout.write(f"{label} {_style(summary, '2', self.printer.colour)}\n")
-            else:
-                self.printer.print(event)
-            sys.stdout.flush()
-
-
-def _style(text: str, code: str, colour: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if colour else text
 
 
 def _default_handler(folder: Path) -> str:
@@ -138,7 +42,7 @@ def _default_handler(folder: Path) -> str:
 
 def _deploy(lam: Any, name: str, folder: Path, runtime: str | None, handler: str | None, role: str) -> str:
     """Create the function or update its code (and the runtime or handler given); what was done."""
-    code = package(folder)
+    code = zip_folder(folder)
     try:
         current = lam.get_function_configuration(FunctionName=name)
     except bx.ClientError as exc:
@@ -159,7 +63,14 @@ def _deploy(lam: Any, name: str, folder: Path, runtime: str | None, handler: str
 
 def dev(
     folder: Annotated[Path, typer.Argument(help="The function's code folder.", exists=True, file_okay=False)],
-    name: Annotated[str, typer.Option("--name", help="Function name (created if it does not exist).")],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Function name (created if it does not exist); with a template, the stack's.",
+            show_default=False,
+        ),
+    ] = None,
     runtime: Annotated[
         str | None, typer.Option("--runtime", help="Runtime (new functions: this Python's).", show_default=False)
     ] = None,
@@ -177,7 +88,9 @@ def dev(
     endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
     region: RegionOpt = None,
 ) -> None:
-    """Deploy a folder as a function, then redeploy it on every save and stream its logs, until Ctrl-C."""
+    """Deploy a folder as a function, then redeploy it on every save and stream its logs, until Ctrl-C. In a folder
+    with a SAM template: deploy the stack, then update each function whose CodeUri changed (the stack on a template
+    change)."""
     import watchfiles  # imported here: only `nimbus dev` needs it
 
     folder = folder.resolve()
@@ -186,8 +99,16 @@ def dev(
 
     def say(text: str, code: str = "36") -> None:
         with lock:
-            sys.stdout.write(_style(text, code, colour) + "\n")
+            sys.stdout.write(style(text, code, colour) + "\n")
             sys.stdout.flush()
+
+    template = template_in(folder)
+    if template is not None:
+        dev_stack(folder, template, name, endpoint_url, region, say, lock, colour)
+        err.print(Text("stopped watching", style="dim"))
+        return
+    if name is None:
+        fail("--name is required (or a SAM template in the folder, to deploy as a stack)", code=2)
 
     problems = syntax_errors(folder)
     began_ms = int(time.time() * 1000)  # the logs shown are those from now on
