@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 9001
 
-.PHONY: install run test lint bench clean
+.PHONY: install node-sdk run test lint bench clean
 
 $(BIN)/nimbus: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Nimbus needs Python 3.11+"'
@@ -13,7 +13,27 @@ $(BIN)/nimbus: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $(BIN)/nimbus
 
-install: $(BIN)/nimbus
+# the AWS SDKs the runtimes include (src/nimbus/runtimes/sdk.py): boto3 for Python always, the AWS SDK for
+# JavaScript v3 when npm is here (not an error without Node.js). Each redone only when its pins change.
+SDK := $(VENV)/share/nimbus/runtime-sdk
+PY_SDK_PINS := src/nimbus/runtimes/python-sdk-requirements.txt
+NODE_SDK_PINS := src/nimbus/runtimes/nodejs/sdk
+
+$(SDK)/python/.pins: $(PY_SDK_PINS) $(BIN)/nimbus
+	rm -rf $(SDK)/python
+	$(BIN)/pip install --quiet --no-deps --only-binary :all: --target $(SDK)/python -r $(PY_SDK_PINS)
+	cp $(PY_SDK_PINS) $@
+
+node-sdk: $(BIN)/nimbus
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "no npm here: Node.js functions get no AWS SDK (install nodejs and npm, then make install)"; \
+	elif ! cmp -s $(NODE_SDK_PINS)/package-lock.json $(SDK)/nodejs/package-lock.json; then \
+		rm -rf $(SDK)/nodejs && mkdir -p $(SDK)/nodejs && \
+		cp $(NODE_SDK_PINS)/package.json $(NODE_SDK_PINS)/package-lock.json $(SDK)/nodejs/ && \
+		cd $(SDK)/nodejs && { npm ci --quiet --ignore-scripts --no-audit --no-fund --omit=dev || { rm -f package-lock.json; exit 1; }; }; \
+	fi
+
+install: $(BIN)/nimbus $(SDK)/python/.pins node-sdk
 
 run: install
 	$(BIN)/nimbus serve --host 127.0.0.1 --port $(PORT) --deploy examples

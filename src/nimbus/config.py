@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,11 @@ DEV_SECRET_ACCESS_KEY = "test"
 
 #: seconds an http(s) delivery (SNS to a subscribed endpoint) waits for its answer
 HTTP_DELIVERY_TIMEOUT_S = 10
+
+
+#: a service's name in AWS_ENDPOINT_URL_<SERVICE>, and an endpoint URL (scheme, host or [v6], port, path)
+_SERVICE_NAME = re.compile(r"[A-Z0-9][A-Z0-9_]{0,63}")
+_ENDPOINT_URL = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[!-~]*)?")
 
 
 def default_data_dir() -> Path:
@@ -132,6 +138,10 @@ class Settings:
     series_retention_days: float = 14.0
     #: hours a console sign-in lasts before the session cookie expires
     console_session_hours: float = 12.0
+    #: endpoints of services Nimbus does not serve, given to functions as AWS_ENDPOINT_URL_<SERVICE>: comma-separated
+    #: SERVICE=URL pairs (`--service-endpoint s3=http://127.0.0.1:9000`, repeatable); SERVICE is the SDKs' name of
+    #: the variable's suffix (s3, dynamodb, secrets_manager), URL http(s)://host[:port][/path]
+    service_endpoints: str = ""
 
     @property
     def dev_credentials(self) -> bool:
@@ -177,6 +187,25 @@ class Settings:
             raise ValueError("code_gc_interval cannot be negative (0: collect code at start-up only)")
         if self.series_retention_days <= 0 or self.console_session_hours <= 0:
             raise ValueError("series_retention_days and console_session_hours must be positive")
+        self.service_endpoint_env  # noqa: B018  (raises ValueError on a bad pair)
+
+    @property
+    def service_endpoint_env(self) -> dict[str, str]:
+        """`service_endpoints` as the variables functions get ({"AWS_ENDPOINT_URL_S3": "http://..."}); ValueError
+        names the first pair that is not SERVICE=http(s)://host[:port][/path]."""
+        env: dict[str, str] = {}
+        for pair in (p.strip() for p in self.service_endpoints.split(",")):
+            if not pair:
+                continue
+            service, _, url = (part.strip() for part in pair.partition("="))
+            name = service.upper().replace("-", "_")
+            if not _SERVICE_NAME.fullmatch(name) or not _ENDPOINT_URL.fullmatch(url):
+                raise ValueError(
+                    f"service endpoint {pair!r} is not SERVICE=URL (e.g. s3=http://127.0.0.1:9000): SERVICE is "
+                    "letters, digits and _ (the AWS_ENDPOINT_URL_<SERVICE> suffix), URL http(s)://host[:port][/path]"
+                )
+            env["AWS_ENDPOINT_URL_" + name] = url
+        return env
 
     def retry_delays_ok(self) -> bool:
         try:

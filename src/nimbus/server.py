@@ -383,6 +383,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         port = await http.start(settings.host, settings.port)
         endpoints.listening_port = port
         stacks.start()  # what a stopped server left in progress: rolled back, or its clean-up / deletion finished
+        manager.downstream.api_url = _base_url(settings, port)  # functions' AWS_ENDPOINT_URL
         metrics_port = None
         if metrics is not None and settings.metrics_port is not None:
             metrics_port = await metrics.start(settings.metrics_host, settings.metrics_port)

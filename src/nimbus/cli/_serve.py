@@ -188,6 +188,11 @@ def serve(
     console_session_hours: Annotated[
         float | None, typer.Option(help="Hours a console sign-in lasts.", show_default="12")
     ] = None,
+    service_endpoint: Annotated[
+        list[str] | None,
+        typer.Option(help="SERVICE=URL: functions get AWS_ENDPOINT_URL_<SERVICE>=URL (e.g. s3=http://127.0.0.1:9000"
+                     " for an S3-compatible store); repeatable.", show_default="none"),
+    ] = None,
 ) -> None:
     """Run the Nimbus server in the foreground until SIGINT/SIGTERM (unset flags: NIMBUS_* variables)."""
     overrides = {
@@ -233,6 +238,7 @@ def serve(
         "http_public_port": http_public_port,
         "series_retention_days": series_retention_days,
         "console_session_hours": console_session_hours,
+        "service_endpoints": ",".join(service_endpoint) if service_endpoint else None,
     }
     try:
         settings = from_env(os.environ, **overrides)

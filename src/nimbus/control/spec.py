@@ -46,4 +46,5 @@ def build_spec(
         app_log_level=logging.get("ApplicationLogLevel", ""),
         system_log_level=logging.get("SystemLogLevel", ""),
         foreign_architecture="" if arch == host_architecture() else arch,
+        role=c.get("Role", ""),
     )

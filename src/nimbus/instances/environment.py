@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import nimbus.protocol.frames as frames_module
 import nimbus.protocol.runtime_api as runtime_api_module
 from nimbus.instances.process import CONTROL_FD, LaunchCommand, SandboxSpec
 from nimbus.protocol.records import FunctionSpec
+from nimbus.runtimes import sdk
 from nimbus.runtimes.registry import (
     NODEJS_RUNTIME_DIR,
     PROVIDED_RUNTIME_DIR,
@@ -80,6 +82,7 @@ RESERVED_KEYS = frozenset(
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION",
     }
 )
 
@@ -122,7 +125,7 @@ def instance_environment(
     if runtime.kind != "provided":  # Lambda sets no AWS_EXECUTION_ENV for custom runtimes
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{runtime.name}"
     if runtime.kind == "nodejs":
-        env.setdefault("NODE_PATH", node_path(runtime))  # a function may set its own, as on Lambda
+        env.setdefault("NODE_PATH", node_path(runtime, sandboxed))  # a function may set its own, as on Lambda
         env["LAMBDA_RUNTIME_DIR"] = str(SANDBOX_RUNTIME_DIR if sandboxed else NODEJS_RUNTIME_DIR)
     if runtime.kind == "provided" and not sandboxed:
         env["LAMBDA_RUNTIME_DIR"] = str(PROVIDED_RUNTIME_DIR)
@@ -140,13 +143,12 @@ def trace_header(mode: str, now: float | None = None) -> str:
     return f"Root=1-{epoch:08x}-{bits[:24]};Parent={bits[24:]};Sampled={sampled}"
 
 
-def node_path(runtime: ResolvedRuntime) -> str:
-    """Lambda's NODE_PATH for a nodejsNN.x runtime."""
+def node_path(runtime: ResolvedRuntime, sandboxed: bool = True) -> str:
+    """Lambda's NODE_PATH for a nodejsNN.x runtime (unsandboxed, the SDK's node_modules is the host's)."""
     major = runtime.name.removeprefix("nodejs").removesuffix(".x")
-    return (
-        f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:"
-        "/var/task"
-    )
+    node_sdk = sdk.node_sdk()
+    modules = sdk.SANDBOX_NODE_MODULES if sandboxed or node_sdk is None else str(node_sdk)
+    return f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:{modules}:/var/runtime:/var/task"
 
 
 def launch_command(
@@ -156,10 +158,14 @@ def launch_command(
     stream: str,
     sandboxed: bool = False,
     init_type: str = "on-demand",
+    downstream: Mapping[str, str] | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> LaunchCommand:
     """The command for an instance of `spec`, whatever the kind of its runtime. `init_type` is what
     AWS_LAMBDA_INITIALIZATION_TYPE says: on-demand, provisioned-concurrency or snap-start (a SnapStart template,
-    which also gets `_NIMBUS_SNAPSHOT=1`; the bootstrap removes it before any function code runs)."""
+    which also gets `_NIMBUS_SNAPSHOT=1`; the bootstrap removes it before any function code runs).
+    `downstream`: endpoint variables, which the function's own variables of the same name override; `credentials`:
+    the instance's session (reserved keys: nothing overrides them)."""
     if runtime.kind == "nodejs":
         command = node_command(spec, runtime, log_group, stream, sandboxed)
     elif runtime.kind == "provided":
@@ -173,6 +179,9 @@ def launch_command(
             # as on Lambda: SnapStart functions get no log group/stream variables
             env.pop("AWS_LAMBDA_LOG_GROUP_NAME", None)
             env.pop("AWS_LAMBDA_LOG_STREAM_NAME", None)
+        command = replace(command, env=env)
+    if downstream or credentials:
+        env = {**(downstream or {}), **command.env, **(credentials or {})}
         command = replace(command, env=env)
     return command
 
@@ -291,6 +300,8 @@ def python_command(
             str(SANDBOX_TASK_ROOT),
         ]
         env = instance_environment(spec, runtime, log_group, stream, sandboxed=True)
+        if sdk.python_sdk() is not None:
+            env["_NIMBUS_PYTHON_SDK"] = sdk.SANDBOX_PYTHON_SDK
         return LaunchCommand(runtime.interpreter, argv, env, SANDBOX_TASK_ROOT, sandbox)
     argv = [
         str(runtime.interpreter),
@@ -305,6 +316,9 @@ def python_command(
         str(spec.code_dir),
     ]
     env = instance_environment(spec, runtime, log_group, stream)
+    python_sdk = sdk.python_sdk()
+    if python_sdk is not None:
+        env["_NIMBUS_PYTHON_SDK"] = str(python_sdk)
     return LaunchCommand(runtime.interpreter, argv, env, spec.code_dir)
 
 

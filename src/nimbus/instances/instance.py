@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 
 from nimbus.instances.channel import ControlChannel, InstanceCrashed
+from nimbus.instances.downstream import Session
 from nimbus.instances.environment import trace_header
 from nimbus.instances.lifecycle import DeathReason, InstanceState, Lifecycle
 from nimbus.instances.memory import MemoryPeak
@@ -56,6 +57,8 @@ class Instance:
         self.restore_duration_ms: float | None = None
         #: kept initialised for provisioned concurrency (used first, never reaped idle)
         self.provisioned = False
+        #: its execution role's session (`downstream.py`), revoked when it leaves service; None without a key ring
+        self.session: Session | None = None
         self.invocations = 0
         self._channel = ControlChannel(handle, self.id, self._channel_broke)
         self._memory = MemoryPeak(handle)

@@ -17,6 +17,7 @@ from pathlib import Path
 from nimbus.clock import Clock
 from nimbus.config import Settings
 from nimbus.errors import NimbusError, ServiceError
+from nimbus.instances.downstream import RENEW_MARGIN_S, Downstream
 from nimbus.instances.instance import Instance
 from nimbus.instances.lifecycle import DeathReason, InstanceState, StateChange
 from nimbus.instances.pool import Pool
@@ -44,9 +45,16 @@ PoolKey = tuple[str, str, str]
 
 class InstanceManager:
     def __init__(
-        self, settings: Settings, logs: LogSink, launcher: Launcher | None = None, clock: Clock | None = None
+        self,
+        settings: Settings,
+        logs: LogSink,
+        launcher: Launcher | None = None,
+        clock: Clock | None = None,
+        downstream: Downstream | None = None,
     ) -> None:
         self._settings = settings
+        #: instances' credentials and endpoints (the server gives it its key ring and, once listening, its URL)
+        self.downstream = downstream or Downstream(settings)
         self._logs = logs
         self._launcher: Launcher = launcher or default_launcher(
             spares=settings.spare_instances, limits_mechanism=settings.limits_mechanism
@@ -58,7 +66,8 @@ class InstanceManager:
         self._functions: dict[str, Counters] = {}
         self._supervisor = Supervisor(clock)
         self._clock = self._supervisor.clock
-        self._starter = Starter(settings, logs, self._launcher, self._supervisor, self._track, self._make_room)
+        self._starter = Starter(settings, logs, self._launcher, self._supervisor, self._track, self._make_room,
+                               self.downstream)  # fmt: skip
         self._provisioned = Provisioner(self._starter, self._supervisor, self._pool_for, self._pools.get)
         #: whether requests wait for the event loop (the HTTP server's probe); busy polling stops when they do
         self.others_waiting: Callable[[], bool] = _nobody_waits
@@ -241,8 +250,10 @@ class InstanceManager:
         provisioned target keeps: the reaper's step, run by the supervisor."""
         keep_alive = self._settings.keep_alive
         stale: list[Instance] = []
+        renew_by = time.time() + RENEW_MARGIN_S  # sessions are wall-clock: an instance never outlives its own
         for key, pool in list(self._pools.items()):
             stale += pool.expired(now, keep_alive)
+            stale += pool.expiring(renew_by)
             if not len(pool) and key[:2] not in self._provisioned:
                 del self._pools[key]
         if stale:

@@ -88,6 +88,14 @@ class Pool:
             self.idle = [i for i in self.idle if i not in stale]
         return stale
 
+    def expiring(self, wall_time: float) -> list[Instance]:
+        """Idle instances (provisioned ones too) whose session runs out before `wall_time`, removed from the idle
+        list (the caller stops them; a provisioned one is replaced)."""
+        stale = [i for i in self.idle if i.session is not None and i.session.expires_at < wall_time]
+        if stale:
+            self.idle = [i for i in self.idle if i not in stale]
+        return stale
+
     def drain_idle(self) -> list[Instance]:
         """Every idle instance, removed from the idle list (the caller stops them)."""
         idle, self.idle = self.idle, []

@@ -10,7 +10,8 @@ What an instance sees:
     /usr /bin /lib* /sbin   the host's, read-only (symlinks kept as symlinks on merged-/usr hosts)
     /etc                    only: generated passwd/group/hosts/hostname, and read-only resolv.conf, ssl certs, ...
     /var/lang               the runtime's interpreter installation, read-only (never the home dir it lives in)
-    /var/runtime            the runtime's files (bootstrap.py, bootstrap.mjs or the Runtime API shim), read-only
+    /var/runtime            the runtime's files (bootstrap.py, bootstrap.mjs or the Runtime API shim), read-only,
+                            and its AWS SDK (sdk/ for Python, node_modules/ and a /node_modules link for Node.js)
     /var/task               the function code, read-only
     /opt                    the layers, merged read-only (an empty read-only dir without layers)
     /tmp                    private tmpfs capped at EphemeralStorage MB
@@ -43,6 +44,7 @@ from nimbus.instances.process import (
     SpawnLauncher,
 )
 from nimbus.instances.rlimits import RlimitRecord, RlimitReports, rlimits_for
+from nimbus.runtimes import sdk
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +125,22 @@ def system_mounts(prefix: Path, runtime_files: dict[str, Path]) -> list[dict[str
         {"kind": "dir", "dst": "/var/runtime"},
     ]
     mounts += [{"kind": "bind", "src": str(src), "dst": f"/var/runtime/{name}"} for name, src in runtime_files.items()]
+    mounts += sdk_mounts(runtime_files)
     mounts += [{"kind": "dir", "dst": "/var/task"}, {"kind": "dir", "dst": "/opt"}, {"kind": "dir", "dst": "/tmp"}]
     return mounts
+
+
+def sdk_mounts(runtime_files: dict[str, Path]) -> list[dict[str, Any]]:
+    """The runtime's AWS SDK, read-only, where it has one installed (`runtimes/sdk.py`)."""
+    python, node = sdk.python_sdk(), sdk.node_sdk()
+    if "bootstrap.py" in runtime_files and python is not None:
+        return [{"kind": "bind", "src": str(python), "dst": sdk.SANDBOX_PYTHON_SDK}]
+    if "bootstrap.mjs" in runtime_files and node is not None:
+        return [
+            {"kind": "bind", "src": str(node), "dst": sdk.SANDBOX_NODE_MODULES},
+            {"kind": "symlink", "dst": "/node_modules", "target": sdk.SANDBOX_NODE_MODULES},
+        ]
+    return []
 
 
 def function_mounts(spec: SandboxSpec) -> list[dict[str, Any]]:

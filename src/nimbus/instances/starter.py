@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from nimbus.config import Settings
 from nimbus.instances.channel import InstanceCrashed
+from nimbus.instances.downstream import Downstream
 from nimbus.instances.environment import launch_command
 from nimbus.instances.instance import Instance
 from nimbus.instances.lifecycle import DeathReason
@@ -52,8 +53,10 @@ class Starter:
         supervisor: Supervisor,
         track: Callable[[Instance, Pool], None],
         make_room: Callable[[], None],
+        downstream: Downstream,
     ) -> None:
         self._settings = settings
+        self._downstream = downstream
         self._logs = logs
         self._launcher = launcher
         self._supervisor = supervisor
@@ -111,13 +114,20 @@ class Starter:
         group = spec.log_group or framing.default_log_group(spec.name)
         stream = framing.stream_name(spec.version)
         forked = time.monotonic()
+        session = self._downstream.mint(spec)
         try:
-            handle = await template.fork({})
+            handle = await template.fork(session.env if session else {})
         except TemplateGone:
+            self._downstream.revoke(session)
             counters.cold_starts += 1
             return await self._on_demand(spec, pool, request)
+        except BaseException:
+            self._downstream.revoke(session)
+            raise
         await self._launcher.adopt(handle, spec.memory_mb)
         instance = Instance(spec, handle, self._logs, group, stream)
+        self._downstream.watch(instance.lifecycle, session)
+        instance.session = session
         instance.started_at = forked
         self._track(instance, pool)
         if request.want_log_tail:
@@ -149,6 +159,8 @@ class Starter:
             failed = await self._wait_init(instance, spec, request)
             if failed is not None:
                 return failed
+            # the snapshot is taken: what init cached of the template's session is refused from now on
+            self._downstream.revoke(instance.session)
             template = SnapshotTemplate(instance, self._launcher.sandboxed)
             self._templates[key] = template
             return template, True
@@ -188,15 +200,23 @@ class Starter:
         self._make_room()
         group = spec.log_group or framing.default_log_group(spec.name)
         stream = framing.stream_name(spec.version)
-        command = launch_command(spec, runtime, group, stream, self._launcher.sandboxed, init_type)
+        sandboxed = self._launcher.sandboxed
+        session = self._downstream.mint(spec, template=init_type == "snap-start")
+        command = launch_command(spec, runtime, group, stream, sandboxed, init_type,
+                                 self._downstream.endpoint_env(spec, sandboxed), session.env if session else None)
         if pool is not None:
             pool.launching += 1  # the pool is in use while the process starts: the reaper must not drop it
         try:
             handle = await self._launcher.launch(command)
+        except BaseException:
+            self._downstream.revoke(session)
+            raise
         finally:
             if pool is not None:
                 pool.launching -= 1
         instance = Instance(spec, handle, self._logs, group, stream)
+        self._downstream.watch(instance.lifecycle, session)
+        instance.session = session
         if pool is not None:
             self._track(instance, pool)
             self.cold_starts += 1

@@ -46,6 +46,8 @@ class FunctionSpec:
     system_log_level: str = ""
     #: the Architectures value when the host cannot run it and architecture_fallback runs it anyway (warned)
     foreign_architecture: str = ""
+    #: the execution role's ARN: each instance gets a session of it (AWS_ACCESS_KEY_ID, ... in its environment)
+    role: str = ""
 
     @property
     def pool_key(self) -> tuple[str, str, str]:

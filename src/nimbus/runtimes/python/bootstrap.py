@@ -81,6 +81,7 @@ def run(codec, control_fd, task_root):
     """
     template = os.environ.pop("_NIMBUS_SNAPSHOT", "") == "1"
     restore_seccomp = bytes.fromhex(os.environ.pop("_NIMBUS_RESTORE_SECCOMP", ""))
+    sdk = os.environ.pop("_NIMBUS_PYTHON_SDK", "")
     loop = InvokeLoop(Channel(codec, control_fd))
     read_only = protect_task_root(task_root)
     sys.argv = [_THIS_FILE]
@@ -89,6 +90,8 @@ def run(codec, control_fd, task_root):
     version = "python{}.{}".format(*sys.version_info[:2])
     stdlib = [p for p in sys.path if p and os.path.abspath(p) != _HERE]
     sys.path[:] = [task_root, f"/opt/python/lib/{version}/site-packages", "/opt/python", runtime_dir, *stdlib]
+    if sdk:  # boto3 and botocore, last: a function's own copy (in /var/task or a layer) wins, as on Lambda
+        sys.path.append(sdk)
     setup_logging(loop)
 
     try:
