@@ -300,6 +300,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # every access key accepted (root, IAM users', sessions), asked by SigV4 on every request
     keys = open_key_ring(settings, engine)
     registry.check_role = ExecutionRoles(keys.iam, settings.account_id).check
+    manager.downstream.keyring = keys  # each instance gets a session of its function's role
     fronts: dict[str, Front] = {URL: UrlFront(settings, function_urls, policies, invoker, keys)}
     # HTTP APIs served: invocations past their integration timeout run on in tasks it owns, awaited at stop
     api_front = fronts[API] = ApiFront(settings, http_apis, policies, invoker, endpoints, keys)

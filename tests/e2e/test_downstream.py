@@ -83,7 +83,7 @@ def test_a_functions_own_boto3_and_endpoint_variables_win(downstream_server: Ser
     name = make_fn("ds-python-own", own, Environment=env)
     _, out = invoke_json(lam, name)
     assert out["boto3"] == "own"
-    assert out["boto3_file"].endswith("/boto3/__init__.py") and "/sdk/" not in out["boto3_file"]
+    assert out["boto3_file"] == out["task_root"] + "/boto3/__init__.py"
     assert out["env"]["AWS_ENDPOINT_URL_S3"] == "http://minio.internal:9000"
     assert out["env"]["AWS_ENDPOINT_URL"] == downstream_server.endpoint
 
@@ -119,7 +119,7 @@ def test_node_function_resolves_the_aws_sdk_v3_by_require_and_import(downstream_
     _, out = invoke_json(lam, cjs)
     assert out["before"] == 0
     assert (out["sqs"], out["doc"], out["creds"]) == ("function", "function", "function")
-    assert out["endpoint"] == downstream_server.endpoint and out["s3"] == S3_ENDPOINT
+    assert (out["endpoint"], out["s3"]) == (downstream_server.endpoint, S3_ENDPOINT)
     esm = make_fn("ds-node-esm", {"index.mjs": NODE_ESM}, Runtime=runtime, Handler="index.handler")
     _, out = invoke_json(lam, esm)
     assert out == {"lambda": "function", "sts": "function"}

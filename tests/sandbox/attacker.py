@@ -71,6 +71,32 @@ def handler(event, context):
         return {"forked": len(children), "errno": failure}
     if attack == "environment":
         return {"env": dict(os.environ), "init_environ": _try(lambda: _read("/proc/1/environ"))}
+    if attack == "snoop":  # look for `needles` in every process's environment and command line, every file
+        needles = [n.encode() for n in event["needles"]]
+        found = []
+        with open("/tmp/planted", "w") as f:  # its own secret, where the snoop must find it (proof that it looks)
+            f.write(os.environ["AWS_SECRET_ACCESS_KEY"])
+
+        def look(where, data):
+            found.extend(f"{i}@{where}" for i, n in enumerate(needles) if n in data)
+
+        for pid in os.listdir("/proc"):
+            for part in ("environ", "cmdline"):
+                try:
+                    with open(f"/proc/{pid}/{part}", "rb") as f:
+                        look(f"/proc/{pid}/{part}", f.read())
+                except (OSError, ValueError):
+                    pass
+        for top in ("/tmp", "/var/task", "/opt", "/etc", "/dev/shm", "/proc/net"):
+            for root, _, files in os.walk(top):
+                for name in files:
+                    path = os.path.join(root, name)
+                    try:
+                        with open(path, "rb") as f:
+                            look(path, f.read(1 << 20))
+                    except OSError:
+                        pass
+        return sorted(set(found))
     if attack == "connect":
         def connect():
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

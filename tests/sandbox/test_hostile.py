@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import Server
 from sandbox.attacker import ATTACKER
@@ -171,7 +173,13 @@ def test_no_platform_credentials_in_the_environment(
     err, out = call(lam, name, {"attack": "environment"})
     assert err is None
     env = out["env"]
-    assert not [k for k in env if k.startswith(("NIMBUS", "AWS_ACCESS", "AWS_SECRET", "AWS_SESSION"))]
+    assert not [k for k in env if k.startswith("NIMBUS")]
+    # credentials: its own role session's (ASIA... with a token), never the platform's key
+    creds = sorted(k for k in env if k.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION")))
+    assert creds == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+    assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA")
+    assert env["AWS_ACCESS_KEY_ID"] not in server.env.values()
+    assert env["AWS_SECRET_ACCESS_KEY"] != "test"
     assert "HOME" not in env
     leaked = {k for k, v in server.env.items() if len(v) > 8 and v in env.values()}
     assert not leaked - {"PATH", "LANG"}, leaked
@@ -216,3 +224,59 @@ def test_the_control_channel_is_not_inherited() -> None:
     text = (Path(__file__).parents[2] / "src/nimbus/runtimes/python/loop.py").read_text()  # the runtime's Channel
     assert "set_inheritable(False)" in text
     assert os.get_inheritable(0) in (True, False)
+
+
+def _session(env: dict[str, str]) -> tuple[str, str, str]:
+    return env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"]
+
+
+def test_cannot_read_another_functions_credentials(
+    lam: Any, create_function: Callable[..., Any], fn_name: str, attacker: Callable[..., str],
+    after_attack: Callable[[str], None],
+) -> None:  # fmt: skip
+    victim = (fn_name + "-victim")[:64]
+    create_function(victim, {"app.py": ATTACKER})
+    _, out = call(lam, victim, {"attack": "environment"})
+    key, secret, token = _session(out["env"])  # the victim's instance stays warm while the attacker looks
+    name = attacker()
+    _, own = call(lam, name, {"attack": "environment"})
+    needles = [key, secret, token, own["env"]["AWS_SECRET_ACCESS_KEY"]]
+    err, found = call(lam, name, {"attack": "snoop", "needles": needles})
+    assert err is None
+    assert "3@/tmp/planted" in found  # the snoop finds what it can read: its own secret, planted
+    assert not [place for place in found if not place.startswith("3@")], found
+    after_attack(name)
+
+
+def test_stolen_session_credentials_are_refused_without_their_token_and_after_their_instance(
+    lam: Any, server: Server, create_function: Callable[..., Any], fn_name: str, attacker: Callable[..., str],
+) -> None:  # fmt: skip
+    """A function's credentials leak (it prints them, or its code is hostile): they are only good as a whole,
+    and only while its instance lives. Expiry of a session (12 h) is tested against the key ring's clock, in
+    tests/instances/test_downstream.py."""
+    name = attacker()
+    _, out = call(lam, name, {"attack": "environment"})
+    key, secret, token = _session(out["env"])
+    other = (fn_name + "-other")[:64]
+    create_function(other, {"app.py": ATTACKER})
+    _, other_out = call(lam, other, {"attack": "environment"})
+    _, _, other_token = _session(other_out["env"])
+
+    def answer(**kwargs: Any) -> str:
+        client = server.client("lambda", access_key=kwargs.pop("key", key), secret_key=kwargs.pop("secret", secret),
+                               **kwargs)  # fmt: skip
+        try:
+            client.list_functions(MaxItems=1)
+        except ClientError as e:
+            return str(e.response["Error"]["Code"])
+        return "accepted"
+
+    assert answer(aws_session_token=token) in ("accepted", "AccessDeniedException")  # whole and alive: signed in
+    assert answer() == "UnrecognizedClientException"  # the key without its token
+    assert answer(aws_session_token=other_token) == "UnrecognizedClientException"  # with another session's token
+    assert answer(aws_session_token=token, secret="x" * 40) == "InvalidSignatureException"  # without the secret
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"NEW": "1"}})  # it retires
+    deadline = time.monotonic() + 20
+    while answer(aws_session_token=token) != "UnrecognizedClientException":
+        assert time.monotonic() < deadline, "a retired instance's session is still accepted"
+        time.sleep(0.2)

@@ -82,8 +82,8 @@ class Downstream:
             "AWS_SESSION_TOKEN": principal.session_token,
         }
         expires_at = principal.expires_at or time.time() + SESSION_S
-        if template:
-            env["AWS_CREDENTIAL_EXPIRATION"] = _iso(min(expires_at, time.time() + TEMPLATE_EXPIRY_S))
+        if template:  # minted SESSION_S before its end: a few minutes after now
+            env["AWS_CREDENTIAL_EXPIRATION"] = _iso(expires_at - SESSION_S + TEMPLATE_EXPIRY_S)
         elif spec.snap_start:  # a restored instance: what the SDKs refresh to from the template's short expiry
             env["AWS_CREDENTIAL_EXPIRATION"] = _iso(expires_at)
         log.debug("minted session %s for an instance of %s", principal.access_key_id, spec.name)
