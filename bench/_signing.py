@@ -23,15 +23,17 @@ from _support import KEY, REGION, SECRET
 class Presigner:
     """Signs POSTs of `path` to `host` for `service`, each at the current second."""
 
-    def __init__(self, host: str, path: str, service: str = "lambda") -> None:
+    def __init__(self, host: str, path: str, service: str = "lambda", key: str = KEY, secret: str = SECRET) -> None:
+        """`key`, `secret`: whose key signs (the root's by default)."""
         self.host, self.path, self.service = host, path, service
+        self.key_id, self.secret = key, secret
         self._day = ""
         self._key = b""
         self._checked = False
 
     def _signing_key(self, day: str) -> bytes:
         if day != self._day:
-            key = hmac.digest(("AWS4" + SECRET).encode(), day.encode(), "sha256")
+            key = hmac.digest(("AWS4" + self.secret).encode(), day.encode(), "sha256")
             for part in (REGION, self.service, "aws4_request"):
                 key = hmac.digest(key, part.encode(), "sha256")
             self._day, self._key = day, key
@@ -51,7 +53,8 @@ class Presigner:
         when = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         return (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nX-Amz-Date: {when}\r\n"
-            f"Authorization: AWS4-HMAC-SHA256 Credential={KEY}/{when[:8]}/{REGION}/{self.service}/aws4_request, "
+            f"Authorization: AWS4-HMAC-SHA256 Credential={self.key_id}/{when[:8]}/{REGION}/{self.service}/"
+            "aws4_request, "
             f"SignedHeaders=host;x-amz-date, Signature={self._signature(body, when)}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode() + body
@@ -59,7 +62,7 @@ class Presigner:
     def _check(self, body: bytes) -> None:
         """botocore must compute the same signature for the same request at the same second."""
         request = AWSRequest(method="POST", url=f"http://{self.host}{self.path}", data=body)
-        SigV4Auth(Credentials(KEY, SECRET), self.service, REGION).add_auth(request)
+        SigV4Auth(Credentials(self.key_id, self.secret), self.service, REGION).add_auth(request)
         theirs = str(request.headers["Authorization"]).rpartition("Signature=")[2]
         ours = self._signature(body, str(request.headers["X-Amz-Date"]))
         if theirs != ours:

@@ -4,7 +4,7 @@ process over a socketpair and back), the smallest program with Nimbus's structur
 
 Not a test: it prints numbers and ratios and never fails on timing (only when something cannot be started).
 
-    python bench/warm_invoke.py [--requests 2000] [--seconds 5] [--connections 32] [--rounds 1]
+    python bench/warm_invoke.py [--requests 2000] [--seconds 5] [--connections 32] [--rounds 1] [--iam-user]
 
 Every request is distinct and freshly signed (SigV4, `_signing.Presigner`), with a different body each, so no cache
 of verified requests can answer: Nimbus never sees the same request twice; the baselines get the same kind of
@@ -13,12 +13,17 @@ between the three (so all see the same load on a shared machine). Throughput: wr
 each request taken from pre-signed files by a Lua script (after a 1 s warm-up run with other requests). CPU: the
 servers' user+system time from /proc over the wrk run, divided by the requests answered: the front process alone
 (Nimbus's server, the relay's asyncio process) and its whole process tree (instances, workers) beside it.
+
+`--iam-user` measures a fourth client in the same run, "user": the same Nimbus server, signed by an IAM user whose
+policy allows lambda:InvokeFunction on the function, so every invoke is authorized (a cached decision) where the
+root's asks no policy: the authorization's cost is the user's CPU per request against the root's.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -31,13 +36,25 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
+
 from _signing import Presigner
-from _support import deploy, lambda_client, nimbus_server, percentile, read_response, stop, wrk_rate
+from _support import (
+    KEY,
+    REGION,
+    SECRET,
+    deploy,
+    lambda_client,
+    nimbus_server,
+    percentile,
+    read_response,
+    stop,
+    wrk_rate,
+)
 
 FUNCTION = "bench-noop"
 PATH = f"/2015-03-31/functions/{FUNCTION}/invocations"
 NOOP = "def handler(e, c):\n    return e\n"
-NAMES = ("echo", "relay", "nimbus")
 #: targets, each a ratio against the relay in the same run
 P50_TARGET, P50_GOAL, RPS_TARGET, RPS_GOAL = 1.5, 1.2, 0.4, 0.85
 TICK = os.sysconf("SC_CLK_TCK")
@@ -133,18 +150,19 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 # ---------------------------------------------------------------------------------------------- measurements
 
 
-def latency(ports: dict[str, int], requests: list[bytes], warmup: int) -> dict[str, list[float]]:
-    """Round-trip µs per server: request i goes to each server in turn, on one keep-alive connection each."""
+def latency(ports: dict[str, int], requests: dict[str, list[bytes]], warmup: int) -> dict[str, list[float]]:
+    """Round-trip µs per server: request i goes to each server in turn (its own signer's), on one keep-alive
+    connection each."""
     times: dict[str, list[float]] = {name: [] for name in ports}
     socks = {name: socket.create_connection(("127.0.0.1", port)) for name, port in ports.items()}
     bufs = {name: bytearray() for name in ports}
     try:
         for sock in socks.values():
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for i, request in enumerate(requests):
+        for i in range(len(next(iter(requests.values())))):
             for name, sock in socks.items():
                 start = time.perf_counter_ns()
-                sock.sendall(request)
+                sock.sendall(requests[name][i])
                 status, _ = read_response(sock, bufs[name])
                 elapsed = (time.perf_counter_ns() - start) / 1000
                 if status != 200:
@@ -189,15 +207,16 @@ def throughput(name: str, tmp: Path, signer: Presigner, bodies: Bodies, port: in
     write_requests(tmp, signer, bodies.take(max(2000, int(expected))), threads)
     warm_rate, _, _, _ = wrk(tmp, port, args.connections, 1.0, threads)
     # enough fresh requests for 2.5x the warm-up's rate (the baselines, which cache nothing, may start over)
-    count = int(max(warm_rate, 4000) * args.seconds * 2.5) if name == "nimbus" else min(200_000, int(warm_rate * 2))
+    fresh = name in ("nimbus", "user")
+    count = int(max(warm_rate, 4000) * args.seconds * 2.5) if fresh else min(200_000, int(warm_rate * 2))
     write_requests(tmp, signer, bodies.take(count), threads)
     cpu_before = cpu_seconds(pid)
     rate, errors, done, wraps = wrk(tmp, port, args.connections, args.seconds, threads)
     cpu_after = cpu_seconds(pid)
     if errors:
         print(f"  warning: {name}: {errors} non-200 responses under wrk")
-    if wraps and name == "nimbus":
-        print(f"  warning: nimbus: wrk ran out of fresh requests {wraps} times: some were replayed")
+    if wraps and fresh:
+        print(f"  warning: {name}: wrk ran out of fresh requests {wraps} times: some were replayed")
     per = max(done, 1) / 1e6
     front, tree = (cpu_after[0] - cpu_before[0]) / per, (cpu_after[1] - cpu_before[1]) / per
     return {"rps": rate, "cpu_front": front, "cpu_tree": tree}
@@ -220,6 +239,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections for throughput")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of the whole measurement (order rotates)")
+    parser.add_argument("--iam-user", action="store_true", help="also invoke as an IAM user (authorization's cost)")
     args = parser.parse_args()
     if args.requests < 1 or args.seconds <= 0 or args.connections < 1 or args.rounds < 1:
         parser.error("--requests, --seconds, --connections and --rounds must be positive")
@@ -237,27 +257,46 @@ def main() -> None:
         with nimbus_server(tmp, "--keep-alive", "600") as server:
             deploy(lambda_client(server.port), FUNCTION, "python3.11", {"app.py": NOOP}, "app.handler", body(0))
             servers = {"echo": echo, "relay": relay, "nimbus": (server.port, server.process.pid)}
-            signer = Presigner(f"127.0.0.1:{server.port}", PATH)
+            host = f"127.0.0.1:{server.port}"
+            signers = dict.fromkeys(servers, Presigner(host, PATH))
+            if args.iam_user:
+                servers["user"] = servers["nimbus"]
+                signers["user"] = Presigner(host, PATH, key=(user := invoking_user(server.port))[0], secret=user[1])
+            names = tuple(servers)
             bodies = Bodies()
             bodies.take(1)
             for r in range(args.rounds):
-                order = NAMES[r % 3 :] + NAMES[: r % 3]
-                requests = [signer.sign(body(n)) for n in bodies.take(args.warmup + args.requests)]
+                order = names[r % len(names) :] + names[: r % len(names)]
+                numbers = bodies.take(args.warmup + args.requests)
+                requests = {name: [signers[name].sign(body(n)) for n in numbers] for name in order}
                 times = latency({name: servers[name][0] for name in order}, requests, args.warmup)
                 row = {name: {"p50": percentile(t, 0.5), "p99": percentile(t, 0.99)} for name, t in times.items()}
                 for name in order:
                     port, pid = servers[name]
-                    row[name] |= throughput(name, tmp, signer, bodies, port, pid, args, threads, 20_000)
+                    row[name] |= throughput(name, tmp, signers[name], bodies, port, pid, args, threads, 20_000)
                 rows.append(row)
     report(rows)
     load = os.getloadavg()
     print(f"\nload average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
+def invoking_user(port: int) -> tuple[str, str]:
+    """(key id, secret) of a new IAM user allowed lambda:InvokeFunction on the function (as the root makes it)."""
+    iam = boto3.client("iam", endpoint_url=f"http://127.0.0.1:{port}", region_name=REGION, aws_access_key_id=KEY,
+                       aws_secret_access_key=SECRET)  # fmt: skip
+    iam.create_user(UserName="bench-invoker")
+    allow = {"Effect": "Allow", "Action": "lambda:InvokeFunction",
+             "Resource": f"arn:aws:lambda:*:*:function:{FUNCTION}"}  # fmt: skip
+    policy = {"Version": "2012-10-17", "Statement": [allow]}
+    iam.put_user_policy(UserName="bench-invoker", PolicyName="invoke", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="bench-invoker")["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
 def report(rows: list[dict[str, dict[str, float]]]) -> None:
     print(f"\n{'round':8}{'':8}{'p50 µs':>9}{'p99 µs':>9}{'req/s':>9}{'CPU µs/req':>12}{'tree µs/req':>13}")
     for r, row in enumerate(rows, 1):
-        for name in NAMES:
+        for name in row:
             v = row[name]
             print(f"{r:<8}{name:8}{v['p50']:>9.0f}{v['p99']:>9.0f}{v['rps']:>9.0f}{v['cpu_front']:>12.1f}"
                   f"{v['cpu_tree']:>13.1f}")  # fmt: skip
@@ -283,6 +322,14 @@ def report(rows: list[dict[str, dict[str, float]]]) -> None:
     print(f"nimbus CPU      {median(cpu):5.2f}x the relay front end's per request "
           f"({median([row['nimbus']['cpu_front'] for row in rows]):.0f} µs vs "
           f"{median([row['relay']['cpu_front'] for row in rows]):.0f} µs)")  # fmt: skip
+    if "user" in rows[0]:  # authorization's cost: the same server, an IAM user's key against the root's
+        cpu = ratios("cpu_front", "user", "nimbus")
+        rounds = ", ".join(f"{v:.3f}" for v in cpu)
+        print(f"IAM user CPU    {median(cpu):5.3f}x the root's per request (rounds {rounds}; "
+              f"{median([row['user']['cpu_front'] for row in rows]):.0f} µs vs "
+              f"{median([row['nimbus']['cpu_front'] for row in rows]):.0f} µs); "
+              f"p50 {median(ratios('p50', 'user', 'nimbus')):.3f}x, "
+              f"req/s {median(ratios('rps', 'user', 'nimbus')):.3f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -110,6 +110,10 @@ class Authorizer:
         self.topics = topics
         self.secure = "true" if secure_transport else "false"
         self._cache: dict[tuple[str, int, str, str, str, tuple[tuple[str, str], ...]], Decision] = {}
+        #: the calls of Lambda's routes that need no body, by (operation, query, route parameters): Calls are values
+        self._calls: dict[tuple[str, ...], Call] = {}
+        #: functions' policies as documents, by revision
+        self._function_docs: dict[str, dict[str, Any]] = {}
 
     # ---- what a request does ----
     def call_of(
@@ -130,10 +134,19 @@ class Authorizer:
         if form:
             fields = parse_form(body, query)
             return actions.form_call(self.where, service, fields.get("Action", ""), fields)
+        if service == "lambda" and operation not in _LAMBDA_BODIES:  # the route alone names it: the warm invoke's
+            key = (operation, query, *params.values())
+            call = self._calls.get(key)
+            if call is None:
+                if len(self._calls) >= CACHE_MAX:
+                    self._calls.clear()
+                query_params = parse_qs(query, keep_blank_values=True) if query else {}
+                call = self._calls[key] = actions.lambda_call(self.where, operation, params, query_params, {})
+            return call
         operation = operation.rpartition(".")[2]
         query_params = parse_qs(query, keep_blank_values=True) if query else {}
         if service == "lambda":
-            parsed = parse_json(body) if operation in _LAMBDA_BODIES and body else {}
+            parsed = parse_json(body) if body else {}
             body_fields = parsed if isinstance(parsed, dict) else {}
             return actions.lambda_call(self.where, operation, params, query_params, body_fields)
         if service == "apigateway":
@@ -215,13 +228,18 @@ class Authorizer:
         not exist (the handler then answers that)."""
         if call.policy == actions.FUNCTION and self.policies is not None:
             attached = self.policies.attached(call.policy_ref, call.qualifier)
-            doc = {"Version": "2012-10-17", "Statement": list(attached.statements)} if attached else None
-            return doc, attached.revision_id if attached else "", lambda: self._function_tags(call.policy_ref)
+            if attached is None:
+                return None, "", lambda: self._function_tags(call.policy_ref)
+            doc = self._function_docs.get(attached.revision_id)
+            if doc is None:  # a revision's statements never change: one document per revision
+                if len(self._function_docs) >= CACHE_MAX:
+                    self._function_docs.clear()
+                doc = self._function_docs[attached.revision_id] = {"Statement": list(attached.statements)}
+            return doc, attached.revision_id, lambda: self._function_tags(call.policy_ref)
         if call.policy == actions.QUEUE and self.queues is not None:
             record = await self.queues.lookup(call.policy_ref)
             text = record.attributes.get("Policy", "") if record else ""
-            record_tags = dict(record.tags) if record else {}
-            return (_document(text) if text else None), text, lambda: record_tags
+            return (_document(text) if text else None), text, lambda: record.tags if record else {}
         if call.policy == actions.TOPIC and self.topics is not None:
             try:
                 topic = self.topics.require(call.policy_ref)
