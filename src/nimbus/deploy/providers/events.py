@@ -132,7 +132,8 @@ class Events:
     async def delete(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
                      props: Mapping[str, Any]) -> None:  # fmt: skip
         s = ctx.services
-        name = physical_id.rsplit("|", 1)[-1]
+        # a name the template gives wins over the id held: after a crash the engine holds only a guess
+        name = str(props.get("Name") or physical_id.rsplit("|", 1)[-1])
         if type_ == RULE:
             await gone_ok(s.event_bus.delete_rule(_bus_name(props), name, force=True))
         elif type_ == BUS:
@@ -140,5 +141,4 @@ class Events:
         elif type_ == GROUP:
             await gone_ok(s.scheduler.delete_group(name))
         else:
-            group = physical_id.split("|", 1)[0]
-            await gone_ok(s.scheduler.delete_schedule(group, name))
+            await gone_ok(s.scheduler.delete_schedule(str(props.get("GroupName") or "default"), name))

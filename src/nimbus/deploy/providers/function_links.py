@@ -10,6 +10,7 @@ GetAtt: a URL's FunctionArn and FunctionUrl, a mapping's EventSourceMappingArn a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +36,7 @@ _REPLACING = {
 _MAPPING_RESETS: dict[str, Any] = {"BatchSize": 10, "Enabled": True, "MaximumBatchingWindowInSeconds": 0,
                                    "FilterCriteria": {}, "FunctionResponseTypes": [], "ScalingConfig": {}}  # fmt: skip
 _MAPPING_INTS = ("BatchSize", "MaximumBatchingWindowInSeconds")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class FunctionLinks:
@@ -48,7 +50,7 @@ class FunctionLinks:
     async def create(self, ctx: StackContext, type_: str, logical_id: str, props: Mapping[str, Any]) -> Made:
         if type_ == PERMISSION:
             ref = function_ref(ctx, props.get("FunctionName"))
-            sid = ctx.name(logical_id, 100)
+            sid = ctx.name(logical_id)  # the engine's own length: what it guesses after a crash
             body = {k: props[k] for k in _PERMISSION_KEYS if k in props} | {"StatementId": sid}
             checked = lambda_model().validate("AddPermission", body | {"FunctionName": ref.name})
             await ctx.services.policies.add(ref.name, ref.qualifier, checked)
@@ -123,10 +125,20 @@ class FunctionLinks:
             ref = function_ref(ctx, props.get("FunctionName"))
             await gone_ok(s.policies.remove(ref.name, ref.qualifier, physical_id, None))
         elif type_ == MAPPING:
-            await gone_ok(s.mappings.delete(physical_id))
-        elif type_ == FUNCTION_URL:
-            ref = function_ref(ctx, physical_id)
+            uuid = physical_id if _UUID.fullmatch(physical_id) else self._mapping_of(ctx, props)
+            await gone_ok(s.mappings.delete(uuid))
+        elif type_ == FUNCTION_URL:  # by its target: the engine holds only a guess after a crash
+            ref = self._url_target(ctx, props)
             await gone_ok(s.function_urls.delete(ref.name, ref.qualifier))
         else:
-            name, qualifier = physical_id.split("|", 1)
-            await gone_ok(s.event_configs.delete(name, qualifier))
+            ref = function_ref(ctx, props.get("FunctionName"))
+            await gone_ok(s.event_configs.delete(ref.name, str(props.get("Qualifier", ref.qualifier or "$LATEST"))))
+
+    def _mapping_of(self, ctx: StackContext, props: Mapping[str, Any]) -> str:
+        """The UUID of the mapping these properties made (after a crash the engine holds only a guess of a name):
+        the one of this source and function, which no other mapping can be."""
+        ref = function_ref(ctx, props.get("FunctionName"))
+        for mapping in ctx.services.mappings.list(str(props.get("EventSourceArn")), None, None, None)[0]:
+            if (mapping.function_name, mapping.qualifier) == (ref.name, ref.qualifier):
+                return mapping.uuid
+        return ""

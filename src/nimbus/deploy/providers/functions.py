@@ -116,7 +116,8 @@ class Functions:
 
     async def delete(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
                      props: Mapping[str, Any]) -> None:  # fmt: skip
-        await gone_ok(ctx.services.registry.delete(physical_id))
+        # a name the template gives is the function's whatever id the engine holds (a guess after a crash)
+        await gone_ok(ctx.services.registry.delete(str(props.get("FunctionName") or physical_id)))
 
 
 def _reserved(props: Mapping[str, Any]) -> int | None:

@@ -158,6 +158,9 @@ class IamProvider:
             for kind, owner in _owners(props):
                 self._drop_inline(iam, kind, owner, str(props.get("PolicyName")))
         elif type_ == MANAGED:
+            if not physical_id.startswith("arn:"):  # the engine's guess of a generated name, after a crash
+                name = props.get("ManagedPolicyName") or physical_id
+                physical_id = f"arn:aws:iam::{ctx.account}:policy{props.get('Path', '/')}{name}"
             with contextlib.suppress(NoSuchEntity):
                 for kind, owner in _owners(props):
                     if physical_id in iam.owner(kind, owner).attached:
@@ -165,4 +168,4 @@ class IamProvider:
                 self._drop_old_versions(iam, physical_id)
                 iam.policies.delete(physical_id)
         else:
-            self._delete_role(iam, physical_id)
+            self._delete_role(iam, str(props.get("RoleName") or physical_id))

@@ -52,4 +52,5 @@ class LogGroups:
 
     async def delete(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
                      props: Mapping[str, Any]) -> None:  # fmt: skip
-        await asyncio.to_thread(ctx.services.logs.delete_group, physical_id)
+        name = str(props.get("LogGroupName") or physical_id)  # the template's name wins over a guessed id
+        await asyncio.to_thread(ctx.services.logs.delete_group, name)

@@ -102,7 +102,10 @@ class Queues:
             for url in _queues(props):
                 await gone_ok(queues.set_attributes(url, {"Policy": ""}))
             return
-        await gone_ok(queues.delete_queue(physical_id))
+        name = str(props.get("QueueName") or physical_id)
+        if _fifo(props) and not name.endswith(".fifo"):  # the engine's guess of a generated name, after a crash
+            name += ".fifo"
+        await gone_ok(queues.delete_queue(name))
 
 
 def _queues(props: Mapping[str, Any]) -> list[str]:

@@ -121,7 +121,10 @@ class Topics:
                      props: Mapping[str, Any]) -> None:  # fmt: skip
         topics = ctx.services.topics
         if type_ == TOPIC:
-            topics.delete_topic(physical_id)  # no error for a topic already gone, as on SNS
+            # the ARN, or after a crash the engine's guess of the name (the template's, when it gives one)
+            arn = physical_id if physical_id.startswith("arn:") else topics.arn(str(props.get("TopicName") or
+                                                                                 physical_id))  # fmt: skip
+            topics.delete_topic(arn)  # no error for a topic already gone, as on SNS
         elif type_ == SUBSCRIPTION:
             await gone_ok(self._unsubscribe(ctx, physical_id))
         else:

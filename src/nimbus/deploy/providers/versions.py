@@ -114,11 +114,14 @@ class Versions:
     async def delete(self, ctx: StackContext, type_: str, logical_id: str, physical_id: str,
                      props: Mapping[str, Any]) -> None:  # fmt: skip
         if type_ == LAYER:
-            name, number = ctx.services.layers.parse_version_arn(physical_id)
-            await ctx.services.layers.delete(name, number)
+            if physical_id.startswith("arn:"):  # not a guess after a crash (a version is found by its ARN only)
+                name, number = ctx.services.layers.parse_version_arn(physical_id)
+                await ctx.services.layers.delete(name, number)
             return
-        ref = function_ref(ctx, physical_id)
-        if type_ == VERSION and ref.qualifier is not None:
+        if type_ == ALIAS:  # by its function and name: the engine holds only a guess after a crash
+            name = function_ref(ctx, props.get("FunctionName")).name
+            await gone_ok(ctx.services.versions.delete_alias(name, str(props.get("Name"))))
+            return
+        ref = function_ref(ctx, physical_id) if physical_id.startswith("arn:") else None
+        if ref is not None and ref.qualifier is not None:
             await gone_ok(ctx.services.versions.delete_version(ref.name, ref.qualifier))
-        elif ref.qualifier is not None:
-            await gone_ok(ctx.services.versions.delete_alias(ref.name, ref.qualifier))
