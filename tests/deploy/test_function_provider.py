@@ -104,3 +104,25 @@ def test_code_uploaded_to_the_code_store_before_the_deploy(tmp_path: Path) -> No
                                                                      "Code": {"CodeSha256": "0" * 64}})  # fmt: skip
 
     run(tmp_path, body)
+
+
+def test_members_removed_from_the_template_go_back_to_lambdas_defaults(tmp_path: Path) -> None:
+    async def body(stack: Stack) -> None:
+        full = INLINE | {
+            "FunctionName": "fn", "DeadLetterConfig": {"TargetArn": "arn:aws:sqs:us-east-1:000000000000:q"},
+            "TracingConfig": {"Mode": "Active"}, "SnapStart": {"ApplyOn": "PublishedVersions"},
+            "EphemeralStorage": {"Size": 1024}, "Environment": {"Variables": {"KEY": "1"}},
+            "LoggingConfig": {"LogFormat": "JSON", "LogGroup": "/custom"}, "Timeout": 30, "MemorySize": 1024,
+        }  # fmt: skip
+        await stack.put("Fn", "AWS::Lambda::Function", full)
+        await stack.put("Fn", "AWS::Lambda::Function", INLINE | {"FunctionName": "fn"})
+        config = stack.services.registry.get("fn").config
+        assert config.get("DeadLetterConfig") is None
+        assert config["TracingConfig"] == {"Mode": "PassThrough"}
+        assert config["SnapStart"]["ApplyOn"] == "None"
+        assert config["EphemeralStorage"] == {"Size": 512}
+        assert config["Environment"] == {"Variables": {}}
+        assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/aws/lambda/fn"}
+        assert (config["Timeout"], config["MemorySize"]) == (3, 128)
+
+    run(tmp_path, body)

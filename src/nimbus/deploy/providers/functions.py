@@ -100,6 +100,8 @@ class Functions:
         name = physical_id
         config = numbers({k: new[k] for k in CONFIG_KEYS if k in new and new[k] != old.get(k)}, INTS)
         config |= {k: RESETS[k] for k in CONFIG_KEYS if k in old and k not in new and k in RESETS}
+        if "LoggingConfig" in old and "LoggingConfig" not in new:  # Lambda's default: text, the function's group
+            config["LoggingConfig"] = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"}
         if config:
             await registry.update_config(name, config)
         if old.get("Code") != new.get("Code") or old.get("Architectures") != new.get("Architectures"):
