@@ -10,6 +10,7 @@ the zip under that hash. An unchanged folder gives the same bytes, so the same h
 from __future__ import annotations
 
 import hashlib
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,7 @@ def transform(doc: dict[str, Any], region: str, parameters: dict[str, str]) -> d
     declared = doc.get("Parameters") or {}
     values: dict[str, Any] = {k: v["Default"] for k, v in declared.items() if isinstance(v, dict) and "Default" in v}
     values |= {k: v for k, v in parameters.items() if k in declared}
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)  # its metrics warn of being unpublished at exit
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
     try:
         out: dict[str, Any] = translator.translate(doc, parameter_values=values, get_managed_policy_map=dict)
