@@ -47,11 +47,12 @@ def cli(server: Server, folder: Path, *args: str, check: bool = True) -> subproc
     return done
 
 
-def api(server: Server, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """A signed call to the stacks API: (status, decoded JSON body)."""
+def api(server: Server, method: str, path: str, body: Any = None, key: tuple[str, str] = (ACCESS_KEY, SECRET_KEY)
+        ) -> tuple[int, Any]:  # fmt: skip
+    """A call to the stacks API signed as the CLI signs it (with `key`): (status, decoded JSON body)."""
     data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
     request = AWSRequest(method=method, url=server.endpoint + path, data=data)
-    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "cloudformation", REGION).add_auth(request)
+    SigV4Auth(Credentials(*key), "cloudformation", REGION).add_auth(request)
     prepared = urllib.request.Request(request.url, data=data or None, method=method,
                                       headers=dict(request.headers.items()))  # fmt: skip
     try:
