@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 9001
+#: what a sandbox's outer process and pid 1 exec once it is set up (docs/scaling.md, "Density")
+WAITER := src/nimbus/instances/native/nimbus-sandbox-wait
 
 .PHONY: install node-sdk run test lint bench clean
 
@@ -33,7 +35,12 @@ node-sdk: $(BIN)/nimbus
 		cd $(SDK)/nodejs && { npm ci --quiet --ignore-scripts --no-audit --no-fund --omit=dev || { rm -f package-lock.json; exit 1; }; }; \
 	fi
 
-install: $(BIN)/nimbus $(SDK)/python/.pins node-sdk
+install: $(BIN)/nimbus $(SDK)/python/.pins node-sdk $(WAITER)
+
+# static where libc.a is there, else dynamic; without a C compiler, sandboxes keep their Python waiters
+$(WAITER): src/nimbus/instances/native/sandbox_wait.c
+	@$(CC) -O2 -static -Wall -Wextra -o $@ $< 2>/dev/null || $(CC) -O2 -Wall -Wextra -o $@ $< || \
+		echo "nimbus: could not build $@ (no C compiler?): sandboxes keep their Python waiters"
 
 run: install
 	$(BIN)/nimbus serve --host 127.0.0.1 --port $(PORT) --deploy examples
@@ -49,4 +56,4 @@ bench: install
 	$(BIN)/python bench/warm_invoke.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info $(WAITER)

@@ -47,7 +47,7 @@ def handler(event, context):
 
 def _children() -> set[int]:
     """Child processes of this test process that are instances (a session's `nimbus serve` may be a child too)."""
-    return child_processes(os.getpid(), b"bootstrap.py", b"sandbox_init.py")
+    return child_processes(os.getpid(), b"bootstrap.py", b"sandbox_init.py", b"nimbus-sandbox-wait")
 
 
 def make_spec(code_dir: Path, handler: str = "app.handler", **kwargs: Any) -> FunctionSpec:

@@ -56,6 +56,13 @@ SANDBOX_UID = 993
 SANDBOX_GID = 990
 HOSTNAME = "sandbox"
 INIT = Path(__file__).resolve().with_name("sandbox_init.py")
+#: what the outer process and pid 1 exec once the sandbox is set up (`native/sandbox_wait.c`, built by `make install`)
+WAITER = Path(__file__).resolve().parent / "native" / "nimbus-sandbox-wait"
+
+
+def native_waiter() -> Path | None:
+    """The built native waiter, or None (then sandboxes keep their Python outer process and pid 1)."""
+    return WAITER if os.access(WAITER, os.X_OK) else None
 
 #: host /etc pieces a runtime may need (bound read-only when present); nothing else of /etc is visible
 ETC_PIECES = (
@@ -194,6 +201,8 @@ class SandboxLauncher:
                 self.isolation = dataclasses.replace(isolation, cgroups=CgroupLayout("none", {}))
             else:
                 sweep_stale(isolation.cgroups)
+        #: the native waiter the outer process and pid 1 become (None: they stay Python; tests run both)
+        self.waiter = native_waiter()
         #: without cgroups: rlimits in each sandbox, and a report file per instance (rlimits.py)
         self._reports = RlimitReports() if self.isolation.limits == "rlimit" else None
 
@@ -254,6 +263,7 @@ class SandboxLauncher:
             "seccomp": self._seccomp,
             "control_fd": CONTROL_FD,
             "lifeline_fd": LIFELINE_FD,
+            "waiter": str(self.waiter) if self.waiter else None,
         }
 
     def new_cgroup(self, memory_mb: int) -> InstanceCgroup | None:

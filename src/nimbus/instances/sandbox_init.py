@@ -366,10 +366,11 @@ def _init(
             _fail(f"runtime set-up failed: {exc}")
     for sig in (1, 2, 10, 12, 15):  # HUP INT USR1 USR2 TERM: only handled signals reach a pid 1 from inside
         _signal.signal(sig, _signal.SIG_IGN)
-    _close_fds_except({status_w})
+    _close_fds_except({status_w, plan["waiter_fd"]})
     _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(DUMPABLE)")
     if plan["seccomp"]:
         _install_seccomp(plan["seccomp"])
+    _exec_waiter(plan["waiter_fd"], "init", runtime, status_w)
     while True:
         try:
             pid, status, usage = os.wait4(-1, 0)
@@ -378,6 +379,31 @@ def _init(
         if pid == runtime:  # with its peak resident size, which tells an out-of-memory end under rlimits
             os.write(status_w, struct.pack("=iq", status, usage.ru_maxrss))
             os._exit(0)
+
+
+def _open_waiter(path: str | None) -> int:
+    """The native waiter (`native/sandbox_wait.c`), open for an exec by fd; -1 where it is not there."""
+    if not path:
+        return -1
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return -1
+
+
+def _exec_waiter(waiter: int, *args: object) -> None:
+    """Become the native waiter (outer or init, same duty, a few pages instead of a Python process's); returns
+    only where the exec failed, and the caller runs the same loop in Python. The fds named in `args` (inheritable
+    here: Python makes its own close-on-exec) are what it keeps."""
+    if waiter < 0:
+        return
+    try:
+        for fd in args[2:]:
+            if isinstance(fd, int) and fd >= 0:
+                os.set_inheritable(fd, True)
+        os.execve(waiter, ["nimbus-sandbox-wait", *(str(a) for a in args)], {})
+    except OSError:
+        pass
 
 
 def _mirror(status: int) -> None:
@@ -411,6 +437,7 @@ def enter(plan: dict[str, Any], runtime_main: Any = None, spare_codec: Any = Non
         if plan.get("idle_setup"):  # a spare is made only with CPU time nothing else wants (see spares.py)
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        plan["waiter_fd"] = _open_waiter(plan.get("waiter"))  # on the host's root: init execs it after the pivot
         _join_cgroups(plan["cgroup_procs"])
         # under rlimits, where the runtime's end is written for the server (opened while still on the host)
         limits_report = os.open(plan["limits_report"], os.O_WRONLY) if plan.get("limits_report") else -1
@@ -438,7 +465,7 @@ def enter(plan: dict[str, Any], runtime_main: Any = None, spare_codec: Any = Non
     os.close(status_w)
     # fds listed before the fork: /proc may already be the sandbox's, where this process has no /proc/self
     for fd in open_fds:
-        if fd > 2 and fd not in (status_r, plan.get("lifeline_fd"), limits_report):
+        if fd > 2 and fd not in (status_r, plan.get("lifeline_fd"), limits_report, plan["waiter_fd"]):
             try:  # noqa: SIM105  (contextlib's import costs more than the whole set-up)
                 os.close(fd)
             except OSError:
@@ -448,7 +475,9 @@ def enter(plan: dict[str, Any], runtime_main: Any = None, spare_codec: Any = Non
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
-    _wait_init(init, status_r, plan.get("lifeline_fd"))
+    lifeline = plan.get("lifeline_fd")
+    _exec_waiter(plan["waiter_fd"], "outer", init, status_r, -1 if lifeline is None else lifeline, limits_report)
+    _wait_init(init, status_r, lifeline)
     _, init_status = os.waitpid(init, 0)
     report = os.read(status_r, 12)
     if len(report) == 12:

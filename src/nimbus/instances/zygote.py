@@ -44,6 +44,12 @@ def default_launcher(
     return SpawnLauncher()
 
 
+def _on_the_request_path(command: LaunchCommand) -> bool:
+    """Spares are for cold starts someone waits for: a provisioned instance starts in the background and lives
+    long, and one made of a spare would keep the spare's copied pages (~4.5 MB more) for all that time."""
+    return command.env.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "provisioned-concurrency"
+
+
 class ZygoteLauncher:
     """Zygote forks (or spares) for the built-in Python runtime; `SandboxLauncher` for the rest and as fallback."""
 
@@ -126,7 +132,7 @@ class ZygoteLauncher:
         if self.uses_zygote(command):
             zygote = await self.zygote_for(command.interpreter)
             if zygote is not None:
-                handle = self.spares.take(command)
+                handle = self.spares.take(command) if _on_the_request_path(command) else None
                 if handle is not None:
                     return handle
                 try:
