@@ -97,6 +97,13 @@ def test_create_and_update_pass_the_role() -> None:
     assert lam("UpdateFunctionConfiguration", {"FunctionName": "f"}, body={"Timeout": 3}).pass_role == ""
 
 
+def test_a_schedule_passes_its_target_role() -> None:
+    role = "arn:aws:iam::123456789012:role/scheduler"
+    body = {"Target": {"Arn": f"{FN}:f", "RoleArn": role}}
+    assert actions.scheduler_call(W, "CreateSchedule", {"Name": "s"}, {}, body).pass_role == role
+    assert actions.scheduler_call(W, "GetSchedule", {"Name": "s"}, {}, {}).pass_role == ""
+
+
 def test_function_calls_name_their_resource_policy_and_function_arn() -> None:
     call = lam("Invoke", {"FunctionName": "fn-a"}, {"Qualifier": ["live"]})
     assert (call.policy, call.policy_ref, call.qualifier) == (actions.FUNCTION, "fn-a", "live")

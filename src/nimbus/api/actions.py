@@ -217,7 +217,9 @@ def scheduler_call(
     if "Group" in operation:
         return Call(action, (where.arn("scheduler", f"schedule-group/{name}"),))
     group = query.get("groupName", [""])[0] or _text(body, "GroupName", "default")
-    return Call(action, (where.arn("scheduler", f"schedule/{group}/{name}"),))
+    target = body.get("Target")
+    role = _text(target, "RoleArn") if isinstance(target, dict) else ""  # what the schedule runs as: passed to it
+    return Call(action, (where.arn("scheduler", f"schedule/{group}/{name}"),), pass_role=role)
 
 
 def apigw_call(where: Where, method: str, raw_path: str) -> Call:
