@@ -52,6 +52,9 @@ SERVICE_NAMES = {APIGW: "API Gateway", SCHEDULER: "EventBridge Scheduler"}
 JSON_BODY_MAX = 1 << 20
 #: body limit of the SQS API: a 256 KB message (or batch) can triple in JSON (\uXXXX escapes of astral characters)
 SQS_BODY_MAX = 1 << 20
+#: the path prefix of Nimbus's own APIs (the stacks API): signed like AWS's, but not an AWS service an unserved
+#: request is told Nimbus serves (a CloudFormation call is refused as not served)
+NIMBUS_PREFIX = "/_nimbus/"
 
 WireShape = Callable[[BaseException], tuple[int, list[tuple[bytes, bytes]], bytes]]
 
@@ -176,6 +179,8 @@ class App:
         self.services = {"lambda": "Lambda"} | {s.service: s.name for s in json_services}
         self.services |= {s.service: s.name for s in query_services}
         for route in self.router.routes:
+            if route.pattern.pattern.startswith(NIMBUS_PREFIX):  # Nimbus's own APIs (stacks) are no AWS service
+                continue
             self.services.setdefault(route.service, SERVICE_NAMES.get(route.service, route.service))
         self.health = Health(__version__, self.services, isolation, self.fronts)
 
