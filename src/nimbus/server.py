@@ -384,7 +384,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         port = await http.start(settings.host, settings.port)
         endpoints.listening_port = port
         stacks.start()  # what a stopped server left in progress: rolled back, or its clean-up / deletion finished
-        manager.downstream.api_url = _base_url(settings, port)  # functions' AWS_ENDPOINT_URL
+        manager.downstream.api_url, manager.downstream.api_port = _base_url(settings, port), port  # functions' endpoint
+        manager.downstream.serve_listener = http.adopt_listener  # and theirs with no network (`downstream.py`)
         metrics_port = None
         if metrics is not None and settings.metrics_port is not None:
             metrics_port = await metrics.start(settings.metrics_host, settings.metrics_port)

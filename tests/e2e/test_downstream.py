@@ -14,6 +14,7 @@ from e2e_support import NIMBUS, ROLE, Server, delete_functions, invoke_json, mak
 
 from nimbus.runtimes import sdk
 from nimbus.runtimes.registry import node_binary
+from sandbox.support import needs_namespaces
 
 S3_ENDPOINT = "http://127.0.0.1:9000"
 #: the pins of the SDK the Python runtimes include
@@ -86,6 +87,36 @@ def test_a_functions_own_boto3_and_endpoint_variables_win(downstream_server: Ser
     assert out["boto3_file"] == out["task_root"] + "/boto3/__init__.py"
     assert out["env"]["AWS_ENDPOINT_URL_S3"] == "http://minio.internal:9000"
     assert out["env"]["AWS_ENDPOINT_URL"] == downstream_server.endpoint
+
+
+NO_NETWORK = """
+import os, socket
+import boto3
+
+def handler(event, context):
+    try:
+        boto3.client("lambda").list_functions()
+        answer = "allowed"
+    except boto3.exceptions.botocore.exceptions.ClientError as e:
+        answer = e.response["Error"]["Code"]
+    try:
+        socket.create_connection(("1.1.1.1", 53), timeout=1)
+        outside = "reached"
+    except OSError:
+        outside = "unreachable"
+    return {"endpoint": os.environ["AWS_ENDPOINT_URL"], "answer": answer, "outside": outside}
+"""
+
+
+@needs_namespaces
+def test_a_function_with_no_network_reaches_the_api_through_its_own_loopback(downstream_server: Server,
+                                                                             make_fn: Any) -> None:  # fmt: skip
+    lam = downstream_server.client("lambda")
+    name = make_fn("ds-no-network", {"app.py": NO_NETWORK}, Tags={"nimbus:network": "none"}, Timeout=10)
+    _, out = invoke_json(lam, name)
+    # the API answered (its role names no role: signed in, allowed nothing), and nothing else is reachable
+    assert out == {"endpoint": f"http://127.0.0.1:{downstream_server.port}", "answer": "AccessDeniedException",
+                   "outside": "unreachable"}  # fmt: skip
 
 
 NODE_CJS = """

@@ -15,6 +15,7 @@ from iam_e2e_support import LAMBDA_TRUST, cleanup_role
 
 from nimbus.runtimes import sdk
 from nimbus.runtimes.registry import node_binary
+from sandbox.support import needs_namespaces
 
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -150,13 +151,16 @@ def test_a_function_invokes_another_through_plain_boto3(lam: Any, create_functio
     assert f"is not authorized to perform: lambda:InvokeFunction on resource: {fn_arn(fn_name)}" in out["errorMessage"]
 
 
+@pytest.mark.parametrize("network", ["host", pytest.param("none", marks=needs_namespaces)])
 def test_a_python_function_sends_to_the_queue_its_role_allows_and_is_denied_another(
     server: Server, lam: Any, create_function: Callable[..., Any], fn_name: str, role: Callable[..., str],
-    queues: tuple[str, str, str],
+    queues: tuple[str, str, str], network: str,
 ) -> None:  # fmt: skip
+    """In both network modes: with the host's, AWS_ENDPOINT_URL is the server's address; with none (a network
+    namespace of its own), a listening socket inside it that the server serves."""
     allowed, url, other_url = queues
     execution_role = role({"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn(allowed)})
-    create_function(fn_name, {"app.py": CALLER}, Role=execution_role)
+    create_function(fn_name, {"app.py": CALLER}, Role=execution_role, Tags={"nimbus:network": network})
     _, out = invoke_json(lam, fn_name, {"action": "send", "queue_url": url, "body": "hello from a function"})
     assert "message_id" in out, out
     sqs = server.client("sqs")
@@ -182,8 +186,9 @@ export const handler = async (event) => {
 """
 
 
+@pytest.mark.parametrize("network", ["host", pytest.param("none", marks=needs_namespaces)])
 def test_a_node_function_sends_with_the_aws_sdk_v3_and_is_denied_another_queue(
-    server: Server, lam: Any, fn_name: str, role: Callable[..., str], queues: tuple[str, str, str],
+    server: Server, lam: Any, fn_name: str, role: Callable[..., str], queues: tuple[str, str, str], network: str,
 ) -> None:  # fmt: skip
     node = node_binary()
     if node is None:
@@ -193,7 +198,8 @@ def test_a_node_function_sends_with_the_aws_sdk_v3_and_is_denied_another_queue(
     allowed, url, other_url = queues
     execution_role = role({"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn(allowed)})
     lam.create_function(FunctionName=fn_name, Role=execution_role, Runtime=f"nodejs{node[1]}.x",
-                        Handler="index.handler", Code={"ZipFile": make_zip({"index.mjs": NODE_SENDER})})  # fmt: skip
+                        Handler="index.handler", Code={"ZipFile": make_zip({"index.mjs": NODE_SENDER})},
+                        Tags={"nimbus:network": network})  # fmt: skip
     try:
         _, out = invoke_json(lam, fn_name, {"queue_url": url, "body": "hello from node"})
         assert "message_id" in out, out

@@ -10,6 +10,7 @@ import logging
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from nimbus.clock import FakeClock
 from nimbus.config import Settings
 from nimbus.control.keyring import KeyRing, root_principal
 from nimbus.instances import InstanceManager
-from nimbus.instances.downstream import PRIVATE_API_ADDRESS, SESSION_S, TEMPLATE_EXPIRY_S, Downstream
+from nimbus.instances.downstream import SESSION_S, TEMPLATE_EXPIRY_S, Downstream
 from nimbus.instances.lifecycle import DeathReason, InstanceState, Lifecycle
 from nimbus.logs.sink import MemorySink
 
@@ -141,14 +142,21 @@ def test_a_snapstart_template_session_is_short_so_restored_sdks_reread_the_envir
 
 def test_endpoints_by_network_mode_and_operator_services() -> None:
     downstream = Downstream(Settings(service_endpoints="s3=http://127.0.0.1:9000"))
-    downstream.api_url = "http://127.0.0.1:4566"
+    downstream.api_url, downstream.api_port = "http://192.0.2.7:4566", 4566  # bound to an address of the host's
     host = make_spec(Path("/nonexistent"))
     private = make_spec(Path("/nonexistent"), network="none")
     assert downstream.endpoint_env(host, sandboxed=True) == {
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000"}  # fmt: skip
-    assert downstream.endpoint_env(private, sandboxed=True)["AWS_ENDPOINT_URL"] == "http://{}:{}".format(
-        *PRIVATE_API_ADDRESS)  # fmt: skip
-    assert downstream.endpoint_env(private, sandboxed=False)["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+        "AWS_ENDPOINT_URL": "http://192.0.2.7:4566", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000"}  # fmt: skip
+    assert not downstream.private_api(private, sandboxed=True)  # nothing serves a sandbox's listener yet
+
+    async def serve(listener: Any) -> Any:
+        return lambda: None
+
+    downstream.serve_listener = serve
+    assert downstream.private_api(private, sandboxed=True)
+    assert downstream.endpoint_env(private, sandboxed=True)["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert not downstream.private_api(private, sandboxed=False)  # unsandboxed: the host's network, whatever it says
+    assert downstream.endpoint_env(private, sandboxed=False)["AWS_ENDPOINT_URL"] == "http://192.0.2.7:4566"
     assert downstream.mint(host) is None  # no key ring: no credentials
 
 

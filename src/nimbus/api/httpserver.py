@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -64,6 +65,8 @@ class HttpServer:
         #: connections closed at accept since the last sweep (past max_connections)
         self.turned_away = 0
         self.server: asyncio.Server | None = None
+        #: listeners of sandboxes with no network, served while their instance lives
+        self._adopted: set[asyncio.Server] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.activity = Activity()
         self._trim = libc_trim()
@@ -81,6 +84,23 @@ class HttpServer:
             self.activity.watch(listener.fileno(), self)
         self._sweeper = loop.create_task(self._sweep_forever(), name="nimbus-http-sweep")
         return int(self.server.sockets[0].getsockname()[1])
+
+    async def adopt_listener(self, sock: socket.socket) -> Callable[[], None]:
+        """Serve connections accepted on `sock` too: a listening socket a sandbox with no network made in its own
+        namespace (`instances/downstream.py`), its only way to the API. The callable returned stops serving it (its
+        connections finish as any other)."""
+        server = await asyncio.get_running_loop().create_server(lambda: HttpProtocol(self), sock=sock, backlog=64)
+        fd = sock.fileno()
+        self.activity.watch(fd, self)
+        self._adopted.add(server)
+
+        def stop() -> None:
+            if server in self._adopted:
+                self._adopted.discard(server)
+                self.activity.unwatch(fd, self)
+                server.close()
+
+        return stop
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -108,6 +128,11 @@ class HttpServer:
         for listener in self.server.sockets:
             self.activity.unwatch(listener.fileno(), self)
         self.server.close()
+        for adopted in list(self._adopted):
+            for listener in adopted.sockets:
+                self.activity.unwatch(listener.fileno(), self)
+            adopted.close()
+        self._adopted.clear()
         for conn in list(self.connections):
             if conn.idle:
                 conn.close()

@@ -11,14 +11,22 @@ and the endpoints its SDK calls.
   the template), where the restored instance finds its own.
 - Endpoints: AWS_ENDPOINT_URL is this server's API (set once it listens); `--service-endpoint` pairs become
   AWS_ENDPOINT_URL_<SERVICE>. A function's own variables of those names win: it may point its SDK elsewhere.
+  A sandbox with no network (`nimbus:network` none) has its own loopback only: it makes a listening socket there,
+  at the server's own port (`sandbox_init.py`: so the queue URLs and other addresses the API hands out work inside
+  as outside), and passes it over its control socket; the server serves it as one of its own listeners until the
+  instance ends (`serve_listener`, the HTTP server's). No proxy process, no extra hop.
 
 Secrets never reach a log line: only key ids are logged, and only at debug level.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from nimbus.config import Settings
@@ -35,9 +43,8 @@ RENEW_MARGIN_S = 30 * 60
 #: a SnapStart template's AWS_CREDENTIAL_EXPIRATION: near enough that the SDKs re-read the environment on every
 #: use (they refresh within 10-15 min of expiry), far enough that none ever sees it expired during init
 TEMPLATE_EXPIRY_S = 5 * 60
-#: where a function in its own network namespace (`nimbus:network` none) reaches the API: served by the server
-#: through a listening socket made inside that namespace (`sandbox_init.py`)
-PRIVATE_API_ADDRESS = ("127.0.0.1", 9002)
+#: serves a listening socket as the API (the HTTP server's `adopt_listener`); what it returns stops that
+ServeListener = Callable[[socket.socket], Awaitable[Callable[[], None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +64,24 @@ class Downstream:
         self.keyring = keyring
         #: this server's API as a local client reaches it; set by the server once it listens ("" until then)
         self.api_url = ""
+        #: the port it listens on: where a sandbox with no network makes its own listener
+        self.api_port = 0
+        #: how a sandbox's own listening socket is served (set by the server; None: functions with no network get
+        #: no API)
+        self.serve_listener: ServeListener | None = None
         self._services = settings.service_endpoint_env
         self.minted = 0
         self.revoked = 0
 
+    def private_api(self, spec: FunctionSpec, sandboxed: bool) -> bool:
+        """Whether `spec`'s instances reach the API through a listening socket of their own network namespace."""
+        return spec.network == "none" and sandboxed and self.serve_listener is not None and self.api_port > 0
+
     def endpoint_env(self, spec: FunctionSpec, sandboxed: bool) -> dict[str, str]:
         """AWS_ENDPOINT_URL (reachable from where the instance runs) and the operator's service endpoints."""
         env = dict(self._services)
-        if spec.network == "none" and sandboxed:
-            env["AWS_ENDPOINT_URL"] = "http://{}:{}".format(*PRIVATE_API_ADDRESS)
+        if self.private_api(spec, sandboxed):
+            env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{self.api_port}"
         elif self.api_url:
             env["AWS_ENDPOINT_URL"] = self.api_url
         return env
@@ -96,9 +112,46 @@ class Downstream:
         self.revoked += 1
         log.debug("revoked session %s", session.access_key_id)
 
-    def watch(self, lifecycle: Lifecycle, session: Session | None) -> None:
-        """Revoke `session` when the instance of `lifecycle` leaves service (draining or dead, for any reason)."""
-        if session is None:
+    async def adopt_listener(self, control: socket.socket, timeout_s: float) -> Callable[[], None] | None:
+        """Take the API listening socket a sandbox with no network sends first on its control socket, and serve
+        it; what stops serving it. None when the sandbox ended (or broke) before sending one: its init fails."""
+        assert self.serve_listener is not None
+        loop = asyncio.get_running_loop()
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def on_readable() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(control.fileno(), on_readable)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await readable
+        except TimeoutError:
+            return None
+        finally:
+            loop.remove_reader(control.fileno())
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 1, 1)
+        except (BlockingIOError, OSError):
+            return None
+        if message != b"L" or len(fds) != 1:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    socket.close(fd)
+            return None
+        listener = socket.socket(fileno=fds[0])
+        if listener.family != socket.AF_INET or listener.type != socket.SOCK_STREAM:
+            listener.close()
+            return None
+        return await self.serve_listener(listener)
+
+    def watch(
+        self, lifecycle: Lifecycle, session: Session | None, stop_listener: Callable[[], None] | None = None
+    ) -> None:
+        """Revoke `session` (and stop serving the instance's API listener) when the instance of `lifecycle` leaves
+        service (draining or dead, for any reason)."""
+        if session is None and stop_listener is None:
             return
         done = [False]
 
@@ -106,6 +159,8 @@ class Downstream:
             if not done[0] and change.new in (InstanceState.DRAINING, InstanceState.DEAD):
                 done[0] = True
                 self.revoke(session)
+                if stop_listener is not None:
+                    stop_listener()
 
         lifecycle.subscribe(on_change)
 

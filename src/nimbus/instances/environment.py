@@ -160,12 +160,14 @@ def launch_command(
     init_type: str = "on-demand",
     downstream: Mapping[str, str] | None = None,
     credentials: Mapping[str, str] | None = None,
+    api_listener: int = 0,
 ) -> LaunchCommand:
     """The command for an instance of `spec`, whatever the kind of its runtime. `init_type` is what
     AWS_LAMBDA_INITIALIZATION_TYPE says: on-demand, provisioned-concurrency or snap-start (a SnapStart template,
     which also gets `_NIMBUS_SNAPSHOT=1`; the bootstrap removes it before any function code runs).
     `downstream`: endpoint variables, which the function's own variables of the same name override; `credentials`:
-    the instance's session (reserved keys: nothing overrides them)."""
+    the instance's session (reserved keys: nothing overrides them); `api_listener`: a sandbox with no network
+    passes the server a listening socket for the API made inside it, on 127.0.0.1 at this port."""
     if runtime.kind == "nodejs":
         command = node_command(spec, runtime, log_group, stream, sandboxed)
     elif runtime.kind == "provided":
@@ -183,6 +185,8 @@ def launch_command(
     if downstream or credentials:
         env = {**(downstream or {}), **command.env, **(credentials or {})}
         command = replace(command, env=env)
+    if api_listener and command.sandbox is not None and command.sandbox.network == "none":
+        command = replace(command, sandbox=replace(command.sandbox, api_listener=api_listener))
     return command
 
 

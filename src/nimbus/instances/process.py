@@ -57,6 +57,9 @@ class SandboxSpec:
     memory_mb: int
     ephemeral_storage_mb: int
     network: str  # "host" | "none"
+    #: with network "none", a port: the sandbox makes a listening socket for the API on 127.0.0.1:<port> inside its
+    #: own network namespace and passes it to the server over the control socket before anything else (0: none)
+    api_listener: int = 0
 
 
 def recv_nowait(sock: socket.socket, size: int) -> bytes | None:

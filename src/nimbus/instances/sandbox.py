@@ -244,6 +244,7 @@ class SandboxLauncher:
             "cwd": str(command.cwd),
             "rlimits": rlimits_for(spec.memory_mb) if self._reports is not None else [],
             "host_prefix": str(spec.runtime_prefix),
+            "api_listener": spec.api_listener,
         }
         if command.env.get(SNAPSHOT_VARIABLE) == "1" and self._seccomp:
             # a SnapStart template: its variant of the filter, and the ordinary one for its restored instances to

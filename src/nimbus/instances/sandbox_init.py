@@ -143,6 +143,24 @@ def _loopback_up() -> None:
         os.close(fd)
 
 
+def _send_api_listener(control_fd: int, port: int) -> None:
+    """A sandbox with no network reaches the API through a listening socket made here, in its own network
+    namespace, on 127.0.0.1 at the server's own port (so the URLs the API hands out work inside too): passed to the
+    server (b"L" + SCM_RIGHTS on the control socket, before any frame), which serves it as one of its own
+    listeners. No proxy runs in the sandbox."""
+    import socket  # only here: its import (enum) costs more than the rest of the set-up
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=os.dup(control_fd))
+    try:
+        listener.bind(("127.0.0.1", port))
+        listener.listen(64)
+        socket.send_fds(control, [b"L"], [listener.fileno()])
+    finally:
+        control.close()
+        listener.close()
+
+
 # -- init: the root file system ----------------------------------------------------------------------------------
 
 
@@ -278,6 +296,8 @@ def _take_assignment(plan: dict[str, Any], spare_codec: Any) -> None:
     if job["network"] == "none":
         _check(_libc.unshare(CLONE_NEWNET), "unshare(NEWNET)")
         _loopback_up()
+        if job.get("api_listener"):
+            _send_api_listener(fd, job["api_listener"])
 
 
 # -- runtime: credentials, seccomp, exec ------------------------------------------------------------------------
@@ -449,6 +469,8 @@ def enter(plan: dict[str, Any], runtime_main: Any = None, spare_codec: Any = Non
         _check(_libc.unshare(flags), "unshare")
         if plan.get("network") == "none":
             _loopback_up()
+            if plan.get("api_listener"):
+                _send_api_listener(plan["control_fd"], plan["api_listener"])
         # after the unshare: a bind mount's source must be in our own mount namespace
         fds = _open_sources(plan["mounts"])
         status_r, status_w = os.pipe()

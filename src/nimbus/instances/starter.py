@@ -22,7 +22,7 @@ from nimbus.instances.environment import launch_command
 from nimbus.instances.instance import Instance
 from nimbus.instances.lifecycle import DeathReason
 from nimbus.instances.pool import Pool
-from nimbus.instances.process import Launcher, describe_exit
+from nimbus.instances.process import Launcher, ProcessHandle, describe_exit
 from nimbus.instances.results import OUT_OF_MEMORY, error_payload, exit_error, oom_error, timeout_error
 from nimbus.instances.snapshot import SnapshotTemplate, TemplateGone
 from nimbus.instances.stats import Counters
@@ -200,22 +200,30 @@ class Starter:
         self._make_room()
         group = spec.log_group or framing.default_log_group(spec.name)
         stream = framing.stream_name(spec.version)
-        sandboxed = self._launcher.sandboxed
-        session = self._downstream.mint(spec, template=init_type == "snap-start")
+        downstream, sandboxed = self._downstream, self._launcher.sandboxed
+        session = downstream.mint(spec, template=init_type == "snap-start")
+        private_api = downstream.private_api(spec, sandboxed)
         command = launch_command(spec, runtime, group, stream, sandboxed, init_type,
-                                 self._downstream.endpoint_env(spec, sandboxed), session.env if session else None)
+                                 downstream.endpoint_env(spec, sandboxed), session.env if session else None,
+                                 downstream.api_port if private_api else 0)  # fmt: skip
         if pool is not None:
             pool.launching += 1  # the pool is in use while the process starts: the reaper must not drop it
+        stop_listener, handle = None, None
         try:
             handle = await self._launcher.launch(command)
+            if private_api:  # sent before the runtime says anything; an instance that never sends fails its init
+                stop_listener = await downstream.adopt_listener(handle.control, INIT_TIMEOUT_S)
         except BaseException:
-            self._downstream.revoke(session)
+            downstream.revoke(session)
+            if handle is not None:
+                handle.kill()
+                self._supervisor.background(_reap(handle))
             raise
         finally:
             if pool is not None:
                 pool.launching -= 1
         instance = Instance(spec, handle, self._logs, group, stream)
-        self._downstream.watch(instance.lifecycle, session)
+        downstream.watch(instance.lifecycle, session, stop_listener)
         instance.session = session
         if pool is not None:
             self._track(instance, pool)
@@ -262,6 +270,10 @@ class Starter:
             body = frame.body or error_payload("Runtime.Unknown", "init failed")
             return instance.report_init_failure(request, body, error_type, "error")
         return None
+
+
+async def _reap(handle: ProcessHandle) -> None:
+    await handle.wait()
 
 
 def _error_type(body: bytes) -> str:
