@@ -329,11 +329,11 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     authorizer = authorizer_for(services, keys)
     for front in fronts.values():  # AWS_IAM function URLs and routes ask it too
         front.authorizer = authorizer
-    # the web console at /console: its own front (cookie sessions), its time series written by a task it owns
-    console = build_console(services, engine, manager, throttle, keys.principal, authorizer)
-    fronts[CONSOLE] = console.front
     stacks, stacks_api = open_stacks(services, engine)  # SAM/CloudFormation stacks: `nimbus deploy`, `nimbus stack`
     apis.append(stacks_api)
+    # the web console at /console: its own front (cookie sessions), its time series written by a task it owns
+    console = build_console(services, engine, manager, throttle, keys.principal, authorizer, stacks)
+    fronts[CONSOLE] = console.front
     apis.append(console.api)
     app = App(settings, apis, json_services, codes, links, fronts=fronts, isolation=isolation_level(isolation),
               query_services=query_services, keys=keys, authorizer=authorizer)  # fmt: skip

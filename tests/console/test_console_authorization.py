@@ -85,6 +85,7 @@ def test_a_viewer_sees_functions_and_is_refused_invoke_logs_charts_and_create(us
             "lambda:InvokeFunction action"
         )
         assert viewer.api("GET", f"/functions/{FN}/tail").status_code == 403
+        assert "not authorized to perform: sqs:listqueues" in viewer.http.get("/queues").text
         assert viewer.api("GET", f"/functions/{FN}/series").status_code == 403
         assert viewer.api("POST", f"/functions/{FN}/events", {"name": "e", "payload": "{}"}).status_code == 403
         form = {"csrf": viewer.csrf, "name": "made-by-viewer", "runtime": "python3.12", "role": "r", "code": ""}

@@ -140,6 +140,24 @@ def test_sign_in_create_invoke_tail_chart_sign_out(page: Any, server: Any, lam: 
         page.emulate_media(color_scheme="dark")
         shot(page, "functions-narrow-dark", full=False)
 
+        # a queue's page: send a message and poll for it
+        sqs = server.client("sqs")
+        queue_url = sqs.create_queue(QueueName=f"{fn_name[:60]}-q")["QueueUrl"]
+        try:
+            page.set_viewport_size({"width": 1280, "height": 860})
+            page.emulate_media(color_scheme="light")
+            page.click("nav.nav >> text=Queues")
+            page.click(f"#resources >> text={fn_name[:60]}-q")
+            page.fill("#message-body", '{"order": 42}')
+            page.click("#send")
+            page.wait_for_selector("#queue-result:has-text('Sent:')")
+            page.click("#receive")
+            page.wait_for_selector("#received:has-text('order')")
+            assert "1 message(s) received" in page.inner_text("#queue-result")
+            shot(page, "queue")
+        finally:
+            sqs.delete_queue(QueueUrl=queue_url)
+
         page.click("#signout")
         page.wait_for_url("**/console/signin")
         page.goto("/console/functions")

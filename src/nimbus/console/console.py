@@ -20,11 +20,13 @@ from nimbus.api.services import Services
 from nimbus.console import actions, views, web
 from nimbus.console.cli_api import ConsoleApi
 from nimbus.console.front import Call, CallOf, ConsoleFront
+from nimbus.console.resources import Resources
 from nimbus.console.sessions import COOKIE, PrincipalOf, Sessions
 from nimbus.console.tail import Tails, log_group
 from nimbus.console.test_events import TestEvents
 from nimbus.console.timeseries import Admission, TimeSeries, Totals
 from nimbus.console.views import function_rows
+from nimbus.deploy.stacks import Stacks
 
 #: chart ranges: (seconds covered, seconds per point)
 RANGES = {"1h": (3600, 60), "24h": (86400, 900), "7d": (7 * 86400, 3600)}
@@ -39,7 +41,10 @@ NEW_CODE = {
 
 
 class Console:
-    def __init__(self, services: Services, series: TimeSeries, sessions: Sessions, authorizer: Authorizer) -> None:
+    def __init__(
+        self, services: Services, series: TimeSeries, sessions: Sessions, authorizer: Authorizer,
+        stacks: Stacks | None = None,
+    ) -> None:  # fmt: skip
         self.services = services
         self.where = Where(services.settings.region, services.settings.account_id)
         self.series = series
@@ -49,6 +54,8 @@ class Console:
         self.api = ConsoleApi(services.registry, self.events, series)
         self.tails = Tails(services.logs)
         self.front = ConsoleFront(sessions, authorizer, services.settings.http_scheme == "https")
+        #: the pages of queues, topics, rules, schedules, HTTP APIs and stacks
+        self.resources = Resources(services, stacks, self.front)
         self._task: asyncio.Task[None] | None = None
         self.services.registry.subscribe(self._function_changed)
         self._routes()
@@ -162,6 +169,8 @@ class Console:
             code = await asyncio.to_thread(views.code_tree, spec.code_dir, str(config.get("Handler", "")),
                                            str(config.get("Runtime", "")))  # fmt: skip
         names = await self.events.names(name)
+        detail["apis"] = self.resources.apis_of(detail["arn"])
+        detail["stacks"] = self.resources.stacks_of(name)
         return web.page("function.html", session=call.session, f=detail, tab=tab, tabs=TABS, code=code,
                         saved=names, ranges=list(RANGES))  # fmt: skip
 
@@ -209,6 +218,7 @@ def build(
     admission: Admission,
     keys: PrincipalOf,
     authorizer: Authorizer,
+    stacks: Stacks | None = None,
 ) -> Console:
     """The console over the server's services: its time series reads `totals` (the instance manager) and
     `admission` (the throttle); sign-in asks the key ring (`keys`: KeyRing.principal); every page and button is
@@ -216,4 +226,4 @@ def build(
     settings = services.settings
     series = TimeSeries(engine, totals, admission, settings.series_retention_days)
     sessions = Sessions(keys, settings.console_session_hours * 3600)
-    return Console(services, series, sessions, authorizer)
+    return Console(services, series, sessions, authorizer, stacks)

@@ -2,12 +2,39 @@
 // Plain JavaScript, no build step; every mutating call carries the session's CSRF token.
 "use strict";
 (function () {
+  const csrf = (document.querySelector('meta[name="csrf"]') || {}).content || "";
+  const $ = (id) => document.getElementById(id);
+
+  // ---- a queue's send and receive test ----
+  const queue = $("queue-test");
+  if (queue) {
+    const url = queue.dataset.root + "/queues/" + encodeURIComponent(queue.dataset.queue);
+    const post = async (path, body) => {
+      const resp = await fetch(url + path, { method: "POST", credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      const data = await resp.json().catch(() => ({}));
+      if (!resp.ok) throw new Error(data.message || resp.statusText);
+      return data;
+    };
+    const show = (text, bad) => { $("queue-result").textContent = text; $("queue-result").className = bad ? "bad" : "good"; };
+    $("send").addEventListener("click", async () => {
+      try { show("Sent: " + (await post("/send", { body: $("message-body").value })).MessageId); }
+      catch (e) { show(e.message, true); }
+    });
+    $("receive").addEventListener("click", async () => {
+      try {
+        const got = (await post("/receive", {})).Messages;
+        show(got.length + " message(s) received (in flight until their visibility timeout ends)");
+        $("received").hidden = false;
+        $("received").textContent = got.map((m) => m.MessageId + "  " + m.Body).join("\n");
+      } catch (e) { show(e.message, true); }
+    });
+  }
+
   const page = document.getElementById("function");
   if (!page) return;
   const root = page.dataset.root, name = page.dataset.name;
   const base = root + "/functions/" + encodeURIComponent(name);
-  const csrf = (document.querySelector('meta[name="csrf"]') || {}).content || "";
-  const $ = (id) => document.getElementById(id);
 
   async function call(method, path, body) {
     const init = { method, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" };
