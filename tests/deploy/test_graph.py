@@ -21,7 +21,7 @@ RESOURCES: dict[str, Any] = {
     "Fn": {"Type": "F", "Properties": {"Env": {"Q": {"Ref": "Queue"}, "S": {"Ref": "Stage"}}}},
     "Mapping": {"Type": "M", "Properties": {"Source": {"Fn::GetAtt": ["Queue", "Arn"]}, "Fn": {"Ref": "Fn"}}},
     "Alarm": {"Type": "A", "Properties": {"Name": {"Fn::Sub": "${Fn}-${AWS::Region}"}}, "DependsOn": "Mapping"},
-    "Topic": {"Type": "T"},
+    "Topic": {"Type": "T", "Properties": {"Gone": {"Ref": "AWS::NoValue"}}},
 }
 
 

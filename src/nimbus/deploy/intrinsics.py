@@ -280,7 +280,8 @@ def references(value: Any, where: str, scope: Scope) -> Iterator[tuple[str, str]
         ((key, arg),) = value.items()
         here = f"{where}.{key}"
         if key == "Ref":
-            if isinstance(arg, str) and arg not in scope.parameters and arg not in scope.pseudo:
+            known = arg == NO_VALUE_NAME or arg in scope.parameters or arg in scope.pseudo
+            if isinstance(arg, str) and not known:
                 yield arg, here
             return
         if key == "Fn::GetAtt":
