@@ -1,8 +1,8 @@
 """Every call is authorized: IAM users' keys against their identity policies and the resources' own policies, with
 boto3 and the AWS CLI against a real server; denials in each service's own error form and AWS's wording.
 
-The users are made in the server's data dir before it starts, through IAM's own service (`control/iam.Iam`, the
-same rows the IAM API writes), so that these tests need no IAM API call to set up.
+The users are made in the server's data dir before it starts (`iam_support.seed_identities`: IAM's own service,
+the rows the IAM API writes), so that these tests need no IAM API call to set up.
 """
 
 from __future__ import annotations
@@ -31,12 +31,7 @@ from e2e_support import (
 )
 from http_support import Endpoint, call_signed
 
-from nimbus.config import Settings
-from nimbus.control.iam import Iam
-from nimbus.control.iam_store import IamStore
-from nimbus.control.secret_box import SecretBox
-from nimbus.store.db import migrate, sqlite_engine
-from nimbus.store.schema import metadata
+from iam_support import seed_identities
 
 FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"
 #: the functions: the invoker's policy names `fn-*`, so the one it may not invoke is named otherwise
@@ -74,6 +69,10 @@ USERS: dict[str, str | None] = {
 ROLES = {"lambda-exec": "lambda.amazonaws.com", "ec2-only": "ec2.amazonaws.com"}
 
 
+def _trust(service: str) -> Any:
+    return json.loads(_doc({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}))
+
+
 def role_arn(name: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:role/{name}"
 
@@ -82,32 +81,11 @@ def user_arn(name: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:user/{name}"
 
 
-def seed_users(data_dir: Path) -> dict[str, tuple[str, str]]:
-    """Make USERS with their inline policies and one access key each, in the data dir a server will open."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(data_dir=data_dir)
-    engine = sqlite_engine(settings.db_path)
-    migrate(engine, metadata)
-    iam = Iam(IamStore(engine, SecretBox.for_data_dir(data_dir), ACCOUNT), ACCOUNT)
-    iam.load()
-    for role, service in ROLES.items():
-        trust = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-        iam.create_role(role, _doc(trust))
-    keys = {}
-    for name, policy in USERS.items():
-        iam.create_user(name)
-        if policy is not None:
-            iam.put_inline("user", name, "p", policy)
-        key = iam.create_key(name)
-        keys[name] = (key.access_key_id, key.secret)
-    engine.dispose()
-    return keys
-
-
 @pytest.fixture(scope="module")
 def authz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, tuple[str, str]]]]:
     data_dir = tmp_path_factory.mktemp("authz") / "data"
-    keys = seed_users(data_dir)
+    trusts = {role: _trust(service) for role, service in ROLES.items()}
+    keys = seed_identities(data_dir, ACCOUNT, {n: json.loads(p) if p else None for n, p in USERS.items()}, trusts)
     srv = start_server(data_dir)
     lam = srv.client("lambda")
     for name in (FN_A, OTHER):
