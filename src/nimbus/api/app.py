@@ -322,17 +322,19 @@ class App:
     # ---- the handler: the whole request ----
     async def handle(self, incoming: Incoming) -> Response:
         """Answer one request; every failure becomes a wire error, never a traceback to the client."""
-        if not isinstance(incoming.context, Admitted | TriggerContext | Unserved):  # no gate ran: judge it now
-            refused = self.admit(incoming)
-            if refused is not None:
-                return refused
         ctx = incoming.context
-        if isinstance(ctx, TriggerContext):
-            return await ctx.front.handle(incoming)
-        if isinstance(ctx, Unserved):
-            asked = ctx.with_body(incoming.body)
-            return self._unserved_error(asked, asked.error())
-        assert isinstance(ctx, Admitted)
+        if not isinstance(ctx, Admitted):  # (the usual case first: one isinstance on the warm path)
+            if not isinstance(ctx, TriggerContext | Unserved):  # no gate ran: judge it now
+                refused = self.admit(incoming)
+                if refused is not None:
+                    return refused
+                ctx = incoming.context
+            if isinstance(ctx, TriggerContext):
+                return await ctx.front.handle(incoming)
+            if isinstance(ctx, Unserved):
+                asked = ctx.with_body(incoming.body)
+                return self._unserved_error(asked, asked.error())
+            assert isinstance(ctx, Admitted)
         request_id = new_request_id()
         try:
             if ctx.head is None and ctx.form is not None and ctx.form.public is not None:  # e.g. SNS's SubscribeURL

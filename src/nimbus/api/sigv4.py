@@ -111,7 +111,10 @@ def canonical_request(
     lines = [method.upper(), canonical_uri(raw_path), canonical_query(query) if query else ""]
     for name in signed_headers:
         values = headers.get(name, ())
-        lines.append(f"{name}:" + ",".join(" ".join(v.split()) for v in values))
+        if len(values) == 1:  # the usual case: one value, no generator
+            lines.append(f"{name}:{' '.join(values[0].split())}")
+        else:
+            lines.append(f"{name}:" + ",".join(" ".join(v.split()) for v in values))
     lines.append("")
     lines.append(";".join(signed_headers))
     lines.append(payload_hash)

@@ -63,6 +63,14 @@ class StateChange:
     reason: DeathReason | None
 
 
+#: the event of each edge that carries no reason, made once (events are immutable): IDLE <-> BUSY is the warm path
+_PLAIN: dict[tuple[InstanceState, InstanceState], StateChange] = {
+    (old, new): StateChange(old, new, None)
+    for old, targets in TRANSITIONS.items()
+    for new in targets
+    if new not in (S.DRAINING, S.DEAD)
+}
+
 Listener = Callable[[StateChange], None]
 
 
@@ -105,7 +113,8 @@ class Lifecycle:
             self._reason = reason
         elif reason is not None:
             raise IllegalTransition(f"transition to {new.value} takes no reason")
-        change = StateChange(self._state, new, self._reason if new in (S.DRAINING, S.DEAD) else None)
+        # the warm path's IDLE <-> BUSY: one shared event per edge, no object per invocation
+        change = _PLAIN[self._state, new] if reason is None else StateChange(self._state, new, self._reason)
         self._state = new
         for listener in self._listeners:
             listener(change)
