@@ -57,8 +57,34 @@ def test_body_over_limit_is_refused_from_the_prefix_alone() -> None:
 
 
 @pytest.mark.parametrize(
+    "header",
+    [
+        {},
+        {"request_id": "rid", "deadline_ms": 1764500000000, "client_context": None, "spin_us": 0},
+        {"s": 'é\u2028"\\\n\x00\U0001f600', "big": 10**30, "neg": -1, "t": True, "f": False},
+        {"env": {"A": "b"}},  # not flat: the general encoder
+        {"x": 1.5, "l": [1, None]},
+    ],
+)
+def test_headers_are_written_as_compact_ascii_json(header: dict[str, object]) -> None:
+    """Frames rendered field by field are byte for byte what json.dumps writes: every runtime parses them."""
+    data = frames.encode(frames.RESULT, header, b"z")
+    expected = json.dumps({"kind": frames.RESULT, **header}, separators=(",", ":"), ensure_ascii=True).encode()
+    assert data == frames.PREFIX.pack(len(expected), 1) + expected + b"z"
+    [frame] = frames.FrameDecoder().feed(data)
+    assert frame == frames.Frame(frames.RESULT, header, b"z")
+
+
+def test_white_space_around_a_header_is_json_still() -> None:
+    head = b' {"kind": "ready"}\n'
+    [frame] = frames.FrameDecoder().feed(frames.PREFIX.pack(len(head), 0) + head)
+    assert frame == frames.Frame(frames.READY, {}, b"")
+
+
+@pytest.mark.parametrize(
     "head",
-    [b"not json", b"[1]", json.dumps({"no_kind": 1}).encode(), json.dumps({"kind": 3}).encode()],
+    [b"not json", b"[1]", json.dumps({"no_kind": 1}).encode(), json.dumps({"kind": 3}).encode(),
+     b'{"kind": "x"} trailing', b"", b"\xff", b"[" * 60_000],
 )
 def test_bad_headers_raise_frame_error(head: bytes) -> None:
     with pytest.raises(frames.FrameError):
