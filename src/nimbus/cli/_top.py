@@ -28,7 +28,8 @@ def table(now: dict[str, Any], before: dict[str, Any] | None, seconds: float) ->
     """The functions, busiest first: rates from two reads `seconds` apart (totals alone on the first read)."""
     previous = {f["FunctionName"]: f for f in (before or {}).get("Functions", [])}
     window = now.get("PercentileWindowMinutes", 5)
-    grid = Table(title=f"nimbus top: {len(now['Functions'])} functions", title_justify="left", expand=False)
+    count = len(now["Functions"])
+    grid = Table(title=f"nimbus top: {count} function{'' if count == 1 else 's'}", title_justify="left", expand=False)
     for header in ("function", "inv/s", "err/s", "invocations", "errors", "throttles", "cold starts", "running",
                    f"p50 ({window}m)", f"p99 ({window}m)"):  # fmt: skip
         grid.add_column(header, justify="left" if header == "function" else "right", no_wrap=True)
