@@ -4,21 +4,14 @@ wording. A deleted key ends its console sessions; temporary (assumed-role) keys 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from console_support import ConsoleClient
 
 from conftest import Server, make_zip, start_server
-from nimbus.config import Settings
-from nimbus.control.iam import Iam
-from nimbus.control.iam_store import IamStore
-from nimbus.control.secret_box import SecretBox
-from nimbus.store.db import migrate, sqlite_engine
-from nimbus.store.schema import metadata
+from iam_support import seed_identities
 
 ACCOUNT = "000000000000"
 FN = "console-authz"
@@ -26,36 +19,22 @@ VIEWER_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["lambda:ListFunctions", "lambda:GetFunction"], "Resource": "*"},
 ]}  # fmt: skip
 
+#: a role the assumer may assume (its session keys must not sign in to the console)
+ROLES = {"console-temp": {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/assumer"}, "Action": "sts:AssumeRole"},
+]}}  # fmt: skip
 ASSUMER_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
 }
-
-
-def seed(data_dir: Path) -> dict[str, tuple[str, str]]:
-    """A viewer (list and read functions only) and a user with no policy, each with one key."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    engine = sqlite_engine(Settings(data_dir=data_dir).db_path)
-    migrate(engine, metadata)
-    iam = Iam(IamStore(engine, SecretBox.for_data_dir(data_dir), ACCOUNT), ACCOUNT)
-    iam.load()
-    keys = {}
-    for name in ("viewer", "nobody", "leaver", "assumer"):
-        iam.create_user(name)
-        if name in ("viewer", "leaver"):
-            iam.put_inline("user", name, "p", json.dumps(VIEWER_POLICY))
-        if name == "assumer":
-            iam.put_inline("user", name, "p", json.dumps(ASSUMER_POLICY))
-        key = iam.create_key(name)
-        keys[name] = (key.access_key_id, key.secret)
-    engine.dispose()
-    return keys
+#: a viewer (list and read functions), a user with no policy, one whose key is deleted, one who assumes a role
+USERS = {"viewer": VIEWER_POLICY, "nobody": None, "leaver": VIEWER_POLICY, "assumer": ASSUMER_POLICY}
 
 
 @pytest.fixture(scope="module")
 def users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, tuple[str, str]]]]:
     data_dir = tmp_path_factory.mktemp("console-authz") / "data"
-    keys = seed(data_dir)
+    keys = seed_identities(data_dir, ACCOUNT, USERS, ROLES)
     srv = start_server(data_dir)
     code = make_zip({"app.py": "def handler(e, c):\n    return e\n"})
     srv.client("lambda").create_function(FunctionName=FN, Runtime="python3.11", Handler="app.handler",
@@ -124,13 +103,9 @@ def test_a_deleted_key_ends_its_console_sessions(users: Any) -> None:
 
 def test_temporary_credentials_do_not_sign_in(users: Any) -> None:
     srv, keys = users
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/assumer"}, "Action": "sts:AssumeRole"},
-    ]}  # fmt: skip
-    role = srv.client("iam").create_role(RoleName="console-temp", AssumeRolePolicyDocument=json.dumps(trust))
     key, secret = keys["assumer"]
     creds = srv.client("sts", access_key=key, secret_key=secret).assume_role(
-        RoleArn=role["Role"]["Arn"], RoleSessionName="console-session"
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/console-temp", RoleSessionName="console-session"
     )["Credentials"]
     client = ConsoleClient(srv.endpoint)
     try:
