@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -232,3 +233,42 @@ def test_a_session_is_refused_once_its_instance_has_ended(server: Server, lam: A
     _, fresh = invoke_json(lam, fn_name, {})
     assert fresh["keys"]["AWS_ACCESS_KEY_ID"] != keys["AWS_ACCESS_KEY_ID"]
     assert auth_error(server, fresh["keys"]) is None
+
+
+SNAPSHOTTED = """
+import os, time
+import boto3
+
+KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+AT_INIT = {k: os.environ[k] for k in KEYS}  # the template's session: init runs once, in the template
+STS = boto3.client("sts")  # made at init, before the snapshot, as functions do
+
+def handler(event, context):
+    time.sleep(event.get("hold", 0))
+    arn = STS.get_caller_identity()["Arn"]  # after the restore: the SDK finds the instance's own session
+    used = STS._request_signer._credentials.get_frozen_credentials().access_key
+    return {"at_init": AT_INIT, "keys": {k: os.environ[k] for k in KEYS}, "used": used, "arn": arn}
+"""
+
+
+@needs_namespaces
+def test_snapstart_restores_each_get_a_session_and_the_templates_is_refused(
+    server: Server, lam: Any, create_function: Callable[..., Any], fn_name: str, role: Callable[..., str]
+) -> None:
+    """A SnapStart version's instances are forks of one initialised template: each restored one gets a session of
+    its own (in its FORK), clients made at init use it, and the template's own session is revoked at the snapshot."""
+    create_function(fn_name, {"app.py": SNAPSHOTTED}, Role=role(), SnapStart={"ApplyOn": "PublishedVersions"},
+                    Timeout=30)  # fmt: skip
+    version = lam.publish_version(FunctionName=fn_name)["Version"]
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda _: invoke_json(lam, fn_name, {"hold": 1.5}, Qualifier=version)[1], range(2)))
+    keys = [out["keys"]["AWS_ACCESS_KEY_ID"] for out in outs]
+    assert len(set(keys)) == 2, outs  # two restored instances, two sessions
+    assert outs[0]["at_init"] == outs[1]["at_init"]  # one template
+    template = outs[0]["at_init"]
+    assert template["AWS_ACCESS_KEY_ID"] not in keys
+    for out in outs:
+        assert out["used"] == out["keys"]["AWS_ACCESS_KEY_ID"]
+        assert out["arn"].endswith(f"/{fn_name}")
+        assert auth_error(server, out["keys"]) is None
+    assert auth_error(server, template) == "UnrecognizedClientException"
