@@ -6,7 +6,7 @@ PORT ?= 9001
 #: what a sandbox's outer process and pid 1 exec once it is set up (docs/scaling.md, "Density")
 WAITER := src/nimbus/instances/native/nimbus-sandbox-wait
 
-.PHONY: install node-sdk run test lint bench clean
+.PHONY: install python-sdk node-sdk run test lint bench clean
 
 $(BIN)/nimbus: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Nimbus needs Python 3.11+"'
@@ -16,17 +16,17 @@ $(BIN)/nimbus: pyproject.toml
 	@touch $(BIN)/nimbus
 
 # the AWS SDKs the runtimes include (src/nimbus/runtimes/sdk.py): boto3 for Python always, the AWS SDK for
-# JavaScript v3 when npm is here (not an error without Node.js). Each redone only when its pins change.
+# JavaScript v3 when npm is here (not an error without Node.js). Each redone only when its pins' content changes.
 SDK := $(VENV)/share/nimbus/runtime-sdk
 PY_SDK_PINS := src/nimbus/runtimes/python-sdk-requirements.txt
 NODE_SDK_PINS := src/nimbus/runtimes/nodejs/sdk
 
-$(SDK)/python/.pins: $(PY_SDK_PINS) $(BIN)/nimbus
-	rm -rf $(SDK)/python
-	$(BIN)/pip install --quiet --no-deps --only-binary :all: --target $(SDK)/python -r $(PY_SDK_PINS)
-	cp $(PY_SDK_PINS) $@
+python-sdk: | $(BIN)/nimbus
+	@cmp -s $(PY_SDK_PINS) $(SDK)/python/.pins || { rm -rf $(SDK)/python && \
+		$(BIN)/pip install --quiet --no-deps --only-binary :all: --target $(SDK)/python -r $(PY_SDK_PINS) && \
+		cp $(PY_SDK_PINS) $(SDK)/python/.pins; }
 
-node-sdk: $(BIN)/nimbus
+node-sdk: | $(BIN)/nimbus
 	@if ! command -v npm >/dev/null 2>&1; then \
 		echo "no npm here: Node.js functions get no AWS SDK (install nodejs and npm, then make install)"; \
 	elif ! cmp -s $(NODE_SDK_PINS)/package-lock.json $(SDK)/nodejs/package-lock.json; then \
@@ -35,7 +35,7 @@ node-sdk: $(BIN)/nimbus
 		cd $(SDK)/nodejs && { npm ci --quiet --ignore-scripts --no-audit --no-fund --omit=dev || { rm -f package-lock.json; exit 1; }; }; \
 	fi
 
-install: $(BIN)/nimbus $(SDK)/python/.pins node-sdk $(WAITER)
+install: $(BIN)/nimbus python-sdk node-sdk $(WAITER)
 
 # static where libc.a is there, else dynamic; without a C compiler, sandboxes keep their Python waiters
 $(WAITER): src/nimbus/instances/native/sandbox_wait.c
