@@ -101,10 +101,10 @@ def _session(region: str | None) -> Any:
     return session
 
 
-def make_client(service: str, endpoint_url: str, region: str | None) -> Any:
-    """A boto3 client for `lambda` or `logs` : no retries, long reads (invokes run up to 15 min)."""
+def make_client(service: str, endpoint_url: str, region: str | None, read_timeout: float = 900) -> Any:
+    """A boto3 client for `lambda` or `logs` : no retries, long reads (invokes run up to 15 min) unless told."""
     session = _session(region)
-    config = Config(retries={"max_attempts": 0}, read_timeout=900, connect_timeout=5)
+    config = Config(retries={"max_attempts": 0}, read_timeout=read_timeout, connect_timeout=5)
     return session.client(
         service, endpoint_url=endpoint_url, region_name=session.region_name or DEFAULT_REGION, config=config
     )

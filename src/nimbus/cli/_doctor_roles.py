@@ -26,7 +26,7 @@ def _exists(iam: Any, role_arn: str) -> bool:
 
 def roleless_functions(endpoint_url: str, region: str | None) -> list[tuple[str, str]]:
     """(function, role ARN) for each function whose role names no role."""
-    lam, iam = make_client("lambda", endpoint_url, region), make_client("iam", endpoint_url, region)
+    lam, iam = (make_client(service, endpoint_url, region, read_timeout=30) for service in ("lambda", "iam"))
     functions = [f for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"]]
     known: dict[str, bool] = {}
     missing = []
@@ -43,7 +43,7 @@ def report(endpoint_url: str, region: str | None) -> None:
     """Print the functions whose role names no role (or why the server was not asked)."""
     try:
         missing = roleless_functions(endpoint_url, region)
-    except (bx.EndpointConnectionError, bx.ConnectTimeoutError):
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError, bx.ConnectionClosedError):
         typer.echo(f"server: not reachable at {endpoint_url} (function roles not checked)")
         return
     except bx.ClientError as exc:
