@@ -8,15 +8,20 @@ import json
 import os
 import re
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from nimbus.instances import InstanceManager
+from nimbus.instances.environment import launch_command
+from nimbus.instances.process import LaunchCommand
 from nimbus.instances.rlimits import RlimitRecord
 from nimbus.instances.zygote import ZygoteLauncher
 from nimbus.logs.sink import MemorySink
+from nimbus.protocol import zygote as zygote_messages
+from nimbus.runtimes.registry import resolve_runtime
 
 from .test_manager import SANDBOXED, ParkedClock, make_spec, messages, request, run
 
@@ -320,3 +325,37 @@ def test_provisioned_instances_ready_used_first_not_reaped(code: Callable[..., P
         assert manager.statistics().instances == 0  # ...and reaped after keep-alive
 
     run(body, clock, keep_alive=60)
+
+
+def _command(app: Path) -> LaunchCommand:
+    return launch_command(make_spec(app), resolve_runtime("python3.11", False), "group", "stream", sandboxed=True)
+
+
+def test_a_burst_waits_for_room_at_the_zygote_instead_of_spawning(code: Callable[..., Path]) -> None:
+    """More concurrent cold starts than the zygote's socket holds requests for: each waits for room there (a
+    spawned sandbox instead would cost a whole interpreter start); none falls back."""
+    app = code(app="import time\ndef handler(e, c):\n    time.sleep(e['sleep'])\n    return 1\n")
+    burst = 80
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        assert (await manager.invoke(make_spec(app, name="warm"), request(0, b'{"sleep": 0}'))).payload == b"1"
+        (zygote,) = launcher._zygotes.values()
+        assert zygote._sock is not None
+        room = zygote._sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        request_size = len(zygote_messages.encode_request(launcher.sandbox.plan(_command(app), None)))
+        assert burst * request_size > room  # the burst does not fit at once
+        spec = make_spec(app, name="burst", timeout_s=30)
+        os.kill(zygote.pid, signal.SIGSTOP)  # it reads nothing for a while: its socket fills up for sure
+        try:
+            calls = [asyncio.ensure_future(manager.invoke(spec, request(n, b'{"sleep": 1}'))) for n in range(burst)]
+            await asyncio.sleep(0.5)
+        finally:
+            os.kill(zygote.pid, signal.SIGCONT)
+        results = await asyncio.gather(*calls)
+        assert [r.payload for r in results] == [b"1"] * burst
+        assert launcher.fallbacks == 0
+        assert launcher.forks == burst + 1
+
+    run(body, spare_instances=0, memory_budget_mb=burst * 128 * 2)

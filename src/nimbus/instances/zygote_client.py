@@ -55,6 +55,8 @@ class Zygote:
         self._children: dict[int, asyncio.Future[int]] = {}
         self._pidfd: int | None = None
         self._ready: asyncio.Future[None] | None = None
+        #: settled when its full socket takes requests again (one waiter for every fork waiting on it)
+        self._room: asyncio.Future[None] | None = None
         self.exited: asyncio.Future[int] | None = None
 
     async def start(self) -> None:
@@ -145,6 +147,9 @@ class Zygote:
         if self._sock is not None:
             with contextlib.suppress(ValueError, OSError):
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())
+                asyncio.get_running_loop().remove_writer(self._sock.fileno())
+            if self._room is not None and not self._room.done():
+                self._room.set_result(None)  # its waiters find it gone
             self._sock.close()
             self._sock = None
         self.alive = False
@@ -203,12 +208,34 @@ class Zygote:
             raise ZygoteUnavailable("the zygote is not running")
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         fds = struct.pack(f"={messages.FDS_PER_REQUEST}i", control_fd, output_fd)
-        try:
-            self._sock.sendmsg([messages.encode_request(plan)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-        except OSError as exc:  # EAGAIN on a full socket buffer is also "not now": fall back
-            raise ZygoteUnavailable(str(exc)) from exc
-        self._replies.append(fut)
+        request = messages.encode_request(plan)
+        while True:
+            if not self.alive or self._sock is None:
+                raise ZygoteUnavailable("the zygote is not running")
+            try:
+                self._sock.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+                break
+            except BlockingIOError:
+                # a burst asks faster than the zygote reads: wait for room (a spawn instead costs far more)
+                await self._wait_for_room(self._sock)
+            except OSError as exc:
+                raise ZygoteUnavailable(str(exc)) from exc
+        self._replies.append(fut)  # no await since the send: replies come in the order requests went
         return await fut
+
+    async def _wait_for_room(self, sock: socket.socket) -> None:
+        if self._room is None or self._room.done():
+            loop = asyncio.get_running_loop()
+            room = self._room = loop.create_future()
+            fd = sock.fileno()
+
+            def writable() -> None:
+                loop.remove_writer(fd)
+                if not room.done():
+                    room.set_result(None)
+
+            loop.add_writer(fd, writable)
+        await asyncio.shield(self._room)
 
     def kill(self) -> None:
         if self._pidfd is not None:
