@@ -20,7 +20,6 @@ from nimbus.config import Settings
 from nimbus.control.keyring import KeyRing, root_principal
 from nimbus.instances import InstanceManager
 from nimbus.instances.downstream import SESSION_S, TEMPLATE_EXPIRY_S, Downstream
-from nimbus.instances.lifecycle import DeathReason, InstanceState, Lifecycle
 from nimbus.logs.sink import MemorySink
 
 ROLE = "arn:aws:iam::000000000000:role/service-role/reader"
@@ -109,22 +108,24 @@ def test_a_session_expires_after_12_hours_and_is_then_refused_as_expired() -> No
     assert keys.expired(session.access_key_id)
 
 
-def test_revoked_when_its_instance_drains_or_dies_whichever_first() -> None:
+def test_revoked_and_its_listener_stopped_when_its_process_ends() -> None:
     keys = key_ring()
     downstream = Downstream(Settings(), keys)
-    spec = make_spec(Path("/nonexistent"), role=ROLE)
-    for path in ([], [InstanceState.INITIALISING, InstanceState.IDLE, InstanceState.BUSY]):
-        session = downstream.mint(spec)
-        assert session is not None
-        lifecycle = Lifecycle()
-        downstream.watch(lifecycle, session)
-        for state in path:
-            lifecycle.change_state(state)
-        assert keys.principal(session.access_key_id) is not None
-        lifecycle.change_state(InstanceState.DRAINING, DeathReason.TIMEOUT)
-        assert keys.principal(session.access_key_id) is None
-        lifecycle.change_state(InstanceState.DEAD)
-    assert downstream.revoked == 2  # once each
+    session = downstream.mint(make_spec(Path("/nonexistent"), role=ROLE))
+    assert session is not None
+    stopped: list[bool] = []
+
+    async def main() -> None:
+        exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        downstream.watch(exited, session, lambda: stopped.append(True))
+        await asyncio.sleep(0)
+        assert keys.principal(session.access_key_id) is not None  # alive: accepted
+        exited.set_result(9)  # killed (a timeout, a crash, a stop: every end is the process's)
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert keys.principal(session.access_key_id) is None
+    assert (downstream.revoked, stopped) == (1, [True])
 
 
 def test_a_snapstart_template_session_is_short_so_restored_sdks_reread_the_environment() -> None:

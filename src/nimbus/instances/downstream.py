@@ -4,7 +4,7 @@ and the endpoints its SDK calls.
 - Credentials: each instance gets a session of its function's role of its own (`KeyRing.mint_session`, named after
   the function, at most 12 h), in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. It is minted when
   the instance is launched (a spare gets it with its assignment, a zygote's fork with its command, a SnapStart
-  restore in its FORK frame) and revoked the moment the instance leaves service, whichever way (`watch`): never
+  restore in its FORK frame) and revoked the moment the instance's process ends, whichever way (`watch`): never
   shared with another instance or function. An instance is retired before its session runs out
   (`RENEW_MARGIN_S`). A SnapStart template's own session is revoked once its snapshot is taken: what init cached
   of it is refused after a restore, and the SDKs re-read the environment (AWS_CREDENTIAL_EXPIRATION, set short on
@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 from nimbus.config import Settings
 from nimbus.control.identity import KeyRing
-from nimbus.instances.lifecycle import InstanceState, Lifecycle, StateChange
 from nimbus.protocol.records import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -147,22 +146,20 @@ class Downstream:
         return await self.serve_listener(listener)
 
     def watch(
-        self, lifecycle: Lifecycle, session: Session | None, stop_listener: Callable[[], None] | None = None
+        self, exited: asyncio.Future[int], session: Session | None, stop_listener: Callable[[], None] | None = None
     ) -> None:
-        """Revoke `session` (and stop serving the instance's API listener) when the instance of `lifecycle` leaves
-        service (draining or dead, for any reason)."""
+        """Revoke `session` (and stop serving the instance's API listener) when the instance's process has ended,
+        whichever way (`exited`: its handle's). A callback on the exit, not a lifecycle listener: the warm path's
+        IDLE/BUSY changes call nothing of this."""
         if session is None and stop_listener is None:
             return
-        done = [False]
 
-        def on_change(change: StateChange) -> None:
-            if not done[0] and change.new in (InstanceState.DRAINING, InstanceState.DEAD):
-                done[0] = True
-                self.revoke(session)
-                if stop_listener is not None:
-                    stop_listener()
+        def ended(_: asyncio.Future[int]) -> None:
+            self.revoke(session)
+            if stop_listener is not None:
+                stop_listener()
 
-        lifecycle.subscribe(on_change)
+        exited.add_done_callback(ended)
 
 
 def _iso(epoch: float) -> str:

@@ -57,7 +57,7 @@ class Instance:
         self.restore_duration_ms: float | None = None
         #: kept initialised for provisioned concurrency (used first, never reaped idle)
         self.provisioned = False
-        #: its execution role's session (`downstream.py`), revoked when it leaves service; None without a key ring
+        #: its execution role's session (`downstream.py`), revoked when its process ends; None without a key ring
         self.session: Session | None = None
         self.invocations = 0
         self._channel = ControlChannel(handle, self.id, self._channel_broke)

@@ -126,7 +126,7 @@ class Starter:
             raise
         await self._launcher.adopt(handle, spec.memory_mb)
         instance = Instance(spec, handle, self._logs, group, stream)
-        self._downstream.watch(instance.lifecycle, session)
+        self._downstream.watch(handle.exited, session)
         instance.session = session
         instance.started_at = forked
         self._track(instance, pool)
@@ -223,7 +223,7 @@ class Starter:
             if pool is not None:
                 pool.launching -= 1
         instance = Instance(spec, handle, self._logs, group, stream)
-        downstream.watch(instance.lifecycle, session, stop_listener)
+        downstream.watch(handle.exited, session, stop_listener)
         instance.session = session
         if pool is not None:
             self._track(instance, pool)
