@@ -23,12 +23,24 @@ SESSION_KEY = "ASIA"
 
 def new_id(prefix: str, length: int = 21) -> str:
     """A unique id as IAM makes them: a 4-letter prefix naming the kind, then upper-case letters and digits."""
-    return prefix + "".join(secrets.choice(_ID_CHARS) for _ in range(length - len(prefix)))
+    return prefix + _random_string(_ID_CHARS, length - len(prefix))
 
 
 def new_secret() -> str:
     """A 40-character secret access key (240 bits of randomness)."""
-    return "".join(secrets.choice(_SECRET_CHARS) for _ in range(40))
+    return _random_string(_SECRET_CHARS, 40)
+
+
+def _random_string(alphabet: str, length: int) -> str:
+    """`length` characters drawn uniformly from `alphabet`, from one draw of the OS's generator for them all (one
+    per character costs ~1 µs each: every function cold start mints a session, an id and a secret)."""
+    base = len(alphabet)
+    n = secrets.randbelow(base**length)
+    chars = []
+    for _ in range(length):
+        n, digit = divmod(n, base)
+        chars.append(alphabet[digit])
+    return "".join(chars)
 
 
 def entity_arn(account: str, kind: str, path: str, name: str) -> str:
