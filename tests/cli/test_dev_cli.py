@@ -44,6 +44,16 @@ class Output:
         raise AssertionError(f"{text!r} not in the output:\n{''.join(self.lines)}")
 
 
+def interrupt(proc: subprocess.Popen[str]) -> None:
+    """Ctrl-C, as a person stops it; killed if it does not stop."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def invoke(lam: Any, name: str) -> Any:
     return json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
 
@@ -83,13 +93,8 @@ def test_dev_deploys_redeploys_on_save_refuses_a_syntax_error_and_streams_logs(
         out.wait_for("expected ':'")
         assert invoke(lam, name) == {"v": 2}
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            lam.delete_function(FunctionName=name)
+        interrupt(proc)
+        lam.delete_function(FunctionName=name)
     assert proc.returncode == 0
 
 
@@ -143,13 +148,8 @@ def test_dev_with_a_sam_template_deploys_the_stack_and_updates_only_the_changed_
         out.wait_for("Second not updated")
         assert invoke(lam, second) == {"v": 1}
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            subprocess.run([*NIMBUS, "stack", "delete", "dev-stack"], capture_output=True,
+        interrupt(proc)
+        subprocess.run([*NIMBUS, "stack", "delete", "dev-stack"], capture_output=True,
                            env=_env(server.endpoint), cwd=ROOT, timeout=120)  # fmt: skip
     assert proc.returncode == 0
 

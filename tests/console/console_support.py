@@ -4,6 +4,7 @@ tests share."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -35,3 +36,11 @@ class ConsoleClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+def signed_in(endpoint: str) -> Iterator[ConsoleClient]:
+    """The body of a fixture for a client signed in with the dev key (`yield from signed_in(...)`), closed after."""
+    client = ConsoleClient(endpoint)
+    assert client.sign_in().status_code == 303
+    yield client
+    client.close()

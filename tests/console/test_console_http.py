@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from console_support import ConsoleClient
+from console_support import ConsoleClient, signed_in
 
 from nimbus.console.test_events import MAX_PAYLOAD, MAX_PER_FUNCTION
 
@@ -19,10 +19,7 @@ HANDLER = "def handler(event, context):\n    print('saw', event.get('mark'))\n  
 
 @pytest.fixture
 def console(server: Any) -> Iterator[ConsoleClient]:
-    client = ConsoleClient(server.endpoint)
-    assert client.sign_in().status_code == 303
-    yield client
-    client.close()
+    yield from signed_in(server.endpoint)
 
 
 @pytest.fixture

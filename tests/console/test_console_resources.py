@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from console_support import ConsoleClient
+from console_support import ConsoleClient, signed_in
 
 from conftest import make_zip
 
@@ -50,10 +50,7 @@ def wired(server: Any) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def console(server: Any) -> Iterator[ConsoleClient]:
-    client = ConsoleClient(server.endpoint)
-    assert client.sign_in().status_code == 303
-    yield client
-    client.close()
+    yield from signed_in(server.endpoint)
 
 
 def test_each_resource_page_links_to_the_function(console: ConsoleClient, wired: dict[str, str]) -> None:
