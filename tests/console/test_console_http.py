@@ -158,7 +158,7 @@ def test_saved_test_events_at_their_limits_and_one_past(console: ConsoleClient, 
 
 def test_charts_count_an_invocation_within_seconds(console: ConsoleClient, fn: str) -> None:
     console.api("POST", f"/functions/{fn}/invoke", b"{}")
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # the sampler runs every second; a loaded machine delays it
     points: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         points = console.api("GET", f"/functions/{fn}/series?range=1h").json()["points"]
