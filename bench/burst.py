@@ -4,7 +4,7 @@ Through the real HTTP server (`nimbus serve --port 0`, loopback, temporary data 
 function whose handler sleeps 1 s, releases N threads at once (a barrier), each doing one boto3 Invoke, and reports
 the time until all have completed, how many succeeded / were throttled / failed, and p50/p99 per-invoke latency.
 Baselines in the same run: the same N invokes once every instance is warm (second round), and the ideal 1.0 s.
-Target: the cold burst completes within 3 s (goal 1.5 s).
+Target: the cold burst completes within 1.5 s, 1.5x the handler's 1 s floor (goal 1.2 s).
 
 Before the burst, a different function is invoked once so the python3.11 zygote is running (as it is on a server
 that has served anything); pass --cold-zygote to include the zygote's own start in the burst.
@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 
 from _support import KEY, REGION, ROLE, SECRET, lambda_client, nimbus_server, zip_files
 
-TARGET_S, GOAL_S = 3.0, 1.5
+TARGET_S, GOAL_S = 1.5, 1.2
 
 
 # ---------------------------------------------------------------------------------------------- server + client

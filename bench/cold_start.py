@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -48,34 +50,53 @@ def req(payload: dict[str, object] | None = None) -> InvokeRequest:
     return InvokeRequest(f"r{time.monotonic_ns()}", json.dumps(payload or {}).encode(), ARN)
 
 
-def bare(rounds: int) -> float:
+def bare(rounds: int) -> tuple[float, float]:
+    """Median wall time and mean CPU time (ms) of `python3 -S -c pass`."""
     py = str(available_runtimes()["python3.11"])
     times = []
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     for _ in range(rounds):
         t = time.perf_counter()
         subprocess.run([py, "-S", "-c", "pass"], check=True)
         times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_ms = (after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime) * 1000 / rounds
+    return statistics.median(times), cpu_ms
 
 
-async def cold(code: Path, rounds: int, gap: float, spares: int) -> tuple[list[float], str]:
+def tree_cpu_ms(pid: int) -> float:
+    """CPU time so far of `pid` and every live process below it (ns-precise, from /proc/<pid>/schedstat)."""
+    try:
+        total = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e6
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    return total + sum(tree_cpu_ms(int(k)) for k in kids)
+
+
+async def cold(code: Path, rounds: int, gap: float, spares: int) -> tuple[list[float], str, float]:
+    """Wall times of the cold starts, where their instances came from, and the CPU (ms) each cost: this process
+    (the server's side) plus the zygote's whole tree (the instances, and the spares made meanwhile)."""
     manager = InstanceManager(Settings(spare_instances=spares), MemorySink())
     await manager.start()
     times = []
     try:
         await manager.invoke(spec(code, "warmup"), req())
         await asyncio.sleep(max(gap, 0.5))  # the spares are made after the zygote
+        zygotes = [z.pid for z in getattr(manager._launcher, "_zygotes", {}).values()]
+        cpu_before = time.process_time() * 1000 + sum(tree_cpu_ms(z) for z in zygotes)
         for n in range(rounds):
             t = time.perf_counter()
             result = await manager.invoke(spec(code, f"f{n}"), req())
             times.append((time.perf_counter() - t) * 1000)
             assert result.function_error is None, result.payload
             await asyncio.sleep(gap)
+        cpu_ms = (time.process_time() * 1000 + sum(tree_cpu_ms(z) for z in zygotes) - cpu_before) / rounds
         launcher = manager._launcher
         made = f"{getattr(launcher, 'spares_used', 0)} from spares, {getattr(launcher, 'forks', 0) - 1} forked"
     finally:
         await manager.stop()
-    return times, made
+    return times, made, cpu_ms
 
 
 def cold_http(rounds: int, gap: float, spares: int) -> tuple[list[float], str]:
@@ -122,12 +143,16 @@ def main() -> None:
     code = Path(tempfile.mkdtemp())
     code.chmod(0o755)
     (code / "app.py").write_text("def handler(event, context):\n    return 'hello'\n")
-    base = bare(args.rounds)
+    base, base_cpu = bare(args.rounds)
     http_times, http_made = cold_http(args.rounds, args.gap, args.spares)
-    times, made = asyncio.run(cold(code, args.rounds, args.gap, args.spares))
-    print(f"{'python3 -S -c pass':24}{base:7.1f} ms  (median of {args.rounds})")
+    times, made, cpu_ms = asyncio.run(cold(code, args.rounds, args.gap, args.spares))
+    load = os.getloadavg()[0]
+    print(f"{'python3 -S -c pass':24}{base:7.1f} ms  (median of {args.rounds}; CPU {base_cpu:.1f} ms each)")
     _line("cold start, client", http_times, base, http_made)
     _line("cold start, in-process", times, base, made)
+    print(f"{'  CPU per cold start':24}{cpu_ms:7.1f} ms  (server side + zygote tree: instances and the spares made")
+    print(f"{'':24}{'':10}meanwhile; {cpu_ms / base_cpu:.2f}x the bare interpreter's CPU)")
+    print(f"load average {load:.1f} on {os.cpu_count()} CPUs: above ~1 the wall times wait for CPUs at every hop")
 
 
 if __name__ == "__main__":
