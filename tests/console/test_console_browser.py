@@ -101,7 +101,8 @@ def test_sign_in_create_invoke_tail_chart_sign_out(page: Any, server: Any, lam: 
         assert "hello from the console" in page.inner_text("#result-log")
         shot(page, "test")
 
-        line = logs.wait_for_selector("#tail .line:has-text('hello from the console')", timeout=5000)
+        # the latency is printed, never judged: a loaded machine may take seconds
+        line = logs.wait_for_selector("#tail .line:has-text('hello from the console')", timeout=20_000)
         latency_ms = int(line.get_attribute("data-at")) - int(page.get_attribute("#result", "data-at"))
         print(f"live tail: the line showed {latency_ms} ms after the invoke's answer came")
         logs.wait_for_selector("#tail a.report")
