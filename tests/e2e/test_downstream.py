@@ -37,8 +37,10 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def downstream_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from serving(tmp_path_factory, "downstream", "--service-endpoint", f"s3={S3_ENDPOINT}",
-                       "--service-endpoint", "dynamodb=https://ddb.example.test:8443/base")  # fmt: skip
+    # no spares: Python instances here are forked by the zygote as they start (test_function_credentials's take
+    # spares, and Node.js's are spawned), so each way a sandbox is made hands over its API listener in a test
+    yield from serving(tmp_path_factory, "downstream", "--service-endpoint", f"s3={S3_ENDPOINT}", "--service-endpoint",
+                       "dynamodb=https://ddb.example.test:8443/base", "--spare-instances", "0")  # fmt: skip
 
 
 @pytest.fixture
