@@ -64,6 +64,7 @@ def test_body_over_limit_is_refused_from_the_prefix_alone() -> None:
         {"s": 'é\u2028"\\\n\x00\U0001f600', "big": 10**30, "neg": -1, "t": True, "f": False},
         {"env": {"A": "b"}},  # not flat: the general encoder
         {"x": 1.5, "l": [1, None]},
+        {7: "seven", "y": 1},  # a key that is not a string: the general encoder
     ],
 )
 def test_headers_are_written_as_compact_ascii_json(header: dict[str, object]) -> None:
@@ -72,7 +73,7 @@ def test_headers_are_written_as_compact_ascii_json(header: dict[str, object]) ->
     expected = json.dumps({"kind": frames.RESULT, **header}, separators=(",", ":"), ensure_ascii=True).encode()
     assert data == frames.PREFIX.pack(len(expected), 1) + expected + b"z"
     [frame] = frames.FrameDecoder().feed(data)
-    assert frame == frames.Frame(frames.RESULT, header, b"z")
+    assert frame == frames.Frame(frames.RESULT, json.loads(json.dumps(header)), b"z")
 
 
 def test_white_space_around_a_header_is_json_still() -> None:

@@ -61,7 +61,7 @@ def render(resp: Response, keep_alive: bool) -> bytes:
     line = _STATUS_LINES.get(status)
     if line is None:
         line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))
-    head = b"".join([b"%s: %s\r\n" % kv for kv in resp.headers])
+    head = b"".join([b"%s: %s\r\n" % (k, v) for k, v in resp.headers])
     body = resp.body
     if resp.stream is not None:  # a body that ends when the connection does
         return b"%s%sconnection: close\r\n\r\n%s" % (line, head, body)

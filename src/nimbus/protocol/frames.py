@@ -73,6 +73,8 @@ def _render(fields: dict[str, Any]) -> str:
     parts = []
     for name, value in fields.items():
         kind = type(value)
+        if type(name) is not str:  # json.dumps turns other keys into strings: its own way
+            return _encode_header(fields)
         if kind is str:
             parts.append(f"{_quote(name)}:{_quote(value)}")
         elif kind is int:
