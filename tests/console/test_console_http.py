@@ -4,6 +4,7 @@ tab's invoke and saved events (at their limits and one past), the charts' figure
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -40,6 +41,16 @@ def test_without_a_session_pages_go_to_sign_in_and_calls_get_401(server: Any, fn
         forged = http.get("/console/functions", headers={"cookie": "nimbus_console=forged"})
         assert forged.status_code == 303
         assert http.get("/console/signin").status_code == 200
+
+
+def test_an_unauthenticated_body_is_refused_at_the_headers(server: Any, fn: str) -> None:
+    """A 7 MB body without a session is answered 401 before one byte of it is sent (nothing is held for it)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(f"POST /console/functions/{fn}/invoke HTTP/1.1\r\nHost: x\r\nContent-Length: 7000000\r\n"
+                     "Content-Type: application/json\r\n\r\n".encode())  # fmt: skip
+        head = sock.recv(65536).decode("latin-1")
+    assert head.startswith("HTTP/1.1 401 ")
+    assert "Sign in first." in head
 
 
 def test_sign_in_refuses_wrong_credentials_and_sets_a_strict_httponly_cookie(server: Any) -> None:

@@ -73,6 +73,8 @@ def _no_call(_: Mapping[str, str], __: bytes) -> ApiCall | None:
 class ConsoleContext(TriggerContext):
     route: ConsoleRoute | None
     params: dict[str, str]
+    #: the live session the cookie named (None on the public routes)
+    session: Session | None = None
 
 
 class ConsoleFront:
@@ -96,10 +98,23 @@ class ConsoleFront:
 
     # ---- the Front contract ----
     def admit(self, incoming: Incoming, target: Target) -> Response | None:
+        """At the end of the headers: a request without a live session is answered at once (sign in first), so no
+        body of an unauthenticated client is ever held; the sign-in form's body is small."""
         route, params = self._match(incoming.method, target.path)
-        incoming.context = ConsoleContext(self, target, route, params)
+        session = None
+        if route is not None and not route.public:
+            session = self.sessions.get(web.cookie(incoming.headers, COOKIE))
+            if session is None:
+                return self._sign_in_first(route)
+        incoming.context = ConsoleContext(self, target, route, params, session)
         incoming.max_body = 0 if route is None else SIGN_IN_BODY if route.public else MAX_BODY
         return None
+
+    @staticmethod
+    def _sign_in_first(route: ConsoleRoute) -> Response:
+        if route.api:
+            return web.json_response({"message": "Sign in first."}, 401)
+        return web.redirect(f"{web.ROOT}/signin")
 
     def refuse(self, incoming: Incoming, status: int) -> Response:
         return Response(status, b"the request is too large" if status == 413 else b"busy: retry shortly",
@@ -113,14 +128,12 @@ class ConsoleFront:
             return web.redirect(f"{web.ROOT}/functions")
         if route is None:
             return web.page("message.html", 404, title="Not found", message="There is no such console page.")
-        session = who = None
+        session, who = ctx.session, None
         if not route.public:
-            session = self.sessions.get(web.cookie(incoming.headers, COOKIE))
+            # asked again now that the body is in: the key may have gone meanwhile
             who = self.sessions.principal_of(session.access_key_id) if session is not None else None
             if session is None or who is None:  # never None to the authorizer: None is the root there
-                if route.api:
-                    return web.json_response({"message": "Sign in first."}, 401)
-                return web.redirect(f"{web.ROOT}/signin")
+                return self._sign_in_first(route)
             if incoming.method != "GET" and not self._csrf_ok(session, incoming):
                 return web.json_response({"message": "Missing or wrong CSRF token."}, 403)
         call = Call(session, ctx.params, target.query, incoming.body, incoming.headers)
