@@ -226,9 +226,15 @@ class Stacks:
         return f"{stack.status} {stack.reason}".strip()
 
     async def deploy_folders(self, root: Path) -> list[str]:
-        """Each subfolder of `root` holding a template.yaml, deployed as a stack of its name; the names deployed.
-        A refused template is logged, and the others go on (the server starts anyway)."""
-        folders = await asyncio.to_thread(lambda: sorted(p for p in root.iterdir() if (p / "template.yaml").is_file()))
+        """`root` itself when it holds a template.yaml, else each subfolder holding one, deployed as a stack of the
+        folder's name; the names deployed. A refused template is logged, and the others go on (the server starts)."""
+
+        def found() -> list[Path]:
+            if (root / "template.yaml").is_file():
+                return [root.resolve()]
+            return sorted(p for p in root.iterdir() if (p / "template.yaml").is_file())
+
+        folders = await asyncio.to_thread(found)
         names = []
         for folder in folders:
             try:
@@ -241,7 +247,12 @@ class Stacks:
         return names
 
     async def _deploy(self, stack: Stack, plan: Plan) -> None:
-        await self.applier.deploy(stack, plan, self._known_code)
+        try:
+            await self.applier.deploy(stack, plan, self._known_code)
+        except Exception as exc:  # a failure outside any provider call (a bug): roll back, never stay in progress
+            log.error("stack %s: the deploy failed unexpectedly; rolling back", stack.name, exc_info=exc)
+            stack.reason = f"Internal failure: {exc!r}"
+            await self.applier.rollback(stack)
 
     def delete(self, name: str) -> dict[str, Any]:
         stack = self.get(name)
