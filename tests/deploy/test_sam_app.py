@@ -1,7 +1,8 @@
 """examples/sam-app, deployed the way `make run` does it (`nimbus serve --deploy examples`: a folder with a
 template.yaml becomes a stack of its name), then called end to end: its HTTP API over HTTP (the URL its Outputs
 give, reached by its Host), its queue through the consumer the SQS event made, the layer both import, and the
-schedule's rule targeting the ticker. A second start from the same files deploys nothing."""
+schedule's rule targeting the ticker. A second start from the same files (given as the app's own folder this
+time) deploys nothing."""
 
 from __future__ import annotations
 
@@ -67,9 +68,10 @@ def test_make_run_deploys_the_sam_app_and_it_answers(app: Server) -> None:
 def test_restart_from_the_same_files_deploys_nothing(app: Server) -> None:
     seq = last_seq(app, "sam-app")
     app.stop()
-    srv = start_server(app.data_dir, "--deploy", str(ROOT / "examples"))
+    srv = start_server(app.data_dir, "--deploy", str(ROOT / "examples" / "sam-app"))  # the app's folder itself
     try:
         assert describe(srv, "sam-app")["StackStatus"] == "CREATE_COMPLETE"
         assert last_seq(srv, "sam-app") == seq
+        assert f"stack sam-app from {ROOT / 'examples' / 'sam-app'}: UNCHANGED" in srv.log_path.read_text()
     finally:
         srv.stop()
