@@ -20,7 +20,9 @@ from nimbus.config import Settings
 from nimbus.control.keyring import KeyRing, root_principal
 from nimbus.instances import InstanceManager
 from nimbus.instances.downstream import SESSION_S, TEMPLATE_EXPIRY_S, Downstream
+from nimbus.instances.environment import RUNTIME_API_MOVED, RUNTIME_API_PRIVATE, launch_command
 from nimbus.logs.sink import MemorySink
+from nimbus.runtimes.registry import resolve_runtime
 
 ROLE = "arn:aws:iam::000000000000:role/service-role/reader"
 CREDS_APP = """
@@ -181,3 +183,15 @@ def _code(tmp_path: Path) -> Path:
 
 def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def test_on_a_server_at_9001_a_custom_runtimes_private_runtime_api_moves_aside() -> None:
+    runtime = resolve_runtime("provided.al2023", False)
+    spec = make_spec(Path("/nonexistent"), runtime="provided.al2023", handler="function.handler", network="none")
+    moved = launch_command(spec, runtime, "g", "s", sandboxed=True, api_listener=9001)
+    assert moved.sandbox is not None
+    assert moved.sandbox.api_listener == 9001
+    assert RUNTIME_API_MOVED in moved.argv
+    assert RUNTIME_API_PRIVATE not in moved.argv
+    kept = launch_command(spec, runtime, "g", "s", sandboxed=True, api_listener=4566)
+    assert RUNTIME_API_PRIVATE in kept.argv  # any other port: the Runtime API stays where Lambda's RIE has it

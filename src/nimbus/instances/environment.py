@@ -58,6 +58,8 @@ RUNTIME_FILES = {
 }
 #: where a sandboxed custom runtime's Runtime API listens when it has its own network namespace (as in Lambda's RIE)
 RUNTIME_API_PRIVATE = "127.0.0.1:9001"
+#: ... unless the server itself listens on 9001, whose port the API's listener in the sandbox keeps (`downstream.py`)
+RUNTIME_API_MOVED = "127.0.0.1:9002"
 #: with the host's network: an ephemeral port on loopback, served only to the sandbox's own processes
 RUNTIME_API_HOST = "127.0.0.1:0"
 
@@ -187,6 +189,10 @@ def launch_command(
         command = replace(command, env=env)
     if api_listener and command.sandbox is not None and command.sandbox.network == "none":
         command = replace(command, sandbox=replace(command.sandbox, api_listener=api_listener))
+        if f"127.0.0.1:{api_listener}" == RUNTIME_API_PRIVATE:  # a server on 9001: the API keeps its port (the URLs
+            # it hands out name it), a custom runtime's Runtime API moves (runtimes read AWS_LAMBDA_RUNTIME_API)
+            argv = [RUNTIME_API_MOVED if a == RUNTIME_API_PRIVATE else a for a in command.argv]
+            command = replace(command, argv=argv)
     return command
 
 
