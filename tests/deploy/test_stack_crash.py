@@ -1,5 +1,6 @@
 """A server killed with SIGKILL in the middle of a deploy: at its next start the stack is found in progress and
-rolled back from its durable rows, so what the deploy had made is gone and what it had changed is as it was.
+rolled back from its durable rows, so what the deploy had made is gone and what it had changed is as it was. Killed
+in the clean-up after a successful update, or in a deletion, the next start goes on with it.
 
 The deploys here are long on purpose (a chain of queues, each waiting for the one before through DependsOn) so
 that the kill lands while resources are being made: the test waits for a few to be complete, then kills.
@@ -107,5 +108,54 @@ def test_kill_9_mid_update_puts_the_stack_back(tmp_path: Path) -> None:
         reply = srv.client("lambda").invoke(FunctionName=ids["Fn"])
         assert reply["Payload"].read() == b'"1"'
         assert {q for q in queue_names(srv) if q.startswith("steady-")} == {ids["Keep"]}
+    finally:
+        srv.stop()
+
+
+def kill_mid(srv: Server, name: str, status: str, after: int) -> None:
+    """Kill the server once `after` resource events of `status` are in the stack's events."""
+    deadline = time.monotonic() + 60
+
+    def seen() -> int:
+        return len([e for e in events(srv, name) if e["ResourceStatus"] == status and e["LogicalResourceId"] != name])
+
+    while seen() < after:
+        assert time.monotonic() < deadline, f"no {status} events"
+        time.sleep(0.005)
+    srv.stop(signal.SIGKILL)
+
+
+def test_kill_9_mid_clean_up_and_mid_delete_goes_on_at_next_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    srv = start_server(data)
+    try:
+        many = {"Resources": {"Fn": FUNCTION} | chain("Fn")}
+        assert api(srv, "POST", "/_nimbus/stacks/tidy", {"Template": many})[0] == 200
+        assert wait_stack(srv, "tidy")["StackStatus"] == "CREATE_COMPLETE"
+        # the queues leave the template: deleted in the clean-up, after the update succeeded
+        assert api(srv, "POST", "/_nimbus/stacks/tidy", {"Template": {"Resources": {"Fn": FUNCTION}}})[0] == 200
+        kill_mid(srv, "tidy", "DELETE_COMPLETE", 3)
+    finally:
+        srv.stop(signal.SIGKILL)
+    srv = start_server(data)
+    try:
+        stack = wait_stack(srv, "tidy")
+        assert stack["StackStatus"] == "UPDATE_COMPLETE", stack
+        assert list(physical_ids(stack)) == ["Fn"]
+        assert not [q for q in queue_names(srv) if q.startswith("tidy-")]
+        # a deletion cut short goes on too
+        assert api(srv, "POST", "/_nimbus/stacks/tidy", {"Template": many})[0] == 200
+        assert wait_stack(srv, "tidy")["StackStatus"] == "UPDATE_COMPLETE"
+        assert api(srv, "DELETE", "/_nimbus/stacks/tidy")[0] == 200
+        kill_mid(srv, "tidy", "DELETE_COMPLETE", CHAIN + 3)  # the clean-up's, then 3 of the deletion's
+    finally:
+        srv.stop(signal.SIGKILL)
+    srv = start_server(data)
+    try:
+        assert wait_stack(srv, "tidy")["message"] == "Stack with id tidy does not exist"
+        assert events(srv, "tidy")[-1]["ResourceStatus"] == "DELETE_COMPLETE"
+        assert not [q for q in queue_names(srv) if q.startswith("tidy-")]
+        functions = srv.client("lambda").list_functions()["Functions"]
+        assert not [f for f in functions if f["FunctionName"].startswith("tidy-")]
     finally:
         srv.stop()
