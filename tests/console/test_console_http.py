@@ -179,7 +179,9 @@ def test_charts_count_an_invocation_within_seconds(console: ConsoleClient, fn: s
     assert len(points) == 60
     assert sum(p["invocations"] for p in points) == 1
     assert sum(p["cold_starts"] for p in points) == 1
-    assert any(p["p50"] is not None and p["concurrency"] == 1 for p in points)
+    # the duration lands when the invocation ends, its concurrency when it starts: a minute boundary may split them
+    assert any(p["p50"] is not None for p in points)
+    assert max(p["concurrency"] for p in points) == 1
     for span, count in (("24h", 96), ("7d", 168)):
         assert len(console.api("GET", f"/functions/{fn}/series?range={span}").json()["points"]) == count
 
