@@ -13,6 +13,7 @@ import httpx
 import pytest
 from console_support import ConsoleClient, signed_in
 
+from nimbus.console.front import MAX_BODY, SIGN_IN_BODY
 from nimbus.console.test_events import MAX_PAYLOAD, MAX_PER_FUNCTION
 
 HANDLER = "def handler(event, context):\n    print('saw', event.get('mark'))\n    return {'echo': event}\n"
@@ -51,6 +52,23 @@ def test_an_unauthenticated_body_is_refused_at_the_headers(server: Any, fn: str)
         head = sock.recv(65536).decode("latin-1")
     assert head.startswith("HTTP/1.1 401 ")
     assert "Sign in first." in head
+
+
+def test_body_limits_at_the_limit_and_one_past(server: Any, console: ConsoleClient, fn: str) -> None:
+    """The sign-in form takes SIGN_IN_BODY bytes, a signed-in request MAX_BODY; one more is the server's 413."""
+    with httpx.Client(base_url=server.endpoint + "/console") as http:
+        form = "access_key_id=test&secret=wrong&pad="
+        at = http.post("/signin", content=form + "x" * (SIGN_IN_BODY - len(form)),
+                       headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+        assert at.status_code == 401
+        past = http.post("/signin", content=form + "x" * (SIGN_IN_BODY - len(form) + 1),
+                         headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+        assert past.status_code == 413
+    body = json.dumps({"name": "big", "payload": ""})
+    padded = body[:-1] + " " * (MAX_BODY - len(body)) + "}"
+    # at the limit the body is read whole, then refused by the rules ("" is no JSON payload)
+    assert console.api("POST", f"/functions/{fn}/events", padded).status_code == 400
+    assert console.api("POST", f"/functions/{fn}/events", padded + " ").status_code == 413
 
 
 def test_sign_in_refuses_wrong_credentials_and_sets_a_strict_httponly_cookie(server: Any) -> None:
