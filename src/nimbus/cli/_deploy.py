@@ -18,13 +18,16 @@ from nimbus.deploy.template import TEMPLATE_MAX, dumps
 
 
 def deploy(
-    overrides_rest: Annotated[list[str] | None, typer.Argument(help="More KEY=VALUE overrides.", hidden=True)] = None,
+    overrides_rest: Annotated[
+        list[str] | None, typer.Argument(help="More KEY=VALUE overrides.", hidden=True, metavar="KEY=VALUE")
+    ] = None,
     template_file: Annotated[
         Path | None, typer.Option("--template-file", "-t", help="Template (default: template.yaml here).")
     ] = None,
     stack_name: Annotated[str | None, typer.Option("--stack-name", help="Stack name (default: samconfig's).")] = None,
     parameter_overrides: Annotated[
-        list[str] | None, typer.Option("--parameter-overrides", help="KEY=VALUE (repeatable, or several after it).")
+        list[str] | None,
+        typer.Option("--parameter-overrides", help="KEY=VALUE (repeatable, or several after it).", metavar="KEY=VALUE"),
     ] = None,
     no_confirm: Annotated[bool, typer.Option("--no-confirm", help="Apply without asking.")] = False,
     skip_unsupported: Annotated[
