@@ -28,6 +28,7 @@ def test_health_answers_without_credentials(server: Server) -> None:
     assert {"lambda", "logs", "sqs"} <= set(health["services"])
     assert health["isolation"] == isolation_level(detect())  # what the server detected on this host
     assert set(health) == {"status", "version", "services", "triggers", "isolation"}
+    assert health["triggers"] == ["execute-api", "lambda-url"]  # the console is served too, but it is no trigger
 
 
 def test_health_ignores_a_query_string(server: Server) -> None:

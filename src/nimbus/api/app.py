@@ -30,7 +30,7 @@ from nimbus.api.code_links import CodeLinks
 from nimbus.api.health import PATH as HEALTH_PATH
 from nimbus.api.health import Health
 from nimbus.api.http import Incoming, Request, Response, Route, Router, Routes
-from nimbus.api.triggers import Front, TriggerContext, find_target
+from nimbus.api.triggers import CONSOLE, Front, TriggerContext, find_target
 from nimbus.api.unserved import BODY_MAX as UNSERVED_BODY_MAX
 from nimbus.api.unserved import Unserved, classify
 from nimbus.config import Settings
@@ -182,7 +182,8 @@ class App:
             if route.pattern.pattern.startswith(NIMBUS_PREFIX):  # Nimbus's own APIs (stacks) are no AWS service
                 continue
             self.services.setdefault(route.service, SERVICE_NAMES.get(route.service, route.service))
-        self.health = Health(__version__, self.services, isolation, self.fronts)
+        triggers = [kind for kind in self.fronts if kind != CONSOLE]  # the console is a page, not a trigger
+        self.health = Health(__version__, self.services, isolation, triggers)
 
     # ---- the gate: the end of a request's headers ----
     def admit(self, incoming: Incoming) -> Response | None:
