@@ -2,12 +2,14 @@
 
 The template is a normal instance launched with `_NIMBUS_SNAPSHOT=1`: after init (and the before-snapshot hooks)
 it says READY and then only answers FORK frames (`protocol/frames.py`), each carrying the new instance's control
-socket and output pipe (SCM_RIGHTS). The forked child runs the after-restore hooks, reseeds `random`, says READY,
-and serves invocations like any instance; it skips init entirely.
+socket, output pipe and a pipe it waits on (SCM_RIGHTS). The forked child gives itself a sandbox of its own inside
+the template's (`runtimes/python/snapstart.py`: namespaces, /tmp, pid 1 and the runtime), runs the after-restore
+hooks, reseeds `random`, says READY, and serves invocations like any instance; it skips init entirely.
 
-The child lives in the template's sandbox (its pid and mount namespaces, its /tmp) and is moved into a cgroup of
-its own (the launcher's `adopt`); its parent is the template, which reaps it and reports its wait status
-(EXITED). The server learns its host pid from /proc (NSpid), and signals it through a pidfd.
+The child is moved into a cgroup of its own (the launcher's `adopt`) while it sets up its namespaces; the server
+then closes the pipe it waits on, and only then does it fork its pid 1 and runtime, which so start in that cgroup.
+Its parent is the template, which reaps it and reports its wait status (EXITED). The server learns its host pid
+from /proc (NSpid), and signals it through a pidfd.
 """
 
 from __future__ import annotations
@@ -15,13 +17,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from nimbus.instances.instance import Instance
 from nimbus.instances.process import ProcessHandle, new_channels, recv_nowait
 from nimbus.protocol import frames
+
+#: what moves a restored instance into a cgroup of its own (the launcher's `adopt`, its MemorySize bound)
+Adopt = Callable[[ProcessHandle], Awaitable[None]]
 
 
 class TemplateGone(Exception):
@@ -112,24 +119,34 @@ class SnapshotTemplate:
                 child.set_result(9)  # as if SIGKILLed
         self._children.clear()
 
-    async def fork(self, env: dict[str, str]) -> ProcessHandle:
-        """One restored instance: its handle (pid on the host, exit status reported by the template)."""
+    async def fork(self, env: dict[str, str], adopt: Adopt) -> ProcessHandle:
+        """One restored instance: its handle (pid on the host, exit status reported by the template), `adopt`ed
+        into its own cgroup before it forks the rest of its sandbox (`snapstart.py`), which then starts there:
+        one process moved (a cgroup v1 move waits for an RCU grace period, and holds up every fork meanwhile)."""
         if not self.alive:
             raise TemplateGone("the template exited")
-        with new_channels() as channels:
-            async with self._lock:
-                fut: asyncio.Future[int] = self._loop.create_future()
-                self._forks.append(fut)
-                fds = struct.pack("=2i", channels.child.fileno(), channels.output_w)
-                try:
-                    message = frames.encode(frames.FORK, frames.fork_header(env))
-                    self.handle.control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-                except OSError as exc:
-                    raise TemplateGone(str(exc)) from exc
-                ns_pid = await fut
-            status = self._children[ns_pid]
-            host_pid = next((p for p in _children(self.runtime_pid) if _ns_pid(p) == ns_pid), 0)
-            if not host_pid:
-                raise TemplateGone("restored instance vanished")
+        go_r, go_w = os.pipe()
+        try:
+            with new_channels() as channels:
+                async with self._lock:
+                    fut: asyncio.Future[int] = self._loop.create_future()
+                    self._forks.append(fut)
+                    fds = struct.pack("=3i", channels.child.fileno(), channels.output_w, go_r)
+                    try:
+                        message = frames.encode(frames.FORK, frames.fork_header(env))
+                        self.handle.control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+                    except OSError as exc:
+                        raise TemplateGone(str(exc)) from exc
+                    finally:
+                        os.close(go_r)
+                    ns_pid = await fut
+                status = self._children[ns_pid]
+                host_pid = next((p for p in _children(self.runtime_pid) if _ns_pid(p) == ns_pid), 0)
+                if not host_pid:
+                    raise TemplateGone("restored instance vanished")
+            handle = ProcessHandle(host_pid, channels.control, channels.output_fd, reported=status)
+            await adopt(handle)
+        finally:
+            os.close(go_w)  # EOF: it goes on
         self.restores += 1
-        return ProcessHandle(host_pid, channels.control, channels.output_fd, reported=status)
+        return handle

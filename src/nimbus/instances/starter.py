@@ -116,7 +116,9 @@ class Starter:
         forked = time.monotonic()
         session = self._downstream.mint(spec)
         try:
-            handle = await template.fork(session.env if session else {})
+            handle = await template.fork(
+                session.env if session else {}, lambda h: self._launcher.adopt(h, spec.memory_mb)
+            )
         except TemplateGone:
             self._downstream.revoke(session)
             counters.cold_starts += 1
@@ -124,7 +126,6 @@ class Starter:
         except BaseException:
             self._downstream.revoke(session)
             raise
-        await self._launcher.adopt(handle, spec.memory_mb)
         instance = Instance(spec, handle, self._logs, group, stream)
         self._downstream.watch(handle.exited, session)
         instance.session = session

@@ -32,8 +32,8 @@ INIT_ERROR = "init_error"  # init failed; body: Lambda error JSON
 RESULT = "result"  # handler returned; body: the JSON-encoded return value
 ERROR = "error"  # handler (or the runtime for it) failed; body: Lambda error JSON
 # server -> SnapStart template (an initialised runtime that only forks restored instances, `instances/snapshot.py`)
-FORK = "fork"  # fork one restored instance; header: fork_header(); its control socket and output pipe ride along
-#              # as SCM_RIGHTS, in that order
+FORK = "fork"  # fork one restored instance; header: fork_header(); its control socket, output pipe and the pipe
+#              # it waits on before it forks (EOF once it is in its own cgroup) ride along as SCM_RIGHTS, in that order
 # SnapStart template -> server
 FORKED = "forked"  # a FORK done; header: forked_header() (its pid in the template's pid namespace)
 EXITED = "exited"  # a restored instance reaped by the template; header: exited_header()

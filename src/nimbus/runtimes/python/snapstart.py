@@ -148,10 +148,11 @@ def _quiet(open_fds, keep):
     os.close(devnull)
 
 
-def _isolate(seccomp_program):
+def _isolate(seccomp_program, go):
     """In a restored child just forked: its own user, mount, pid and IPC namespaces and /tmp (see the docstring
     above). Returns in the runtime process only: True, or False where the host refused the user namespace (the
-    child then goes on in the template's sandbox)."""
+    child then goes on in the template's sandbox). It forks nothing before `go` (a pipe) says the server has moved it
+    into its own cgroup: what it forks then starts there."""
     import signal
 
     ctypes, libc = _libc()
@@ -160,6 +161,7 @@ def _isolate(seccomp_program):
     old_tmp = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
     if libc.unshare(_RESTORE_NAMESPACES) != 0:
         os.close(old_tmp)
+        os.close(go)
         return False
     # its /proc/self files are root's while it is not dumpable (which the uid change made it): for the maps only
     _check(ctypes, libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(DUMPABLE)")
@@ -172,6 +174,8 @@ def _isolate(seccomp_program):
            "mount /tmp")  # fmt: skip
     _copy_tree(old_tmp, "/tmp")
     os.close(old_tmp)
+    os.read(go, 1)  # EOF once the server has moved this process into its cgroup
+    os.close(go)
     status_r, status_w = os.pipe()
     open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
     init = os.fork()
@@ -298,10 +302,10 @@ def serve_template(channel, restore_seccomp=b""):
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds += array.array("i", payload[: len(payload) - len(payload) % fd_size]).tolist()
         for frame in decoder.feed(data):
-            if frame.kind != codec.FORK or len(fds) < 2:
+            if frame.kind != codec.FORK or len(fds) < 3:
                 continue
-            control, output = fds[0], fds[1]
-            fds = fds[2:]
+            control, output, go = fds[0], fds[1], fds[2]
+            fds = fds[3:]
             pid = os.fork()
             if pid == 0:
                 signal.set_wakeup_fd(-1)
@@ -317,13 +321,14 @@ def serve_template(channel, restore_seccomp=b""):
                 os.close(control)
                 os.environ.update(codec.fork_env(frame))
                 try:
-                    isolated = _isolate(restore_seccomp)
+                    isolated = _isolate(restore_seccomp, go)
                 except OSError as exc:
                     print(f"nimbus: the restored instance's sandbox failed: {exc}", file=sys.stderr, flush=True)
                     os._exit(127)
                 return Channel(codec, fileno), isolated
             os.close(control)
             os.close(output)
+            os.close(go)
             channel.send(codec.FORKED, header=codec.forked_header(pid))
         for fd in fds:
             os.close(fd)
