@@ -5,12 +5,16 @@ change summary, every `stack` command; and bad input refused before anything is 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import subprocess
 from pathlib import Path
 
 import pytest
 from stack_support import api, cli, describe, physical_ids, write_app
 
-from conftest import Server
+from conftest import NIMBUS, Server
 
 INLINE = """\
     Transform: AWS::Serverless-2016-10-31
@@ -129,3 +133,44 @@ def test_a_stack_name_is_required(server: Server, tmp_path: Path) -> None:
     done = cli(server, app, "deploy", check=False)
     assert done.returncode == 2
     assert "--stack-name is required" in done.stderr
+
+
+def test_on_a_terminal_the_change_summary_waits_for_a_yes(server: Server, tmp_path: Path) -> None:
+    app = write_app(tmp_path / "asked", "Resources:\n  Q: {Type: 'AWS::SQS::Queue'}\n")
+
+    def run_with_answer(answer: bytes) -> str:
+        leader, follower = pty.openpty()
+        env = dict(server.env) | {"AWS_ENDPOINT_URL": server.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+                                  "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}  # fmt: skip
+        proc = subprocess.Popen([*NIMBUS, "deploy", "--stack-name", "asked"], cwd=app, env=env, stdin=follower,
+                                stdout=follower, stderr=follower)  # fmt: skip
+        os.close(follower)
+        seen = b""
+        try:
+            while b"Deploy this changeset?" not in seen:
+                ready, _, _ = select.select([leader], [], [], 60)
+                assert ready, seen
+                seen += os.read(leader, 4096)
+            os.write(leader, answer)
+            while True:
+                ready, _, _ = select.select([leader], [], [], 60)
+                try:
+                    chunk = os.read(leader, 4096) if ready else b""
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+        finally:
+            proc.wait(timeout=120)
+            os.close(leader)
+        return seen.decode(errors="replace")
+
+    declined = run_with_answer(b"n\n")
+    assert "Changes to stack asked" in declined
+    assert "Nothing deployed." in declined
+    assert api(server, "GET", "/_nimbus/stacks/asked")[0] == 400
+    accepted = run_with_answer(b"y\n")
+    assert "Successfully created/updated stack - asked" in accepted
+    assert describe(server, "asked")["StackStatus"] == "CREATE_COMPLETE"
+    cli(server, app, "stack", "delete", "asked")
