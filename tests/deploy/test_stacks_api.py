@@ -178,3 +178,15 @@ def test_authorized_as_cloudformation_actions(srv: tuple[Server, Any]) -> None:
         assert (status, answer["ErrorType"]) == (403, "AccessDeniedException"), answer
         assert f"is not authorized to perform: cloudformation:{action} on resource: " \
                f"arn:aws:cloudformation:us-east-1:000000000000:stack/authz/*" in answer["Message"]  # fmt: skip
+
+
+def test_an_output_that_cannot_be_resolved_fails_the_deploy_and_rolls_it_back(srv: tuple[Server, Any]) -> None:
+    server, _ = srv
+    template = QUEUE | {"Outputs": {"Bad": {"Value": {"Fn::GetAtt": ["Q", "NoSuchAttribute"]}}}}
+    assert api(server, "POST", "/_nimbus/stacks/bad-output", {"Template": template})[0] == 200
+    stack = wait_stack(server, "bad-output")
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert stack["StackStatusReason"].startswith("The following resource(s) failed: [Outputs]. Template error: "
+                                                 "Outputs.Bad.Value.Fn::GetAtt: resource Q (AWS::SQS::Queue) has "
+                                                 "no attribute 'NoSuchAttribute'")  # fmt: skip
+    assert stack["Resources"] == []

@@ -116,7 +116,10 @@ class Applier:
                         raise failure
                 if failures:
                     raise failures[0]
-            outputs = self._outputs(plan)
+            try:
+                outputs = self._outputs(plan)
+            except NimbusError as exc:  # e.g. an attribute the resource does not have: the deploy fails
+                raise Failed("Outputs", exc.message) from None
         except Failed as exc:
             stack.status = "ROLLBACK_IN_PROGRESS" if first else "UPDATE_ROLLBACK_IN_PROGRESS"
             stack.reason = f"The following resource(s) failed: [{exc.logical_id}]. {exc.reason}"
