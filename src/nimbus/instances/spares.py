@@ -168,7 +168,7 @@ class SparePool:
             pool.making -= 1
         if spare is None:
             pool.failures += 1
-        elif self._closing:
+        elif self._closing or len(pool.ready) >= pool.level:  # stopping, or the level fell meanwhile
             await spare.discard()
             return
         else:
