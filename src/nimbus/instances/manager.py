@@ -23,6 +23,7 @@ from nimbus.instances.lifecycle import DeathReason, InstanceState, StateChange
 from nimbus.instances.pool import Pool
 from nimbus.instances.process import Launcher
 from nimbus.instances.provisioning import Provisioner
+from nimbus.instances.spare_cpu import SpareCpu
 from nimbus.instances.starter import Starter
 from nimbus.instances.stats import (
     RECENT_MAX,
@@ -74,6 +75,8 @@ class InstanceManager:
         #: invocations in flight, all functions: the admission count, which the door (`nimbus.invoke`) keeps and
         #: wires here; busy polling needs an invocation alone. Unwired (the manager driven directly), each is alone.
         self.in_flight: Callable[[], int] = _one
+        #: whether the machine has a CPU to spare for busy polling (a cached read of the kernel's runnable count)
+        self.spare_cpu: Callable[[], bool] = SpareCpu().spare
 
     # -- lifecycle of the manager ---------------------------------------------------------------------------------
 
@@ -168,7 +171,11 @@ class InstanceManager:
         finished = False
         try:
             alone = (
-                request.interactive and self._settings.busy_poll and self.in_flight() == 1 and not self.others_waiting()
+                request.interactive
+                and self._settings.busy_poll
+                and self.in_flight() == 1
+                and not self.others_waiting()
+                and self.spare_cpu()
             )
             result = await instance.invoke(
                 request, time.time() + spec.timeout_s, cold, self.others_waiting if alone else None
