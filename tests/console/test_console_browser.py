@@ -75,7 +75,7 @@ def test_sign_in_create_invoke_tail_chart_sign_out(page: Any, server: Any, lam: 
         # create through the UI
         page.click("#create")
         page.fill("#fn-name", fn_name)
-        page.select_option("#fn-runtime", "python3.12")
+        page.select_option("#fn-runtime", "python3.11")
         page.fill("#fn-code", CODE)
         shot(page, "create")
         page.click("#fn-create")

@@ -27,17 +27,23 @@ from nimbus.console.test_events import TestEvents
 from nimbus.console.timeseries import Admission, TimeSeries, Totals
 from nimbus.console.views import function_rows
 from nimbus.deploy.stacks import Stacks
+from nimbus.runtimes.registry import available_runtime_names
 
 #: chart ranges: (seconds covered, seconds per point)
 RANGES = {"1h": (3600, 60), "24h": (86400, 900), "7d": (7 * 86400, 3600)}
-#: the runtimes the create form offers
-RUNTIMES = ("python3.12", "python3.13", "python3.11", "nodejs22.x", "nodejs20.x")
 TABS = ("overview", "code", "test", "monitor", "logs")
 
-NEW_CODE = {
-    "python": 'import json\n\n\ndef handler(event, context):\n    print("event:", json.dumps(event))\n'
-              '    return {"statusCode": 200, "body": json.dumps({"hello": event.get("name", "world")})}\n',
-}  # fmt: skip
+#: the create form's starting code (Python; a Node.js function's is written over it)
+NEW_CODE = (
+    'import json\n\n\ndef handler(event, context):\n    print("event:", json.dumps(event))\n'
+    '    return {"statusCode": 200, "body": json.dumps({"hello": event.get("name", "world")})}\n'
+)
+
+
+def runtimes() -> list[str]:
+    """The Python and Node.js runtimes this host can run, newest first (the create form's choice)."""
+    names = [n for n in available_runtime_names() if n.startswith(("python3.", "nodejs"))]
+    return sorted(names, key=lambda n: (n.startswith("nodejs"), -int("".join(c for c in n if c.isdigit()) or 0)))
 
 
 class Console:
@@ -149,7 +155,7 @@ class Console:
 
     async def new_function(self, call: Call) -> Response:
         role = f"arn:aws:iam::{self.services.settings.account_id}:role/nimbus-console"
-        return web.page("new_function.html", session=call.session, runtimes=RUNTIMES, code=NEW_CODE["python"],
+        return web.page("new_function.html", session=call.session, runtimes=runtimes(), code=NEW_CODE,
                         role=role)  # fmt: skip
 
     async def create_function(self, call: Call) -> Response:
