@@ -13,6 +13,7 @@ import httpx
 import pytest
 from console_support import ConsoleClient, signed_in
 
+from conftest import make_zip
 from nimbus.console.front import MAX_BODY, SIGN_IN_BODY
 from nimbus.console.test_events import MAX_PAYLOAD, MAX_PER_FUNCTION
 
@@ -183,6 +184,16 @@ def test_saved_test_events_at_their_limits_and_one_past(console: ConsoleClient, 
     assert json.loads(console.api("GET", f"/functions/{fn}/events/e0").json()["payload"]) == {"i": "changed"}
     assert console.api("DELETE", f"/functions/{fn}/events/e0").status_code == 200
     assert console.api("GET", f"/functions/{fn}/events/e0").status_code == 404
+
+
+def test_saved_events_go_with_their_function(console: ConsoleClient, lam: Any, fn: str) -> None:
+    assert console.api("POST", f"/functions/{fn}/events", {"name": "e", "payload": "{}"}).status_code == 200
+    config = lam.get_function_configuration(FunctionName=fn)
+    lam.delete_function(FunctionName=fn)
+    assert console.api("GET", f"/functions/{fn}/events").status_code == 404
+    lam.create_function(FunctionName=fn, Runtime=config["Runtime"], Role=config["Role"], Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": HANDLER})})  # fmt: skip
+    assert console.api("GET", f"/functions/{fn}/events").json()["names"] == []
 
 
 def test_charts_count_an_invocation_within_seconds(console: ConsoleClient, fn: str) -> None:
