@@ -237,6 +237,19 @@ def test_the_tail_streams_a_new_line_and_links_reports(console: ConsoleClient, f
     assert "Billed duration" in page.text
 
 
+def test_the_tail_follows_a_custom_log_group(console: ConsoleClient, create_function: Any, fn_name: str) -> None:
+    create_function(fn_name, {"app.py": HANDLER}, LoggingConfig={"LogFormat": "Text", "LogGroup": f"/custom/{fn_name}"})
+    with console.http.stream("GET", f"/functions/{fn_name}/tail") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "retry: 1000"
+        console.api("POST", f"/functions/{fn_name}/invoke", json.dumps({"mark": "custom-group"}))
+        deadline = time.monotonic() + 60  # the stream's heartbeat (every 10 s) brings the loop back here
+        for line in lines:
+            if line.startswith("data: ") and json.loads(line[6:])["message"] == "saw custom-group":
+                break
+            assert time.monotonic() < deadline, "the line never came"
+
+
 def test_static_assets_and_the_vendored_chart_licence(server: Any) -> None:
     with httpx.Client(base_url=server.endpoint) as http:
         js = http.get("/console/static/uPlot.iife.min.js")

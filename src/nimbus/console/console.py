@@ -22,7 +22,7 @@ from nimbus.console.cli_api import ConsoleApi
 from nimbus.console.front import Call, CallOf, ConsoleFront
 from nimbus.console.resources import Resources
 from nimbus.console.sessions import COOKIE, PrincipalOf, Sessions
-from nimbus.console.tail import Tails, log_group
+from nimbus.console.tail import Tails, default_group
 from nimbus.console.test_events import TestEvents
 from nimbus.console.timeseries import Admission, TimeSeries, Totals
 from nimbus.console.views import function_rows
@@ -113,9 +113,17 @@ class Console:
 
     def _logs(self, operation: str) -> CallOf:
         def call(params: Mapping[str, str], body: bytes) -> ApiCall:
-            return api_actions.logs_call(self.where, operation, {"logGroupName": log_group(params.get("name", ""))})
+            return api_actions.logs_call(self.where, operation, {"logGroupName": self._group(params.get("name", ""))})
 
         return call
+
+    def _group(self, name: str) -> str:
+        """The function's log group: its LoggingConfig's, else /aws/lambda/NAME (also for a function not found)."""
+        if name in self.services.registry.names():
+            custom = (self.services.registry.get(name).config.get("LoggingConfig") or {}).get("LogGroup")
+            if isinstance(custom, str) and custom:
+                return custom
+        return default_group(name)
 
     def _create_call(self, params: Mapping[str, str], body: bytes) -> ApiCall:
         """CreateFunction of the form's function, passing the form's role (iam:PassRole), as the API call does."""
@@ -208,11 +216,11 @@ class Console:
 
     async def tail(self, call: Call) -> Response:
         self.services.registry.get(call.params["name"])
-        return self.tails.response(call.params["name"], call.arg("filter"))
+        return self.tails.response(self._group(call.params["name"]), call.arg("filter"))
 
     async def invocation(self, call: Call) -> Response:
         name, request_id = call.params["name"], call.params["request_id"]
-        lines = await self.tails.invocation(name, request_id)
+        lines = await self.tails.invocation(self._group(name), request_id)
         return web.page("invocation.html", session=call.session, name=name, request_id=request_id, lines=lines,
                         report=actions.report("\n".join(e.message for e in lines)))  # fmt: skip
 

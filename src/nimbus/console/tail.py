@@ -26,7 +26,8 @@ BATCH = 500
 REQUEST_ID = re.compile(r"^(?:START|END|REPORT) RequestId: ([0-9a-fA-F-]{36})")
 
 
-def log_group(function: str) -> str:
+def default_group(function: str) -> str:
+    """The log group a function logs to unless its LoggingConfig names another."""
     return f"/aws/lambda/{function}"
 
 
@@ -46,10 +47,10 @@ class Tails:
     def close(self) -> None:
         self.closing.set()
 
-    def response(self, function: str, contains: str) -> Response:
+    def response(self, group: str, contains: str) -> Response:
         headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-store"),
                    (b"x-accel-buffering", b"no")]  # fmt: skip
-        return Response(200, b"retry: 1000\n\n", headers, stream=self._events(log_group(function), contains))
+        return Response(200, b"retry: 1000\n\n", headers, stream=self._events(group, contains))
 
     async def _events(self, group: str, contains: str) -> AsyncIterator[bytes]:
         needles = [contains] if contains else []
@@ -76,9 +77,8 @@ class Tails:
         newest = self.logs.query(group, limit=1, descending=True)
         return newest[0].id if newest else 0
 
-    async def invocation(self, function: str, request_id: str) -> list[LogEvent]:
-        """The lines of one invocation: its stream's lines from its START to its REPORT line."""
-        group = log_group(function)
+    async def invocation(self, group: str, request_id: str) -> list[LogEvent]:
+        """The lines of one invocation: its stream's lines from its START to its REPORT line in `group`."""
         marks = await asyncio.to_thread(self.logs.query, group, contains=[f"RequestId: {request_id}"], limit=10)
         if not marks:
             return []
