@@ -53,7 +53,7 @@ def run_block(srv: Server, block: str, cwd: Path) -> subprocess.CompletedProcess
 
 def test_the_readme_has_the_blocks_this_test_checks() -> None:
     found = blocks()
-    assert len(found) == 5
+    assert len(found) == 6
     assert found[0].startswith(".venv/bin/nimbus function list\n"), "it starts with what `make run` deployed"
     for name in ("hello", "echo", "counter", "hello-node", "hello-shell"):
         assert f".venv/bin/nimbus invoke {name} " in found[0] or f".venv/bin/nimbus invoke {name}\n" in found[0]
@@ -70,7 +70,7 @@ def test_the_examples_walkthrough_runs_after_make_run(first_start: Server, tmp_p
         assert "Traceback" not in proc.stderr, (block, proc.stderr)
         assert "error:" not in proc.stderr, (block, proc.stderr)
         outputs.append(proc.stdout)
-    invoke, aws, create, change, runtimes = outputs
+    invoke, aws, create, change, runtimes, sam = outputs
     for name in ("counter", "echo", "hello", "hello-node", "hello-shell"):
         assert f"│ {name} " in invoke, "nimbus function list shows each example"
     assert '"message": "Hello, Ada!"' in invoke
@@ -79,13 +79,17 @@ def test_the_examples_walkthrough_runs_after_make_run(first_start: Server, tmp_p
     assert '"node": "v' in invoke
     assert '"message": "Hello from a shell bootstrap!"' in invoke
     assert "greeting Ada" in invoke, "nimbus logs shows the function's output"
-    assert json.loads(aws[aws.index("[") : aws.index("]") + 1]) == ["counter", "echo", "hello", "hello-node",
-                                                                    "hello-shell"]  # fmt: skip
+    listed = json.loads(aws[aws.index("[") : aws.index("]") + 1])
+    assert [n for n in listed if not n.startswith("sam-app-")] == ["counter", "echo", "hello", "hello-node",
+                                                                   "hello-shell"]  # fmt: skip
+    assert len([n for n in listed if n.startswith("sam-app-")]) == 3, "sam-app's three functions, as a stack names them"
     assert '"message":"Hello, Ada!"' in aws  # Node's JSON.stringify
     assert '"event": {"n": 1}' in aws
     assert '"message": "Bonjour, Ada!"' in create
     assert '"message": "Hi, Ada!"' in change
     assert re.search(r"^nodejs22\.x\s+installed\s+", runtimes, re.M) or "nodejs22.x: Node.js" in runtimes
+    assert "No changes to deploy" in sam, "make run deployed sam-app already: the same files deploy nothing"
+    assert "/hello" in sam, sam
 
     # the next `make run`: the user's change stands, their own function too, and hello-node moves to nodejs22.x
     srv.stop()
