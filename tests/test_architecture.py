@@ -40,6 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("api",),
     ("metrics", "deploy"),
     ("console",),
+    ("startup",),
     ("server",),
     ("cli",),
 )

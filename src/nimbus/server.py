@@ -5,14 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
-import os
-import secrets
 import signal
-import sys
 from pathlib import Path
-from typing import Any
 
 from nimbus.api import errors as wire
 from nimbus.api.api_front import ApiFront
@@ -61,11 +56,10 @@ from nimbus.control.provisioned import ProvisionedConfigs
 from nimbus.control.registry import Registry
 from nimbus.control.validation import CREATE_BODY_MAX
 from nimbus.control.versions import Versions
-from nimbus.deploy.stacks import Stacks
 from nimbus.deploy.stacks_api import open_stacks
 from nimbus.deploy.state import StackStore
 from nimbus.errors import ResourceNotFound
-from nimbus.instances.isolation import Isolation, detect
+from nimbus.instances.isolation import detect
 from nimbus.instances.manager import InstanceManager
 from nimbus.instances.zygote import default_launcher
 from nimbus.invoke.async_dispatch import Dispatcher, DispatchSettings
@@ -87,93 +81,20 @@ from nimbus.sources.schedule_runner import ScheduleRunner
 from nimbus.sources.scheduler import Scheduler
 from nimbus.sources.sns_signing import SigningKey
 from nimbus.sources.topics import Topics
+from nimbus.startup import (
+    banner,
+    base_url,
+    configure_logging,
+    default_memory_budget,
+    deploy_folder,
+    isolation_level,
+    url_key,
+    write_ready_file,
+)
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
 
 log = logging.getLogger("nimbus")
-
-
-def _url_key(data_dir: Path) -> bytes:
-    """The per-data-dir key that signs Code.Location links; made once, kept private."""
-    path = data_dir / "url-signing.key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return bytes.fromhex(path.read_text().strip())
-
-
-def _default_memory_budget() -> int:
-    """Three quarters of the host's memory, in MB: what running functions' MemorySize may add up to."""
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 3 // 4 // (1 << 20))
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
-async def _deploy(registry: Registry, stacks: Stacks, deploy_dir: Path) -> list[str]:
-    """Deploy each example of `deploy_dir` that is missing or changed since Nimbus last deployed it (never over a
-    user's edits: `deploy/sync.py`), and each subfolder holding a template.yaml as a stack of its name (through
-    the stack engine), so `make run` starts with them ready; the names of those on the server."""
-    from nimbus.deploy.sync import STATE_FILE, deploy_examples
-
-    outcomes = await deploy_examples(registry, deploy_dir, registry.settings.data_dir / STATE_FILE)
-    names = [outcome.name for outcome in outcomes if outcome.action != "skipped"]
-    return names + [f"{name} (stack)" for name in await stacks.deploy_folders(deploy_dir)]
-
-
-def _banner(settings: Settings, port: int, deployed: list[str], metrics_port: int | None = None) -> str:
-    """What a person needs at start-up: where the data lives, the endpoint, how to point the AWS tools at it, where
-    health and metrics are, and a first command to try."""
-    wildcard = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}  # a client's address for an any-address bind
-    host = wildcard.get(settings.host, f"[{settings.host}]" if ":" in settings.host else settings.host)
-    url = f"http://{host}:{port}"
-    lines = [
-        f"Nimbus is serving the Lambda API at {url} (region {settings.region}, account {settings.account_id})",
-        f"  data: {settings.data_dir} (functions, code, logs, queues)",
-        f"  health: {url}/_nimbus/health (no credentials needed)",
-        f"  console: {url}/console (sign in with an access key and its secret)",
-    ]
-    if metrics_port is not None:
-        auth = "bearer token required" if settings.metrics_token else "UNAUTHENTICATED"
-        metrics_host = wildcard.get(settings.metrics_host, settings.metrics_host)
-        lines.append(f"  metrics: http://{metrics_host}:{metrics_port}/metrics (Prometheus, {auth})")
-    export = f"export AWS_ENDPOINT_URL={url} AWS_DEFAULT_REGION={settings.region}"
-    if settings.dev_credentials:
-        lines.append(
-            f"  credentials: development key pair {DEV_ACCESS_KEY_ID}/{DEV_SECRET_ACCESS_KEY} "
-            "(loopback only; set NIMBUS_ACCESS_KEY_ID/NIMBUS_SECRET_ACCESS_KEY for anything else)"
-        )
-        export += f" AWS_ACCESS_KEY_ID={DEV_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={DEV_SECRET_ACCESS_KEY}"
-    lines += ["  the AWS CLI, SAM CLI and SDKs use Nimbus, without --endpoint-url, after:", f"    {export}"]
-    if not settings.dev_credentials:
-        lines.append("    (with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set to the key pair Nimbus was given)")
-    if deployed:
-        lines.append(f"  deployed: {', '.join(deployed)}")
-        first = "hello" if "hello" in deployed else deployed[0]
-        lines += [
-            "  try:",
-            f"    .venv/bin/nimbus invoke {first} --payload '{{\"name\": \"world\"}}' --endpoint-url {url}",
-            f"    .venv/bin/aws lambda invoke --function-name {first} --payload '{{}}' out.json   (after the export)",
-        ]
-    return "\n".join(lines)
-
-
-def _base_url(settings: Settings, port: int) -> str:
-    """This server's address as a local client reaches it (an any-address bind answers on loopback)."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def isolation_level(isolation: Isolation) -> str:
-    """The isolation level in one word: `full` (namespaces, seccomp, cgroups), `partial` (sandboxed, some layer
-    missing: `nimbus doctor` says which) or `none` (instances run unsandboxed)."""
-    return "full" if isolation.full else "partial" if isolation.namespaces else "none"
 
 
 def _code_kept(registry: Registry, manager: InstanceManager, stacks: StackStore) -> set[str]:
@@ -229,8 +150,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     isolation = detect(settings.limits_mechanism)
     launcher = default_launcher(isolation, settings.spare_instances, settings.limits_mechanism)
     manager = InstanceManager(settings, logstore, launcher)
-    links = CodeLinks(_url_key(settings.data_dir), f"{settings.host}:{settings.port}")
-    throttle = Throttle(settings.concurrency_limit, settings.memory_budget_mb or _default_memory_budget())
+    links = CodeLinks(url_key(settings.data_dir), f"{settings.host}:{settings.port}")
+    throttle = Throttle(settings.concurrency_limit, settings.memory_budget_mb or default_memory_budget())
     invoker = Invoker(registry, manager, throttle)
     manager.in_flight = invoker.in_flight
     configs = ProvisionedConfigs(registry)
@@ -315,7 +236,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # SNS: topics publish through the deliveries (and are a delivery kind themselves: rules' and schedules' topic
     # targets); its messages name this server's address for the certificate, SubscribeURL and UnsubscribeURL
     topics = Topics(settings, engine, deliveries, SigningKey(settings.data_dir, settings.region),
-                    lambda: _base_url(settings, endpoints.listening_port))  # fmt: skip
+                    lambda: base_url(settings, endpoints.listening_port))  # fmt: skip
     topics.load()
     deliveries.register_sink("sns", topics.deliver_to_topic)
     sns_api = SnsApi(topics)
@@ -384,21 +305,16 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         port = await http.start(settings.host, settings.port)
         endpoints.listening_port = port
         stacks.start()  # what a stopped server left in progress: rolled back, or its clean-up / deletion finished
-        manager.downstream.api_url, manager.downstream.api_port = _base_url(settings, port), port  # functions' endpoint
+        manager.downstream.api_url, manager.downstream.api_port = base_url(settings, port), port  # functions' endpoint
         manager.downstream.serve_listener = http.adopt_listener  # and theirs with no network (`downstream.py`)
         metrics_port = None
         if metrics is not None and settings.metrics_port is not None:
             metrics_port = await metrics.start(settings.metrics_host, settings.metrics_port)
-        deployed = await _deploy(registry, stacks, deploy_dir) if deploy_dir else []
+        deployed = await deploy_folder(registry, stacks, deploy_dir) if deploy_dir else []
         manager.prewarm({str(registry.get(name).config.get("Runtime", "")) for name in registry.names()})
-        print(_banner(settings, port, deployed, metrics_port), flush=True)
+        print(banner(settings, port, deployed, metrics_port), flush=True)
         if settings.ready_file:
-            ready: dict[str, Any] = {"port": port, "url": f"http://{settings.host}:{port}", "pid": os.getpid()}
-            if metrics_port is not None:
-                ready["metrics_port"] = metrics_port
-            tmp = settings.ready_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(ready))
-            tmp.replace(settings.ready_file)
+            write_ready_file(settings.ready_file, settings.host, port, metrics_port)
         while not stop_task.done():
             done, _ = await asyncio.wait(
                 {stop_task, log_task, gc_task, dispatch_task, delivery_task, runner_task, series_task},
@@ -447,7 +363,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
 def serve(settings: Settings, deploy_dir: Path | None = None) -> None:
     """Run the server until SIGINT/SIGTERM. Raises ValueError for settings that are insecure or incoherent."""
     settings.check()
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -10,7 +10,7 @@ from typing import Any
 from conftest import ACCESS_KEY, SECRET_KEY, Server
 from nimbus import __version__
 from nimbus.instances.isolation import detect
-from nimbus.server import isolation_level
+from nimbus.startup import isolation_level
 
 
 def get(server: Server, path: str = "/_nimbus/health") -> tuple[int, dict[str, str], bytes]:

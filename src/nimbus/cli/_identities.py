@@ -87,10 +87,7 @@ def role_create(
         arns = _policy_arns(iam, managed or [])
         arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(trust or ["lambda.amazonaws.com"]),
                               Description=description)["Role"]["Arn"]  # fmt: skip
-        if document is not None:
-            iam.put_role_policy(RoleName=name, PolicyName=INLINE_NAME, PolicyDocument=document)
-        for policy_arn in arns:
-            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+        _grant(iam, "Role", name, document, arns)
     out.print(arn, soft_wrap=True)
 
 
@@ -105,6 +102,15 @@ def role_list(endpoint_url: EndpointOpt = DEFAULT_ENDPOINT, region: RegionOpt = 
                               for p in _principals(s.get("Principal"))]  # fmt: skip
                 table.add_row(r["RoleName"], ", ".join(principals), r["Arn"])
     out.print(table)
+
+
+def _grant(iam: Any, kind: str, name: str, document: str | None, arns: list[str]) -> None:
+    """Give a role or user (`kind`: Role, User) made just now its `--policy` inline and its `--managed` policies."""
+    member = {f"{kind}Name": name}
+    if document is not None:
+        getattr(iam, f"put_{kind.lower()}_policy")(**member, PolicyName=INLINE_NAME, PolicyDocument=document)
+    for policy_arn in arns:
+        getattr(iam, f"attach_{kind.lower()}_policy")(**member, PolicyArn=policy_arn)
 
 
 def _principals(principal: Any) -> list[str]:
@@ -159,10 +165,7 @@ def user_create(
         iam = make_client("iam", endpoint_url, region)
         arns = _policy_arns(iam, managed or [])
         arn = iam.create_user(UserName=name)["User"]["Arn"]
-        if document is not None:
-            iam.put_user_policy(UserName=name, PolicyName=INLINE_NAME, PolicyDocument=document)
-        for policy_arn in arns:
-            iam.attach_user_policy(UserName=name, PolicyArn=policy_arn)
+        _grant(iam, "User", name, document, arns)
         key = iam.create_access_key(UserName=name)["AccessKey"]
     err.print(f"created {arn}; its secret access key is shown this once (Nimbus cannot show it again):")
     out.print(f"export AWS_ACCESS_KEY_ID={key['AccessKeyId']}", soft_wrap=True)
