@@ -120,7 +120,7 @@ def handler(event, context):
         "task": sorted(os.listdir("/var/task")),
         "opt": sorted(os.listdir("/opt")),
         "ids": [os.getuid(), os.getgid(), os.getpid()],
-        # a spare is made in the idle scheduling class: its function runs in the normal one, as does its pid 1
+        # a spare copies its pages in the idle scheduling class: its function runs in the normal one, as does pid 1
         "sched": [os.sched_getscheduler(0), os.sched_getscheduler(1)],
         "caps": [_status(k) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
         "seccomp": [_status("Seccomp"), _status("NoNewPrivs")],

@@ -277,6 +277,11 @@ def _take_assignment(plan: dict[str, Any], spare_codec: Any) -> None:
     socket (`spare_codec`: protocol/spare.py), mount the function's part of the root from the host's, drop the host's
     root, seal the root read-only, and take the assignment's argv/env into `plan`. EOF: the spare is discarded."""
     fd = plan["control_fd"]
+    if plan.get("idle_setup"):
+        # its copying (most of a spare's CPU) only with CPU time nothing else wants. Nothing before this point runs
+        # in the idle class: the cgroup join and the mounts hold kernel-wide locks, and a starved holder would stall
+        # every cold start (and the server's cgroup mkdirs) behind it
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     _prefault()
     _drop_bounding_set()  # needs no more than the effective set, which the mounts below still have
     os.write(fd, spare_codec.READY)
@@ -285,9 +290,8 @@ def _take_assignment(plan: dict[str, Any], spare_codec: Any) -> None:
         job = spare_codec.decode_assignment(_read_exact(fd, size))
     except EOFError:
         os._exit(0)
-    if plan.get("idle_setup"):  # a function's instance now: back to the normal class, with its pid 1
-        for pid in (0, 1):
-            os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+    if plan.get("idle_setup"):  # a function's instance now: back to the normal class
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     plan.update(job)
     _mount_all(job["mounts"], "", _open_sources(job["mounts"], HOST))
     _check(_libc.umount2(HOST.encode(), MNT_DETACH), "umount host root")
@@ -454,8 +458,6 @@ def enter(plan: dict[str, Any], runtime_main: Any = None, spare_codec: Any = Non
     forked child), the runtime process calls it instead of exec'ing `plan["argv"]`; a spare (zygote path only)
     reads its assignment with `spare_codec` (protocol/spare.py, loaded by the zygote)."""
     try:
-        if plan.get("idle_setup"):  # a spare is made only with CPU time nothing else wants (see spares.py)
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         plan["waiter_fd"] = _open_waiter(plan.get("waiter"))  # on the host's root: init execs it after the pivot
         _join_cgroups(plan["cgroup_procs"])
