@@ -29,8 +29,9 @@ from nimbus.protocol import sns_messages as sm
 from nimbus.queue.service import QueueService
 from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.sources.deliveries import DELIVERY_QUEUE, Deliveries, Delivery, DeliverySettings, decode
+from nimbus.sources.sns_fanout import CERT_PATH
 from nimbus.sources.sns_signing import SigningKey
-from nimbus.sources.topics import CERT_PATH, Topics
+from nimbus.sources.topics import Topics
 from nimbus.store.db import migrate, sqlite_engine
 from nimbus.store.schema import metadata
 

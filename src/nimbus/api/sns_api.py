@@ -17,8 +17,9 @@ from botocore.model import Shape
 from nimbus.api.http import Request, Response
 from nimbus.api.queryproto import QueryProtocol, parse_form
 from nimbus.errors import NimbusError, SnsInvalidParameter, SnsNotFound, UnknownOperation
+from nimbus.sources.sns_fanout import CERT_PATH
 from nimbus.sources.subscriptions import Subscription
-from nimbus.sources.topics import CERT_PATH, Topics
+from nimbus.sources.topics import Topics
 
 SERVICE = "sns"
 #: a PublishBatch of 256 KB can grow threefold when form-encoded (%XX per byte)

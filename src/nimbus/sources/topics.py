@@ -5,7 +5,8 @@ passes (policies applied at publish time, over the attributes or the body), subm
 durable delivery path (`sources/deliveries.py`, principal `sns.amazonaws.com`, source ARN the topic's), which
 then invokes functions through their resource policy and the async door, sends to built-in queues and POSTs to
 http(s) endpoints, with retries and the subscription's RedrivePolicy queue as the dead-letter queue. Every message
-is signed (SignatureVersion 1, or 2 when the topic says so) with the server's key (`sources/sns_signing.py`).
+is signed (SignatureVersion 1, or 2 when the topic says so) with the server's key (`sources/sns_signing.py`). What
+a message becomes for each subscriber is `sources/sns_fanout.py`'s; this module keeps the topics' state.
 
 An http(s) subscription starts as PendingConfirmation: its endpoint gets a SubscriptionConfirmation whose
 SubscribeURL (served by this server without SigV4, as SNS's is) confirms it with the token.
@@ -30,31 +31,31 @@ from nimbus.clock import Clock, RealClock
 from nimbus.config import Settings
 from nimbus.errors import (
     NimbusError,
-    SnsBatchIdsNotDistinct,
-    SnsBatchTooLong,
-    SnsEmptyBatch,
-    SnsInvalidBatchEntryId,
     SnsInvalidParameter,
     SnsNotFound,
-    SnsTooManyEntries,
 )
 from nimbus.protocol import sns_messages as sm
 from nimbus.sources import subscriptions as subs
 from nimbus.sources.deliveries import Deliveries, Delivery
+from nimbus.sources.sns_fanout import (
+    CERT_PATH,
+    HTTP_MAX_AGE_S,
+    HTTP_RETRIES,
+    PRINCIPAL,
+    Message,
+    check_batch,
+    fan_out,
+)
 from nimbus.sources.sns_signing import SigningKey
 from nimbus.sources.subscriptions import Subscription
 from nimbus.store.schema import subscriptions as sub_table
 from nimbus.store.schema import topics as topic_table
 
-PRINCIPAL = "sns.amazonaws.com"
-CERT_PATH = "/_nimbus/sns/SimpleNotificationService.pem"
 PAGE = 100
-MAX_BATCH = 10
 MAX_TAGS = 50
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
 #: what a NextToken holds before the last item shown (so that a token of something else is refused)
 _TOKEN = "after:"
-_BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 TOPIC_ATTRIBUTES = (
     "DisplayName", "Policy", "DeliveryPolicy", "KmsMasterKeyId", "TracingConfig", "SignatureVersion",
     "DataProtectionPolicy", "ArchivePolicy", "ContentBasedDeduplication", "FifoThroughputScope",
@@ -62,9 +63,6 @@ TOPIC_ATTRIBUTES = (
       for k in ("SuccessFeedbackRoleArn", "SuccessFeedbackSampleRate", "FailureFeedbackRoleArn")),
 )  # fmt: skip
 NO_TOPIC = "Topic does not exist"
-#: SNS's retries for a lambda or sqs subscriber (the delivery path's defaults), and for http(s) (SNS's default
-#: delivery policy: 3 retries)
-HTTP_RETRIES, HTTP_MAX_AGE_S = 3, 3600
 
 
 class Topics:
@@ -349,19 +347,7 @@ class Topics:
     async def publish_batch(self, topic_arn: str, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """PublishBatch: the batch's rules first (all or nothing), then each entry on its own; one durable submit."""
         self.require(topic_arn)
-        if not entries:
-            raise SnsEmptyBatch("The batch request doesn't contain any entries.")
-        if len(entries) > MAX_BATCH:
-            raise SnsTooManyEntries("The batch request contains more entries than permissible.")
-        ids = [str(e["Id"]) for e in entries]
-        if len(set(ids)) != len(ids):
-            raise SnsBatchIdsNotDistinct("Two or more batch entries in the request have the same Id.")
-        if any(not _BATCH_ID.fullmatch(i) for i in ids):
-            raise SnsInvalidBatchEntryId("A batch entry id can only contain alphanumeric characters, hyphens and "
-                                         "underscores. It can be at most 80 letters long.")  # fmt: skip
-        total = sum(sm.message_size(str(e["Message"]), e.get("MessageAttributes") or {}) for e in entries)
-        if total > sm.MAX_MESSAGE_BYTES:
-            raise SnsBatchTooLong("The length of all the messages put together is more than the limit.")
+        check_batch(entries)
         successful, failed, items = [], [], []
         for entry in entries:
             attrs = dict(entry.get("MessageAttributes") or {})
@@ -381,8 +367,7 @@ class Topics:
         self, topic_arn: str, message_id: str, message: str, subject: str | None, structure: str | None,
         attrs: Mapping[str, Mapping[str, Any]],
     ) -> list[Delivery]:  # fmt: skip
-        """One delivery per confirmed subscription whose filter policy the message passes."""
-        when, base = self._now(), self.base_url()
+        """One delivery per confirmed subscription of the topic whose filter policy the message passes."""
         version = self._signature_version(topic_arn)
         signatures: dict[bytes, bytes] = {}
 
@@ -391,41 +376,9 @@ class Topics:
                 signatures[data] = self.signing.sign(data, version)
             return signatures[data]
 
-        out = []
-        for sub in self._subs.values():
-            if sub.topic_arn != topic_arn or sub.pending:
-                continue
-            text = sm.message_for(message, structure, sub.protocol)
-            if not sm.policy_matches(sub.policy, sub.scope, text, attrs):
-                continue
-            unsubscribe = f"{base}/?{urlencode({'Action': 'Unsubscribe', 'SubscriptionArn': sub.arn})}"
-            env = sm.notification(topic_arn=topic_arn, message_id=message_id, message=text, subject=subject,
-                                  when=when, attributes=attrs, unsubscribe_url=unsubscribe,
-                                  cert_url=base + CERT_PATH, sign=sign, signature_version=version)  # fmt: skip
-            out.append(self._delivery(sub, env, text, attrs))
-        return out
-
-    def _delivery(
-        self, sub: Subscription, env: dict[str, Any], text: str, attrs: Mapping[str, Mapping[str, Any]]
-    ) -> Delivery:
-        common: dict[str, Any] = {
-            "principal": PRINCIPAL, "source_arn": sub.topic_arn, "dead_letter_arn": sub.dead_letter_arn,
-            "dlq_attributes": {"TopicArn": sub.topic_arn, "SubscriptionArn": sub.arn},
-        }  # fmt: skip
-        if sub.protocol == "lambda":
-            payload = json.dumps(sm.lambda_event(sub.arn, env)).encode()
-            return Delivery("lambda", sub.endpoint, payload, **common)
-        if sub.protocol == "sqs":
-            if sub.raw:
-                return Delivery("sqs", sub.endpoint, text.encode(), attributes=sm.sqs_attributes(attrs), **common)
-            return Delivery("sqs", sub.endpoint, json.dumps(env).encode(), **common)
-        headers = {"x-amz-sns-message-type": "Notification", "x-amz-sns-message-id": env["MessageId"],
-                   "x-amz-sns-topic-arn": sub.topic_arn, "x-amz-sns-subscription-arn": sub.arn}  # fmt: skip
-        if sub.raw:
-            headers["x-amz-sns-rawdelivery"] = "true"
-        payload = text.encode() if sub.raw else json.dumps(env).encode()
-        common |= {"max_attempts": HTTP_RETRIES, "max_age_s": HTTP_MAX_AGE_S}
-        return Delivery(sub.protocol, sub.endpoint, payload, headers=headers, **common)
+        subscribers = [sub for sub in self._subs.values() if sub.topic_arn == topic_arn and not sub.pending]
+        message_ = Message(topic_arn, message_id, message, subject, structure, attrs)
+        return fan_out(subscribers, message_, when=self._now(), base_url=self.base_url(), sign=sign, version=version)
 
     async def deliver_to_topic(self, item: Delivery) -> None:
         """The delivery sink for `sns` targets (EventBridge rules, Scheduler): publish the payload to the topic."""
