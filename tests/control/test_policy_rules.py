@@ -1,5 +1,5 @@
-"""Resource-policy statements as Lambda writes them, and their evaluation: principal forms, action wildcards, ArnLike
-wildcards, missing condition keys, unknown operators."""
+"""Resource-policy statements as Lambda writes them, and their evaluation by IAM's evaluator as a trigger asks it:
+principal forms, action wildcards, ArnLike wildcards, missing condition keys, unknown operators, Deny, Resource."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ API = "arn:aws:execute-api:us-east-1:000000000000:abc123"
 
 
 def check(statement: dict[str, object], action: str, principal: str, **ctx: str | None) -> bool:
-    rule = r.compile_statement(json.loads(json.dumps(statement)))  # as stored: through JSON
-    return r.allows([rule], action, principal, r.context(ctx.get("arn"), ctx.get("account"), ctx.get("auth")))
+    stored = json.loads(json.dumps(statement))  # as stored: through JSON
+    return r.allows([stored], FN, action, principal, r.context(ctx.get("arn"), ctx.get("account"), ctx.get("auth")))
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,9 @@ def test_principal_matching() -> None:
     acct = r.build_statement("a", "lambda:InvokeFunction", "123456789012", FN)
     assert check(acct, "lambda:InvokeFunction", "123456789012")
     assert check(acct, "lambda:InvokeFunction", "arn:aws:iam::123456789012:root")
-    assert check(acct, "lambda:InvokeFunction", "arn:aws:iam::123456789012:role/any")  # root: the whole account
+    # naming the account delegates to its identity policies, which a trigger's caller does not have (IAM User Guide,
+    # "Cross-account policy evaluation logic"): it alone allows the account's root, not its roles
+    assert not check(acct, "lambda:InvokeFunction", "arn:aws:iam::123456789012:role/any")
     assert not check(acct, "lambda:InvokeFunction", "210987654321")
     assert not check(acct, "lambda:InvokeFunction", "*")
     assert not check(acct, "lambda:InvokeFunction", "sns.amazonaws.com")
@@ -156,9 +158,16 @@ def test_conditions_all_hold() -> None:
 
 def test_unknown_operator_token_and_deny_never_allow() -> None:
     st = r.build_statement("s", "lambda:InvokeFunction", "*", FN)
-    assert not check({**st, "Condition": {"NumericLessThan": {"aws:SourceAccount": "5"}}}, "lambda:InvokeFunction",
-                     "*", account="1")  # fmt: skip
+    assert not check({**st, "Condition": {"NumericLessThanish": {"aws:SourceAccount": "5"}}},
+                     "lambda:InvokeFunction", "*", account="1")  # fmt: skip
+    numeric = {**st, "Condition": {"NumericLessThan": {"aws:SourceAccount": "5"}}}  # IAM's operator: it holds
+    assert check(numeric, "lambda:InvokeFunction", "*", account="1")
+    assert not check(numeric, "lambda:InvokeFunction", "*", account="7")
     assert not check({**st, "Effect": "Deny"}, "lambda:InvokeFunction", "*")
+    deny = {**st, "Sid": "d", "Effect": "Deny", "Condition": {"StringEquals": {"aws:SourceAccount": "1"}}}
+    assert r.allows([st], FN, "lambda:InvokeFunction", "*", r.context(None, "1", None))
+    assert not r.allows([st, deny], FN, "lambda:InvokeFunction", "*", r.context(None, "1", None))  # Deny wins
+    assert not r.allows([st], f"{FN}:live", "lambda:InvokeFunction", "*", {})  # Resource names the function only
     token = r.build_statement("t", "lambda:InvokeFunction", "*", FN, event_source_token="tok")
     assert not check(token, "lambda:InvokeFunction", "*")  # no caller supplies a token here
-    assert not r.allows([], "lambda:InvokeFunction", "*", {})
+    assert not r.allows([], FN, "lambda:InvokeFunction", "*", {})

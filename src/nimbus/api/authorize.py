@@ -112,8 +112,6 @@ class Authorizer:
         self._cache: dict[tuple[str, int, str, str, str, tuple[tuple[str, str], ...]], Decision] = {}
         #: the calls of Lambda's routes that need no body, by (operation, query, route parameters): Calls are values
         self._calls: dict[tuple[str, ...], Call] = {}
-        #: functions' policies as documents, by revision
-        self._function_docs: dict[str, dict[str, Any]] = {}
 
     # ---- what a request does ----
     def call_of(
@@ -230,12 +228,7 @@ class Authorizer:
             attached = self.policies.attached(call.policy_ref, call.qualifier)
             if attached is None:
                 return None, "", lambda: self._function_tags(call.policy_ref)
-            doc = self._function_docs.get(attached.revision_id)
-            if doc is None:  # a revision's statements never change: one document per revision
-                if len(self._function_docs) >= CACHE_MAX:
-                    self._function_docs.clear()
-                doc = self._function_docs[attached.revision_id] = {"Statement": list(attached.statements)}
-            return doc, attached.revision_id, lambda: self._function_tags(call.policy_ref)
+            return attached.document, attached.revision_id, lambda: self._function_tags(call.policy_ref)
         if call.policy == actions.QUEUE and self.queues is not None:
             record = await self.queues.lookup(call.policy_ref)
             text = record.attributes.get("Policy", "") if record else ""

@@ -3,9 +3,11 @@ alias, and the check every HTTP trigger and event source makes before it invokes
 
 One policy per (function, qualifier), attached to exactly that resource: the unqualified function's policy does not
 open its aliases, nor an alias's policy the function, as on Lambda. Kept in the control database, written through
-before the API answers, and held in memory compiled (`policy_rules.Rule`), because `allows` runs on every
-function-URL request. Dropped with the function, version or alias it is attached to (a registry event); an alias
-deletion sends none, so reads also skip a policy whose alias is gone.
+before the API answers, and held in memory as documents. `allows` runs on every function-URL request: its decisions
+are IAM's (`protocol/policy_eval`, through `policy_rules.allows`), cached per (policy revision, action, principal,
+condition values), which is all a decision reads, so a warm check is a few dict lookups. Dropped with the function,
+version or alias it is attached to (a registry event); an alias deletion sends none, so reads also skip a policy
+whose alias is gone.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import json
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select
@@ -33,6 +36,8 @@ from nimbus.store.schema import function_policies as table
 LATEST = "$LATEST"
 #: the qualifier column's value for the unqualified function
 UNQUALIFIED = ""
+#: `allows`' decisions kept at most (emptied when full: one is recomputed in microseconds)
+DECISIONS_MAX = 4096
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetPolicy API to retrieve the latest Revision Id"
@@ -45,15 +50,15 @@ class Policy:
     qualifier: str  # "" for the unqualified function, a version number or an alias name
     statements: tuple[dict[str, Any], ...]
     revision_id: str
-    rules: tuple[rules.Rule, ...]
 
-    @classmethod
-    def of(cls, function: str, qualifier: str, statements: tuple[dict[str, Any], ...], revision: str) -> Policy:
-        return cls(function, qualifier, statements, revision, tuple(rules.compile_statement(s) for s in statements))
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """The policy document (GetPolicy's, and what evaluation reads): made once, a revision never changes."""
+        return rules.document(self.statements)
 
     def text(self) -> str:
         """The policy document as GetPolicy's `Policy` string."""
-        return rules.dump(rules.document(self.statements))
+        return rules.dump(self.document)
 
 
 def _key(qualifier: str | None) -> str:
@@ -66,6 +71,9 @@ class Policies:
         self.registry = registry
         self.engine = engine
         self._policies: dict[tuple[str, str], Policy] = {}
+        #: `allows`' decisions by (revision, action, principal, source ARN, source account, URL auth type): a
+        #: revision's statements never change, and these are all the context a trigger's request carries
+        self._decisions: dict[tuple[str, str, str, str | None, str | None, str | None], bool] = {}
         #: one writer at a time: a RevisionId check and the write it guards are one step
         self._lock = asyncio.Lock()
 
@@ -74,7 +82,7 @@ class Policies:
         with self.engine.connect() as conn:
             for row in conn.execute(select(table)):
                 statements = tuple(json.loads(row.policy)["Statement"])
-                self._policies[(row.function, row.qualifier)] = Policy.of(
+                self._policies[(row.function, row.qualifier)] = Policy(
                     row.function, row.qualifier, statements, row.revision_id
                 )
 
@@ -104,15 +112,23 @@ class Policies:
         source_account: str | None = None,
         url_auth_type: str | None = None,
     ) -> bool:
-        """Whether a statement of the policy attached to exactly (function, qualifier) allows `principal` ("*" for an
-        anonymous caller, a service principal, an account id or IAM ARN) to do `action` with these condition
-        values. No policy: False."""
+        """Whether the policy attached to exactly (function, qualifier) allows `principal` ("*" for an anonymous
+        caller, a service principal, an account id or IAM ARN) to do `action` on it with these condition values, as
+        IAM decides with that policy alone (an account's statement delegates to identity policies a trigger does not
+        have: it allows the account's root only). No policy: False."""
         key = _key(qualifier)
         policy = self._policies.get((function, key))
         if policy is None or not self._exists(function, key):
             return False
-        ctx = rules.context(source_arn, source_account, url_auth_type)
-        return rules.allows(policy.rules, action, principal, ctx)
+        memo = (policy.revision_id, action, principal, source_arn, source_account, url_auth_type)
+        allowed = self._decisions.get(memo)
+        if allowed is None:
+            ctx = rules.context(source_arn, source_account, url_auth_type)
+            allowed = rules.allows(policy.statements, self.resource(function, key), action, principal, ctx)
+            if len(self._decisions) >= DECISIONS_MAX:
+                self._decisions.clear()
+            self._decisions[memo] = allowed
+        return allowed
 
     def attached(self, function: str, qualifier: str | None) -> Policy | None:
         """The policy attached to exactly (function, qualifier), if any: what authorization combines with the
@@ -193,7 +209,7 @@ class Policies:
                 raise PolicyLengthExceeded(
                     f"The final policy size ({total}) is bigger than the limit ({rules.POLICY_MAX_BYTES})."
                 )
-            policy = Policy.of(function, key, new_statements, str(uuid.uuid4()))
+            policy = Policy(function, key, new_statements, str(uuid.uuid4()))
             await asyncio.to_thread(self._write, function, key, policy)
             self._policies[(function, key)] = policy
         return statement
@@ -210,7 +226,7 @@ class Policies:
             kept = tuple(s for s in old.statements if s.get("Sid") != sid)
             if len(kept) == len(old.statements):
                 raise ResourceNotFound(f"Statement {sid} is not found in resource policy.")
-            policy = Policy.of(function, key, kept, str(uuid.uuid4())) if kept else None
+            policy = Policy(function, key, kept, str(uuid.uuid4())) if kept else None
             await asyncio.to_thread(self._write, function, key, policy)
             if policy is None:
                 del self._policies[(function, key)]

@@ -1,14 +1,12 @@
 """Lambda's resource-based policies as pure data: the statement AddPermission writes, the document GetPolicy
-answers, and the evaluation a trigger asks before it invokes (no I/O, no registry: `policies` holds the state).
+answers, its quota, and how a trigger's request is put to the one evaluator (no I/O, no registry: `policies` holds
+the state).
 
-A statement is kept as Lambda writes it (a JSON-ready dict) and compiled once into a `Rule`, so that the check made
-on every function-URL request is a few comparisons and at most one cached regex per condition.
-
-Evaluation follows IAM for the subset Lambda's AddPermission can write: only Allow statements exist; a statement
-applies when its Action names the action (or `lambda:*`, `*`), its Principal names the caller (`*` names anyone,
-`{"AWS": "arn:aws:iam::<acct>:root"}` any caller of that account), and every condition holds. A condition on a key
-the caller did not supply fails (IAM: a missing key never satisfies a positive operator), and an operator outside
-the subset fails too, so an unexpected document denies rather than allows.
+There is no second evaluator here: `allows` hands the document to `protocol/policy_eval` (IAM's logic, the same
+that authorizes signed calls), with the trigger's principal as a `Caller` ("*" anonymous, a service principal, an
+account's root, an IAM ARN) and its condition values as the context. So a missing condition key, an unknown
+operator or a Deny statement means what it means to IAM; `policies` caches the decisions per policy revision, as
+the function-URL check runs on every request.
 """
 
 from __future__ import annotations
@@ -16,11 +14,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from nimbus.errors import InvalidParameterValue
+from nimbus.protocol.policy_eval import Caller, Request, evaluate
 
 POLICY_VERSION = "2012-10-17"
 #: Lambda's quota on a function's (or version's, or alias's) resource-based policy, in bytes of its JSON document
@@ -101,107 +98,17 @@ def size(statements: Iterable[dict[str, Any]]) -> int:
     return len(dump(document(statements)).encode())
 
 
-# ---- evaluation ----
-@lru_cache(maxsize=4096)
-def _wildcard(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
-    """IAM's `*` (any run of characters, `/` and `:` included) and `?` (one character) as a regex."""
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
-def _arn_like(pattern: str, value: str) -> bool:
-    """IAM's ArnLike/ArnEquals: the six colon-separated parts compared one by one, each with wildcards."""
-    want, have = pattern.split(":", 5), value.split(":", 5)
-    if len(want) != 6 or len(have) != 6:
-        return False
-    return all(_wildcard(w).fullmatch(h) is not None for w, h in zip(want, have, strict=True))
-
-
-def _compare(operator: str, pattern: str, value: str) -> bool:
-    if operator == "StringEquals":
-        return pattern == value
-    if operator == "StringEqualsIgnoreCase":
-        return pattern.lower() == value.lower()
-    if operator == "StringLike":
-        return _wildcard(pattern).fullmatch(value) is not None
-    if operator in ("ArnLike", "ArnEquals"):
-        return _arn_like(pattern, value)
-    if operator == "Bool":
-        return pattern.lower() == value.lower()
-    return False  # an operator outside Lambda's subset never holds: deny
-
-
-def _values(value: Any) -> tuple[str, ...]:
-    items = value if isinstance(value, list) else [value]
-    return tuple(str(v).lower() if isinstance(v, bool) else str(v) for v in items)
-
-
-def account_of(principal: str) -> str | None:
-    """The account a caller principal (account id or IAM ARN) belongs to; None for `*` and service principals."""
+# ---- evaluation (protocol/policy_eval decides; this maps a trigger's request onto it) ----
+def caller(principal: str) -> Caller:
+    """Whom a trigger's `principal` stands for: "*" an anonymous caller (named only by `*`), a service principal
+    (`sns.amazonaws.com`) that service, an account id its root, an IAM ARN that identity."""
+    if principal == "*":
+        return Caller("", "")
     if _ACCOUNT_RE.fullmatch(principal):
-        return principal
-    m = _IAM_ARN_RE.fullmatch(principal)
-    return m.group(1) if m else None
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One statement, compiled for evaluation. Action names are compared lower-cased (IAM's are case-blind)."""
-
-    actions: frozenset[str]
-    anyone: bool
-    services: frozenset[str]
-    accounts: frozenset[str]
-    arns: frozenset[str]
-    #: (operator, lower-cased key, accepted values): each must hold, with any one of its values
-    conditions: tuple[tuple[str, str, tuple[str, ...]], ...]
-
-    def applies(self, action: str, principal: str, context: dict[str, str]) -> bool:
-        if not ({action.lower(), "lambda:*", "*"} & self.actions):
-            return False
-        if not self._names(principal):
-            return False
-        for operator, key, patterns in self.conditions:
-            value = context.get(key)
-            if value is None or not any(_compare(operator, p, value) for p in patterns):
-                return False
-        return True
-
-    def _names(self, principal: str) -> bool:
-        if self.anyone:
-            return True
-        if principal in self.services:
-            return True
-        account = account_of(principal)
-        return account is not None and (account in self.accounts or principal in self.arns)
-
-
-def compile_statement(statement: dict[str, Any]) -> Rule:
-    """The Rule of a stored statement. A statement other than Allow compiles to a rule that applies to nothing."""
-    raw_actions = statement.get("Action", [])
-    actions = frozenset(a.lower() for a in _values(raw_actions))
-    if statement.get("Effect") != "Allow":
-        actions = frozenset()
-    principal = statement.get("Principal")
-    anyone = principal == "*"
-    services: set[str] = set()
-    accounts: set[str] = set()
-    arns: set[str] = set()
-    if isinstance(principal, dict):
-        services.update(_values(principal.get("Service", [])))
-        for who in _values(principal.get("AWS", [])):
-            if who == "*":
-                anyone = True
-            elif (_ACCOUNT_RE.fullmatch(who) or who.endswith(":root")) and (account := account_of(who)):
-                accounts.add(account)
-            else:
-                arns.add(who)
-    conditions = tuple(
-        (operator, key.lower(), _values(value))
-        for operator, keys in (statement.get("Condition") or {}).items()
-        for key, value in keys.items()
-    )
-    return Rule(actions, anyone, frozenset(services), frozenset(accounts), frozenset(arns), conditions)
+        return Caller(f"arn:aws:iam::{principal}:root", principal)
+    if m := _IAM_ARN_RE.fullmatch(principal):
+        return Caller(principal, m.group(1))
+    return Caller("", "", service=principal)
 
 
 def context(source_arn: str | None, source_account: str | None, url_auth_type: str | None) -> dict[str, str]:
@@ -218,5 +125,9 @@ def context(source_arn: str | None, source_account: str | None, url_auth_type: s
     return out
 
 
-def allows(rules: Iterable[Rule], action: str, principal: str, ctx: dict[str, str]) -> bool:
-    return any(rule.applies(action, principal, ctx) for rule in rules)
+def allows(statements: Iterable[dict[str, Any]], resource: str, action: str, principal: str,
+           ctx: dict[str, str]) -> bool:  # fmt: skip
+    """Whether the resource policy made of `statements`, on its own (a trigger has no identity policies), allows
+    `principal` to do `action` on `resource`: IAM's evaluation (`policy_eval.evaluate`)."""
+    request = Request(action, resource, caller(principal), ctx)
+    return evaluate((), request, document(statements)).allowed
