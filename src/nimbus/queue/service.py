@@ -1,11 +1,12 @@
 """The built-in queues as SQS defines them, over any `QueueStore`: names, URLs and ARNs, attributes and their
 defaults, redrive to a dead-letter queue, retention, message digests and limits, batch rules, receipt handles.
 
-The store knows messages; this module knows SQS. The SQS API (`api/sqs_api.py`) maps operations onto it, and the
-platform's own senders (async destinations and dead-letter queues, pollers) use `send`, `lookup` and `name_of`.
-FIFO queues (`.fifo`, FifoQueue=true): the store orders them per message group and drops repeated deduplication
-ids within 5 minutes; this module adds SQS's rules (MessageGroupId required, a deduplication id or
-ContentBasedDeduplication, no per-message delay, a DLQ of the same type).
+The store knows messages; this module knows SQS (the checks of a request's parameters are `sqs_requests.py`'s).
+The SQS API (`api/sqs_api.py`) maps operations onto it, and the platform's own senders (async destinations and
+dead-letter queues, pollers) use `send`, `lookup` and `name_of`. FIFO queues (`.fifo`, FifoQueue=true): the store
+orders them per message group and drops repeated deduplication ids within 5 minutes; this module adds SQS's rules
+(MessageGroupId required, a deduplication id or ContentBasedDeduplication, no per-message delay, a DLQ of the same
+type).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from urllib.parse import urlsplit
 
 from nimbus.clock import Clock, RealClock
 from nimbus.errors import (
-    BatchRequestTooLong,
     InvalidAttributeName,
     InvalidAttributeValue,
     NimbusError,
@@ -30,25 +30,14 @@ from nimbus.errors import (
 )
 from nimbus.queue import sqs_attributes as qa
 from nimbus.queue import sqs_messages as qm
+from nimbus.queue import sqs_requests as qr
 from nimbus.queue.contract import NewMessage, QueueRecord, QueueStore, Reserved
+from nimbus.queue.sqs_requests import Sent
 
-#: bytes of a message (body and attributes) and of a whole SendMessageBatch, as SQS counts them
 T = TypeVar("T")
-MAX_MESSAGE_BYTES = 262_144
-MAX_WAIT_S = 20
-MAX_VISIBILITY_S = 43_200
-MAX_DELAY_S = 900
 _NO_QUEUE = "The specified queue does not exist."
 #: the platform's own queues in the same store (async events): not SQS queues, invisible to the SQS API
 INTERNAL_PREFIX = "__nimbus"
-
-
-@dataclass(frozen=True)
-class Sent:
-    message_id: str
-    md5_of_body: str
-    md5_of_attributes: str | None
-    md5_of_system: str | None
 
 
 @dataclass(frozen=True)
@@ -227,62 +216,20 @@ class QueueService:
     ) -> Sent:
         """Send one message to the queue a URL, ARN or name names (also the door for destinations and DLQs)."""
         record = await self.require(ref)
-        new, sent = self._message(record, body, attributes or {}, delay_s, system or {}, group_id, dedup_id)
+        new, sent = qr.new_message(record.attributes, body, attributes or {}, delay_s, system or {}, group_id, dedup_id)
         ids = await self._on(self.store.enqueue(record.name, [new]))
         return Sent(ids[0], sent.md5_of_body, sent.md5_of_attributes, sent.md5_of_system)
-
-    def _message(
-        self,
-        record: QueueRecord,
-        body: str,
-        attributes: Mapping[str, Mapping[str, Any]],
-        delay_s: int | None,
-        system: Mapping[str, Mapping[str, Any]],
-        group_id: str | None,
-        dedup_id: str | None,
-    ) -> tuple[NewMessage, Sent]:
-        qm.check_body(body)
-        if qa.is_fifo(record.attributes):
-            group_id, dedup_id = qm.fifo_ids(record.attributes, body, group_id, dedup_id, delay_s)
-        elif dedup_id is not None:
-            raise SqsInvalidParameterValue("The request include parameter MessageDeduplicationId that is not valid "
-                                           "for this queue type.")  # fmt: skip
-        stored = qm.check_message_attributes(attributes)
-        system_stored = qm.check_message_attributes(system) if system else {}
-        limit = int(record.attributes.get("MaximumMessageSize", MAX_MESSAGE_BYTES))
-        size = len(body.encode()) + qm.attributes_size(attributes)
-        if size > limit:
-            raise SqsInvalidParameterValue(
-                f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
-            )
-        if delay_s is None:
-            delay_s = int(record.attributes.get("DelaySeconds", "0"))
-        elif not 0 <= delay_s <= MAX_DELAY_S:
-            raise SqsInvalidParameterValue(
-                f"Value {delay_s} for parameter DelaySeconds is invalid. Reason: must be "
-                f"between 0 and {MAX_DELAY_S}, if provided."
-            )
-        new = NewMessage(body, stored, system_stored, float(delay_s), group_id, dedup_id)
-        sent = Sent("", qm.md5_of_body(body), qm.md5_of_attributes(attributes), qm.md5_of_attributes(system))
-        return new, sent
 
     async def send_batch(self, ref: str, entries: Sequence[Mapping[str, Any]]) -> BatchResult:
         record = await self.require(ref)
         qm.check_batch(entries)
-        total = sum(
-            len(str(e.get("MessageBody", "")).encode()) + qm.attributes_size(e.get("MessageAttributes") or {})
-            for e in entries
-        )
-        if total > MAX_MESSAGE_BYTES:
-            raise BatchRequestTooLong(
-                f"Batch requests cannot be longer than {MAX_MESSAGE_BYTES} bytes. You have sent {total} bytes."
-            )
+        qr.check_batch_size(entries)
         ok: list[tuple[str, NewMessage, Sent]] = []
         failed: list[dict[str, Any]] = []
         for entry in entries:
             try:
-                new, sent = self._message(
-                    record,
+                new, sent = qr.new_message(
+                    record.attributes,
                     str(entry.get("MessageBody", "")),
                     entry.get("MessageAttributes") or {},
                     entry.get("DelaySeconds"),
@@ -307,25 +254,7 @@ class QueueService:
         """Reserve up to `max_count` messages: returns (receipt handle, message) pairs. Messages past their
         redrive policy's maxReceiveCount move to the dead-letter queue instead; expired ones are deleted."""
         record = await self.require(ref)
-        if not 1 <= max_count <= 10:
-            raise SqsInvalidParameterValue(
-                f"Value {max_count} for parameter MaxNumberOfMessages is invalid. "
-                "Reason: Must be between 1 and 10, if provided."
-            )
-        if visibility_s is None:
-            visibility_s = int(record.attributes.get("VisibilityTimeout", "30"))
-        elif not 0 <= visibility_s <= MAX_VISIBILITY_S:
-            raise SqsInvalidParameterValue(
-                f"Value {visibility_s} for parameter VisibilityTimeout is invalid. "
-                f"Reason: Must be between 0 and {MAX_VISIBILITY_S}, if provided."
-            )
-        if wait_s is None:
-            wait_s = int(record.attributes.get("ReceiveMessageWaitTimeSeconds", "0"))
-        elif not 0 <= wait_s <= MAX_WAIT_S:
-            raise SqsInvalidParameterValue(
-                f"Value {wait_s} for parameter WaitTimeSeconds is invalid. "
-                f"Reason: Must be >= 0 and <= {MAX_WAIT_S}, if provided."
-            )
+        visibility_s, wait_s = qr.receive_parameters(record.attributes, max_count, visibility_s, wait_s)
         redrive = qa.redrive_of(record.attributes)
         retention_ms = int(record.attributes.get("MessageRetentionPeriod", "345600")) * 1000
         deadline = self.clock.monotonic() + wait_s
@@ -379,10 +308,10 @@ class QueueService:
         receipt = qm.decode_receipt(queue, handle)
         if timeout_s is None:
             raise SqsMissingParameter("The request must contain the parameter VisibilityTimeout.")
-        if not 0 <= timeout_s <= MAX_VISIBILITY_S:
+        if not 0 <= timeout_s <= qr.MAX_VISIBILITY_S:
             raise SqsInvalidParameterValue(
                 f"Value {timeout_s} for parameter VisibilityTimeout is invalid. "
-                f"Reason: Must be between 0 and {MAX_VISIBILITY_S}."
+                f"Reason: Must be between 0 and {qr.MAX_VISIBILITY_S}."
             )
         if not await self._on(self.store.nack(queue, receipt, float(timeout_s))):
             raise SqsInvalidParameterValue(
