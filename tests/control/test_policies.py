@@ -162,3 +162,39 @@ def test_policy_size_limit_at_and_past_20_kb(tmp_path: Path) -> None:
         engine.dispose()
 
     asyncio.run(main())
+
+
+def test_cached_decisions_follow_each_revision(tmp_path: Path) -> None:
+    """`allows` caches its decisions per policy revision: a permission removed, or added back, applies to the very
+    next check, and a decision for one source ARN is never taken for another."""
+
+    async def main() -> None:
+        settings = Settings(data_dir=tmp_path)
+        engine, registry = await echo_registry(settings)
+        policies = Policies(settings, registry, engine)
+        api = "arn:aws:execute-api:us-east-1:000000000000:abc"
+
+        def gateway(source_arn: str) -> bool:
+            return policies.allows("fn", None, action="lambda:InvokeFunction", principal="apigateway.amazonaws.com",
+                                   source_arn=source_arn)  # fmt: skip
+
+        assert not public(policies, None)
+        await policies.add("fn", None, {"StatementId": "url", **URL})
+        assert public(policies, None)
+        assert public(policies, None)  # the cached answer
+        gw = {"Action": "lambda:InvokeFunction", "Principal": "apigateway.amazonaws.com"}
+        await policies.add("fn", None, {"StatementId": "gw", **gw, "SourceArn": f"{api}/*/GET/items"})
+        assert gateway(f"{api}/prod/GET/items")
+        assert gateway(f"{api}/prod/GET/items")
+        assert not gateway(f"{api}/prod/DELETE/items")
+        assert public(policies, None)
+        await policies.remove("fn", None, "url", None)
+        assert not public(policies, None)
+        assert gateway(f"{api}/prod/GET/items")
+        await policies.remove("fn", None, "gw", None)
+        assert not gateway(f"{api}/prod/GET/items")
+        await policies.add("fn", None, {"StatementId": "url", **URL})
+        assert public(policies, None)
+        engine.dispose()
+
+    asyncio.run(main())
