@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from nimbus.control import function_requests as fr
 from nimbus.control import function_settings as fs
-from nimbus.control import validation as v
 from nimbus.control.records import new_config
 from nimbus.errors import InvalidParameterValue, ValidationError
 
@@ -18,7 +18,7 @@ OTHER = "arm64" if HOST == "x86_64" else "x86_64"
 
 
 def apply(body: dict[str, Any], base: dict[str, Any] | None = None, foreign: bool = False) -> dict[str, Any]:
-    return v.function_config(body, base or new_config("f"), lambda _: None, lambda _: [], foreign)
+    return fr.function_config(body, base or new_config("f"), lambda _: None, lambda _: [], foreign)
 
 
 def test_defaults_are_lambdas() -> None:
@@ -193,17 +193,17 @@ def test_dead_letter_config_is_kept_and_an_sns_topic_is_refused_clearly() -> Non
 
 
 def test_update_function_code_applies_architectures_and_refuses_the_rest() -> None:
-    assert v.code_update_settings({"ZipFile": "UEs="}) == {}
-    assert v.code_update_settings({"Architectures": [HOST]}) == {"Architectures": [HOST]}
+    assert fr.code_update_settings({"ZipFile": "UEs="}) == {}
+    assert fr.code_update_settings({"Architectures": [HOST]}) == {"Architectures": [HOST]}
     with pytest.raises(InvalidParameterValue, match="--architecture-fallback"):
-        v.code_update_settings({"Architectures": [OTHER]})
-    assert v.code_update_settings({"Architectures": [OTHER]}, True) == {"Architectures": [OTHER]}
+        fr.code_update_settings({"Architectures": [OTHER]})
+    assert fr.code_update_settings({"Architectures": [OTHER]}, True) == {"Architectures": [OTHER]}
     with pytest.raises(InvalidParameterValue, match="PublishTo"):
-        v.code_update_settings({"PublishTo": "LATEST_PUBLISHED"})
+        fr.code_update_settings({"PublishTo": "LATEST_PUBLISHED"})
 
 
 def test_a_source_kms_key_is_refused_for_create_and_update_code() -> None:
     key = "arn:aws:kms:us-east-1:000000000000:key/k"
     with pytest.raises(InvalidParameterValue, match="SourceKMSKeyArn"):
-        v.zip_file({"ZipFile": "UEs=", "SourceKMSKeyArn": key})
-    assert v.zip_file({"ZipFile": "UEs=", "SourceKMSKeyArn": ""}) == b"PK"
+        fr.zip_file({"ZipFile": "UEs=", "SourceKMSKeyArn": key})
+    assert fr.zip_file({"ZipFile": "UEs=", "SourceKMSKeyArn": ""}) == b"PK"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from nimbus.control import function_requests as fr
 from nimbus.control import validation as v
 from nimbus.control.records import new_config
 from nimbus.errors import InvalidParameterValue, NimbusError, PreconditionFailed, ResourceNotFound, ValidationError
@@ -27,7 +28,7 @@ def no_layers(arns: Any) -> list[dict[str, Any]]:
 
 
 def config(body: dict[str, Any]) -> dict[str, Any]:
-    return v.function_config(body, new_config("f"), installed, no_layers, run_foreign_architecture=True)
+    return fr.function_config(body, new_config("f"), installed, no_layers, run_foreign_architecture=True)
 
 
 def test_function_config_applies_checked_fields_over_the_base() -> None:
@@ -67,13 +68,13 @@ def test_function_config_refusals(body: dict[str, Any], error: type[NimbusError]
 
 def test_create_request_needs_role_code_runtime_and_handler() -> None:
     body = {"FunctionName": "f", "Role": ROLE, "Code": {}, "Runtime": "python3.12", "Handler": "a.b"}
-    assert v.create_request(body) == "f"
+    assert fr.create_request(body) == "f"
     for missing in ("Role", "Code", "Runtime", "Handler"):
         with pytest.raises(InvalidParameterValue, match="required"):
-            v.create_request({k: x for k, x in body.items() if k != missing})
+            fr.create_request({k: x for k, x in body.items() if k != missing})
     for name in ("x" * 65, "a.b", f"arn:aws:lambda:us-east-1:000000000000:function:{'x' * 65}"):
         with pytest.raises(InvalidParameterValue):  # the model takes them (up to 140): a service rule refuses
-            v.create_request(body | {"FunctionName": name})
+            fr.create_request(body | {"FunctionName": name})
 
 
 def test_function_refs_as_lookups_resolve_them() -> None:
@@ -99,7 +100,7 @@ def test_function_refs_as_lookups_resolve_them() -> None:
 
 
 def test_zip_file() -> None:
-    assert v.zip_file({"ZipFile": base64.b64encode(b"PK..").decode()}) == b"PK.."
+    assert fr.zip_file({"ZipFile": base64.b64encode(b"PK..").decode()}) == b"PK.."
     for code, message in [
         ("zip", "must be an object"),
         ({}, "ZipFile is required"),
@@ -107,7 +108,7 @@ def test_zip_file() -> None:
         ({"ZipFile": "%%%"}, "base64"),
     ]:
         with pytest.raises(InvalidParameterValue, match=message):
-            v.zip_file(code)
+            fr.zip_file(code)
 
 
 def test_total_size_counts_layers() -> None:

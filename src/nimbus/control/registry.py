@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from nimbus.config import Settings
+from nimbus.control import function_requests as fr
 from nimbus.control import validation as v
 from nimbus.control import wire
 from nimbus.control.codestore import CodeInfo, CodeStore
@@ -205,7 +206,7 @@ class Registry:
         return await asyncio.to_thread(self.codes.put, data)
 
     def _config(self, body: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-        return v.function_config(
+        return fr.function_config(
             body, base, self.check_runtime, self.layers.attachable, self.settings.architecture_fallback
         )
 
@@ -219,13 +220,13 @@ class Registry:
         v.total_size(unzipped, (lv.config.get("_UnzippedSize", 0) for lv in layers))
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        name = v.create_request(body)
+        name = fr.create_request(body)
         tags = check_tags(body.get("Tags") or {})
         if name in self._functions:
             raise ResourceConflict(f"Function already exist: {name}")
         cfg = self._config(body, new_config(name))
         self._check_role(name, body)
-        data = v.zip_file(body["Code"])
+        data = fr.zip_file(body["Code"])
         async with self._lock:
             if name in self._functions:
                 raise ResourceConflict(f"Function already exist: {name}")
@@ -252,8 +253,8 @@ class Registry:
 
     async def update_code(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self.get(name)
-        settings = v.code_update_settings(body, self.settings.architecture_fallback)
-        data = v.zip_file(body)
+        settings = fr.code_update_settings(body, self.settings.architecture_fallback)
+        data = fr.zip_file(body)
         if body.get("DryRun"):
             info = await self._store_code(data)
             code = {k: val for k, val in code_fields(info).items() if not k.startswith("_")}

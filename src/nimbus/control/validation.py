@@ -1,16 +1,14 @@
-"""Lambda's limits and name rules, as pure checks that raise the error Lambda answers with."""
+"""Lambda's limits and name rules, as pure checks that raise the error Lambda answers with (what a create or update
+body makes of a function as a whole: `function_requests.py`)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nimbus.control import function_settings as settings_rules
 from nimbus.errors import InvalidParameterValue, PreconditionFailed, ResourceNotFound, ValidationError
 
 MEMORY_MIN, MEMORY_MAX = 128, 10240
@@ -213,17 +211,12 @@ def role(value: Any) -> str:
     return value
 
 
-# ---- function configuration and code (CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration) ----
+# ---- tags, revisions, sizes and concurrency (a request as a whole: `function_requests.py`) ----
 #: the tag that picks an instance's network mode: "host" (default) or "none"
 NETWORK_TAG = "nimbus:network"
 NETWORK_MODES = ("host", "none")
 #: Lambda keeps at least this much of the account's concurrency unreserved
 UNRESERVED_MIN = 100
-#: PackageType Image: Nimbus runs no container images, and says so before asking for a Runtime and Handler
-IMAGE_UNSUPPORTED = (
-    "Nimbus does not support container images (PackageType Image): package the function as a .zip "
-    "(PackageType Zip, the default) with a Runtime and a Handler."
-)
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
@@ -252,129 +245,6 @@ def tag_count(current: Mapping[str, str], added: Mapping[str, str]) -> None:
         raise InvalidParameterValue("An error occurred and the request cannot be processed.")
     if len(set(current) | set(added)) > TAGS_MAX:
         raise InvalidParameterValue(TAG_LIMIT)
-
-
-def create_request(body: Mapping[str, Any]) -> str:
-    """The name a CreateFunction body asks for, once the fields a Zip function cannot go without are there."""
-    name = function_name(body.get("FunctionName"))
-    if body.get("PackageType", "Zip") != "Zip":  # before the Zip fields, which an image function leaves out
-        raise InvalidParameterValue(IMAGE_UNSUPPORTED)
-    for required in ("Role", "Code"):
-        if required not in body:
-            raise InvalidParameterValue(f"{required} is required.")
-    if "Runtime" not in body or "Handler" not in body:
-        raise InvalidParameterValue("Runtime and Handler are required for Zip functions.")
-    return name
-
-
-def zip_file(code: Any) -> bytes:
-    """The deployment package of a `Code` object (or an UpdateFunctionCode body): base64 ZipFile bytes only."""
-    if not isinstance(code, Mapping):
-        raise InvalidParameterValue("Code must be an object with a ZipFile member.")
-    settings_rules.refuse_source_kms_key(code)
-    if "ZipFile" not in code:
-        if code.get("S3Bucket") or code.get("ImageUri"):
-            raise InvalidParameterValue(
-                "Nimbus has no S3 or image registry: upload the deployment package with ZipFile (base64)."
-            )
-        raise InvalidParameterValue("Code.ZipFile is required.")
-    try:
-        return base64.b64decode(code["ZipFile"], validate=True)
-    except (binascii.Error, TypeError, ValueError):
-        raise InvalidParameterValue("Code.ZipFile must be base64-encoded zip bytes.") from None
-
-
-def function_config(
-    body: Mapping[str, Any],
-    base: dict[str, Any],
-    check_runtime: Callable[[str], None],
-    attachable: Callable[[Any], list[dict[str, Any]]],
-    run_foreign_architecture: bool = False,
-) -> dict[str, Any]:
-    """`base` with the configuration fields of a create or update body applied, each checked. The runtime check
-    (is it installed here?) and the layer check (do the versions exist?) are the caller's, passed in, and so is
-    the architecture_fallback setting. A member Nimbus has nothing behind is refused (function_settings)."""
-    settings_rules.refuse_unsupported(body)
-    cfg = dict(base)
-    if "Runtime" in body:
-        if not isinstance(body["Runtime"], str):
-            raise InvalidParameterValue("Runtime must be a string.")
-        if body["Runtime"] not in LAMBDA_RUNTIMES:  # Lambda's service rule, not the model's enum check
-            raise InvalidParameterValue(
-                f"Value {body['Runtime']} at 'runtime' failed to satisfy constraint: Member must satisfy enum value "
-                f"set: [{', '.join(RUNTIME_ENUM)}] or be a valid ARN"
-            )
-        check_runtime(body["Runtime"])
-        cfg["Runtime"] = body["Runtime"]
-    if "Handler" in body:
-        cfg["Handler"] = handler(body["Handler"])
-    if "MemorySize" in body:
-        cfg["MemorySize"] = memory_size(body["MemorySize"])
-    if "Timeout" in body:
-        cfg["Timeout"] = timeout(body["Timeout"])
-    if "Description" in body:
-        cfg["Description"] = description(body["Description"])
-    if "Environment" in body:
-        cfg["Environment"] = {"Variables": environment(body["Environment"])}
-    if "EphemeralStorage" in body:
-        cfg["EphemeralStorage"] = {"Size": ephemeral_storage(body["EphemeralStorage"])}
-    if "Role" in body:
-        cfg["Role"] = role(body["Role"])
-    if "SnapStart" in body:
-        cfg["SnapStart"] = snap_start(body["SnapStart"])
-    if "Architectures" in body:
-        cfg["Architectures"] = settings_rules.architectures(body["Architectures"], run_foreign_architecture)
-    if "TracingConfig" in body:
-        cfg["TracingConfig"] = settings_rules.tracing_config(body["TracingConfig"])
-    if "LoggingConfig" in body:
-        cfg["LoggingConfig"] = settings_rules.logging_config(
-            body["LoggingConfig"], cfg.get("LoggingConfig") or {}, cfg["FunctionName"]
-        )
-    if "VpcConfig" in body:
-        cfg["VpcConfig"] = settings_rules.vpc_config(body["VpcConfig"])
-    if "KMSKeyArn" in body:
-        cfg.pop("KMSKeyArn", None)
-        if key := settings_rules.kms_key_arn(body["KMSKeyArn"]):
-            cfg["KMSKeyArn"] = key
-    if body.get("PackageType", "Zip") != "Zip":
-        raise InvalidParameterValue(IMAGE_UNSUPPORTED)
-    if "DeadLetterConfig" in body:
-        target = dead_letter_target(body["DeadLetterConfig"])
-        cfg.pop("DeadLetterConfig", None)
-        if target:
-            cfg["DeadLetterConfig"] = {"TargetArn": target}
-    if "Layers" in body:
-        cfg["Layers"] = attachable(body["Layers"])
-        if not cfg["Layers"]:
-            del cfg["Layers"]
-    return cfg
-
-
-def code_update_settings(body: Mapping[str, Any], run_foreign_architecture: bool = False) -> dict[str, Any]:
-    """The configuration an UpdateFunctionCode body changes besides the code: its Architectures (checked as
-    CreateFunction checks them); PublishTo is refused by name, never ignored (SourceKMSKeyArn: `zip_file`)."""
-    settings_rules.refuse_unsupported({k: body[k] for k in ("PublishTo",) if k in body})
-    if "Architectures" in body:
-        return {"Architectures": settings_rules.architectures(body["Architectures"], run_foreign_architecture)}
-    return {}
-
-
-def dead_letter_target(value: Any) -> str:
-    """DeadLetterConfig.TargetArn: a built-in queue's ARN, or "" (none: an update with "" removes it)."""
-    if not isinstance(value, dict) or set(value) - {"TargetArn"}:
-        raise InvalidParameterValue("DeadLetterConfig must be an object with a TargetArn.")
-    target = value.get("TargetArn") or ""
-    if isinstance(target, str) and ":sns:" in target:
-        raise InvalidParameterValue(
-            f"The provided DeadLetterConfig TargetArn {target} is an SNS topic: Nimbus takes a built-in queue's ARN "
-            "(arn:aws:sqs:<region>:<account>:<queue>) as a function's dead-letter target."
-        )
-    if not isinstance(target, str) or (target and not DLQ_ARN_RE.fullmatch(target)) or ":__nimbus" in target:
-        raise InvalidParameterValue(
-            f"The provided DeadLetterConfig TargetArn {target} is invalid: Nimbus takes a built-in queue's ARN "
-            "(arn:aws:sqs:<region>:<account>:<queue>)."
-        )
-    return target
 
 
 def total_size(unzipped: int, layers_unzipped: Iterable[int]) -> None:
