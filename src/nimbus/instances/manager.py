@@ -174,8 +174,8 @@ class InstanceManager:
                 request.interactive
                 and self._settings.busy_poll
                 and self.in_flight() == 1
+                and self.spare_cpu()  # (cached: before the syscall of others_waiting)
                 and not self.others_waiting()
-                and self.spare_cpu()
             )
             result = await instance.invoke(
                 request, time.time() + spec.timeout_s, cold, self.others_waiting if alone else None
