@@ -24,7 +24,8 @@ from sqlalchemy import Engine
 
 from nimbus.clock import FakeClock
 from nimbus.config import Settings
-from nimbus.control.event_rules import DEFAULT_BUS, EventRules
+from nimbus.control.event_records import DEFAULT_BUS
+from nimbus.control.event_rules import EventRules
 from nimbus.control.policies import Policies
 from nimbus.errors import EventsLimitExceeded, InvalidEventPattern, ResourceNotFound, ValidationError
 from nimbus.invoke.async_invoke import ASYNC_QUEUE, decode_event

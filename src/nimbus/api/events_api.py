@@ -12,7 +12,7 @@ from typing import Any
 
 from nimbus.api.http import Request, Response
 from nimbus.api.jsonproto import JsonProtocol
-from nimbus.control.event_rules import Bus, Rule, bus_name, check_pattern, page
+from nimbus.control.event_records import Bus, Rule, bus_name, check_pattern, page
 from nimbus.errors import UnknownOperation, ValidationError
 from nimbus.protocol.filters import matches
 from nimbus.sources.event_bus import EventBus

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from nimbus.control.event_rules import DISABLED, ENABLED, EventRules, Rule, bus_name, target_kind
+from nimbus.control.event_records import DISABLED, ENABLED, Rule, bus_name, target_kind
+from nimbus.control.event_rules import EventRules
 from nimbus.errors import ValidationError
 from nimbus.protocol import event_envelope as envelope
 from nimbus.protocol.filters import matches
