@@ -25,6 +25,9 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from nimbus.runtimes import sdk
+from nimbus.runtimes.registry import node_binary
+
 _CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
 _conftest = sys.modules.get("conftest")
 if _conftest is None or Path(getattr(_conftest, "__file__", "")).resolve() != _CONFTEST:
@@ -53,6 +56,17 @@ LAST_MODIFIED_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$"
 LOG_STREAM_RE = r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$"
 
 ECHO = "def handler(event, context):\n    return event\n"
+
+
+def node_sdk_runtime() -> str:
+    """The Node.js runtime (`nodejsNN.x`) whose functions get the AWS SDK v3 on this host; skips the test where
+    there is no node, or no SDK (`make install` without npm)."""
+    node = node_binary()
+    if node is None:
+        pytest.skip("no node on this host")
+    if sdk.node_sdk() is None:
+        pytest.skip("the Node.js SDK is not installed (make install without npm)")
+    return f"nodejs{node[1]}.x"
 
 
 def arn(name: str) -> str:

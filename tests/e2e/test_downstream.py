@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_support import NIMBUS, ROLE, Server, delete_functions, invoke_json, make_zip, serving
+from e2e_support import NIMBUS, ROLE, Server, delete_functions, invoke_json, make_zip, node_sdk_runtime, serving
 
 from nimbus.runtimes import sdk
-from nimbus.runtimes.registry import node_binary
 from sandbox.support import needs_namespaces
 
 S3_ENDPOINT = "http://127.0.0.1:9000"
@@ -141,13 +140,8 @@ export const handler = async () => ({ lambda: typeof LambdaClient, sts: typeof S
 
 def test_node_function_resolves_the_aws_sdk_v3_by_require_and_import(downstream_server: Server,
                                                                        make_fn: Any) -> None:  # fmt: skip
-    node = node_binary()
-    if node is None:
-        pytest.skip("no node on this host")
-    if sdk.node_sdk() is None:
-        pytest.skip("the Node.js SDK is not installed (make install without npm)")
+    runtime = node_sdk_runtime()
     lam = downstream_server.client("lambda")
-    runtime = f"nodejs{node[1]}.x"
     cjs = make_fn("ds-node-cjs", {"index.js": NODE_CJS}, Runtime=runtime, Handler="index.handler")
     _, out = invoke_json(lam, cjs)
     assert out["before"] == 0

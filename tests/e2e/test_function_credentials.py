@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from e2e_support import ACCOUNT, Server, aws_cli, delete_functions, invoke_json, make_zip, wait_for
+from e2e_support import ACCOUNT, Server, aws_cli, delete_functions, invoke_json, make_zip, node_sdk_runtime, wait_for
 from iam_e2e_support import LAMBDA_TRUST, cleanup_role
 
-from nimbus.runtimes import sdk
-from nimbus.runtimes.registry import node_binary
 from sandbox.support import needs_namespaces
 
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -191,14 +189,10 @@ export const handler = async (event) => {
 def test_a_node_function_sends_with_the_aws_sdk_v3_and_is_denied_another_queue(
     server: Server, lam: Any, fn_name: str, role: Callable[..., str], queues: tuple[str, str, str], network: str,
 ) -> None:  # fmt: skip
-    node = node_binary()
-    if node is None:
-        pytest.skip("no node on this host")
-    if sdk.node_sdk() is None:
-        pytest.skip("the Node.js SDK is not installed (make install without npm)")
+    runtime = node_sdk_runtime()
     allowed, url, other_url = queues
     execution_role = role({"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn(allowed)})
-    lam.create_function(FunctionName=fn_name, Role=execution_role, Runtime=f"nodejs{node[1]}.x",
+    lam.create_function(FunctionName=fn_name, Role=execution_role, Runtime=runtime,
                         Handler="index.handler", Code={"ZipFile": make_zip({"index.mjs": NODE_SENDER})},
                         Tags={"nimbus:network": network})  # fmt: skip
     try:

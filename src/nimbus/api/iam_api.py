@@ -13,16 +13,13 @@ import datetime as dt
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from botocore.model import Shape
-
 from nimbus.api.http import Request, Response
-from nimbus.api.query_ops import Operation, answer
-from nimbus.api.queryproto import QueryProtocol
+from nimbus.api.query_ops import Operation, answer, iam_protocol
 from nimbus.control.iam import Iam
 from nimbus.control.iam_records import AccessKey, ManagedPolicy, PolicyVersion, Role, User
 from nimbus.control.iam_store import ROLE, USER
 from nimbus.control.identity import Principal
-from nimbus.errors import IamValidation, NimbusError
+from nimbus.errors import IamValidation
 
 SERVICE = "iam"
 GLOBAL_REGION = "us-east-1"
@@ -31,15 +28,6 @@ BODY_MAX = 1 << 20
 MAX_ITEMS = 100
 
 T = TypeVar("T")
-
-
-def _invalid(message: str, shape: Shape) -> NimbusError:
-    return IamValidation(message)
-
-
-def _missing(path: str) -> NimbusError:
-    return IamValidation(f"1 validation error detected: Value null at '{path}' failed to satisfy constraint: "
-                         "Member must not be null")  # fmt: skip
 
 
 def when(epoch: float) -> dt.datetime:
@@ -110,7 +98,7 @@ def version_view(policy: ManagedPolicy, version: PolicyVersion, *, document: boo
 class IamApi:
     def __init__(self, iam: Iam) -> None:
         self.iam = iam
-        self.protocol = QueryProtocol(SERVICE, invalid=_invalid, missing=_missing, camel_paths=True)
+        self.protocol = iam_protocol(SERVICE)
         i, p = iam, iam.policies
         self._ops: dict[str, Operation] = {
             # roles

@@ -6,13 +6,29 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from botocore.model import Shape
+
 from nimbus.api.http import Request, Response
 from nimbus.api.queryproto import QueryProtocol, parse_form
-from nimbus.errors import UnknownOperation
+from nimbus.errors import IamValidation, NimbusError, UnknownOperation
 
 #: (input, request) -> output (None: an operation without one)
 Operation = Callable[[dict[str, Any], Request], Awaitable[dict[str, Any] | None]]
 XML = [(b"content-type", b"text/xml")]
+
+
+def iam_protocol(service: str) -> QueryProtocol:
+    """The query protocol as IAM and STS speak it: input errors are ValidationError, worded as the model's."""
+    return QueryProtocol(service, invalid=_invalid, missing=_missing, camel_paths=True)
+
+
+def _invalid(message: str, shape: Shape) -> NimbusError:
+    return IamValidation(message)
+
+
+def _missing(path: str) -> NimbusError:
+    return IamValidation(f"1 validation error detected: Value null at '{path}' failed to satisfy constraint: "
+                         "Member must not be null")  # fmt: skip
 
 
 async def answer(protocol: QueryProtocol, ops: dict[str, Operation], req: Request) -> Response:

@@ -16,15 +16,12 @@ import datetime as dt
 import time
 from typing import Any
 
-from botocore.model import Shape
-
 from nimbus.api.http import Request, Response
-from nimbus.api.query_ops import Operation, answer
-from nimbus.api.queryproto import QueryProtocol
+from nimbus.api.query_ops import Operation, answer, iam_protocol
 from nimbus.control.identity import ASSUMED_ROLE, ROOT, Principal
 from nimbus.control.keyring import KeyRing
 from nimbus.control.policy_documents import parse
-from nimbus.errors import AccessDenied, IamValidation, NimbusError
+from nimbus.errors import AccessDenied, IamValidation
 from nimbus.protocol.policy_eval import Caller, evaluate_trust, principal_context
 from nimbus.protocol.policy_eval import Request as PolicyRequest
 
@@ -35,15 +32,6 @@ DEFAULT_DURATION_S = 3600
 CHAINED_MAX_S = 3600
 
 
-def _invalid(message: str, shape: Shape) -> NimbusError:
-    return IamValidation(message)
-
-
-def _missing(path: str) -> NimbusError:
-    return IamValidation(f"1 validation error detected: Value null at '{path}' failed to satisfy constraint: "
-                         "Member must not be null")  # fmt: skip
-
-
 def caller_of(who: Principal) -> Caller:
     return Caller(who.arn, who.account, who.role_arn)
 
@@ -51,7 +39,7 @@ def caller_of(who: Principal) -> Caller:
 class StsApi:
     def __init__(self, keys: KeyRing) -> None:
         self.keys = keys
-        self.protocol = QueryProtocol(SERVICE, invalid=_invalid, missing=_missing, camel_paths=True)
+        self.protocol = iam_protocol(SERVICE)
         self._ops: dict[str, Operation] = {
             "GetCallerIdentity": self.get_caller_identity,
             "AssumeRole": self.assume_role,
