@@ -49,6 +49,15 @@ def document(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
+def string_list(props: Mapping[str, Any], prop: str, what: str) -> list[str]:
+    """A property that must be a non-empty list of strings (a queue policy's Queues, a topic policy's Topics);
+    `what` names them in the error ("queue URLs")."""
+    value = props.get(prop)
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise InvalidParameterValue(f"{prop} must be a list of {what}.")
+    return list(value)
+
+
 def changed(old: Mapping[str, Any], new: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
     return any(old.get(k) != new.get(k) for k in keys)
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nimbus.deploy.provider import Made, StackContext
-from nimbus.deploy.providers.common import attribute_text, document, gone_ok, name_of, stack_tags
+from nimbus.deploy.providers.common import attribute_text, document, gone_ok, name_of, stack_tags, string_list
 from nimbus.errors import InvalidParameterValue
 from nimbus.queue import sqs_attributes as qa
 
@@ -109,7 +109,4 @@ class Queues:
 
 
 def _queues(props: Mapping[str, Any]) -> list[str]:
-    value = props.get("Queues")
-    if not isinstance(value, list) or not value or not all(isinstance(q, str) for q in value):
-        raise InvalidParameterValue("Queues must be a list of queue URLs.")
-    return list(value)
+    return string_list(props, "Queues", "queue URLs")

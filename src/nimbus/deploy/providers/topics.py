@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nimbus.deploy.provider import Made, StackContext
-from nimbus.deploy.providers.common import attribute_text, document, gone_ok, name_of, tag_map
+from nimbus.deploy.providers.common import attribute_text, document, gone_ok, name_of, string_list, tag_map
 from nimbus.errors import InvalidParameterValue
 
 TOPIC, SUBSCRIPTION, POLICY = "AWS::SNS::Topic", "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy"
@@ -37,10 +37,7 @@ def _inline(props: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _policy_topics(props: Mapping[str, Any]) -> list[str]:
-    topics = props.get("Topics")
-    if not isinstance(topics, list) or not topics or not all(isinstance(t, str) for t in topics):
-        raise InvalidParameterValue("Topics must be a list of topic ARNs.")
-    return list(topics)
+    return string_list(props, "Topics", "topic ARNs")
 
 
 class Topics:
