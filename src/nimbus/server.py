@@ -41,11 +41,10 @@ from nimbus.api.sqs_api import TARGET_PREFIX as SQS_TARGET_PREFIX
 from nimbus.api.sqs_api import SqsApi
 from nimbus.api.triggers import API, CONSOLE, URL, Front, PublicEndpoints
 from nimbus.api.url_front import UrlFront
-from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, HTTP_DELIVERY_TIMEOUT_S, Settings
+from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
 from nimbus.console.console import build as build_console
 from nimbus.control.codestore import CodeStore
 from nimbus.control.event_invoke import EventInvokeConfigs
-from nimbus.control.event_rules import EventRules
 from nimbus.control.execution_roles import ExecutionRoles
 from nimbus.control.function_urls import FunctionUrls
 from nimbus.control.http_apis import HttpApis
@@ -74,13 +73,8 @@ from nimbus.queue.contract import QueueStore
 from nimbus.queue.service import QueueService
 from nimbus.queue.sqlite import SqliteQueueStore
 from nimbus.runtimes.registry import resolve_runtime, use_installed_runtimes
-from nimbus.sources.deliveries import Deliveries, DeliverySettings
-from nimbus.sources.event_bus import EventBus
+from nimbus.sources.event_services import open_event_services
 from nimbus.sources.mappings import Mappings
-from nimbus.sources.schedule_runner import ScheduleRunner
-from nimbus.sources.scheduler import Scheduler
-from nimbus.sources.sns_signing import SigningKey
-from nimbus.sources.topics import Topics
 from nimbus.startup import (
     banner,
     base_url,
@@ -185,18 +179,11 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         ),
         invoker, async_invoker, event_configs, registry, queues,
     )  # fmt: skip
-    # the one durable delivery path of EventBridge, Scheduler and SNS (to functions, queues, topics and URLs), and
-    # the schedule runner that fires rules' and schedules' expressions: made before the APIs, which are given them.
-    # Owners register the schedules they load before the runner starts: those are caught up after downtime
-    deliveries = Deliveries(
-        DeliverySettings(concurrency=settings.delivery_concurrency, retry_delays=settings.delivery_retry_delay_values,
-                         visibility_s=settings.delivery_visibility, http_timeout_s=HTTP_DELIVERY_TIMEOUT_S),
-        queues, queue_service, async_invoker, policies,
-    )  # fmt: skip
-    schedule_runner = ScheduleRunner(engine)
-    # EventBridge: buses and rules; PutEvents fans out through the deliveries, scheduled rules fire by the runner
-    event_bus = EventBus(EventRules(settings, engine), deliveries, schedule_runner)
-    event_bus.load()
+    # the endpoints function URLs and HTTP APIs hand out (their port is the listening one, known once it listens)
+    endpoints = PublicEndpoints(settings)
+    # EventBridge, Scheduler and SNS over their one durable delivery path and schedule runner (`event_services.py`)
+    events = open_event_services(settings, engine, queues, queue_service, async_invoker, policies,
+                                 lambda: base_url(settings, endpoints.listening_port))  # fmt: skip
     # event source mappings: queues that feed functions, each enabled one polled by tasks this service owns
     mappings = Mappings(settings, engine, registry, queue_service, invoker)
     mappings.load()
@@ -210,14 +197,9 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         MappingsApi(mappings),
         PolicyApi(settings, policies),
     ]
-    # the endpoints function URLs and HTTP APIs hand out (their port is the listening one, known once it listens)
-    endpoints = PublicEndpoints(settings)
     apis.append(FunctionUrlsApi(settings, function_urls, endpoints))
     apis.append(ApiGatewayApi(http_apis, endpoints))
-    # EventBridge Scheduler: its ENABLED schedules are registered with the runner as they load, before it starts
-    scheduler = Scheduler(settings, engine, schedule_runner, deliveries)
-    scheduler.load()
-    apis.append(SchedulerApi(scheduler))
+    apis.append(SchedulerApi(events.scheduler))
     # every access key accepted (root, IAM users', sessions), asked by SigV4 on every request
     keys = open_key_ring(settings, engine)
     registry.check_role = ExecutionRoles(keys.iam, settings.account_id).check
@@ -230,23 +212,17 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         JsonService(LOGS_TARGET_PREFIX, "logs", "CloudWatch Logs", JSON_BODY_MAX, LogsApi(logstore).handle,
                     wire.json_11),
         JsonService(SQS_TARGET_PREFIX, "sqs", "SQS", SQS_BODY_MAX, SqsApi(queue_service).handle, wire.json_10),
-        JsonService(EVENTS_TARGET_PREFIX, "events", "EventBridge", EVENTS_BODY_MAX, EventsApi(event_bus).handle,
+        JsonService(EVENTS_TARGET_PREFIX, "events", "EventBridge", EVENTS_BODY_MAX, EventsApi(events.event_bus).handle,
                     wire.json_11),
     ]  # fmt: skip
-    # SNS: topics publish through the deliveries (and are a delivery kind themselves: rules' and schedules' topic
-    # targets); its messages name this server's address for the certificate, SubscribeURL and UnsubscribeURL
-    topics = Topics(settings, engine, deliveries, SigningKey(settings.data_dir, settings.region),
-                    lambda: base_url(settings, endpoints.listening_port))  # fmt: skip
-    topics.load()
-    deliveries.register_sink("sns", topics.deliver_to_topic)
-    sns_api = SnsApi(topics)
+    sns_api = SnsApi(events.topics)
     query_services = [QueryService(SNS_SERVICE, "SNS", SNS_BODY_MAX, sns_api.handle, wire.sns_xml, sns_api.is_public,
                                    sns_api.handle_public)]  # fmt: skip
     query_services += identity_services(keys)  # IAM and STS
     # one handle on the services, for what applies changes through them (stacks, the console)
     services = Services(settings, registry, lambda_api.versions, layers, codes, invoker, async_invoker, concurrency,
-                        event_configs, policies, function_urls, http_apis, mappings, queue_service, event_bus,
-                        scheduler, topics, logstore, endpoints, keys.iam)  # fmt: skip
+                        event_configs, policies, function_urls, http_apis, mappings, queue_service, events.event_bus,
+                        events.scheduler, events.topics, logstore, endpoints, keys.iam)  # fmt: skip
     authorizer = authorizer_for(services, keys)
     for front in fronts.values():  # AWS_IAM function URLs and routes ask it too
         front.authorizer = authorizer
@@ -268,7 +244,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     metrics = (
         MetricsEndpoint(
             registry_for(manager, throttle, logstore.gate.drops, invoker.sources, dispatcher.outcomes,
-                         deliveries.outcomes),
+                         events.deliveries.outcomes),
             settings.metrics_token,
         )
         if settings.metrics_port is not None
@@ -297,8 +273,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
     await async_invoker.start()  # its queue exists before the first Event invoke is accepted
     dispatch_task = dispatcher.start()
-    delivery_task = await deliveries.start()  # its queue exists before the first submit
-    runner_task = schedule_runner.start()  # after every owner registered its schedules
+    delivery_task = await events.deliveries.start()  # its queue exists before the first submit
+    runner_task = events.schedule_runner.start()  # after every owner registered its schedules
     await mappings.start()  # the pollers of enabled mappings, back after a restart
     series_task = console.start()
     try:
@@ -344,8 +320,8 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         await stacks.stop()  # a deploy in progress stops where it is: rolled back at the next start
         await http.stop()
         await api_front.close()  # after the requests, before the instances its invocations run on
-        await schedule_runner.stop()  # no fire once requests have stopped
-        await deliveries.stop()  # deliveries in hand finish or go back to their queue, before it closes
+        await events.schedule_runner.stop()  # no fire once requests have stopped
+        await events.deliveries.stop()  # deliveries in hand finish or go back to their queue, before it closes
         await dispatcher.stop()  # before the instances: running events finish or go back to the queue
         await mappings.stop()  # pollers too: a batch in hand finishes, the rest stays in its queue
         await manager.stop()
