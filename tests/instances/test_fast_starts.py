@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from nimbus.instances import InstanceManager
-from nimbus.instances.environment import launch_command
+from nimbus.instances.environment import launch_command, runtime_prefix
 from nimbus.instances.process import LaunchCommand
 from nimbus.instances.rlimits import RlimitRecord
 from nimbus.instances.zygote import ZygoteLauncher
 from nimbus.logs.sink import MemorySink
 from nimbus.protocol import zygote as zygote_messages
-from nimbus.runtimes.registry import resolve_runtime
+from nimbus.runtimes.registry import available_runtimes, resolve_runtime
 
 from .test_manager import SANDBOXED, ParkedClock, make_spec, messages, request, run
 
@@ -66,6 +66,30 @@ def test_zygote_is_the_default_launcher_and_forks(code: Callable[..., Path]) -> 
         assert (await manager.invoke(spec, request(1))).payload == b"7"
         assert launcher.forks == 1
         assert launcher.fallbacks == 0
+
+    run(body)
+
+
+def test_a_forked_instance_imports_the_stdlib_of_an_interpreter_under_a_home_dir(
+    code: Callable[..., Path],
+) -> None:
+    """pyenv's interpreters live under /root or /home, which no sandbox shows: the packages the zygote imported
+    before the fork (importlib, email, ...) must find their submodules at /var/lang (boto3 imports
+    importlib.metadata)."""
+    shown = ("/usr/", "/bin/", "/lib", "/sbin/", "/opt/")
+    hidden = [name for name, path in sorted(available_runtimes().items())
+              if name.startswith("python") and not str(runtime_prefix(path)).startswith(shown)]  # fmt: skip
+    if not hidden:
+        pytest.skip("every Python runtime here lives where a sandbox shows it (no pyenv-style interpreter)")
+    app = code(app="import importlib.metadata, email.mime.text\ndef handler(e, c):\n    return importlib.__path__\n")
+    spec = make_spec(app, runtime=hidden[0])
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        result = await manager.invoke(spec, request(1))
+        assert json.loads(result.payload) == ["/var/lang/lib/" + hidden[0] + "/importlib"], result.payload
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        assert launcher.forks == 1
 
     run(body)
 

@@ -44,10 +44,27 @@ def _load(name, path):
 
 
 def _remap_paths(prefix):
-    """The interpreter's installation is /var/lang inside the sandbox: point sys.path (and friends) there."""
+    """The interpreter's installation is /var/lang inside the sandbox: point sys.path (and friends) there.
+
+    The packages the zygote imported before the fork (importlib, encodings, email, ...) keep the host's path in
+    their `__path__`, which the sandbox does not show when the interpreter lives under a home dir (pyenv's
+    /root/.pyenv/...): their submodules (`importlib.metadata`, which boto3 imports) must be found under /var/lang.
+    """
     if not prefix or prefix == "/var/lang":
         return
-    sys.path[:] = ["/var/lang" + p[len(prefix) :] if p.startswith(prefix + "/") else p for p in sys.path]
+
+    def moved(path):
+        return "/var/lang" + path[len(prefix) :] if isinstance(path, str) and path.startswith(prefix + "/") else path
+
+    sys.path[:] = [moved(p) for p in sys.path]
+    for module in list(sys.modules.values()):
+        search = getattr(module, "__path__", None)
+        if isinstance(search, list):
+            search[:] = [moved(p) for p in search]
+        spec = getattr(module, "__spec__", None)
+        locations = getattr(spec, "submodule_search_locations", None)
+        if isinstance(locations, list) and locations is not search:
+            locations[:] = [moved(p) for p in locations]
     sys.path_importer_cache.clear()
     sys.executable = "/var/lang/bin/python{}.{}".format(*sys.version_info[:2])
     sys.prefix = sys.exec_prefix = sys.base_prefix = sys.base_exec_prefix = "/var/lang"
