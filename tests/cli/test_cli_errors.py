@@ -230,6 +230,7 @@ def test_help_shows_placeholders_not_types_within_80_columns() -> None:
                                                                                "nimbus") == create  # fmt: skip
     for shown in ("--memory MB", "--endpoint-url URL", "--code PATH", "--env KEY=VALUE", "--timeout SECONDS"):
         assert shown in create, create
+    assert "nimbus role create" in " ".join(create.split()), create  # roles are enforced: where to get one
     invoke = helps["nimbus invoke"]
     assert re.search(r"^  --async\s{2,}Queue", invoke, re.M), invoke  # a flag: no placeholder
     assert re.search(r"^  --log\s{2,}Print", invoke, re.M), invoke

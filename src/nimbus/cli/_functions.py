@@ -137,7 +137,14 @@ def create(
     env: EnvOpt = None,
     description: DescriptionOpt = None,
     layer: LayerOpt = None,
-    role: Annotated[str, typer.Option("--role", help="Execution role ARN (not enforced).")] = DEFAULT_ROLE,
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="Execution role ARN: each instance gets a session of it (make one with `nimbus role create`; the"
+            " default names no role, so the function's credentials can only write its logs).",
+        ),
+    ] = DEFAULT_ROLE,
     endpoint_url: EndpointOpt = DEFAULT_ENDPOINT,
     region: RegionOpt = None,
 ) -> None:
