@@ -18,6 +18,7 @@ def test_banner_says_where_the_data_is_and_how_to_point_the_aws_cli(tmp_path: Pa
     assert ("export AWS_ENDPOINT_URL=http://127.0.0.1:9001 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test "
             "AWS_SECRET_ACCESS_KEY=test") in text  # fmt: skip
     assert "metrics" not in text  # not enabled
+    assert "SAM CLI" not in text  # `sam deploy` cannot drive Nimbus (docs/sam.md): `nimbus deploy` does
 
 
 def test_banner_with_metrics_and_configured_keys_prints_no_secret(tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def banner(settings: Settings, port: int, deployed: list[str], metrics_port: int
             "(loopback only; set NIMBUS_ACCESS_KEY_ID/NIMBUS_SECRET_ACCESS_KEY for anything else)"
         )
         export += f" AWS_ACCESS_KEY_ID={DEV_ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={DEV_SECRET_ACCESS_KEY}"
-    lines += ["  the AWS CLI, SAM CLI and SDKs use Nimbus, without --endpoint-url, after:", f"    {export}"]
+    lines += ["  the AWS CLI, the SDKs and nimbus use Nimbus, without --endpoint-url, after:", f"    {export}"]
     if not settings.dev_credentials:
         lines.append("    (with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set to the key pair Nimbus was given)")
     if deployed:
