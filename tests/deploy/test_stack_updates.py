@@ -131,6 +131,7 @@ def test_deploy_call_and_redeploy_unchanged(server: Server, app: Path) -> None:
     before, seq = revision(server, ids["OrderFunction"]), last_seq(server, "shop")
     again = cli(server, app, "deploy", "--stack-name", "shop", "--no-confirm")
     assert "No changes to deploy" in again.stdout
+    assert outputs["QueueUrl"]["OutputValue"] in again.stdout, "the Outputs again, as after a deploy"
     assert last_seq(server, "shop") == seq
     assert revision(server, ids["OrderFunction"]) == before
 

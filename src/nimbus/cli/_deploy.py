@@ -53,7 +53,7 @@ def deploy(
         question = {"SourceHash": packaged.source, "Parameters": given, "DryRun": True}
         asked = client.post_json(f"/_nimbus/stacks/{name}", question)
         if asked.get("NoChanges"):  # the same files and parameters as the last deploy: no transform needed
-            out.print(f"No changes to deploy. Stack {name} is up to date")
+            _up_to_date(client, name)
             return
         packaged = transformed(packaged, client.region, given)
     except Refused as exc:
@@ -68,7 +68,7 @@ def deploy(
             "SourceHash": packaged.source}  # fmt: skip
     preview = client.post_json(f"/_nimbus/stacks/{name}", body | {"DryRun": True})
     if preview.get("NoChanges"):
-        out.print(f"No changes to deploy. Stack {name} is up to date")
+        _up_to_date(client, name)
         return
     _summary(name, preview)
     if not no_confirm and sys.stdin.isatty() and not typer.confirm("Deploy this changeset?", default=False):
@@ -77,7 +77,7 @@ def deploy(
     last = client.call("GET", f"/_nimbus/stacks/{name}/events", missing_ok=True)
     started = client.post_json(f"/_nimbus/stacks/{name}", body)
     if started.get("NoChanges"):
-        out.print(f"No changes to deploy. Stack {name} is up to date")
+        _up_to_date(client, name)
         return
     status = follow(client, name, last["Next"] if last else 0)
     stack = client.get_json(f"/_nimbus/stacks/{name}")
@@ -85,6 +85,12 @@ def deploy(
         fail(f"stack {name} is {status}: {stack['StackStatusReason']}")
     print_outputs(stack)
     out.print(f"Successfully created/updated stack - {name} in {client.region}")
+
+
+def _up_to_date(client: StackClient, name: str) -> None:
+    """As `sam deploy` says it; with the stack's Outputs, which are what one deploys again for (its URLs)."""
+    out.print(f"No changes to deploy. Stack {name} is up to date")
+    print_outputs(client.get_json(f"/_nimbus/stacks/{name}"))
 
 
 def _summary(name: str, preview: dict[str, Any]) -> None:
