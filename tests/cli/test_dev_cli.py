@@ -86,12 +86,25 @@ def test_dev_deploys_redeploys_on_save_refuses_a_syntax_error_and_streams_logs(
         print(f"nimbus dev: new code served {time.monotonic() - saved:.2f} s after the save")
         out.wait_for("app.py changed")
 
+        # an editor's save: a temporary file written, then renamed over app.py (sed -i, vim, VS Code)
+        (folder / "sedX1a2b3").write_text(V2.replace("'v': 2", "'v': 'renamed'"))
+        (folder / "sedX1a2b3").replace(folder / "app.py")
+        while invoke(lam, name) != {"v": "renamed"}:
+            assert time.monotonic() - saved < 40, "".join(out.lines)
+            time.sleep(0.05)
+        updates: list[str] = []
+        while len(updates) < 2:
+            updates = [line for line in out.lines if f"changed: {name} updated" in line]
+            assert time.monotonic() - saved < 40, "".join(out.lines)
+            time.sleep(0.05)
+        assert updates[1].startswith("app.py changed: "), updates  # the temporary file is not a change
+
         (folder / "app.py").write_text(BROKEN)
         problem = out.wait_for("not deployed")
         assert "previous code keeps serving" in problem
         out.wait_for("app.py:1:")
         out.wait_for("expected ':'")
-        assert invoke(lam, name) == {"v": 2}
+        assert invoke(lam, name) == {"v": "renamed"}
     finally:
         interrupt(proc)
         lam.delete_function(FunctionName=name)

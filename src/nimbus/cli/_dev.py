@@ -18,7 +18,7 @@ import typer
 from rich.text import Text
 
 from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt, api_errors, err, error_code, fail, make_client
-from nimbus.cli._dev_logs import LogStream, style, syntax_errors
+from nimbus.cli._dev_logs import LogStream, changed_paths, style, syntax_errors
 from nimbus.cli._dev_stack import dev_stack, template_in
 from nimbus.cli._logs import Printer, use_colour
 from nimbus.deploy.examples import zip_folder
@@ -127,7 +127,9 @@ def dev(
     stop = threading.Event()
     try:
         for changes in watchfiles.watch(folder, debounce=50, step=20, stop_event=stop, raise_interrupt=True):
-            changed = sorted({Path(p).relative_to(folder).as_posix() for _, p in changes})
+            changed = sorted(p.relative_to(folder).as_posix() for p in changed_paths(changes))
+            if not changed:  # only an editor's temporary files came and went
+                continue
             problems = syntax_errors(folder)
             if problems:
                 say("not deployed, the previous code keeps serving:\n" + "\n".join(problems), "31")

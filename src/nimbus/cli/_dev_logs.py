@@ -1,11 +1,12 @@
-"""What `nimbus dev` shows: Python syntax errors found before a deploy, and the function's logs as they come, each
-REPORT line summarised in one short line."""
+"""What `nimbus dev` shows: the files a save changed, Python syntax errors found before a deploy, and the function's
+logs as they come, each REPORT line summarised in one short line."""
 
 from __future__ import annotations
 
 import re
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,17 @@ _REPORT = re.compile(
     r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+Billed Duration: (?P<billed>\d+) ms"
     r"\s+Memory Size: (?P<memory>\d+) MB\s+Max Memory Used: (?P<used>\d+) MB(?:\s+Init Duration: (?P<init>[\d.]+) ms)?"
 )
+
+
+def changed_paths(changes: Iterable[tuple[Any, str]]) -> set[Path]:
+    """The paths a batch of watch events (watchfiles' `(Change, path)`) really changed. Editors save by writing a
+    temporary file and renaming it over the old one (`sed -i`'s `sedXXXXXX`, vim's `4913` probe): a path added in
+    the batch and gone again by its end changed nothing, and is not reported or deployed for."""
+    from watchfiles import Change  # imported here: only `nimbus dev` needs it
+
+    events = list(changes)
+    added = {path for kind, path in events if kind == Change.added}
+    return {Path(path) for _, path in events if path not in added or Path(path).exists()}
 
 
 def syntax_errors(folder: Path) -> list[str]:

@@ -17,7 +17,7 @@ import typer
 
 from nimbus.cli import _deploy
 from nimbus.cli._client import api_errors, make_client
-from nimbus.cli._dev_logs import LogStream, syntax_errors
+from nimbus.cli._dev_logs import LogStream, changed_paths, syntax_errors
 from nimbus.cli._logs import Printer
 from nimbus.cli._stacks import StackClient
 from nimbus.deploy.examples import zip_folder
@@ -99,7 +99,7 @@ def dev_stack(
     stop = threading.Event()
     try:
         for changes in watchfiles.watch(folder, debounce=50, step=20, stop_event=stop, raise_interrupt=True):
-            paths = {Path(p).resolve() for _, p in changes}
+            paths = {p.resolve() for p in changed_paths(changes)}
             if any(p.name in ("samconfig.toml", template.name) and p.parent == folder for p in paths):
                 say(f"{template.name} changed: redeploying stack {name}")
                 try:
