@@ -46,6 +46,7 @@ class ConsoleApi:
     async def figures(self, req: Request) -> Response:
         """Per function: running totals since the server started (a client diffs two reads for rates), the
         invocations running now, and p50/p99 over the last P_WINDOW_MIN minutes."""
+        self.series.sample()  # what was counted since the sampler's last tick (up to a second ago) is shown too
         live = self.series.live()
         recent = await self.series.recent(P_WINDOW_MIN)
         out: list[dict[str, Any]] = []
