@@ -2,7 +2,7 @@
 template.yaml becomes a stack of its name), then called end to end: its HTTP API over HTTP (the URL its Outputs
 give, reached by its Host), its queue through the consumer the SQS event made, the layer both import, and the
 schedule's rule targeting the ticker. A second start from the same files (given as the app's own folder this
-time) deploys nothing."""
+time) deploys nothing, and one the user deployed since with other parameters is left as it is."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from stack_support import describe, last_seq, wait_until
+from stack_support import cli, describe, last_seq, wait_until
 
 from conftest import ROOT, Server, serving, start_server
 
@@ -73,5 +73,32 @@ def test_restart_from_the_same_files_deploys_nothing(app: Server) -> None:
         assert describe(srv, "sam-app")["StackStatus"] == "CREATE_COMPLETE"
         assert last_seq(srv, "sam-app") == seq
         assert f"stack sam-app from {ROOT / 'examples' / 'sam-app'}: UNCHANGED" in srv.log_path.read_text()
+    finally:
+        srv.stop()
+
+
+def test_a_stack_deployed_since_from_other_parameters_is_not_reverted_at_the_next_start(app: Server) -> None:
+    """As for the function examples: what the user deployed stands; deleting the stack brings the example back."""
+    app.stop()
+    folder = ROOT / "examples" / "sam-app"
+    srv = start_server(app.data_dir, "--deploy", str(ROOT / "examples"))
+    try:
+        cli(srv, folder, "deploy", "--stack-name", "sam-app", "--parameter-overrides", "Greeting=Howdy", "--no-confirm")
+    finally:
+        srv.stop()
+    srv = start_server(app.data_dir, "--deploy", str(ROOT / "examples"))
+    try:
+        stack = describe(srv, "sam-app")
+        assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {"Greeting": "Howdy"}
+        assert get(outputs(stack)["HelloUrl"], srv.port)[1]["message"] == "Howdy, Ada!"
+        assert "stack sam-app from" in srv.log_path.read_text()
+        assert "not redeployed (deployed since from other files or parameters)" in srv.log_path.read_text()
+        assert "Deleted stack sam-app" in cli(srv, folder, "stack", "delete", "sam-app").stdout
+    finally:
+        srv.stop()
+    srv = start_server(app.data_dir, "--deploy", str(ROOT / "examples"))
+    try:
+        stack = describe(srv, "sam-app")
+        assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {"Greeting": "Hello"}
     finally:
         srv.stop()

@@ -212,17 +212,28 @@ class Stacks:
 
     async def deploy_folder(self, folder: Path, name: str) -> str:
         """`nimbus serve --deploy DIR` (`make run`): a folder's template.yaml deployed as `nimbus deploy` would,
-        and waited for; the stack's status (UNCHANGED when it was deployed from the same files already)."""
+        and waited for; the stack's status (UNCHANGED when it was deployed from the same files already). A stack
+        deployed since from other files or parameters is the user's: left as it is, as the function examples are."""
         region = self.services.settings.region
         packaged = await asyncio.to_thread(package, folder / "template.yaml", {})
         for data in packaged.zips.values():
             await asyncio.to_thread(self.services.codes.put, data)
+        stack = self.store.get(name)
         if self.unchanged(name, packaged.source):
+            if stack is not None and stack.seeded != packaged.source:  # deployed from these files by hand
+                stack.seeded = packaged.source
+                self.store.put(stack)
             return "UNCHANGED"
+        if stack is not None and stack.seeded and stack.source != stack.seeded and stack.status != "DELETE_COMPLETE":
+            return ("not redeployed (deployed since from other files or parameters); `nimbus stack delete "
+                    f"{name}` and a restart bring the example back")  # fmt: skip
         packaged = await asyncio.to_thread(transformed, packaged, region, {})
         await self.deploy(name, packaged.template, {}, source=packaged.source)
         await self.wait_idle(name)
         stack = self.get(name)
+        if stack.source == packaged.source:  # applied (or already so): what a later start compares with
+            stack.seeded = packaged.source
+            self.store.put(stack)
         return f"{stack.status} {stack.reason}".strip()
 
     async def deploy_folders(self, root: Path) -> list[str]:

@@ -50,13 +50,16 @@ class Stack:
     resolved: dict[str, Any] = field(default_factory=dict)
     #: what the CLI deployed last (`package.Packaged.source`): the same again is known unchanged without a transform
     source: str = ""
+    #: the source `nimbus serve --deploy` last deployed it from: a stack since deployed from other files or
+    #: parameters (`source` differs) is the user's, and the next start leaves it as it is
+    seeded: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "StackId": self.stack_id, "Status": self.status, "Reason": self.reason, "Template": self.template,
             "Parameters": self.parameters, "Pending": self.pending, "Outputs": self.outputs, "NoEcho": self.no_echo,
             "Skipped": self.skipped, "Created": self.created, "Updated": self.updated, "Resolved": self.resolved,
-            "Source": self.source,
+            "Source": self.source, "Seeded": self.seeded,
         }  # fmt: skip
 
     @classmethod
@@ -64,7 +67,7 @@ class Stack:
         return cls(name, doc["StackId"], doc["Status"], doc.get("Reason", ""), doc.get("Template"),
                    doc.get("Parameters") or {}, doc.get("Pending"), doc.get("Outputs") or [], doc.get("NoEcho") or [],
                    doc.get("Skipped") or [], doc.get("Created", ""), doc.get("Updated", ""),
-                   doc.get("Resolved") or {}, doc.get("Source", ""))  # fmt: skip
+                   doc.get("Resolved") or {}, doc.get("Source", ""), doc.get("Seeded", ""))  # fmt: skip
 
 
 @dataclass
