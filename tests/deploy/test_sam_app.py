@@ -6,9 +6,11 @@ time) deploys nothing, and one the user deployed since with other parameters is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,28 +79,31 @@ def test_restart_from_the_same_files_deploys_nothing(app: Server) -> None:
         srv.stop()
 
 
+@contextlib.contextmanager
+def make_run(data_dir: Path) -> Iterator[Server]:
+    """`make run` again on the same data dir, stopped at the end of the block."""
+    srv = start_server(data_dir, "--deploy", str(ROOT / "examples"))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def greeting(srv: Server) -> str:
+    return {p["ParameterKey"]: p["ParameterValue"] for p in describe(srv, "sam-app")["Parameters"]}["Greeting"]
+
+
 def test_a_stack_deployed_since_from_other_parameters_is_not_reverted_at_the_next_start(app: Server) -> None:
     """As for the function examples: what the user deployed stands; deleting the stack brings the example back."""
     app.stop()
     folder = ROOT / "examples" / "sam-app"
-    srv = start_server(app.data_dir, "--deploy", str(ROOT / "examples"))
-    try:
+    with make_run(app.data_dir) as srv:
         cli(srv, folder, "deploy", "--stack-name", "sam-app", "--parameter-overrides", "Greeting=Howdy", "--no-confirm")
-    finally:
-        srv.stop()
-    srv = start_server(app.data_dir, "--deploy", str(ROOT / "examples"))
-    try:
-        stack = describe(srv, "sam-app")
-        assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {"Greeting": "Howdy"}
-        assert get(outputs(stack)["HelloUrl"], srv.port)[1]["message"] == "Howdy, Ada!"
+    with make_run(app.data_dir) as srv:
+        assert greeting(srv) == "Howdy"
+        assert get(outputs(describe(srv, "sam-app"))["HelloUrl"], srv.port)[1]["message"] == "Howdy, Ada!"
         assert "stack sam-app from" in srv.log_path.read_text()
         assert "not redeployed (deployed since from other files or parameters)" in srv.log_path.read_text()
         assert "Deleted stack sam-app" in cli(srv, folder, "stack", "delete", "sam-app").stdout
-    finally:
-        srv.stop()
-    srv = start_server(app.data_dir, "--deploy", str(ROOT / "examples"))
-    try:
-        stack = describe(srv, "sam-app")
-        assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {"Greeting": "Hello"}
-    finally:
-        srv.stop()
+    with make_run(app.data_dir) as srv:
+        assert greeting(srv) == "Hello"
