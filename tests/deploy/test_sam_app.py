@@ -102,7 +102,7 @@ def test_a_stack_deployed_since_from_other_parameters_is_not_reverted_at_the_nex
     with make_run(app.data_dir) as srv:
         assert greeting(srv) == "Howdy"
         assert get(outputs(describe(srv, "sam-app"))["HelloUrl"], srv.port)[1]["message"] == "Howdy, Ada!"
-        assert "stack sam-app from" in srv.log_path.read_text()
+        assert "WARNING nimbus.deploy.stacks: stack sam-app from" in srv.log_path.read_text()
         assert "not redeployed (deployed since from other files or parameters)" in srv.log_path.read_text()
         assert "Deleted stack sam-app" in cli(srv, folder, "stack", "delete", "sam-app").stdout
     with make_run(app.data_dir) as srv:

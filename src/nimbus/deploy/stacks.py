@@ -253,7 +253,8 @@ class Stacks:
             except NimbusError as exc:
                 log.error("stack %s from %s not deployed: %s", folder.name, folder, exc.message)
                 continue
-            log.info("stack %s from %s: %s", folder.name, folder, status)
+            kept = status.startswith("not redeployed")  # a warning, as for a kept function example
+            log.log(logging.WARNING if kept else logging.INFO, "stack %s from %s: %s", folder.name, folder, status)
             names.append(folder.name)
         return names
 
