@@ -141,9 +141,12 @@ def test_change_one_function_code_updates_only_it(server: Server, app: Path) -> 
     ids = physical_ids(describe(server, "shop"))
     receipt_revision, seq = revision(server, ids["ReceiptFunction"]), last_seq(server, "shop")
     (app / "orders" / "app.py").write_text(textwrap.dedent(ORDERS).replace('"v": 1', '"v": 2'))
-    cli(server, app, "deploy", "--stack-name", "shop", "--no-confirm")
+    shown = cli(server, app, "deploy", "--stack-name", "shop", "--no-confirm").stdout
     assert resource_events(server, "shop", seq) == [("OrderFunction", "UPDATE_IN_PROGRESS"),
                                                     ("OrderFunction", "UPDATE_COMPLETE")]  # fmt: skip
+    rows = [line for line in shown.splitlines() if line.startswith(("UPDATE_", "CREATE_"))]
+    assert "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" in shown
+    assert len({row.index(" AWS::") for row in rows}) == 1, rows  # the longest statuses keep the columns aligned
     assert invoke(server, ids["OrderFunction"])["v"] == 2
     assert revision(server, ids["ReceiptFunction"]) == receipt_revision
     assert physical_ids(describe(server, "shop")) == ids

@@ -72,17 +72,23 @@ def _style(status: str) -> str:
     return "red" if "FAILED" in status or "ROLLBACK" in status else "green" if status.endswith("COMPLETE") else "yellow"
 
 
+#: the longest status, UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS: the events' columns stay aligned
+_STATUS_WIDTH = 44
+
+
 def follow(client: StackClient, name: str, after: int, *, gone_ok: bool = False) -> str:
     """Print the stack's events as they come, until its operation ends; its final status."""
-    out.print(f"{'ResourceStatus':<32} {'ResourceType':<36} {'LogicalResourceId':<32} ResourceStatusReason")
-    out.print("-" * 130)
+    out.print(f"{'ResourceStatus':<{_STATUS_WIDTH}} {'ResourceType':<36} {'LogicalResourceId':<32} "
+              "ResourceStatusReason")  # fmt: skip
+    out.print("-" * 142)
     while True:
         stack = client.call("GET", f"/_nimbus/stacks/{name}", missing_ok=gone_ok)  # before the events: none missed
         status = "DELETE_COMPLETE" if stack is None else str(stack["StackStatus"])
         page = client.get_json(f"/_nimbus/stacks/{name}/events?After={after}")
         for event in page["StackEvents"]:
             row = event_row(event)
-            out.print(f"[{_style(row[0])}]{row[0]:<32}[/] {row[1]:<36} {row[2]:<32} {row[3]}", soft_wrap=True)
+            out.print(f"[{_style(row[0])}]{row[0]:<{_STATUS_WIDTH}}[/] {row[1]:<36} {row[2]:<32} {row[3]}",
+                      soft_wrap=True)  # fmt: skip
         after = page["Next"]
         if status in TERMINAL:
             return status
