@@ -286,7 +286,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
         metrics_port = None
         if metrics is not None and settings.metrics_port is not None:
             metrics_port = await metrics.start(settings.metrics_host, settings.metrics_port)
-        deployed = await deploy_folder(registry, stacks, deploy_dir) if deploy_dir else []
+        deployed = await deploy_folder(registry, stacks, deploy_dir, keys.iam) if deploy_dir else []
         manager.prewarm({str(registry.get(name).config.get("Runtime", "")) for name in registry.names()})
         print(banner(settings, port, deployed, metrics_port), flush=True)
         if settings.ready_file:

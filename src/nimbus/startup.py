@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.config import DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, Settings
+from nimbus.control.iam import Iam
 from nimbus.control.registry import Registry
 from nimbus.deploy.stacks import Stacks
 from nimbus.instances.isolation import Isolation
@@ -44,13 +45,13 @@ def configure_logging(level: str) -> None:
     )
 
 
-async def deploy_folder(registry: Registry, stacks: Stacks, deploy_dir: Path) -> list[str]:
+async def deploy_folder(registry: Registry, stacks: Stacks, deploy_dir: Path, iam: Iam | None = None) -> list[str]:
     """Deploy each example of `deploy_dir` that is missing or changed since Nimbus last deployed it (never over a
     user's edits: `deploy/sync.py`), and each subfolder holding a template.yaml as a stack of its name (through
     the stack engine), so `make run` starts with them ready; the names of those on the server."""
     from nimbus.deploy.sync import STATE_FILE, deploy_examples
 
-    outcomes = await deploy_examples(registry, deploy_dir, registry.settings.data_dir / STATE_FILE)
+    outcomes = await deploy_examples(registry, deploy_dir, registry.settings.data_dir / STATE_FILE, iam)
     names = [outcome.name for outcome in outcomes if outcome.action != "skipped"]
     return names + [f"{name} (stack)" for name in await stacks.deploy_folders(deploy_dir)]
 

@@ -148,3 +148,20 @@ def test_the_shipped_examples_deploy_then_stay(world: World) -> None:
     assert set(first.values()) <= {"created", "skipped"}
     world.restart()
     assert set(world.sync().values()) <= {"unchanged", "skipped"}
+
+
+def test_the_examples_role_is_made_once_and_then_left_as_the_user_made_it(world: World) -> None:
+    from nimbus.control.keyring import open_key_ring
+    from nimbus.deploy.sync import BASIC_EXECUTION_ARN, EXAMPLE_ROLE
+
+    iam = open_key_ring(world.settings, world.engine).iam
+    assert iam is not None
+    world.example("hi", "def handler(e, c):\n    return 1\n")
+    asyncio.run(deploy_examples(world.registry, world.examples, world.data / STATE_FILE, iam))
+    role = iam.role(EXAMPLE_ROLE)
+    assert role.attached == [BASIC_EXECUTION_ARN]
+    assert "lambda.amazonaws.com" in role.trust_policy
+    assert world.registry.get("hi").config["Role"] == role.arn
+    iam.detach("role", EXAMPLE_ROLE, BASIC_EXECUTION_ARN)  # the user's change to it
+    asyncio.run(deploy_examples(world.registry, world.examples, world.data / STATE_FILE, iam))
+    assert not iam.role(EXAMPLE_ROLE).attached, "an existing role is never changed"

@@ -17,6 +17,7 @@ next start after `nimbus runtime install`. An example no runtime here can run is
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,11 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nimbus.deploy.examples import ExampleFunction, load_examples
-from nimbus.errors import NimbusError
+from nimbus.errors import EntityAlreadyExists, NimbusError
 from nimbus.runtimes.installed import NODE_RELEASES
 from nimbus.runtimes.registry import resolve_runtime
 
 if TYPE_CHECKING:
+    from nimbus.control.iam import Iam
     from nimbus.control.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -76,11 +78,27 @@ def _save_state(path: Path, state: dict[str, dict[str, str]]) -> None:
     os.replace(tmp, path)
 
 
+#: the examples' execution role: made when missing (trusting Lambda, with AWS's basic execution policy, so that
+#: an example can do nothing but run), so that they start like any function, with a role that exists, and no
+#: warning about a role that names nothing
+EXAMPLE_ROLE = "nimbus-example"
+BASIC_EXECUTION_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def ensure_example_role(iam: Iam) -> None:
+    """Make the examples' role when it is missing; one that exists is left as it is (the user may have changed it)."""
+    with contextlib.suppress(EntityAlreadyExists):
+        iam.create_role(EXAMPLE_ROLE, LAMBDA_TRUST, description="The execution role of Nimbus's examples")
+        iam.attach("role", EXAMPLE_ROLE, BASIC_EXECUTION_ARN)  # (control/iam_store.ROLE)
+
+
 async def _apply(registry: Registry, ex: ExampleFunction, config: dict[str, Any], exists: bool) -> str:
     """Create or update the example's function; the RevisionId it is left at."""
     zip_b64 = base64.b64encode(ex.zip_bytes).decode()
     if not exists:
-        body = {"Role": f"arn:aws:iam::{registry.settings.account_id}:role/nimbus-example", **config}
+        body = {"Role": f"arn:aws:iam::{registry.settings.account_id}:role/{EXAMPLE_ROLE}", **config}
         out = await registry.create(body | {"FunctionName": ex.name, "Code": {"ZipFile": zip_b64}})
     else:
         await registry.update_code(ex.name, {"ZipFile": zip_b64})
@@ -124,11 +142,15 @@ async def _sync_one(
     return Outcome(ex.name, "updated", detail), {"hash": digest, "revision": revision}
 
 
-async def deploy_examples(registry: Registry, root: Path, state_path: Path) -> list[Outcome]:
-    """Deploy each example folder under `root` as the module docstring says; the outcome of each, by name."""
+async def deploy_examples(registry: Registry, root: Path, state_path: Path, iam: Iam | None = None) -> list[Outcome]:
+    """Deploy each example folder under `root` as the module docstring says (their role made first, when `iam` is
+    given and it is missing); the outcome of each, by name."""
     state = _load_state(state_path)
     outcomes = []
-    for ex in load_examples(root):
+    examples = load_examples(root)
+    if examples and iam is not None:
+        ensure_example_role(iam)
+    for ex in examples:
         outcome, record = await _sync_one(registry, ex, state.get(ex.name))
         if record is not None:
             state[ex.name] = record
