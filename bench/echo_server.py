@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 
 _HEADER_END = b"\r\n\r\n"
 
@@ -48,15 +49,20 @@ class EchoProtocol(asyncio.Protocol):
             )
 
 
-async def main() -> None:
+async def serve(protocol_factory: Callable[[], asyncio.Protocol]) -> None:
+    """Listen on an ephemeral loopback port, print it (the benchmark reads it), serve until SIGTERM or SIGINT."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(EchoProtocol, "127.0.0.1", 0)
+    server = await loop.create_server(protocol_factory, "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with server:
         await stop.wait()
+
+
+async def main() -> None:
+    await serve(EchoProtocol)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,12 @@ it understands exactly what the benchmark sends (Content-Length bodies, no chunk
 from __future__ import annotations
 
 import asyncio
-import signal
 import socket
 import subprocess
 import sys
 from collections import deque
 
-from echo_server import take_request
+from echo_server import serve, take_request
 
 #: the worker: a blocking loop over its socket end (its number is argv[1]), reading one length-prefixed message and
 #: sending it back
@@ -136,15 +135,8 @@ class RelayProtocol(asyncio.Protocol):
 
 
 async def main() -> None:
-    loop = asyncio.get_running_loop()
-    relay = Relay(loop)
-    server = await loop.create_server(lambda: RelayProtocol(relay), "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with server:
-        await stop.wait()
+    relay = Relay(asyncio.get_running_loop())
+    await serve(lambda: RelayProtocol(relay))
     relay.close()
 
 
