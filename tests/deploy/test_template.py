@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nimbus.deploy.template import TEMPLATE_MAX, is_sam, load_template
+from nimbus.deploy.template import TEMPLATE_DEPTH_MAX, TEMPLATE_MAX, check_shape, is_sam, load_template
 from nimbus.errors import ValidationError
 
 SHORT_FORMS = """\
@@ -86,3 +86,18 @@ def test_template_size_limit_at_and_past() -> None:
     assert load_template(at_limit)["Resources"]["Q"]["Type"] == "AWS::SQS::Queue"
     with pytest.raises(ValidationError, match="larger than"):
         load_template(at_limit + "#")
+
+
+def _nested_to(depth: int) -> dict[str, object]:
+    """A template whose deepest list sits at `depth` levels (the template itself is level 1; Resources, Q and
+    Properties make 4)."""
+    value: object = "leaf"
+    for _ in range(depth - 4):
+        value = [value]
+    return {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"Tags": value}}}}
+
+
+def test_template_depth_limit_at_and_past() -> None:
+    assert check_shape(_nested_to(TEMPLATE_DEPTH_MAX))["Resources"]["Q"]["Type"] == "AWS::SQS::Queue"
+    with pytest.raises(ValidationError, match=f"nested deeper than {TEMPLATE_DEPTH_MAX} levels"):
+        check_shape(_nested_to(TEMPLATE_DEPTH_MAX + 1))

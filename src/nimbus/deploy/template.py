@@ -17,6 +17,11 @@ from nimbus.errors import ValidationError
 #: the most bytes of template text read (CloudFormation's own limit for a template given in the request body is
 #: 51,200 bytes, 1 MB through S3; SAM templates before the transform are larger than what they become)
 TEMPLATE_MAX = 1 << 20
+#: the deepest nesting of mappings and lists taken (the template itself is level 1): the engine's walkers (intrinsics,
+#: the dependency graph, the plan) recurse once or twice a level, so a template sent straight to the stacks API as
+#: deep as the JSON parser reads would end in a RecursionError. Real templates, SAM's OpenAPI bodies included,
+#: stay far below it
+TEMPLATE_DEPTH_MAX = 100
 #: the top-level sections CloudFormation knows
 SECTIONS = frozenset({
     "AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings", "Conditions",
@@ -95,6 +100,8 @@ def check_shape(doc: Any, source: str = "template") -> dict[str, Any]:
     """The template's outline: a mapping with a Resources mapping of typed resources, known sections only."""
     if not isinstance(doc, dict):
         raise ValidationError(f"{source}: a template is a mapping of sections (Resources, Parameters, ...)")
+    if _too_deep(doc, TEMPLATE_DEPTH_MAX):
+        raise ValidationError(f"{source}: the template is nested deeper than {TEMPLATE_DEPTH_MAX} levels")
     unknown = sorted(str(key) for key in doc if key not in SECTIONS)
     if unknown:
         raise ValidationError(f"{source}: unknown template section(s): {', '.join(unknown)}")
@@ -112,6 +119,21 @@ def check_shape(doc: Any, source: str = "template") -> dict[str, Any]:
         if section in doc and not isinstance(doc[section], dict):
             raise ValidationError(f"{source}: {section} must be a mapping")
     return doc
+
+
+def _too_deep(doc: Any, limit: int) -> bool:
+    """Whether mappings and lists nest deeper than `limit` levels; iterative, so that the check itself cannot
+    overflow the stack it guards."""
+    pending: list[tuple[Any, int]] = [(doc, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                pending.append((child, depth + 1))
+    return False
 
 
 def dumps(doc: Any) -> str:
