@@ -142,6 +142,8 @@ def test_json_patterns_never_match_a_message_that_is_not_json() -> None:
     for message in ("plain text", "[INFO]\t2026-11-30\tid\t{}", '{"broken": ', "", "42"):
         assert not pattern.matches(message), message
     assert compile_pattern('{ $[1] = "b" }').matches('["a", "b"]')
+    # a function's line nested past the parser's recursion limit is not JSON to a pattern (it was a RecursionError)
+    assert not pattern.matches("[" * 5000 + "]" * 5000)
 
 
 APACHE = '127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 404 1534'

@@ -15,7 +15,6 @@ A denial is `AccessDenied`, worded as AWS words it ("User: <arn> is not authoriz
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
@@ -31,6 +30,7 @@ from nimbus.control.identity import ROOT, USER, KeyRing, Principal
 from nimbus.control.policies import Policies
 from nimbus.control.registry import Registry
 from nimbus.errors import AccessDenied, NimbusError
+from nimbus.protocol import json_text
 from nimbus.protocol.policy_eval import Caller, Decision, Outcome, Request, evaluate, principal_context
 from nimbus.queue.service import QueueService
 from nimbus.sources.topics import Topics
@@ -58,7 +58,7 @@ def denial(caller_arn: str, action: str, resource: str, outcome: Outcome) -> Acc
 def _document(text: str) -> dict[str, Any] | None:
     """A resource policy's text as a document (None when it is not one: it then grants nothing)."""
     try:
-        doc = json.loads(text)
+        doc = json_text.loads(text)
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None

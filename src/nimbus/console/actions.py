@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 import zipfile
 from typing import Any
@@ -18,6 +17,7 @@ from nimbus.console.test_events import TestEvents
 from nimbus.control.validation import FunctionRef
 from nimbus.errors import InvalidParameterValue
 from nimbus.invoke.invoker import InvokeOptions
+from nimbus.protocol import json_text
 
 _REPORT = re.compile(
     r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+Billed Duration: (?P<billed>\d+) ms"
@@ -91,7 +91,7 @@ async def save_event(events: TestEvents, function: str, body: dict[str, Any]) ->
 
 def parse_body(raw: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(raw or b"{}")
+        value = json_text.loads(raw or b"{}")
     except ValueError:
         raise InvalidParameterValue("The request body must be a JSON object.") from None
     if not isinstance(value, dict):

@@ -7,13 +7,13 @@ The console's Test tab saves and picks them; `nimbus invoke NAME --event-name SA
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 
 from sqlalchemy import Engine, delete, insert, select, update
 
 from nimbus.errors import InvalidParameterValue, ResourceNotFound
+from nimbus.protocol import json_text
 from nimbus.store.schema import test_events as rows
 
 MAX_PER_FUNCTION = 10
@@ -28,7 +28,7 @@ def check(name: str, payload: str) -> None:
     if len(payload.encode()) > MAX_PAYLOAD:
         raise InvalidParameterValue(f"A test event's payload must be at most {MAX_PAYLOAD} bytes.")
     try:
-        json.loads(payload)
+        json_text.loads(payload)
     except ValueError as exc:
         raise InvalidParameterValue(f"A test event's payload must be JSON: {exc}") from None
 

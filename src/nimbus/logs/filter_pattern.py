@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from nimbus.errors import InvalidParameter
+from nimbus.protocol import json_text
 
 Predicate = Callable[[str], bool]
 #: what a field reference resolves to: a JSON value, or _MISSING when the key or field is absent
@@ -152,7 +153,7 @@ def _tokens(body: str, text: str) -> list[tuple[str, str]]:
 # ---- values and comparisons, shared by JSON and space-delimited patterns ----
 def _unquote(token: str, text: str) -> str:
     try:
-        value = json.loads(token)
+        value = json_text.loads(token)
     except ValueError:
         raise _invalid(f"bad quoted string {token}", text) from None
     assert isinstance(value, str)
@@ -331,7 +332,7 @@ def _json_pattern(body: str, text: str) -> Predicate:
         if start not in ("{", "["):
             return False
         try:
-            document = json.loads(message)
+            document = json_text.loads(message)
         except ValueError:
             return False
         return test(document)

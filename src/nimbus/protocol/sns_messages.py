@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from nimbus.errors import InvalidParameterValue, SnsInvalidParameter, SnsInvalidParameterValue
-from nimbus.protocol import filters
+from nimbus.protocol import filters, json_text
 
 #: bytes of a message with its attributes (names, types and values), and of a whole PublishBatch
 MAX_MESSAGE_BYTES = 262_144
@@ -88,7 +88,7 @@ def check_attributes(attributes: Attributes) -> None:
             )
         if kind == "String.Array":
             try:
-                array = json.loads(text)
+                array = json_text.loads(text)
             except ValueError:
                 array = None
             if not isinstance(array, list):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nimbus.errors import InvalidAttributeName, InvalidAttributeValue, SqsInvalidParameterValue
+from nimbus.protocol import json_text
 
 DEFAULTS: dict[str, str] = {
     "VisibilityTimeout": "30",
@@ -121,7 +122,7 @@ def _value(name: str, value: str) -> str:
     if name in _JSON_DOCS:
         if value:
             try:
-                json.loads(value)
+                json_text.loads(value)
             except ValueError:
                 raise InvalidAttributeValue(f"Invalid value for the parameter {name}.") from None
         return value
@@ -137,7 +138,7 @@ def _value(name: str, value: str) -> str:
 def parse_redrive(value: str) -> Redrive:
     """A RedrivePolicy's JSON: `deadLetterTargetArn` (an SQS ARN) and `maxReceiveCount` (1-1000, int or str)."""
     try:
-        doc = json.loads(value)
+        doc = json_text.loads(value)
     except ValueError:
         doc = None
     bad = InvalidAttributeValue(

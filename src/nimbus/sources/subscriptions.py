@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nimbus.errors import SnsInvalidParameter
-from nimbus.protocol import filters
+from nimbus.protocol import filters, json_text
 from nimbus.protocol import sns_messages as sm
 
 PROTOCOLS = ("lambda", "sqs", "http", "https")
@@ -144,7 +144,7 @@ def check_attribute(name: str, value: str, protocol: str) -> str:
         value = value.lower()
     elif name == "RedrivePolicy" and value:
         try:
-            doc = json.loads(value)
+            doc = json_text.loads(value)
         except ValueError:
             doc = None
         target = doc.get("deadLetterTargetArn") if isinstance(doc, dict) else None
@@ -154,7 +154,7 @@ def check_attribute(name: str, value: str, protocol: str) -> str:
             )
     elif name == "DeliveryPolicy" and value:
         try:
-            json.loads(value)
+            json_text.loads(value)
         except ValueError:
             raise SnsInvalidParameter("Invalid parameter: DeliveryPolicy: failed to parse JSON") from None
     return value

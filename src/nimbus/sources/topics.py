@@ -34,6 +34,7 @@ from nimbus.errors import (
     SnsInvalidParameter,
     SnsNotFound,
 )
+from nimbus.protocol import json_text
 from nimbus.protocol import sns_messages as sm
 from nimbus.sources import subscriptions as subs
 from nimbus.sources.deliveries import Deliveries, Delivery
@@ -156,7 +157,7 @@ class Topics:
             raise SnsInvalidParameter("Invalid parameter: AttributeName")
         if name in ("Policy", "DeliveryPolicy", "DataProtectionPolicy", "ArchivePolicy") and value:
             try:
-                json.loads(value)
+                json_text.loads(value)
             except ValueError:
                 raise SnsInvalidParameter(f"Invalid parameter: {name}: failed to parse JSON") from None
         if name == "SignatureVersion" and value not in ("1", "2"):
