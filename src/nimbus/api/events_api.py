@@ -6,7 +6,6 @@ by `api/errors.json_11`."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from nimbus.api.http import Request, Response
 from nimbus.api.jsonproto import JsonProtocol
 from nimbus.control.event_records import Bus, Rule, bus_name, check_pattern, page
 from nimbus.errors import UnknownOperation, ValidationError
+from nimbus.protocol import json_text
 from nimbus.protocol.filters import matches
 from nimbus.sources.event_bus import EventBus
 
@@ -150,8 +150,8 @@ class EventsApi:
     async def test_event_pattern(self, b: dict[str, Any]) -> dict[str, Any]:
         pattern = check_pattern(b["EventPattern"])
         try:
-            event = json.loads(b["Event"])
-        except (ValueError, RecursionError):
+            event = json_text.loads(b["Event"])
+        except ValueError:
             event = None
         if not isinstance(event, dict) or any(k not in event for k in _EVENT_FIELDS):
             fields = ", ".join(_EVENT_FIELDS)

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from nimbus.errors import MalformedPolicyDocument
+from nimbus.protocol import json_text
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 _EFFECTS = ("Allow", "Deny")
@@ -25,8 +26,8 @@ def policy_size(document: str) -> int:
 
 def _statements(document: str) -> list[Any]:
     try:
-        parsed = json.loads(document)
-    except (ValueError, RecursionError):
+        parsed = json_text.loads(document)
+    except ValueError:
         raise MalformedPolicyDocument("Syntax errors in policy.") from None
     if not isinstance(parsed, dict):
         raise MalformedPolicyDocument("Syntax errors in policy.")

@@ -18,6 +18,7 @@ from nimbus.control.event_invoke import function_target, queue_name
 from nimbus.control.validation import FunctionRef
 from nimbus.errors import NimbusError
 from nimbus.invoke.async_invoke import AsyncEvent, AsyncInvoker
+from nimbus.protocol import json_text
 from nimbus.protocol.records import InvokeResult
 from nimbus.queue.contract import NewMessage, QueueStore
 
@@ -32,8 +33,8 @@ DLQ_ERROR_MAX = 1024
 
 def _json_or_text(data: bytes) -> Any:
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return json_text.loads(data)
+    except ValueError:
         return data.decode(errors="replace")
 
 

@@ -13,9 +13,10 @@ event entry size" says: 14 bytes for a Time, plus the UTF-8 bytes of Source, Det
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from nimbus.protocol import json_text
 
 #: PutEvents' cap on the total size of its entries, computed with `entry_size`
 MAX_ENTRIES_SIZE = 256 * 1024
@@ -78,8 +79,8 @@ def check_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
         if not entry.get(key):
             raise EntryError("InvalidArgument", f"Parameter {key} is not valid. Reason: {key} is a required argument.")
     try:
-        detail = json.loads(entry["Detail"])
-    except (ValueError, RecursionError):
+        detail = json_text.loads(entry["Detail"])
+    except ValueError:
         raise EntryError("MalformedDetail", "Detail is malformed.") from None
     if not isinstance(detail, dict):
         raise EntryError("MalformedDetail", "Detail is malformed.")

@@ -18,13 +18,13 @@ string by a list of matchers, and the other two pairings never match (the record
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from nimbus.errors import InvalidParameterValue
+from nimbus.protocol import json_text
 
 INVALID = "Invalid filter pattern definition."
 
@@ -53,8 +53,8 @@ def parse_pattern(text: str) -> Pattern:
     if not isinstance(text, str):
         raise invalid("the pattern is not a string")
     try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
+        value = json_text.loads(text)
+    except ValueError:
         raise invalid("the pattern is not JSON") from None
     if not isinstance(value, dict):
         raise invalid("the pattern is not a JSON object")
@@ -303,8 +303,8 @@ def decode_data(raw: str) -> Any:
     text = raw.lstrip()
     if text[:1] in ("{", "["):
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):
+            return json_text.loads(raw)
+        except ValueError:
             pass
     return raw
 

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from nimbus.errors import InvalidFunctionReply
+from nimbus.protocol import json_text
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -294,8 +295,8 @@ def reply_v1(payload: bytes) -> HttpReply:
 
 def _loads(payload: bytes) -> Any:
     try:
-        return json.loads(payload)
-    except (ValueError, RecursionError):
+        return json_text.loads(payload)
+    except ValueError:
         raise InvalidFunctionReply("The function's reply is not JSON.") from None
 
 

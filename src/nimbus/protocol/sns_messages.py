@@ -140,8 +140,8 @@ def per_protocol(message: str) -> dict[str, str]:
     """A MessageStructure=json message's texts by protocol key (`default` always there); non-string values and
     unknown keys are ignored, as SNS does."""
     try:
-        doc = json.loads(message)
-    except (ValueError, RecursionError):
+        doc = json_text.loads(message)
+    except ValueError:
         doc = None
     if not isinstance(doc, dict):
         raise SnsInvalidParameter("Invalid parameter: Message Structure - JSON message body failed to parse")

@@ -27,6 +27,7 @@ from nimbus.clock import Clock, RealClock
 from nimbus.control.validation import FunctionRef
 from nimbus.errors import NimbusError
 from nimbus.invoke.invoker import InvokeOptions, Invoker
+from nimbus.protocol import json_text
 from nimbus.protocol.filters import matches_record
 from nimbus.queue.contract import Reserved
 from nimbus.queue.service import QueueService
@@ -110,8 +111,8 @@ def failed_items(payload: bytes, ids: set[str]) -> set[str] | None:
     if not payload.strip():
         return set()
     try:
-        doc = json.loads(payload)
-    except (ValueError, RecursionError):
+        doc = json_text.loads(payload)
+    except ValueError:
         return None
     if doc is None:
         return set()
