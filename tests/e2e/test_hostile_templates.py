@@ -6,6 +6,7 @@ the limit, a few hundred nested `Fn::Join` ran the engine's resolver into a Recu
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -32,6 +33,19 @@ def deploy(srv: Server, name: str, template: str, dry_run: bool) -> tuple[int, s
     return status, error_code(headers, answer), answer
 
 
+def wait_done(srv: Server, name: str, timeout: float = 60) -> str:
+    """The stack's status once its operation has ended: a deploy's POST answers with the plan and applies it in the
+    background (polled, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, _, answer = send(signed(f"{srv.endpoint}/_nimbus/stacks/{name}", "GET", b"", service="cloudformation"))
+        assert status == 200, answer[:300]
+        stack_status = str(json.loads(answer)["StackStatus"])
+        if not stack_status.endswith("IN_PROGRESS") or time.monotonic() > deadline:
+            return stack_status
+        time.sleep(0.05)
+
+
 def queue_named_by_joins(joins: int) -> str:
     """A queue whose QueueName is `joins` Fn::Join inside each other around one string."""
     name = '{"Fn::Join": ["", [' * joins + '"deepq"' + "]]}" * joins
@@ -42,6 +56,7 @@ def test_intrinsics_nested_to_the_depth_limit_resolve(srv: Server) -> None:
     assert 3 * AT_LIMIT + 4 == TEMPLATE_DEPTH_MAX
     status, _, answer = deploy(srv, "deep-at-limit", queue_named_by_joins(AT_LIMIT), dry_run=False)
     assert status == 200, answer[:300]
+    assert wait_done(srv, "deep-at-limit") == "CREATE_COMPLETE"
     queues = srv.client("sqs").list_queues(QueueNamePrefix="deepq").get("QueueUrls", [])
     assert [url.rsplit("/", 1)[1] for url in queues] == ["deepq"]
 
