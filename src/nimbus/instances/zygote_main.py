@@ -128,6 +128,7 @@ def serve(sock):
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    SANDBOX.warm()  # the set-up's first-use costs (dlsym, lazy binding, file reads) paid once, not in every fork
     gc.freeze()  # everything imported so far stays shared with the children (no refcount-free CoW from the gc)
     sock.send(MESSAGES.encode_ready())
     while True:
