@@ -55,6 +55,8 @@ RESTORE_SECCOMP_VARIABLE = "_NIMBUS_RESTORE_SECCOMP"
 SANDBOX_UID = 993
 SANDBOX_GID = 990
 HOSTNAME = "sandbox"
+#: the built-in SnapStart hooks module, beside every Python bootstrap in /var/runtime
+SNAPSHOT_HOOKS = "snapshot_restore_py.py"
 INIT = Path(__file__).resolve().with_name("sandbox_init.py")
 #: what the outer process and pid 1 exec once the sandbox is set up (`native/sandbox_wait.c`, built by `make install`)
 WAITER = Path(__file__).resolve().parent / "native" / "nimbus-sandbox-wait"
@@ -203,6 +205,8 @@ class SandboxLauncher:
                 sweep_stale(isolation.cgroups)
         #: the native waiter the outer process and pid 1 become (None: they stay Python; tests run both)
         self.waiter = native_waiter()
+        #: zygotes build a root template for their forks (`root_template`; False: each fork mounts its whole root)
+        self.templates = True
         #: without cgroups: rlimits in each sandbox, and a report file per instance (rlimits.py)
         self._reports = RlimitReports() if self.isolation.limits == "rlimit" else None
 
@@ -213,13 +217,24 @@ class SandboxLauncher:
         assert spec is not None, "a sandboxed launch needs a SandboxSpec"
         runtime_files = {Path(a).name: Path(a) for a in command.argv if a.startswith("/var/runtime/")}
         if "bootstrap.py" in runtime_files:  # the built-in SnapStart hooks module
-            runtime_files["snapshot_restore_py.py"] = Path("/var/runtime/snapshot_restore_py.py")
+            runtime_files[SNAPSHOT_HOOKS] = Path("/var/runtime", SNAPSHOT_HOOKS)
             if spawned:
                 runtime_files.update((name, Path("/var/runtime", name)) for name in BOOTSTRAP_MODULES)
         host_files = _runtime_sources()
         plan = self._base_plan(cgroup) | self.assignment(command)
         plan["mounts"] = mount_plan(spec, {name: host_files[name] for name in runtime_files})
         return plan
+
+    def root_template(self, prefix: Path, runtime_files: tuple[str, ...]) -> dict[str, Any] | None:
+        """What a zygote of the runtime at `prefix` builds once as its forks' root template (the system and device
+        mounts of `plan` with `runtime_files` in /var/runtime: `sandbox_init.build_template`), or None: templates
+        need real root (a zygote under a user namespace could not mount it); `self.templates` can turn them off."""
+        if not self.templates or self.isolation.use_user_namespace:
+            return None
+        host_files = _runtime_sources()
+        files = {name: host_files[name] for name in runtime_files}
+        parent = "/run" if os.access("/run", os.W_OK) else "/tmp"  # /run: no tmp cleaner removes it meanwhile
+        return {"system": system_mounts(prefix, files), "devices": device_mounts(), "parent": parent}
 
     def spare_plan(self, prefix: Path, runtime_files: tuple[str, ...], cgroup: InstanceCgroup | None) -> dict[str, Any]:
         """A spare: a sandbox of the runtime at `prefix` with everything but a function; `assignment` completes it."""

@@ -51,7 +51,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 0x20, 0x1000, 0x4000, 0x40000, 0x80000
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME, ST_RELATIME = 0x400, 0x800, 0x200000, 0x1000
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 3, 4, 24, 38
@@ -222,10 +222,14 @@ def _mount_all(mounts: list[dict[str, Any]], root: str, fds: dict[str, int]) -> 
 
 def _build_root(plan: dict[str, Any], fds: dict[str, int]) -> None:
     """Assemble the root on a tmpfs and pivot into it. A spare keeps the host's root at /.host (its function's
-    code is bound from there once assigned) and its root writable until then."""
+    code is bound from there once assigned) and its root writable until then. With a zygote's root template
+    (`plan["template"]`), the root is one recursive bind of it, and the plan's mounts are the function's only."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     root = STAGING
-    mount("nimbus-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    if plan.get("template"):
+        mount(plan["template"], root, None, MS_BIND | MS_REC)
+    else:
+        mount("nimbus-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
     _mount_all(plan["mounts"], root, fds)
     os.chdir(root)
     machine = os.uname().machine
@@ -243,6 +247,55 @@ def _build_root(plan: dict[str, Any], fds: dict[str, int]) -> None:
 
 def _seal_root() -> None:
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+# -- a zygote's root template -----------------------------------------------------------------------------------
+
+
+def build_template(system: list[dict[str, Any]], devices: list[dict[str, Any]], parent: str) -> str:
+    """In a zygote running as real root, once: the part of every root that is the same for all its instances (the
+    system dirs, /etc, the runtime, /dev: the ~40 mounts `_build_root` would otherwise make in each fork), built
+    read-only in the zygote's own mount namespace at a new directory under `parent`. A fork's pid 1 then binds
+    it recursively as its root (one mount call; the kernel copies the tree with each mount's flags) and mounts
+    only the function's part and /proc. The zygote's namespace follows the host's mounts (slave), and nothing
+    mounted here reaches the host. Returns the template's path."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare(NEWNS)")
+    mount(None, "/", None, MS_REC | MS_SLAVE)
+    path = f"{parent}/.nimbus-root-{os.getpid()}"
+    os.mkdir(path, 0o700)
+    try:
+        mount("nimbus-root", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+        tree = [dict(m, kind="dir") if m["kind"] == "proc" else m for m in system + devices]
+        _mount_all(tree, path, _open_sources(tree))
+        for dst in ("", "/dev"):  # not even root writes to the tree every instance shares
+            mount(None, path + dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    except BaseException:
+        _check(_libc.umount2(path.encode(), MNT_DETACH), "umount template")
+        os.rmdir(path)
+        raise
+    return path
+
+
+def drop_template(path: str) -> None:
+    """The zygote's last act: its template unmounted (forks keep their copies) and its directory removed."""
+    _check(_libc.umount2(path.encode(), MNT_DETACH), "umount template")
+    os.rmdir(path)
+
+
+def use_template(plan: dict[str, Any], template: tuple[str, list[Any], list[Any]] | None) -> None:
+    """Make a fork's plan bind the zygote's root template (`build_template`) instead of mounting the same tree
+    again, when the plan's system and device mounts are exactly the template's (and the template is still there).
+    Not for spares: a spare's root is writable until it is assigned, and shows the host's at /.host meanwhile."""
+    if template is None or plan.get("spare"):
+        return
+    path, system, devices = template
+    mounts = plan["mounts"]
+    if mounts[: len(system)] != system or mounts[len(mounts) - len(devices) :] != devices:
+        return
+    if not os.path.isdir(path + "/var/runtime"):  # gone from under the zygote (the host removed the directory)
+        return
+    plan["template"] = path
+    plan["mounts"] = mounts[len(system) : len(mounts) - len(devices)] + devices[-1:]  # the function's, and /proc
 
 
 def _read_exact(fd: int, n: int) -> bytes:

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.instances.cgroups import InstanceCgroup
+from nimbus.instances.environment import runtime_prefix
 from nimbus.instances.isolation import Isolation, detect
 from nimbus.instances.process import LaunchCommand, Launcher, ProcessHandle, SpawnLauncher, new_channels
 from nimbus.instances.sandbox import SandboxLauncher
-from nimbus.instances.spares import DEFAULT_SPARES, SparePool
+from nimbus.instances.spares import DEFAULT_SPARES, SPARE_RUNTIME_FILES, SparePool
 from nimbus.instances.supervisor import become_subreaper, log_failure, reap_strays
 from nimbus.instances.zygote_client import Zygote, ZygoteUnavailable
 
@@ -94,7 +95,8 @@ class ZygoteLauncher:
         await self.sandbox.adopt(handle, memory_mb)
 
     async def _start(self, interpreter: Path) -> Zygote | None:
-        zygote = Zygote(interpreter)
+        # its forks' /var/runtime is a spare's (`spares.py`): the bootstrap, the frames codec, the SnapStart hooks
+        zygote = Zygote(interpreter, self.sandbox.root_template(runtime_prefix(interpreter), SPARE_RUNTIME_FILES))
         try:
             await zygote.start()
         except (OSError, TimeoutError, ZygoteUnavailable) as exc:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nimbus.instances.process import CONTROL_FD, LIFELINE_FD, lifeline_fd, recv_nowait
-from nimbus.instances.sandbox import INIT
+from nimbus.instances.sandbox import INIT, encode_plan
 from nimbus.protocol import zygote as messages
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ PROTOCOL = Path(__file__).resolve().parent.parent / "protocol"
 FRAMES = PROTOCOL / "frames.py"
 ZYGOTE_MAIN = Path(__file__).resolve().with_name("zygote_main.py")
 START_TIMEOUT_S = 10.0
+#: the root template's plan, for the zygote (`zygote_main.py`), in `encode_plan`'s form
+TEMPLATE_VARIABLE = "NIMBUS_ROOT_TEMPLATE"
 
 
 class ZygoteUnavailable(Exception):
@@ -45,8 +47,10 @@ class ZygoteUnavailable(Exception):
 class Zygote:
     """The server's side of one zygote process."""
 
-    def __init__(self, interpreter: Path) -> None:
+    def __init__(self, interpreter: Path, template: dict[str, Any] | None = None) -> None:
         self.interpreter = interpreter
+        #: the root template it builds for its forks (`SandboxLauncher.root_template`), or None
+        self.template = template
         self.pid = 0
         self.alive = False
         self._sock: socket.socket | None = None
@@ -71,10 +75,13 @@ class Zygote:
             argv = [str(self.interpreter), "-I", "-S", "-u", "-X", "utf8", str(ZYGOTE_MAIN)]
             argv += [str(INIT), str(PYTHON_RUNTIME / "bootstrap.py"), str(FRAMES)]
             argv += [str(PROTOCOL / "zygote.py"), str(PROTOCOL / "spare.py")]
+            env = {"LANG": "C.UTF-8"}
+            if self.template is not None:
+                env[TEMPLATE_VARIABLE] = encode_plan(self.template)
             self.pid = os.posix_spawn(  # noqa: ASYNC221  (vfork+exec: returns at once)
                 str(self.interpreter),
                 argv,
-                {"LANG": "C.UTF-8"},
+                env,
                 file_actions=[
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
@@ -193,6 +200,9 @@ class Zygote:
             asyncio.get_running_loop().remove_reader(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
+        if self.template is not None:  # its mount went with its namespace; the empty directory is left on the host
+            with contextlib.suppress(OSError):
+                os.rmdir(f"{self.template['parent']}/.nimbus-root-{self.pid}")
         self._lost()
 
     def status_of(self, pid: int) -> asyncio.Future[int]:

@@ -22,6 +22,7 @@ import array
 import contextlib
 import gc
 import importlib.util
+import marshal
 import os
 import random
 import select
@@ -32,6 +33,7 @@ import traceback
 
 CONTROL_FD = 3
 LIFELINE_FD = 4
+TEMPLATE_VARIABLE = "NIMBUS_ROOT_TEMPLATE"  # zygote_client.py's
 _FD_SIZE = array.array("i").itemsize
 
 
@@ -102,6 +104,7 @@ def _child(plan, control, output):
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.dup2(control, CONTROL_FD)
+    SANDBOX.use_template(plan, TEMPLATE)
     for fd in os.listdir("/proc/self/fd"):
         fd = int(fd)
         if fd > CONTROL_FD and fd != LIFELINE_FD:
@@ -136,6 +139,9 @@ def serve(sock):
         if sock in ready:
             data, fds = _receive(sock)
             if not data:
+                if TEMPLATE is not None:
+                    with contextlib.suppress(OSError):  # its forks keep their own copies of the tree
+                        SANDBOX.drop_template(TEMPLATE[0])
                 os._exit(0)
             try:
                 if len(fds) != MESSAGES.FDS_PER_REQUEST:
@@ -173,6 +179,14 @@ if __name__ == "__main__":
     MESSAGES = _load("_nimbus_zygote_messages", sys.argv[4])
     SPARE = _load("_nimbus_spare_messages", sys.argv[5])
     BOOTSTRAP = _load("_nimbus_bootstrap", sys.argv[2])
+    TEMPLATE = None  # (path, system mounts, device mounts) of the root template its forks bind, if built
+    if TEMPLATE_VARIABLE in os.environ:
+        wanted = marshal.loads(bytes.fromhex(os.environ.pop(TEMPLATE_VARIABLE)))
+        try:
+            path = SANDBOX.build_template(wanted["system"], wanted["devices"], wanted["parent"])
+            TEMPLATE = (path, wanted["system"], wanted["devices"])
+        except OSError as exc:  # each fork mounts its whole root, as without a template
+            sys.stderr.write(f"nimbus zygote: no root template ({exc})\n")
     # what the runtime imports lazily on its first invoke, done once here instead
     import decimal  # noqa: F401
     import json  # noqa: F401
