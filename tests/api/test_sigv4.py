@@ -85,3 +85,40 @@ def test_dot_segments_and_query_canonicalisation() -> None:
     assert sigv4.remove_dot_segments("/a/./b/../c//d/") == "/a/c/d/"
     assert sigv4.canonical_query("b=2&a=1&a=0") == "a=0&a=1&b=2"
     assert sigv4.canonical_query("k=a%20b") == "k=a%20b"
+
+
+_SCOPE = "Credential=AKID/20261130/us-east-1/lambda/aws4_request"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"AWS4-HMAC-SHA256 {_SCOPE}, SignedHeaders=host;x-amz-date, Signature=ab12",  # botocore's: signature last
+        f"AWS4-HMAC-SHA256 Signature=ab12, {_SCOPE}, SignedHeaders=host;x-amz-date",  # signature first
+        f"AWS4-HMAC-SHA256 {_SCOPE},SignedHeaders=host;x-amz-date,Signature=ab12",  # no spaces
+        f"  AWS4-HMAC-SHA256 {_SCOPE}, SignedHeaders=host;x-amz-date, Signature=ab12  ",  # white space around
+        f"AWS4-HMAC-SHA256 {_SCOPE}, Signature=zz, SignedHeaders=host;x-amz-date, Signature=ab12",  # twice: the last
+    ],
+)
+def test_the_authorization_header_parses_alike_in_any_order(header: str) -> None:
+    """The scope before a trailing signature is parsed once per client (cached), the rest whole: the same parts."""
+    for _ in range(2):  # parsed, then from the cache
+        auth = sigv4.parse_authorization(header)
+        assert (auth.access_key, auth.date, auth.region, auth.service) == ("AKID", "20261130", "us-east-1", "lambda")
+        assert (auth.signed_headers, auth.signature) == (("host", "x-amz-date"), "ab12")
+
+
+@pytest.mark.parametrize(
+    ("header", "error"),
+    [
+        ("AWS4-HMAC-SHA1 Credential=a/b/c/d/aws4_request, SignedHeaders=host, Signature=ab", UnrecognizedClient),
+        ("AWS4-HMAC-SHA256, Signature=ab", UnrecognizedClient),
+        ("AWS4-HMAC-SHA256 Credential=a/b/c/aws4_request, SignedHeaders=host, Signature=ab", InvalidSignature),
+        ("AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=ab", InvalidSignature),
+        ("AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, Signature=ab", InvalidSignature),
+    ],
+)
+def test_a_malformed_authorization_header_fails_every_time(header: str, error: type[Exception]) -> None:
+    for _ in range(2):  # a failed parse is not cached as a success
+        with pytest.raises(error):
+            sigv4.parse_authorization(header)

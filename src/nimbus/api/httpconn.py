@@ -8,7 +8,6 @@ happens on one socket, that one is what the server does over all of them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections import deque
@@ -237,8 +236,10 @@ class HttpProtocol(asyncio.Protocol):
         method = self.parser.get_method().decode("ascii", "replace")
         length: int | None = None
         if raw_length := self.headers.get("content-length"):
-            with contextlib.suppress(ValueError):
+            try:  # (not contextlib.suppress: an object per request)
                 length = int(raw_length[0])
+            except ValueError:
+                length = None
         req = Incoming(method, b"".join(self.url), self.headers, b"", 0, False, length)
         req.peer = self.peer
         self.current = req

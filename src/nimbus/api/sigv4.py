@@ -25,8 +25,11 @@ MAX_SKEW = dt.timedelta(minutes=15)
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Authorization:
+    """A parsed Authorization header. Made per request (its signature is new every time) and never changed: not
+    frozen, as a frozen dataclass's __init__ costs 4x (object.__setattr__ per field)."""
+
     access_key: str
     date: str  # yyyymmdd
     region: str
@@ -42,9 +45,30 @@ class Identity:
     service: str
 
 
-@lru_cache(maxsize=1024)
+_SIGNATURE = ", Signature="
+
+
 def parse_authorization(header: str) -> Authorization:
-    """Pure, so cached: clients reuse one credential scope, and replayed or retried requests one header."""
+    """The header's parts. Every request's signature is new, but what comes before it (the credential scope, the
+    signed headers) is the same for every request of a client on a day: in the form botocore and the SDKs write,
+    the signature last, that part is parsed once (cached) and only the signature is cut off per request. Any other
+    form is parsed whole. Both ways give the same parts and raise the same errors."""
+    rest, sep, signature = header.rpartition(_SIGNATURE)
+    if sep and "," not in signature and not signature[-1:].isspace():
+        access_key, date, region, service, signed = _parse_scope(rest)
+        return Authorization(access_key, date, region, service, signed, signature)
+    return _parse_whole(header)
+
+
+@lru_cache(maxsize=1024)
+def _parse_scope(rest: str) -> tuple[str, str, str, str, tuple[str, ...]]:
+    """What precedes `, Signature=` in a header, parsed as the whole header with a placeholder signature (so
+    that a malformed one fails exactly as it would whole). Pure, so cached."""
+    auth = _parse_whole(rest + _SIGNATURE + "-")
+    return auth.access_key, auth.date, auth.region, auth.service, auth.signed_headers
+
+
+def _parse_whole(header: str) -> Authorization:
     algo, _, rest = header.strip().partition(" ")
     if algo != ALGORITHM:
         raise UnrecognizedClient("Authorization header requires the AWS4-HMAC-SHA256 algorithm.")

@@ -8,7 +8,6 @@ runtime sets it from the INVOKE frame's trace header, made here (`trace_header`)
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -17,6 +16,7 @@ from pathlib import Path
 import nimbus.protocol.frames as frames_module
 import nimbus.protocol.runtime_api as runtime_api_module
 from nimbus.instances.process import CONTROL_FD, LaunchCommand, SandboxSpec
+from nimbus.protocol.random_ids import random_hex
 from nimbus.protocol.records import FunctionSpec
 from nimbus.runtimes import sdk
 from nimbus.runtimes.registry import (
@@ -141,7 +141,7 @@ def trace_header(mode: str, now: float | None = None) -> str:
     plus 96 random bits), the segment it runs under, and whether it is sampled (TracingConfig Active)."""
     epoch = int(time.time() if now is None else now)
     sampled = 1 if mode == "Active" else 0
-    bits = os.urandom(20).hex()  # one read for the root's 96 random bits and the parent's 64
+    bits = random_hex(40)  # the root's 96 random bits and the parent's 64, from the pool (no syscall per invoke)
     return f"Root=1-{epoch:08x}-{bits[:24]};Parent={bits[24:]};Sampled={sampled}"
 
 

@@ -175,6 +175,8 @@ class Instance:
         status: str | None = None
         error_type: str | None = None
         memory = 0
+        #: the function's output before its reply is already read (see below); else the pipe is drained before END
+        drained = False
         try:
             data = frames.encode(frames.INVOKE, header, request.payload)
             sock = self.handle.control
@@ -187,6 +189,13 @@ class Instance:
             frame = await self._channel.next_frame(max(0.0, deadline_s - time.time()), poll)
             if others_waiting is not None:
                 self._runtime_polls_until = time.monotonic() + RUNTIME_SPIN_US / 1e6
+            # Output written before the reply came before it in the pipe: the event loop saw the pipe readable no
+            # later than the socket, in the same poll or an earlier one, and ran the pipe's reader (`output.drain`)
+            # before this coroutine could resume (a future's waiter runs after the poll's callbacks). So a reply
+            # read by the loop needs no read of the pipe here, which would only say EAGAIN: a syscall and an
+            # exception per invoke. A reply found by busy polling bypassed the loop, and one read straight from
+            # a process that has exited may have bypassed it: for those the pipe is drained below, as on errors.
+            drained = poll is None and not self.handle.exited.done()
             memory = self._memory.max_memory_mb(frame.header.get("max_rss_kb"))
             payload = frame.body
             if frame.kind == frames.RESULT:
@@ -221,7 +230,8 @@ class Instance:
             else:
                 payload, error_type = exit_error(rid, description), "Runtime.ExitError"
         duration_ms = (time.monotonic() - started) * 1000
-        self.output.drain()
+        if not drained:
+            self.output.drain()
         self.output.flush_partial()
         self._emit(platform.end(rid, duration_ms, status, error_type, None if function_error else len(payload)))
         self._emit(

@@ -24,6 +24,10 @@ class InstanceState(enum.Enum):
     DRAINING = "draining"  # being stopped by us (TERM → grace → KILL)
     DEAD = "dead"  # reaped; terminal
 
+    #: members are singletons compared by identity: hashed by it too, in C (Enum's own hashes the name in Python,
+    #: and the warm path looks states up in TRANSITIONS and _PLAIN several times per invoke)
+    __hash__ = object.__hash__
+
 
 class DeathReason(enum.Enum):
     TIMEOUT = "timeout"  # killed at the invocation deadline

@@ -75,13 +75,15 @@ class OutputCapture:
         """One platform line (START, END, REPORT, a timeout or runtime error): never limited, never dropped here."""
         if message.startswith(_START):
             self.open_invocation()
-        self._report_drops()
+        elif self._open_line or self._unreported:
+            self._report_drops()
         self._send(message, platform=True)
 
     def open_invocation(self) -> None:
         """An invocation starts: its output budget begins (START does this; so does the caller where the START line
         is a JSON record or is filtered out by the SystemLogLevel)."""
-        self._report_drops()
+        if self._open_line or self._unreported:  # (checked here: this runs three times per invoke)
+            self._report_drops()
         self._used, self._cut = 0, False
 
     def _send(self, message: str, platform: bool) -> None:

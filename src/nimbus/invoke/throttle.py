@@ -65,15 +65,16 @@ class Throttle:
         the function's reservation, which `release` needs back (a reservation may change while it runs).
         Plain calls, no context manager: this is on the warm path."""
         reserved = self.reserved.get(function)
+        running = self._running.get(function, 0)  # (get: a Counter's missing key costs a Python-level call)
         if reserved is not None:
-            if self._running[function] >= reserved:
+            if running >= reserved:
                 raise self._refuse(function, "ReservedFunctionConcurrentInvocationLimitExceeded")
         elif self._unreserved_running >= self.account_limit - sum(self.reserved.values()):
             raise self._refuse(function, "ConcurrentInvocationLimitExceeded")
         if self._memory_mb + memory_mb > self.memory_budget_mb:
             raise self._refuse(function, "ConcurrentInvocationLimitExceeded")
         self.in_flight += 1
-        running = self._running[function] = self._running[function] + 1
+        running = self._running[function] = running + 1
         if running > self.peaks.get(function, 0):
             self.peaks[function] = running
         self._memory_mb += memory_mb
@@ -85,9 +86,11 @@ class Throttle:
     def release(self, function: str, memory_mb: int, reserved: bool) -> None:
         """Give back a slot `acquire` took (`reserved` is what it returned)."""
         self.in_flight -= 1
-        self._running[function] -= 1
-        if not self._running[function]:
-            del self._running[function]
+        left = self._running.get(function, 0) - 1
+        if left:
+            self._running[function] = left
+        else:  # (pop: a Counter's own del is a Python-level call)
+            self._running.pop(function, None)
         self._memory_mb -= memory_mb
         if not reserved:
             self._unreserved_running -= 1
