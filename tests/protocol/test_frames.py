@@ -49,6 +49,27 @@ def test_invoke_header_fields() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("rid", "deadline", "arn", "trace", "context", "spin"),
+    [
+        ("rid", 123, "arn:x", "Root=1", '{"custom": {}}', 1000),
+        ("8f0e-ü", 1_700_000_000_000, "arn:aws:lambda:us-east-1:0:function:f:$LATEST", "", None, 0),
+        ('a"b\\c\n', 0, "", "Root=1-2-3;Parent=4;Sampled=0", "\u2028 \x00", 7),
+    ],
+)
+def test_the_invoke_frame_written_straight_is_the_generic_one(
+    rid: str, deadline: int, arn: str, trace: str, context: str | None, spin: int
+) -> None:
+    header = frames.invoke_header(rid, deadline, arn, trace, context, spin)
+    straight = frames.encode_invoke(rid, deadline, arn, trace, context, spin, b'{"k": 1}')
+    assert straight == frames.encode(frames.INVOKE, header, b'{"k": 1}')
+
+
+def test_an_oversized_invoke_header_raises() -> None:
+    with pytest.raises(frames.FrameError):
+        frames.encode_invoke("r", 0, "x" * frames.MAX_HEADER_BYTES)
+
+
 def test_body_over_limit_is_refused_from_the_prefix_alone() -> None:
     data = frames.encode(frames.RESULT, None, b"y" * 101)
     with pytest.raises(frames.FrameTooLarge) as info:

@@ -24,6 +24,8 @@ TOTAL_CODE_SIZE = 80_530_636_800
 INVOKE_ASYNC_MAX = 262_144
 _JSON = (b"content-type", b"application/json")
 _INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+#: the defaults of a header left out, as a header's values
+_REQUEST_RESPONSE, _NONE = ("RequestResponse",), ("None",)
 
 
 class LambdaApi:
@@ -220,15 +222,16 @@ class LambdaApi:
     # ---- invoke ----
     async def invoke(self, req: Request) -> Response:
         """Invoke: the wire in (path, query, headers, body), the door, the wire out."""
-        kind = req.header("x-amz-invocation-type") or "RequestResponse"
+        asked = req.headers  # (read straight: three header lookups per invoke)
+        kind = (asked.get("x-amz-invocation-type") or _REQUEST_RESPONSE)[0] or "RequestResponse"
         if kind not in _INVOCATION_TYPES:  # the model's enum refuses it, in the model's words
             self.input.check("Invoke", req)
         if kind == "Event" and self.async_invoker is not None:  # 202 once the event is durably queued
             await self.async_invoker.accept(self._ref(req), req.body, req.request_id)
             return Response(202)
-        options = InvokeOptions(
-            req.request_id, kind, req.header("x-amz-log-type") or "None", req.header("x-amz-client-context")
-        )
+        log_type = (asked.get("x-amz-log-type") or _NONE)[0] or "None"
+        context = asked.get("x-amz-client-context")
+        options = InvokeOptions(req.request_id, kind, log_type, context[0] if context else None)
         try:
             result = await self.invoker.invoke(self._ref(req), req.body, options)
         except ResourceNotFound as exc:  # the exception path only: the warm path pays nothing for the message

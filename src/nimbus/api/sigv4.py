@@ -38,8 +38,10 @@ class Authorization:
     signature: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Identity:
+    """Who signed a request (made per request, never changed: not frozen, for the cost of a frozen __init__)."""
+
     access_key: str
     region: str
     service: str

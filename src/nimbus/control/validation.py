@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from nimbus.errors import InvalidParameterValue, PreconditionFailed, ResourceNotFound, ValidationError
@@ -78,10 +79,12 @@ def function_name(name: Any) -> str:
     return name
 
 
+@lru_cache(maxsize=1024)
 def parse_function_ref(raw: str, *, region: str, account: str, qualifier: str | None = None) -> FunctionRef:
     """Resolve a name, `name:qualifier`, partial ARN or full ARN, plus an optional ?Qualifier=. What the model's
     pattern refuses is a ValidationException; a name no function can have (too long, a dot) is simply not found,
-    as Lambda's lookups answer; an ARN of another region is not reachable from this one."""
+    as Lambda's lookups answer; an ARN of another region is not reachable from this one. Pure, so cached (every
+    invoke names its function: no pattern match and no new FunctionRef per invoke); refusals are not cached."""
     if NAME_RE.fullmatch(raw) and (qualifier is None or QUALIFIER_RE.fullmatch(qualifier)):
         return FunctionRef(raw, qualifier)  # a plain name, the warm invoke's usual case: one short match
     m = FUNCTION_REF_RE.fullmatch(raw) if len(raw) <= 256 else None

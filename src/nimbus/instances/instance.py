@@ -158,14 +158,6 @@ class Instance:
         platform = self.platform
         self.output.open_invocation()
         self._emit(platform.start(rid, spec.version))
-        header = frames.invoke_header(
-            rid,
-            int(deadline_s * 1000),
-            request.invoked_arn,
-            request.trace_id or trace_header(spec.tracing),
-            request.client_context,
-            RUNTIME_SPIN_US if others_waiting is not None else 0,
-        )
         started = time.monotonic()
         # Poll for the reply only while the runtime is still polling for this invoke (told so after its last one):
         # a runtime asleep is woken by the send, often onto this very CPU, where our polling would hold it off.
@@ -178,7 +170,15 @@ class Instance:
         #: the function's output before its reply is already read (see below); else the pipe is drained before END
         drained = False
         try:
-            data = frames.encode(frames.INVOKE, header, request.payload)
+            data = frames.encode_invoke(
+                rid,
+                int(deadline_s * 1000),
+                request.invoked_arn,
+                request.trace_id or trace_header(spec.tracing),
+                request.client_context,
+                RUNTIME_SPIN_US if others_waiting is not None else 0,
+                request.payload,
+            )
             sock = self.handle.control
             try:  # the usual frame fits the socket's buffer: one send, no coroutine
                 sent = sock.send(data)

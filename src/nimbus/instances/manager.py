@@ -9,6 +9,7 @@ included, is owned by the supervisor (`supervisor.py`) and ended by `stop`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -229,7 +230,8 @@ class InstanceManager:
 
     def _track(self, instance: Instance, pool: Pool) -> None:
         """A new instance of `pool` (the starter's): watched for its death, counted, starting in its pool."""
-        instance.lifecycle.subscribe(lambda change: self._on_change(instance, pool, change))
+        # a partial, not a lambda: the listener runs on every state change, twice per warm invoke
+        instance.lifecycle.subscribe(functools.partial(self._on_change, instance, pool))
         self._instances.add(instance)
         pool.add_starting(instance)
 

@@ -115,6 +115,28 @@ def invoke_header(
     }
 
 
+def encode_invoke(
+    request_id: str,
+    deadline_ms: int,
+    invoked_arn: str,
+    trace_id: str = "",
+    client_context: str | None = None,
+    spin_us: int = 0,
+    body: bytes = b"",
+) -> bytes:
+    """`encode(INVOKE, invoke_header(...), body)`, byte for byte, with the header written straight: the one frame
+    every warm invoke sends, without the header's dict, its merge with "kind" and the field-by-field walk."""
+    context = "null" if client_context is None else _quote(client_context)
+    head = (
+        f'{{"kind":"invoke","request_id":{_quote(request_id)},"deadline_ms":{deadline_ms:d},'
+        f'"invoked_arn":{_quote(invoked_arn)},"trace_id":{_quote(trace_id)},"client_context":{context},'
+        f'"spin_us":{spin_us:d}}}'
+    ).encode("ascii")
+    if len(head) > MAX_HEADER_BYTES:
+        raise FrameError(f"frame header of {len(head)} bytes exceeds {MAX_HEADER_BYTES}")
+    return PREFIX.pack(len(head), len(body)) + head + body
+
+
 def fork_header(env: dict[str, str]) -> dict[str, Any]:
     """A FORK frame's header: variables the restored instance adds to its environment."""
     return {"env": dict(env)}
