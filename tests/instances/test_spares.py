@@ -4,14 +4,18 @@ to the setting when they stop; a spare is never handed out twice, nor dead."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from nimbus.instances import InstanceManager, spares
+from nimbus.instances.environment import runtime_prefix
 from nimbus.instances.zygote import ZygoteLauncher
 from nimbus.logs.sink import MemorySink
+from nimbus.runtimes.registry import available_runtimes
 
 from .test_manager import SANDBOXED, make_spec, request, run
 
@@ -99,3 +103,85 @@ def test_no_spares_at_all_with_the_setting_at_zero(code: Callable[..., Path]) ->
         assert sum(launcher.spares_ready(i) for i in launcher._zygotes) == 0
 
     run(body, spare_instances=0)
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return children + [d for c in children for d in _descendants(c)]
+
+
+def test_a_waiting_spare_is_in_the_normal_scheduling_class(code: Callable[..., Path]) -> None:
+    """A spare copies its pages in the idle class (as root), but waits for its assignment in the normal one: woken
+    in the idle class, its cold start would wait for every other runnable task on the machine first."""
+    app = code(app=APP)
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher, interpreter = await _after_a_cold_start(manager, app)
+        await _filled(launcher, interpreter)
+        waiting = list(launcher.spares._pools[interpreter].ready)
+        assert waiting
+        for spare in waiting:
+            processes = [spare.handle.pid, *_descendants(spare.handle.pid)]
+            assert len(processes) == 3  # outer, pid 1, runtime (blocked on its control socket)
+            assert [os.sched_getscheduler(p) for p in processes] == [os.SCHED_OTHER] * 3
+
+    run(body)
+
+
+def test_refills_wait_for_a_pause_in_the_cold_starts_unless_the_pool_runs_low(
+    code: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spares made during a row of cold starts take the CPUs those cold starts need: with `SPARE_RESERVE` or more
+    left, a take's replacements wait for a pause (here a long one); below it, they are made at once."""
+    monkeypatch.setattr(spares, "SPARE_QUIET_S", 30.0)
+    app = code(app=APP)
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher, interpreter = await _after_a_cold_start(manager, app)
+        manager.expect_cold_start("python3.11")  # one more than the reserve after the next take
+        pool = launcher.spares._pools[interpreter]
+        level = await _filled(launcher, interpreter)
+        assert level - 1 >= spares.SPARE_RESERVE
+        used = launcher.spares_used
+        assert (await manager.invoke(make_spec(app, name="b"), request(1))).payload == b"1"
+        await asyncio.sleep(0.3)
+        assert (launcher.spares_used, len(pool.ready), pool.making) == (used + 1, level - 1, 0)  # none made yet
+        # take until fewer than the reserve are left: the refill starts without waiting for the pause
+        n = 2
+        while len(pool.ready) >= spares.SPARE_RESERVE:
+            assert (await manager.invoke(make_spec(app, name=f"c{n}"), request(n))).payload == b"1"
+            n += 1
+        assert launcher.spares_used == used + n - 1
+        assert await _filled(launcher, interpreter) == pool.level
+
+    run(body)
+
+
+def test_a_spare_of_an_interpreter_under_a_home_dir_imports_its_stdlib(code: Callable[..., Path]) -> None:
+    """A spare knows its interpreter before it is taken, so its paths are remapped to /var/lang then (not on the
+    cold start): a function made of one imports the stdlib's submodules as a forked one does."""
+    shown = ("/usr/", "/bin/", "/lib", "/sbin/", "/opt/")
+    hidden = [name for name, path in sorted(available_runtimes().items())
+              if name.startswith("python") and not str(runtime_prefix(path)).startswith(shown)]  # fmt: skip
+    if not hidden:
+        pytest.skip("every Python runtime here lives where a sandbox shows it (no pyenv-style interpreter)")
+    app = code(app="import importlib.metadata, email.mime.text, sys\n"
+                   "def handler(e, c):\n    return [importlib.__path__, sys.prefix, sys.path]\n")  # fmt: skip
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        seen = []
+        for n in range(2):  # a fork (which starts the zygote), then a spare
+            spec = make_spec(app, name=f"f{n}", runtime=hidden[0])
+            seen.append(json.loads((await manager.invoke(spec, request(n))).payload))
+            if n == 0:
+                await _filled(launcher, next(iter(launcher._zygotes)))
+        assert (launcher.forks, launcher.spares_used) == (1, 1)
+        assert seen[0] == seen[1]  # sys.path too
+        assert seen[1][:2] == [["/var/lang/lib/" + hidden[0] + "/importlib"], "/var/lang"]
+
+    run(body)

@@ -242,7 +242,8 @@ class SandboxLauncher:
         plan = self._base_plan(cgroup)
         plan["mounts"] = system_mounts(prefix, {name: host_files[name] for name in runtime_files}) + device_mounts()
         plan["spare"] = True
-        # its pages copied in the idle scheduling class, and put back in the normal one once assigned: which needs
+        plan["host_prefix"] = str(prefix)  # its Python paths are remapped to /var/lang before it is taken
+        # its pages copied in the idle scheduling class, and put back in the normal one before it waits: which needs
         # real root (CAP_SYS_NICE in the host's user namespace), so not under a user namespace
         plan["idle_setup"] = not self.isolation.use_user_namespace
         return plan

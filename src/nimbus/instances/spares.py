@@ -14,7 +14,9 @@ The pool follows demand (measured: twelve cold starts in a row ran out of two sp
 waited ~35 ms each for a fork's set-up): every take raises the interpreter's level by one, up to `SPARE_MAX`,
 a take that found none ready by two, and the missing spares are made several at once (most of a spare's set-up
 is waiting, for the kernel's RCU grace period in the cgroup join, not CPU), so the refill keeps pace with the
-drain. After `SPARE_IDLE_S` with no take, the level falls back to the setting and the extra spares are discarded.
+drain. While enough are left, the refill waits for a pause in the cold starts: spares made during a row of them
+take the CPUs those cold starts need. After `SPARE_IDLE_S` with no take, the level falls back to the setting and
+the extra spares are discarded.
 """
 
 from __future__ import annotations
@@ -44,8 +46,12 @@ log = logging.getLogger(__name__)
 DEFAULT_SPARES = 2
 #: the runtime files a Python spare has at /var/runtime
 SPARE_RUNTIME_FILES = ("bootstrap.py", "nimbus_frames.py", "snapshot_restore_py.py")
-#: how long after a spare is taken its replacement starts
+#: how long after a spare is taken its replacement starts, when the pool runs low
 SPARE_REFILL_DELAY_S = 0.01
+#: with at least this many spares still ready after a take, the replacements wait for a pause in the cold starts
+SPARE_RESERVE = 2
+#: the pause: this long without a take (back-to-back cold starts come a few ms apart)
+SPARE_QUIET_S = 0.05
 #: the memory limit a spare's cgroup starts with (Lambda's default MemorySize): most assignments change nothing
 SPARE_MEMORY_MB = 128
 #: a spare that has not said READY by then is discarded
@@ -101,6 +107,8 @@ class _Interpreter:
     making: int = 0
     failures: int = 0
     shrink: asyncio.TimerHandle | None = None
+    #: the refill scheduled after the last take
+    refill: asyncio.TimerHandle | None = None
 
 
 class SparePool:
@@ -227,9 +235,27 @@ class SparePool:
             self.missed += 1
         # one more after a hit; after a miss the level was too low for this rate of cold starts: double it
         self._grow(pool, command.interpreter, pool.level + 1 if handle is not None else 2 * pool.level + 1)
-        # the replacements wait until this cold start is under way: on 2 vCPUs they would compete with it
-        asyncio.get_running_loop().call_later(SPARE_REFILL_DELAY_S, self.refill, command.interpreter)
+        self._refill_later(pool, command.interpreter)
         return handle
+
+    def _refill_later(self, pool: _Interpreter, interpreter: Path) -> None:
+        """Schedule the replacements of a take. Making a spare costs about as much CPU as a bare interpreter's start,
+        and on 2 vCPUs every one made during a row of cold starts delays them (measured: `docs/performance.md`). So
+        while `SPARE_RESERVE` or more are left, they wait until the takes pause for `SPARE_QUIET_S` (each take puts
+        it off again); below that, they start `SPARE_REFILL_DELAY_S` after the take, once its cold start is under
+        way."""
+        loop = asyncio.get_running_loop()
+        low = sum(1 for s in pool.ready if s.alive()) < SPARE_RESERVE
+        due = loop.time() + (SPARE_REFILL_DELAY_S if low else SPARE_QUIET_S)
+        if pool.refill is not None:
+            if low and pool.refill.when() <= due:
+                return
+            pool.refill.cancel()
+        pool.refill = loop.call_at(due, self._refill_due, interpreter)
+
+    def _refill_due(self, interpreter: Path) -> None:
+        self._pool(interpreter).refill = None
+        self.refill(interpreter)
 
     def expect(self, interpreter: Path, cold_starts: int) -> None:
         """`cold_starts` more are coming (functions just created or updated): raise the level ahead of them."""
@@ -259,8 +285,9 @@ class SparePool:
         """Finish the spares being made (a fork may be under way in the zygote), then discard every spare."""
         self._closing = True
         for pool in self._pools.values():
-            if pool.shrink is not None:
-                pool.shrink.cancel()
+            for timer in (pool.shrink, pool.refill):
+                if timer is not None:
+                    timer.cancel()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         spares = [s for pool in self._pools.values() for s in pool.ready]

@@ -52,7 +52,7 @@ def _remap_paths(prefix):
     their `__path__`, which the sandbox does not show when the interpreter lives under a home dir (pyenv's
     /root/.pyenv/...): their submodules (`importlib.metadata`, which boto3 imports) must be found under /var/lang.
     """
-    if not prefix or prefix == "/var/lang":
+    if not prefix or prefix == "/var/lang" or sys.prefix == "/var/lang":  # (a spare's were remapped already)
         return
 
     def moved(path):
@@ -112,6 +112,8 @@ def _child(plan, control, output):
                 os.close(fd)
             except OSError:
                 pass
+    if plan.get("spare"):  # its interpreter is known already: remapped now, not on the cold start that takes it
+        _remap_paths(plan.get("host_prefix", ""))
     SANDBOX.enter(plan, _runtime_main, SPARE)
 
 
