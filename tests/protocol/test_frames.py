@@ -77,6 +77,41 @@ def test_body_over_limit_is_refused_from_the_prefix_alone() -> None:
     assert info.value.size == 101
 
 
+def test_a_whole_frame_in_one_read_is_held_to_the_limits_too() -> None:
+    """The usual read, exactly one whole frame, is taken at once: at the body limit it is a frame, one past it is
+    refused; so is a whole frame whose header is over its limit."""
+    at_limit = frames.encode(frames.RESULT, None, b"y" * 100)
+    assert frames.FrameDecoder(max_body=100).feed(at_limit) == [frames.Frame(frames.RESULT, {}, b"y" * 100)]
+    with pytest.raises(frames.FrameTooLarge):
+        frames.FrameDecoder(max_body=100).feed(frames.encode(frames.RESULT, None, b"y" * 101))
+    head = json.dumps({"kind": "x", "pad": "p" * frames.MAX_HEADER_BYTES}).encode()
+    with pytest.raises(frames.FrameError):
+        frames.FrameDecoder().feed(frames.PREFIX.pack(len(head), 0) + head)
+
+
+def test_frames_fed_from_a_reused_read_buffer_are_copies() -> None:
+    """The runtime feeds a view of the one buffer it reads into: frames (and an incomplete rest) must not change
+    when the next read overwrites it."""
+    buffer = bytearray(256)
+    view = memoryview(buffer)
+    decoder = frames.FrameDecoder()
+    one = frames.encode(frames.INVOKE, {"n": 1}, b"first")
+    two = frames.encode(frames.INVOKE, {"n": 2}, b"second")
+    buffer[: len(one)] = one
+    [first] = decoder.feed(view[: len(one)])
+    buffer[: len(one) + 5] = one + two[:5]  # a whole frame and the start of the next
+    [again] = decoder.feed(view[: len(one) + 5])
+    buffer[:] = b"\0" * len(buffer)
+    buffer[: len(two) - 5] = two[5:]
+    [second] = decoder.feed(view[: len(two) - 5])
+    assert (first, again, second) == (
+        frames.Frame(frames.INVOKE, {"n": 1}, b"first"),
+        frames.Frame(frames.INVOKE, {"n": 1}, b"first"),
+        frames.Frame(frames.INVOKE, {"n": 2}, b"second"),
+    )
+    assert decoder.pending == 0
+
+
 @pytest.mark.parametrize(
     "header",
     [

@@ -41,7 +41,7 @@ BOOTSTRAP = PYTHON_RUNTIME_DIR / "bootstrap.py"
 SNAPSHOT_HOOKS = PYTHON_RUNTIME_DIR / "snapshot_restore_py.py"
 #: the Python runtime's modules beside bootstrap.py: a spawned bootstrap imports them from /var/runtime, while a
 #: zygote's forks (and spares, and SnapStart restores) have them in memory already and need no mount of them
-BOOTSTRAP_MODULES = ("context.py", "faults.py", "hardening.py", "loop.py", "snapstart.py")
+BOOTSTRAP_MODULES = ("context.py", "faults.py", "hardening.py", "loop.py", "snapstart.py", "trace_env.py")
 FRAMES_PATH = Path(frames_module.__file__).resolve()
 RUNTIME_API_PATH = Path(runtime_api_module.__file__).resolve()
 NODE_BOOTSTRAP = NODEJS_RUNTIME_DIR / "bootstrap.mjs"

@@ -191,10 +191,16 @@ class FrameDecoder:
         """Bytes received that do not yet form a complete frame."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[Frame]:
-        """The frames completed by `data`. Parsed in place: the usual read holds exactly one whole frame, and
-        only what is left of an incomplete one is kept."""
-        buf: bytes | bytearray = data
+    def feed(self, data: bytes | memoryview) -> list[Frame]:
+        """The frames completed by `data` (bytes, or a view of a read buffer: what is kept of it is copied).
+        Parsed in place: the usual read holds exactly one whole frame, and only what is left of an incomplete one
+        is kept."""
+        if not self._buf and len(data) >= PREFIX.size:  # the usual read: exactly one whole frame, taken at once
+            head_len, body_len = PREFIX.unpack_from(data, 0)
+            head = PREFIX.size + head_len
+            if head + body_len == len(data) and head_len <= MAX_HEADER_BYTES and body_len <= self._max_body:
+                return [_frame(bytes(data[PREFIX.size : head]), bytes(data[head:]))]
+        buf: bytes | bytearray | memoryview = data
         if self._buf:
             self._buf += data
             buf = self._buf
@@ -209,7 +215,7 @@ class FrameDecoder:
             self._buf = bytearray(buf[pos:])
         return frames
 
-    def _parse(self, buf: bytes | bytearray, pos: int) -> tuple[Frame, int] | None:
+    def _parse(self, buf: bytes | bytearray | memoryview, pos: int) -> tuple[Frame, int] | None:
         """The frame starting at `pos` and where it ends, or None while it is incomplete."""
         if len(buf) - pos < PREFIX.size:
             return None

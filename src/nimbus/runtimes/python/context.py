@@ -61,16 +61,42 @@ def _client_context(raw):
     return ClientContext(data.get("custom"), data.get("env"), client)
 
 
+_ENCODING = sys.getfilesystemencoding()
+#: the function's identity in the environment, in the order of LambdaContext's fields
+_IDENTITY = (
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+)
+_IDENTITY_KEYS = tuple(name.encode(_ENCODING, "surrogateescape") for name in _IDENTITY)
+
+
+def _identity():
+    """The values of _IDENTITY (None where unset) as `os.environ.get` reads them, from `os.environ`'s own mapping of
+    encoded names to encoded values when it is the usual one: each `os.environ.get` is three Python calls, and
+    every invocation reads five. Asked as it is when something replaced `os.environ`."""
+    environ = os.environ
+    if type(environ) is not os._Environ:
+        return [environ.get(name) for name in _IDENTITY]
+    get = environ._data.get
+    return [None if (v := get(key)) is None else v.decode(_ENCODING, "surrogateescape") for key in _IDENTITY_KEYS]
+
+
 class LambdaContext:
-    """One invocation's context: its request id and deadline, and the function's identity from the environment."""
+    """One invocation's context: its request id and deadline, and the function's identity from the environment
+    (read as each invocation starts, as awslambdaric does)."""
 
     def __init__(self, request_id, deadline_ms, invoked_arn, client_context):
         self.aws_request_id = request_id
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        (
+            self.log_group_name,
+            self.log_stream_name,
+            self.function_name,
+            self.memory_limit_in_mb,
+            self.function_version,
+        ) = _identity()
         self.invoked_function_arn = invoked_arn
         self.tenant_id = None
         self.client_context = _client_context(client_context)

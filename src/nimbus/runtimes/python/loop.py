@@ -18,6 +18,7 @@ import time
 
 from .context import LambdaContext
 from .faults import FaultException, build_fault_result, log_error, make_error, out_of_memory, to_json
+from .trace_env import TraceVariable
 
 _parse = json.JSONDecoder().decode
 
@@ -63,7 +64,8 @@ class Channel:
             size = self.sock.recv_into(self.buffer)
             if not size:
                 return None
-            self.queue.extend(self.decoder.feed(self.view[:size].tobytes()))
+            # a view of what was read: the decoder copies the header and the body out of it, and nothing else
+            self.queue.extend(self.decoder.feed(self.view[:size]))
         return self.queue.pop(0)
 
     def send(self, kind, body=b"", header=None):
@@ -71,7 +73,8 @@ class Channel:
         sys.stderr.flush()
         if kind in (self.codec.RESULT, self.codec.ERROR):
             # the peak RSS rides along with the result: the server reads no /proc file per invocation
-            header = dict(header or {}, max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+            max_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            header = {**header, "max_rss_kb": max_rss_kb} if header else {"max_rss_kb": max_rss_kb}
         self.sock.sendall(self.codec.encode(kind, header, body))
 
     def send_error(self, kind, error_result):
@@ -86,12 +89,14 @@ class InvokeLoop:
     every record. A SnapStart restore swaps `channel` for the restored instance's own before `serve` starts.
     """
 
-    __slots__ = ("channel", "handler", "request_id")
+    __slots__ = ("channel", "handler", "request_id", "trace")
 
     def __init__(self, channel):
         self.channel = channel
         self.handler = None
         self.request_id = ""
+        #: _X_AMZN_TRACE_ID, set for each invocation (see trace_env.py: not through os.environ, which leaks)
+        self.trace = TraceVariable()
 
     def serve(self):
         """Serve INVOKE frames until the server closes the channel, then exit the process; never returns."""
@@ -116,9 +121,9 @@ class InvokeLoop:
         self.request_id = request_id
         trace_id = header.get("trace_id")
         if trace_id:
-            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+            self.trace.set(trace_id)
         else:
-            os.environ.pop("_X_AMZN_TRACE_ID", None)
+            self.trace.clear()
         context = LambdaContext(request_id, header["deadline_ms"], header["invoked_arn"], header.get("client_context"))
         channel.spin_ns = header.get("spin_us", 0) * 1000
         try:
