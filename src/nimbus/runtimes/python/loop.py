@@ -21,6 +21,9 @@ from .faults import FaultException, build_fault_result, log_error, make_error, o
 from .trace_env import TraceVariable
 
 _parse = json.JSONDecoder().decode
+#: the peak RSS is the process's (the kernel reads its memory's high-water mark either way), but RUSAGE_SELF also
+#: sums the CPU time of every thread, under locks: RUSAGE_THREAD reads this thread's alone
+_RUSAGE = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 
 
 def _event(body):
@@ -73,7 +76,7 @@ class Channel:
         sys.stderr.flush()
         if kind in (self.codec.RESULT, self.codec.ERROR):
             # the peak RSS rides along with the result: the server reads no /proc file per invocation
-            max_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            max_rss_kb = resource.getrusage(_RUSAGE).ru_maxrss
             header = {**header, "max_rss_kb": max_rss_kb} if header else {"max_rss_kb": max_rss_kb}
         self.sock.sendall(self.codec.encode(kind, header, body))
 
