@@ -64,10 +64,34 @@ def _cpu_ns(pid: int) -> int:
         return int(f.read().split()[0])
 
 
-class Runtime:
-    """One bootstrap from `tree`, serving `handler` from a temporary task root."""
+#: the baseline: the relay's worker (bench/relay_server.py) speaking frames, a blocking recv / sendall loop that
+#: answers each INVOKE with a RESULT of its body, its header written once
+WORKER = """
+import socket, struct, sys
+sock = socket.socket(fileno=int(sys.argv[-1]))
+recv, send, prefix = sock.recv, sock.sendall, struct.Struct(">II")
+READY, RESULT = b'{"kind":"ready"}', b'{"kind":"result","max_rss_kb":0}'
+send(prefix.pack(len(READY), 0) + READY)
+buf = b""
+while True:
+    while len(buf) < 8:
+        chunk = recv(65536)
+        if not chunk:
+            sys.exit(0)
+        buf += chunk
+    head, body = prefix.unpack_from(buf)
+    end = 8 + head + body
+    while len(buf) < end:
+        buf += recv(65536)
+    send(prefix.pack(len(RESULT), body) + RESULT + buf[8 + head : end])
+    buf = buf[end:]
+"""
 
-    def __init__(self, tree: Path, handler: str, task_root: Path) -> None:
+
+class Runtime:
+    """One bootstrap from `tree`, serving `handler` from a temporary task root (`worker`: the baseline instead)."""
+
+    def __init__(self, tree: Path, handler: str, task_root: Path, worker: bool = False) -> None:
         self.codec = _codec(tree)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
@@ -94,6 +118,8 @@ class Runtime:
             str(theirs.fileno()),
             str(task_root),
         ]
+        if worker:
+            argv = ["/usr/bin/python3.11", "-S", "-c", WORKER, str(theirs.fileno())]
         self.proc = subprocess.Popen(argv, env=env, stdout=out_w, stderr=out_w, pass_fds=(theirs.fileno(),))
         theirs.close()
         os.close(out_w)
@@ -101,7 +127,6 @@ class Runtime:
         self.decoder = self.codec.FrameDecoder()
         ready = self._frame()
         assert ready.kind == self.codec.READY, ready
-        self.handler = handler
 
     def _frame(self):  # type: ignore[no-untyped-def]
         while True:
@@ -211,6 +236,7 @@ def main() -> None:
     parser.add_argument("--tree", action="append", type=Path, help="source tree (repeat to compare); default: this")
     parser.add_argument("--handler", choices=sorted(HANDLERS), default="noop")
     parser.add_argument("--in-process", action="store_true", help="the loop's own CPU, no context switches")
+    parser.add_argument("--worker", action="store_true", help="also the baseline: a relay-like worker speaking frames")
     args = parser.parse_args()
     trees = args.tree or [Path(__file__).resolve().parent.parent]
     if args.in_process:
@@ -219,36 +245,37 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "app.py").write_text(HANDLERS[args.handler])
         runtimes = [Runtime(tree, args.handler, Path(tmp)) for tree in trees]
+        names = [str(tree) for tree in trees]
+        if args.worker:
+            runtimes.append(Runtime(trees[0], args.handler, Path(tmp), worker=True))
+            names.append("relay-like worker")
         try:
             for runtime in runtimes:
                 runtime.round(min(2000, args.invokes))  # warm-up
-            results: list[list[tuple[float, float]]] = [[] for _ in trees]
-            print(
-                f"load average {os.getloadavg()[0]:.1f}; runtime pids {' '.join(str(r.proc.pid) for r in runtimes)}",
-                flush=True,
-            )
+            results: list[list[tuple[float, float]]] = [[] for _ in runtimes]
+            pids = " ".join(str(r.proc.pid) for r in runtimes)
+            print(f"load average {os.getloadavg()[0]:.1f}; runtime pids {pids}", flush=True)
             print(f"{'round':<6} {'tree':<40} {'CPU µs/invoke':>14} {'p50 µs':>8}")
             for r in range(args.rounds):
-                order = list(range(len(trees)))
+                order = list(range(len(runtimes)))
                 if r % 2:
                     order.reverse()
                 for i in order:
                     cpu, p50 = runtimes[i].round(args.invokes)
                     results[i].append((cpu, p50))
-                    print(f"{r + 1:<6} {trees[i]!s:<40} {cpu:>14.1f} {p50:>8.1f}")
+                    print(f"{r + 1:<6} {names[i]:<40} {cpu:>14.1f} {p50:>8.1f}", flush=True)
             print(f"load average {os.getloadavg()[0]:.1f}")
-            for i, tree in enumerate(trees):
+            for i, name in enumerate(names):
                 cpus = [c for c, _ in results[i]]
-                print(
-                    f"median {tree!s:<40} {statistics.median(cpus):>14.1f} "
-                    f"{statistics.median(p for _, p in results[i]):>8.1f}"
-                )
-                if i:
-                    ratios = [c / b for (c, _), (b, _) in zip(results[i], results[0], strict=True)]
-                    print(
-                        f"  CPU vs {trees[0]}: per-round ratios {', '.join(f'{x:.2f}' for x in ratios)}; "
-                        f"median {statistics.median(ratios):.2f}"
-                    )
+                p50 = statistics.median(p for _, p in results[i])
+                print(f"median {name:<40} {statistics.median(cpus):>14.1f} {p50:>8.1f}")
+                against = [0] if 0 < i < len(trees) else []
+                if args.worker and i < len(trees):
+                    against.append(len(names) - 1)
+                for j in against:
+                    ratios = [c / b for (c, _), (b, _) in zip(results[i], results[j], strict=True)]
+                    print(f"  CPU vs {names[j]}: per-round ratios {', '.join(f'{x:.2f}' for x in ratios)}; "
+                          f"median {statistics.median(ratios):.2f}")  # fmt: skip
         finally:
             for runtime in runtimes:
                 runtime.stop()
