@@ -28,9 +28,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 HANDLERS = {
     "noop": "def handler(event, context):\n    return event\n",
     "print": "def handler(event, context):\n    print('hello', event['n'])\n    return event\n",
@@ -128,7 +131,7 @@ class Runtime:
         ready = self._frame()
         assert ready.kind == self.codec.READY, ready
 
-    def _frame(self):  # type: ignore[no-untyped-def]
+    def _frame(self) -> Any:
         while True:
             data = self.sock.recv(1 << 18)
             if not data:
@@ -238,7 +241,7 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help="the loop's own CPU, no context switches")
     parser.add_argument("--worker", action="store_true", help="also the baseline: a relay-like worker speaking frames")
     args = parser.parse_args()
-    trees = args.tree or [Path(__file__).resolve().parent.parent]
+    trees = [tree.resolve() for tree in args.tree or [Path(__file__).parent.parent]]
     if args.in_process:
         compare_in_process(trees, args)
         return
@@ -252,54 +255,61 @@ def main() -> None:
         try:
             for runtime in runtimes:
                 runtime.round(min(2000, args.invokes))  # warm-up
-            results: list[list[tuple[float, float]]] = [[] for _ in runtimes]
             pids = " ".join(str(r.proc.pid) for r in runtimes)
             print(f"load average {os.getloadavg()[0]:.1f}; runtime pids {pids}", flush=True)
             print(f"{'round':<6} {'tree':<40} {'CPU µs/invoke':>14} {'p50 µs':>8}")
-            for r in range(args.rounds):
-                order = list(range(len(runtimes)))
-                if r % 2:
-                    order.reverse()
-                for i in order:
-                    cpu, p50 = runtimes[i].round(args.invokes)
-                    results[i].append((cpu, p50))
-                    print(f"{r + 1:<6} {names[i]:<40} {cpu:>14.1f} {p50:>8.1f}", flush=True)
+
+            def measure(i: int) -> tuple[float, float]:
+                cpu, p50 = runtimes[i].round(args.invokes)
+                print(f"{names[i]:<47} {cpu:>14.1f} {p50:>8.1f}", flush=True)
+                return cpu, p50
+
+            results = alternating(args.rounds, len(runtimes), measure)
             print(f"load average {os.getloadavg()[0]:.1f}")
             for i, name in enumerate(names):
                 cpus = [c for c, _ in results[i]]
-                p50 = statistics.median(p for _, p in results[i])
-                print(f"median {name:<40} {statistics.median(cpus):>14.1f} {p50:>8.1f}")
-                against = [0] if 0 < i < len(trees) else []
+                print(f"median {name:<40} {statistics.median(cpus):>14.1f} "
+                      f"{statistics.median(p for _, p in results[i]):>8.1f}")  # fmt: skip
+                if 0 < i < len(trees):
+                    ratios(names[0], cpus, [c for c, _ in results[0]])
                 if args.worker and i < len(trees):
-                    against.append(len(names) - 1)
-                for j in against:
-                    ratios = [c / b for (c, _), (b, _) in zip(results[i], results[j], strict=True)]
-                    print(f"  CPU vs {names[j]}: per-round ratios {', '.join(f'{x:.2f}' for x in ratios)}; "
-                          f"median {statistics.median(ratios):.2f}")  # fmt: skip
+                    ratios(names[-1], cpus, [c for c, _ in results[-1]])
         finally:
             for runtime in runtimes:
                 runtime.stop()
 
 
+def alternating(rounds: int, count: int, measure: Callable[[int], T]) -> list[list[T]]:
+    """`rounds` rounds of `measure(i)` for each of `count` subjects, every other round in reverse order (so each
+    pair is measured in the same minutes, neither always first); the results by subject."""
+    results: list[list[T]] = [[] for _ in range(count)]
+    for r in range(rounds):
+        print(f"round {r + 1}")
+        for i in reversed(range(count)) if r % 2 else range(count):
+            results[i].append(measure(i))
+    return results
+
+
+def ratios(against: str, values: list[float], base: list[float]) -> None:
+    each = [v / b for v, b in zip(values, base, strict=True)]
+    print(f"  CPU vs {against}: per-round ratios {', '.join(f'{x:.2f}' for x in each)}; "
+          f"median {statistics.median(each):.2f}")  # fmt: skip
+
+
 def compare_in_process(trees: list[Path], args: argparse.Namespace) -> None:
-    results: list[list[float]] = [[] for _ in trees]
     print(f"load average {os.getloadavg()[0]:.1f}")
-    for r in range(args.rounds):
-        order = list(range(len(trees)))
-        if r % 2:
-            order.reverse()
-        for i in order:
-            results[i].append(in_process(trees[i], args.invokes))
-            print(f"{r + 1:<6} {trees[i]!s:<40} {results[i][-1]:>8.2f} µs/invoke (in-process)", flush=True)
+
+    def measure(i: int) -> float:
+        cpu = in_process(trees[i], args.invokes)
+        print(f"{trees[i]!s:<47} {cpu:>8.2f} µs/invoke (in-process)", flush=True)
+        return cpu
+
+    results = alternating(args.rounds, len(trees), measure)
     print(f"load average {os.getloadavg()[0]:.1f}")
     for i, tree in enumerate(trees):
         print(f"median {tree!s:<40} {statistics.median(results[i]):>8.2f}")
         if i:
-            ratios = [c / b for c, b in zip(results[i], results[0], strict=True)]
-            print(
-                f"  vs {trees[0]}: per-round ratios {', '.join(f'{x:.2f}' for x in ratios)}; "
-                f"median {statistics.median(ratios):.2f}"
-            )
+            ratios(str(trees[0]), results[i], results[0])
 
 
 if __name__ == "__main__":
