@@ -96,11 +96,18 @@ class Routes(Protocol):
     def register(self, router: Router) -> None: ...
 
 
+#: paths whose route match is kept (`Router.match`)
+MATCH_CACHE = 1024
+
+
 class Router:
     """Routes on the raw (still percent-encoded) path; `{Name}` segments are decoded into Request.params."""
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
+        #: (method, raw path) -> its route and decoded params: clients call the same few paths (a function's
+        #: invocations) over and over, and the scan runs a pattern per route before it; bounded, emptied when full
+        self._matched: dict[tuple[str, str], tuple[Route, dict[str, str]]] = {}
 
     def add(
         self,
@@ -113,11 +120,22 @@ class Router:
     ) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
         self.routes.append(Route(method, re.compile(regex + "/?"), handler, operation, max_body, service))
+        self._matched.clear()
 
     def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+        """The first route of `method` whose pattern takes the whole path, and its `{Name}` segments decoded (a
+        dict of the caller's own)."""
+        key = (method, raw_path)
+        hit = self._matched.get(key)
+        if hit is not None:
+            return hit[0], dict(hit[1])
         for route in self.routes:
             if route.method == method and (m := route.pattern.fullmatch(raw_path)):
-                return route, {k: unquote(v) for k, v in m.groupdict().items()}
+                params = {k: unquote(v) for k, v in m.groupdict().items()}
+                if len(self._matched) >= MATCH_CACHE:
+                    self._matched.clear()
+                self._matched[key] = (route, params)
+                return route, dict(params)
         return None
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import json.scanner
 
 from nimbus.control.validation import INVOKE_PAYLOAD_MAX
 from nimbus.errors import InvalidRequestContent, RequestTooLarge
 
 CLIENT_CONTEXT_MAX = 3583
-_parse = json.JSONDecoder().decode
+_decoder = json.JSONDecoder()
+_parse = _decoder.decode
+#: the JSON scanner itself: JSONDecoder.decode adds two regex matches (white space around) and two Python calls
+_scan = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]  # typeshed: it takes a decoder
 EMPTY_PAYLOAD = b"{}"
 
 
@@ -29,7 +33,13 @@ def check_payload(payload: bytes) -> bytes:
         return EMPTY_PAYLOAD
     try:
         try:  # UTF-8, the usual case, parsed straight (json.loads on bytes first guesses the encoding)
-            _parse(payload.decode("utf-8"))
+            text = payload.decode("utf-8")
+            try:
+                _, end = _scan(text, 0)
+            except StopIteration:  # the scanner's word for "no JSON value here"
+                end = -1
+            if end != len(text):  # white space around one value, or no single value: the decoder judges it
+                _parse(text)
         except ValueError:  # other encodings json.loads accepts, and its own words for what is wrong
             json.loads(payload)
     except RecursionError:  # nested past the parser's recursion limit: not a ValueError
