@@ -11,7 +11,7 @@ The runtime is this entry point and the modules beside it:
     faults.py     error results, the [ERROR] log line, handler loading     (imports nothing of ours)
     context.py    the handler's context object, the logging set-up          (imports nothing of ours)
     hardening.py  the read-only task root of an unsandboxed instance       (imports nothing of ours)
-    trace_env.py  each invocation's _X_AMZN_TRACE_ID, without setenv's leak  (imports nothing of ours)
+    trace_env.py  each invocation's _X_AMZN_TRACE_ID, without setenv's leak (imports nothing of ours)
     loop.py       the control channel and the invoke loop (the warm path)   (context, faults, trace_env)
     snapstart.py  the template's fork server, the snapshot hooks            (faults, loop)
 
