@@ -18,6 +18,7 @@ import select
 import time
 from collections.abc import Callable
 
+from nimbus.instances import deadlines
 from nimbus.instances.process import ProcessHandle, describe_exit, recv_nowait
 from nimbus.protocol import frames
 
@@ -41,11 +42,6 @@ class InstanceCrashed(Exception):
         self.description = description
 
 
-def _expire(fut: asyncio.Future[frames.Frame]) -> None:
-    if not fut.done():
-        fut.set_exception(TimeoutError())
-
-
 class ControlChannel:
     """Reads one instance's control socket; `name` is the instance's id, for the log."""
 
@@ -56,6 +52,7 @@ class ControlChannel:
         self._decoder = frames.FrameDecoder(max_body=_MAX_FRAME_BODY)
         self._pending: asyncio.Future[frames.Frame] | None = None
         self._loop = asyncio.get_running_loop()
+        self._deadlines = deadlines.for_loop(self._loop)
         self.open = True
         self._poller: select.poll | None = None
 
@@ -129,10 +126,10 @@ class ControlChannel:
             if fut.done():
                 self._pending = None
                 return fut.result()
-        # a bare timer, not asyncio.timeout(): this runs on every invocation, and the context manager costs more
-        timer = self._loop.call_at(self._loop.time() + timeout_s, _expire, fut)
+        # not asyncio.timeout() nor a timer of its own: this runs on every invocation (`deadlines.py`)
+        entry = self._deadlines.add(self._loop.time() + timeout_s, fut)
         try:
             return await fut
         finally:
-            timer.cancel()
+            self._deadlines.clear(entry)
             self._pending = None
