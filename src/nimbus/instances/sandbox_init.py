@@ -5,8 +5,9 @@ Started (posix_spawn, or later a zygote's fork) as `python3 -I -S sandbox_init.p
 every python3.8+ reads). Three processes result, and the server only ever sees the first:
 
     outer (host pid ns, root)      joins the cgroups, unshares the namespaces, forks; waits and mirrors the exit
-      └─ init (pid 1 in the sandbox)   builds the root, mounts /proc, pivots; forks; reaps everything; reports
-           └─ runtime (pid 2)          drops to the sandbox uid, no_new_privs, no capabilities, seccomp; execs
+      └─ init (pid 1 in the sandbox)   builds the root, mounts /proc, pivots; seccomp; forks; reaps; reports
+           └─ runtime (pid 2)          drops to the sandbox uid, no capabilities (no_new_privs and the seccomp
+                                       filter inherited from init; a spare installs its own once assigned); execs
 
 When the runtime (pid 2) ends, init reports its wait status through a pipe and exits, which makes the kernel kill
 whatever else the function left in its pid namespace; the outer process then exits the same way the runtime did
@@ -436,7 +437,9 @@ def _exec_runtime(plan: dict[str, Any], runtime_main: Any = None) -> None:
     for limit, value in plan.get("rlimits", ()):  # no memory and pids cgroup here: see rlimits.py
         resource.setrlimit(limit, (value, value))
     _clear_capabilities()
-    if plan["seccomp"]:
+    if plan.get("seccomp_inherited"):
+        pass  # pid 1 installed the filter (and no_new_privs) before it forked this process
+    elif plan["seccomp"]:
         _install_seccomp(plan["seccomp"])
     else:
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
@@ -457,6 +460,12 @@ def _init(
     _build_root(plan, fds)
     hostname = plan["hostname"].encode()
     _check(_libc.sethostname(hostname, len(hostname)), "sethostname")
+    # one filter for pid 1 and the runtime, compiled once and inherited; not a spare's, whose runtime still mounts
+    # its function's part (so it installs the same filter itself once assigned)
+    shared = bool(plan["seccomp"]) and not plan.get("spare")
+    if shared:
+        _install_seccomp(plan["seccomp"])
+        plan["seccomp_inherited"] = True
     runtime = os.fork()
     if runtime == 0:
         try:
@@ -470,7 +479,7 @@ def _init(
         _signal.signal(sig, _signal.SIG_IGN)
     _close_fds_except({status_w, plan["waiter_fd"]})
     _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(DUMPABLE)")
-    if plan["seccomp"]:
+    if plan["seccomp"] and not shared:
         _install_seccomp(plan["seccomp"])
     _exec_waiter(plan["waiter_fd"], "init", runtime, status_w)
     while True:
