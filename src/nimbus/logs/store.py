@@ -24,31 +24,18 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Index,
-    Integer,
-    MetaData,
-    Select,
-    String,
-    Table,
-    Text,
-    delete,
-    event,
-    func,
-    insert,
-    select,
-    update,
-)  # fmt: skip
+from sqlalchemy import Connection, Select, delete, event, exists, func, insert, select, update
 
 from nimbus.clock import Clock, RealClock
 from nimbus.errors import InvalidParameter, ResourceConflict, ResourceNotFound
 from nimbus.logs.limits import BACKLOG, DISK_RESERVE, WRITE_ERROR, LogGate
+from nimbus.logs.schema import events, log_groups, log_streams, metadata, migrate
 from nimbus.store.db import sqlite_engine
 
 log = logging.getLogger(__name__)
@@ -73,31 +60,11 @@ WAL_LIMIT_BYTES = 4 << 20
 _WARN_EVERY_S = 60.0
 
 Row = tuple[str, str, int, str, bool]
+#: a row as written: (stream id, timestamp, message)
+_Stored = tuple[int, int, str]
 
-metadata = MetaData()
+__all__ = ["LogEvent", "LogStore", "events", "log_groups", "log_streams", "metadata"]
 
-#: one row per log line. `id` orders events and is their eventId; `ts` is the event time (epoch ms).
-events = Table(
-    "events",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("grp", String(512), nullable=False),
-    Column("stream", String(512), nullable=False),
-    Column("ts", Integer, nullable=False),
-    Column("ingested", Integer, nullable=False),
-    Column("message", Text, nullable=False),
-    Index("events_grp_ts", "grp", "ts"),
-    Index("events_grp_stream_ts", "grp", "stream", "ts"),
-)
-#: log groups made on purpose (a stack's AWS::Logs::LogGroup), with their own retention (None: the server's); a
-#: group a function logs to needs no row, it exists by its events
-log_groups = Table(
-    "log_groups",
-    metadata,
-    Column("grp", String(512), primary_key=True),
-    Column("created", Integer, nullable=False),
-    Column("retention_days", Integer, nullable=True),
-)
 #: CloudWatch Logs' retention periods, in days
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
                   3653)  # fmt: skip
@@ -117,15 +84,23 @@ def _size(rows: list[Row]) -> int:
     return sum(len(row[3]) for row in rows)
 
 
+#: an event's columns after its id, group and stream name (LogEvent's order)
+_EVENT_FIELDS = (events.c.ts, events.c.ingested, events.c.message)
+
+
+def _group_streams(group: str) -> Select[Any]:
+    return select(log_streams.c.id).where(log_streams.c.grp == group)
+
+
 def _limit_wal(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
 
 
-def _chunks(batch: list[Row]) -> Iterator[list[Row]]:
+def _chunks(batch: list[_Stored]) -> Iterator[list[_Stored]]:
     """`batch` in runs of about WRITE_CHUNK_BYTES of messages."""
     start = size = 0
     for n, row in enumerate(batch):
-        size += len(row[3]) + _ROW_OVERHEAD
+        size += len(row[2]) + _ROW_OVERHEAD
         if size >= WRITE_CHUNK_BYTES:
             yield batch[start : n + 1]
             start, size = n + 1, 0
@@ -139,7 +114,12 @@ class LogStore:
     ) -> None:
         self.engine = sqlite_engine(path, synchronous="NORMAL")
         event.listen(self.engine, "connect", _limit_wal)
-        metadata.create_all(self.engine)
+        migrate(self.engine)
+        #: (group, stream) -> stream id, for streams written to. Guarded by _streams_lock, which a write holds from
+        #: resolving its ids to committing its rows, and which whatever deletes streams (purge, DeleteLogGroup)
+        #: holds while it deletes them and forgets their ids.
+        self._stream_ids: dict[tuple[str, str], int] = {}
+        self._streams_lock = threading.Lock()
         self.retention_ms = int(retention_days * 86_400_000)
         self.gate = gate or LogGate()
         self.clock: Clock = clock or RealClock()
@@ -198,18 +178,40 @@ class LogStore:
         # wait for this thread. Here the GIL is given up once per chunk.
         now = int(self.clock.time() * 1000)
         done = 0
-        for chunk in _chunks(batch):
+        with self._streams_lock:
+            ids = self._stream_ids
             try:
-                with self.engine.begin() as conn:
-                    conn.exec_driver_sql(
-                        "INSERT INTO events (grp, stream, ts, ingested, message) "
-                        "SELECT value->>0, value->>1, value->>2, ?, value->>3 FROM json_each(?)",
-                        (now, json.dumps(chunk, ensure_ascii=False)),
-                    )
+                rows = [(ids.get((g, s)) or self._new_stream(g, s), ts, m) for g, s, ts, m, _ in batch]
             except Exception as exc:  # handed back: see flush
                 return done, exc
-            done += len(chunk)
+            for chunk in _chunks(rows):
+                try:
+                    with self.engine.begin() as conn:
+                        conn.exec_driver_sql(
+                            "INSERT INTO events (sid, ts, ingested, message) "
+                            "SELECT value->>0, value->>1, ?, value->>2 FROM json_each(?)",
+                            (now, json.dumps(chunk, ensure_ascii=False)),
+                        )
+                except Exception as exc:  # handed back: see flush
+                    return done, exc
+                done += len(chunk)
         return done, None
+
+    def _new_stream(self, group: str, stream: str) -> int:
+        """The id of a stream this store has not written to yet, made if need be (committed at once: a stream with
+        no events yet is harmless, and the hourly purge removes it)."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(log_streams).values(grp=group, name=stream).prefix_with("OR IGNORE"))
+            sid: int = conn.execute(
+                select(log_streams.c.id).where(log_streams.c.grp == group, log_streams.c.name == stream)
+            ).scalar_one()
+        self._stream_ids[group, stream] = sid
+        return sid
+
+    def _forget_streams(self, conn: Connection) -> None:
+        """Delete the streams left with no events; the caller holds _streams_lock."""
+        conn.execute(delete(log_streams).where(~exists().where(events.c.sid == log_streams.c.id)))
+        self._stream_ids.clear()
 
     async def flush(self, retry_now: bool = False) -> None:
         """Write what is pending now, unless a failed write's backoff is still running (`retry_now`: try anyway).
@@ -252,14 +254,17 @@ class LogStore:
     def purge(self, now_ms: int | None = None) -> int:
         """Delete expired events: a group's own retention where it has one, else the server's."""
         now = now_ms if now_ms is not None else int(self.clock.time() * 1000)
-        with self.engine.begin() as conn:
+        with self._streams_lock, self.engine.begin() as conn:
             own = dict(conn.execute(select(log_groups.c.grp, log_groups.c.retention_days)
                                     .where(log_groups.c.retention_days.is_not(None))).all())  # fmt: skip
-            gone = conn.execute(delete(events).where(events.c.ts < now - self.retention_ms,
-                                                     events.c.grp.not_in(own))).rowcount  # fmt: skip
+            others = select(log_streams.c.id).where(log_streams.c.grp.not_in(own))
+            gone = conn.execute(delete(events).where(events.c.sid.in_(others),
+                                                     events.c.ts < now - self.retention_ms)).rowcount  # fmt: skip
             for group, days in own.items():
-                gone += conn.execute(delete(events).where(events.c.grp == group,
+                gone += conn.execute(delete(events).where(events.c.sid.in_(_group_streams(group)),
                                                           events.c.ts < now - days * 86_400_000)).rowcount  # fmt: skip
+            if gone:
+                self._forget_streams(conn)
             return gone
 
     # ---- log groups made on purpose (blocking; run in a thread) ----
@@ -284,9 +289,10 @@ class LogStore:
 
     def delete_group(self, group: str) -> None:
         """DeleteLogGroup: the group and its events (a group already gone is no error here)."""
-        with self.engine.begin() as conn:
+        with self._streams_lock, self.engine.begin() as conn:
             conn.execute(delete(log_groups).where(log_groups.c.grp == group))
-            conn.execute(delete(events).where(events.c.grp == group))
+            conn.execute(delete(events).where(events.c.sid.in_(_group_streams(group))))
+            self._forget_streams(conn)
 
     def made_groups(self) -> dict[str, tuple[int, int | None]]:
         """The groups made on purpose: name -> (creation ms, retention days or None)."""
@@ -327,15 +333,17 @@ class LogStore:
         with self.engine.connect() as conn:
             if conn.execute(select(log_groups.c.grp).where(log_groups.c.grp == group)).first() is not None:
                 return True
-            return conn.execute(select(events.c.id).where(events.c.grp == group).limit(1)).first() is not None
+            has_events = exists().where(events.c.sid == log_streams.c.id)
+            return conn.execute(_group_streams(group).where(has_events).limit(1)).first() is not None
 
     def groups(self, prefix: str = "") -> list[tuple[str, int, int]]:
         """(group, first event ms, stored bytes) for every group with events."""
         q = (
-            select(events.c.grp, func.min(events.c.ts), func.sum(func.length(events.c.message)))
-            .where(events.c.grp.startswith(prefix, autoescape=True))
-            .group_by(events.c.grp)
-            .order_by(events.c.grp)
+            select(log_streams.c.grp, func.min(events.c.ts), func.sum(func.length(events.c.message)))
+            .join(events, events.c.sid == log_streams.c.id)
+            .where(log_streams.c.grp.startswith(prefix, autoescape=True))
+            .group_by(log_streams.c.grp)
+            .order_by(log_streams.c.grp)
         )
         with self.engine.connect() as conn:
             return [(r[0], r[1], r[2] or 0) for r in conn.execute(q)]
@@ -343,10 +351,11 @@ class LogStore:
     def streams(self, group: str, prefix: str = "") -> list[tuple[str, int, int, int]]:
         """(stream, first ts, last ts, last ingestion) per stream of a group."""
         q = (
-            select(events.c.stream, func.min(events.c.ts), func.max(events.c.ts), func.max(events.c.ingested))
-            .where(events.c.grp == group, events.c.stream.startswith(prefix, autoescape=True))
-            .group_by(events.c.stream)
-            .order_by(events.c.stream)
+            select(log_streams.c.name, func.min(events.c.ts), func.max(events.c.ts), func.max(events.c.ingested))
+            .join(events, events.c.sid == log_streams.c.id)
+            .where(log_streams.c.grp == group, log_streams.c.name.startswith(prefix, autoescape=True))
+            .group_by(log_streams.c.id)
+            .order_by(log_streams.c.name)
         )
         with self.engine.connect() as conn:
             return [(r[0], r[1], r[2], r[3]) for r in conn.execute(q)]
@@ -367,7 +376,7 @@ class LogStore:
         string of `contains` (case-sensitive, as filter pattern terms are)."""
         with self.engine.connect() as conn:
             q = self._select(group, streams, start, end, after_id, contains, descending).limit(limit)
-            return [LogEvent(r.id, r.grp, r.stream, r.ts, r.ingested, r.message) for r in conn.execute(q)]
+            return [LogEvent(*r) for r in conn.execute(q)]
 
     def scan(
         self,
@@ -391,9 +400,14 @@ class LogStore:
     @staticmethod
     def _select(group: str, streams: list[str] | None, start: int | None, end: int | None, after_id: int,
                 contains: Sequence[str], descending: bool) -> Select[Any]:  # fmt: skip
-        q = select(events).where(events.c.grp == group)
+        # the group's streams first (by their unique index), then each one's events (by its own index)
+        q = (
+            select(events.c.id, log_streams.c.grp, log_streams.c.name, *_EVENT_FIELDS)
+            .join(log_streams, log_streams.c.id == events.c.sid)
+            .where(log_streams.c.grp == group)
+        )
         if streams:
-            q = q.where(events.c.stream.in_(streams))
+            q = q.where(log_streams.c.name.in_(streams))
         if start is not None:
             q = q.where(events.c.ts >= start)
         if end is not None:
