@@ -1,8 +1,10 @@
 """Durable log storage with retention, written off the invoke path.
 
-`emit` only appends to an in-memory batch; a background task writes batches every FLUSH_INTERVAL seconds in a
-worker thread. The log database is separate from the control database and runs with synchronous=NORMAL: a crash
-of the server process loses at most the batch not yet written (≤ FLUSH_INTERVAL), never a committed one.
+`emit` only appends to an in-memory batch; a background task hands batches every FLUSH_INTERVAL seconds to the
+writer process (`nimbus.logs.writer`), which does SQLite's work on a CPU other than the event loop's; reads and the
+hourly purge run in threads here. The log database is separate from the control database and runs with
+synchronous=NORMAL: a crash of the server process loses at most the batch not yet written (≤ FLUSH_INTERVAL),
+never a committed one.
 
 Losing logs is never fatal, and logs never take the server's memory or disk (see `nimbus.logs.limits`):
 - the batch of unwritten lines is bounded (`buffer_bytes`); past it, lines are dropped, platform lines last;
@@ -21,11 +23,9 @@ rate limit, the ingestion time) reads the injected `Clock`, so tests drive them 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ from nimbus.clock import Clock, RealClock
 from nimbus.errors import InvalidParameter, ResourceConflict, ResourceNotFound
 from nimbus.logs.limits import BACKLOG, DISK_RESERVE, WRITE_ERROR, LogGate
 from nimbus.logs.schema import events, log_groups, log_streams, metadata, migrate
+from nimbus.logs.writer import ROW_OVERHEAD as _ROW_OVERHEAD
+from nimbus.logs.writer import LogWriter, Row
 from nimbus.store.db import sqlite_engine
 
 log = logging.getLogger(__name__)
@@ -49,19 +51,10 @@ RETRY_FIRST_S = 0.25
 RETRY_MAX_S = 8.0
 #: a batch that failed this many writes in a row is dropped (counted as write_error)
 WRITE_ATTEMPTS = 4
-#: what one pending line costs in memory beyond its characters (the tuple, the str header, the list slot)
-_ROW_OVERHEAD = 160
-#: rows are committed in transactions of about this many bytes, so that the WAL (which holds a whole transaction
-#: until a checkpoint) stays near WAL_LIMIT_BYTES instead of growing by a whole burst
-WRITE_CHUNK_BYTES = 1 << 20
 #: the size SQLite cuts the WAL back to after a checkpoint (journal_size_limit); by default it never shrinks
 WAL_LIMIT_BYTES = 4 << 20
 #: the least time between two WARNINGs about lines dropped for the same reason
 _WARN_EVERY_S = 60.0
-
-Row = tuple[str, str, int, str, bool]
-#: a row as written: (stream id, timestamp, message)
-_Stored = tuple[int, int, str]
 
 __all__ = ["LogEvent", "LogStore", "events", "log_groups", "log_streams", "metadata"]
 
@@ -96,18 +89,6 @@ def _limit_wal(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
 
 
-def _chunks(batch: list[_Stored]) -> Iterator[list[_Stored]]:
-    """`batch` in runs of about WRITE_CHUNK_BYTES of messages."""
-    start = size = 0
-    for n, row in enumerate(batch):
-        size += len(row[2]) + _ROW_OVERHEAD
-        if size >= WRITE_CHUNK_BYTES:
-            yield batch[start : n + 1]
-            start, size = n + 1, 0
-    if start < len(batch):
-        yield batch[start:]
-
-
 class LogStore:
     def __init__(
         self, path: Path, retention_days: float, gate: LogGate | None = None, clock: Clock | None = None
@@ -115,11 +96,7 @@ class LogStore:
         self.engine = sqlite_engine(path, synchronous="NORMAL")
         event.listen(self.engine, "connect", _limit_wal)
         migrate(self.engine)
-        #: (group, stream) -> stream id, for streams written to. Guarded by _streams_lock, which a write holds from
-        #: resolving its ids to committing its rows, and which whatever deletes streams (purge, DeleteLogGroup)
-        #: holds while it deletes them and forgets their ids.
-        self._stream_ids: dict[tuple[str, str], int] = {}
-        self._streams_lock = threading.Lock()
+        self._writer = LogWriter(path, WAL_LIMIT_BYTES)
         self.retention_ms = int(retention_days * 86_400_000)
         self.gate = gate or LogGate()
         self.clock: Clock = clock or RealClock()
@@ -172,46 +149,15 @@ class LogStore:
         return kept
 
     def _write(self, batch: list[Row]) -> tuple[int, Exception | None]:
-        """Insert `batch`; returns how many rows were committed, and the error that stopped it, if any."""
-        # Each chunk is one statement over one JSON parameter: sqlite3's executemany binds each row holding the GIL
-        # and releases it around each row's step, and under load every one of those hand-offs made the event loop
-        # wait for this thread. Here the GIL is given up once per chunk.
-        now = int(self.clock.time() * 1000)
-        done = 0
-        with self._streams_lock:
-            ids = self._stream_ids
-            try:
-                rows = [(ids.get((g, s)) or self._new_stream(g, s), ts, m) for g, s, ts, m, _ in batch]
-            except Exception as exc:  # handed back: see flush
-                return done, exc
-            for chunk in _chunks(rows):
-                try:
-                    with self.engine.begin() as conn:
-                        conn.exec_driver_sql(
-                            "INSERT INTO events (sid, ts, ingested, message) "
-                            "SELECT value->>0, value->>1, ?, value->>2 FROM json_each(?)",
-                            (now, json.dumps(chunk, ensure_ascii=False)),
-                        )
-                except Exception as exc:  # handed back: see flush
-                    return done, exc
-                done += len(chunk)
-        return done, None
+        """Insert `batch` (in the writer process); returns how many rows were committed, and the error that stopped
+        it, if any."""
+        return self._writer.write(int(self.clock.time() * 1000), batch)
 
-    def _new_stream(self, group: str, stream: str) -> int:
-        """The id of a stream this store has not written to yet, made if need be (committed at once: a stream with
-        no events yet is harmless, and the hourly purge removes it)."""
-        with self.engine.begin() as conn:
-            conn.execute(insert(log_streams).values(grp=group, name=stream).prefix_with("OR IGNORE"))
-            sid: int = conn.execute(
-                select(log_streams.c.id).where(log_streams.c.grp == group, log_streams.c.name == stream)
-            ).scalar_one()
-        self._stream_ids[group, stream] = sid
-        return sid
-
-    def _forget_streams(self, conn: Connection) -> None:
-        """Delete the streams left with no events; the caller holds _streams_lock."""
+    @staticmethod
+    def _forget_streams(conn: Connection) -> None:
+        """Delete the streams left with no events (in the transaction that emptied them: the writer makes a stream
+        and writes its first events in one transaction too, so no event ever points at a stream that is gone)."""
         conn.execute(delete(log_streams).where(~exists().where(events.c.sid == log_streams.c.id)))
-        self._stream_ids.clear()
 
     async def flush(self, retry_now: bool = False) -> None:
         """Write what is pending now, unless a failed write's backoff is still running (`retry_now`: try anyway).
@@ -254,7 +200,7 @@ class LogStore:
     def purge(self, now_ms: int | None = None) -> int:
         """Delete expired events: a group's own retention where it has one, else the server's."""
         now = now_ms if now_ms is not None else int(self.clock.time() * 1000)
-        with self._streams_lock, self.engine.begin() as conn:
+        with self.engine.begin() as conn:
             own = dict(conn.execute(select(log_groups.c.grp, log_groups.c.retention_days)
                                     .where(log_groups.c.retention_days.is_not(None))).all())  # fmt: skip
             others = select(log_streams.c.id).where(log_streams.c.grp.not_in(own))
@@ -289,7 +235,7 @@ class LogStore:
 
     def delete_group(self, group: str) -> None:
         """DeleteLogGroup: the group and its events (a group already gone is no error here)."""
-        with self._streams_lock, self.engine.begin() as conn:
+        with self.engine.begin() as conn:
             conn.execute(delete(log_groups).where(log_groups.c.grp == group))
             conn.execute(delete(events).where(events.c.sid.in_(_group_streams(group))))
             self._forget_streams(conn)
@@ -325,6 +271,7 @@ class LogStore:
         if self._pending:
             self._dropped(WRITE_ERROR, self._pending, "the last batch could not be written at shutdown")
             self._pending, self._pending_bytes = [], 0
+        await asyncio.to_thread(self._writer.close)
         self.engine.dispose()
 
     # ---- queries (blocking; run in a thread) ----

@@ -1,0 +1,91 @@
+"""The log writer process: the store's batches are written by a child process, which a dead writer never costs a
+line (the batch is kept and retried, a new writer started) nor a duplicate, and which ends with the store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from nimbus.clock import FakeClock
+from nimbus.logs.store import RETRY_FIRST_S, LogStore
+
+GROUP = "/aws/lambda/fn"
+
+
+def writer_of(store: LogStore) -> subprocess.Popen[bytes]:
+    proc = store._writer._proc
+    assert proc is not None
+    return proc
+
+
+def messages(store: LogStore) -> list[str]:
+    return [e.message for e in store.query(GROUP)]
+
+
+def test_lines_are_written_by_a_child_process_that_ends_with_the_store(tmp_path: Path) -> None:
+    store = LogStore(tmp_path / "logs.db", retention_days=1)
+
+    async def body() -> int:
+        store.emit(GROUP, "s", 1, "one")
+        await store.flush()
+        pid = writer_of(store).pid
+        assert pid != os.getpid()
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"nimbus.logs.writer"]
+        await store.close()
+        return pid
+
+    pid = asyncio.run(body())
+    assert messages(store) == ["one"]
+    assert store._writer._proc is None
+    assert not Path(f"/proc/{pid}").exists()  # ended and reaped
+
+
+def test_a_writer_that_died_between_batches_is_replaced_and_nothing_is_lost(tmp_path: Path) -> None:
+    store = LogStore(tmp_path / "logs.db", retention_days=1)
+
+    async def body() -> None:
+        store.emit(GROUP, "s", 1, "before")
+        await store.flush()
+        first = writer_of(store)
+        first.kill()
+        first.wait()
+        store.emit(GROUP, "s", 2, "after")
+        await store.flush()
+        assert writer_of(store).pid != first.pid
+        await store.close()
+
+    asyncio.run(body())
+    assert messages(store) == ["before", "after"]
+    assert store._failures == 0
+
+
+def test_a_writer_killed_before_it_answered_costs_a_retry_not_a_line(tmp_path: Path) -> None:
+    """The writer is stopped before it reads the batch, then killed while the store waits for its answer: the
+    store sees the pipe close, keeps the batch, and writes it once after the backoff with a new writer."""
+    clock = FakeClock()
+    store = LogStore(tmp_path / "logs.db", retention_days=1, clock=clock)
+
+    async def body() -> None:
+        store.emit(GROUP, "s", 1, "first")
+        await store.flush()
+        writer = writer_of(store)
+        writer.send_signal(signal.SIGSTOP)
+        store.emit(GROUP, "s", 2, "second")
+        flushing = asyncio.create_task(store.flush())
+        await asyncio.sleep(0.2)
+        assert not flushing.done()  # waiting for the stopped writer's answer
+        writer.kill()
+        await flushing
+        assert store._failures == 1
+        assert messages(store) == ["first"]
+        clock.advance(RETRY_FIRST_S)
+        await store.flush()
+        assert store._failures == 0
+        await store.close()
+
+    asyncio.run(body())
+    assert messages(store) == ["first", "second"]
+    assert store.gate.drops.lines["write_error"] == 0
