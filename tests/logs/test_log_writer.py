@@ -7,6 +7,8 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from nimbus.clock import FakeClock
@@ -28,16 +30,12 @@ def messages(store: LogStore) -> list[str]:
 def test_lines_are_written_by_a_child_process_that_ends_with_the_store(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "logs.db", retention_days=1)
 
-    async def body() -> int:
-        store.emit(GROUP, "s", 1, "one")
-        await store.flush()
-        pid = writer_of(store).pid
-        assert pid != os.getpid()
-        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"nimbus.logs.writer"]
-        await store.close()
-        return pid
-
-    pid = asyncio.run(body())
+    store.emit(GROUP, "s", 1, "one")
+    asyncio.run(store.flush())
+    pid = writer_of(store).pid
+    assert pid != os.getpid()
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[3].endswith(b"nimbus/logs/writer.py")
+    asyncio.run(store.close())
     assert messages(store) == ["one"]
     assert store._writer._proc is None
     assert not Path(f"/proc/{pid}").exists()  # ended and reaped
@@ -89,3 +87,26 @@ def test_a_writer_killed_before_it_answered_costs_a_retry_not_a_line(tmp_path: P
     asyncio.run(body())
     assert messages(store) == ["first", "second"]
     assert store.gate.drops.lines["write_error"] == 0
+
+
+def test_the_writer_ends_when_the_server_dies_without_closing_it(tmp_path: Path) -> None:
+    """A server killed outright never closes the writer's pipe itself: the kernel does, and the writer exits."""
+    program = (
+        "import asyncio, os, sys\n"
+        "from pathlib import Path\n"
+        "from nimbus.logs.store import LogStore\n"
+        "store = LogStore(Path(sys.argv[1]), retention_days=1)\n"
+        "store.emit('/aws/lambda/fn', 's', 1, 'written')\n"
+        "asyncio.run(store.flush())\n"
+        "print(store._writer._proc.pid, flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    server = subprocess.run([sys.executable, "-c", program, str(tmp_path / "logs.db")], capture_output=True,
+                            timeout=60, check=False)  # fmt: skip
+    assert server.returncode == -signal.SIGKILL
+    writer = int(server.stdout)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{writer}").exists() and "Z" not in Path(f"/proc/{writer}/stat").read_text().split()[2]:
+        assert time.monotonic() < deadline, "the writer outlived its server"
+        time.sleep(0.01)
+    assert [e.message for e in LogStore(tmp_path / "logs.db", retention_days=1).query(GROUP)] == ["written"]
