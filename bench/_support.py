@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,12 +58,18 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 
 @contextlib.contextmanager
-def nimbus_server(tmp: Path, *extra: str) -> Iterator[Server]:
-    """`nimbus serve --port 0` on loopback with a temporary data dir; waits for the ready file, stops at the end."""
+def nimbus_server(
+    tmp: Path, *extra: str, tree: Path | None = None, python_args: Sequence[str] = ()
+) -> Iterator[Server]:
+    """`nimbus serve --port 0` on loopback with a temporary data dir; waits for the ready file, stops at the end.
+    `tree`: the source tree to run (its `src`; default: the installed nimbus); `python_args`: before `-m nimbus...`
+    (e.g. `-m cProfile -o FILE`)."""
     ready, log_path = tmp / "ready.json", tmp / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_"))}
-    cmd = [sys.executable, "-m", "nimbus.cli.main", "serve", "--port", "0", "--data-dir", str(tmp / "data"),
-           "--ready-file", str(ready), "--log-level", "warning", *extra]  # fmt: skip
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree / "src")
+    cmd = [sys.executable, *python_args, "-m", "nimbus.cli.main", "serve", "--port", "0", "--data-dir",
+           str(tmp / "data"), "--ready-file", str(ready), "--log-level", "warning", *extra]  # fmt: skip
     with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     try:
