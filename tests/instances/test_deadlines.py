@@ -4,23 +4,28 @@ deadlines added out of order fire in order; cleared ones never fire and do not p
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 import uvloop
 
 from nimbus.instances.deadlines import SLACK, Deadlines, for_loop
 
+Check = Callable[[asyncio.AbstractEventLoop, Deadlines], Awaitable[None]]
 
-def run(check: object) -> None:
-    """Run the coroutine function `check` on uvloop, as the server runs (its timers are whole milliseconds)."""
-    assert callable(check)
-    uvloop.run(check())
+
+def run(check: Check) -> None:
+    """Run `check` with its loop's deadlines on uvloop, as the server runs (its timers are whole milliseconds)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        await check(loop, for_loop(loop))
+
+    uvloop.run(main())
 
 
 def test_a_deadline_fires_timeout_error_at_its_time_and_not_before() -> None:
-    async def check() -> None:
-        loop = asyncio.get_running_loop()
-        deadlines = for_loop(loop)
+    async def check(loop: asyncio.AbstractEventLoop, deadlines: Deadlines) -> None:
         fut: asyncio.Future[None] = loop.create_future()
         when = loop.time() + 0.05
         deadlines.add(when, fut)
@@ -36,9 +41,7 @@ def test_a_deadline_fires_timeout_error_at_its_time_and_not_before() -> None:
 
 
 def test_a_cleared_deadline_never_fires() -> None:
-    async def check() -> None:
-        loop = asyncio.get_running_loop()
-        deadlines = Deadlines(loop)
+    async def check(loop: asyncio.AbstractEventLoop, deadlines: Deadlines) -> None:
         fut: asyncio.Future[None] = loop.create_future()
         entry = deadlines.add(loop.time() + 0.01, fut)
         deadlines.clear(entry)
@@ -51,9 +54,7 @@ def test_a_cleared_deadline_never_fires() -> None:
 
 
 def test_deadlines_added_out_of_order_fire_in_order() -> None:
-    async def check() -> None:
-        loop = asyncio.get_running_loop()
-        deadlines = Deadlines(loop)
+    async def check(loop: asyncio.AbstractEventLoop, deadlines: Deadlines) -> None:
         fired: list[str] = []
         late: asyncio.Future[None] = loop.create_future()
         early: asyncio.Future[None] = loop.create_future()
@@ -73,9 +74,7 @@ def test_deadlines_added_out_of_order_fire_in_order() -> None:
 
 
 def test_a_future_done_before_its_deadline_is_left_alone() -> None:
-    async def check() -> None:
-        loop = asyncio.get_running_loop()
-        deadlines = Deadlines(loop)
+    async def check(loop: asyncio.AbstractEventLoop, deadlines: Deadlines) -> None:
         fut: asyncio.Future[str] = loop.create_future()
         deadlines.add(loop.time() + 0.01, fut)  # never cleared: its waiter got its answer first
         fut.set_result("answer")
@@ -87,9 +86,7 @@ def test_a_future_done_before_its_deadline_is_left_alone() -> None:
 
 
 def test_cleared_deadlines_do_not_pile_up() -> None:
-    async def check() -> None:
-        loop = asyncio.get_running_loop()
-        deadlines = Deadlines(loop)
+    async def check(loop: asyncio.AbstractEventLoop, deadlines: Deadlines) -> None:
         live = [loop.create_future() for _ in range(10)]
         for fut in live:
             deadlines.add(loop.time() + 60, fut)
