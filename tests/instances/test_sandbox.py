@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from nimbus.instances import seccomp
+from nimbus.instances import sandbox, seccomp
 from nimbus.instances.cgroups import cpu_weight_v1, cpu_weight_v2
 from nimbus.instances.environment import runtime_prefix
 from nimbus.instances.isolation import detect
 from nimbus.instances.process import SandboxSpec
-from nimbus.instances.sandbox import mount_plan
+from nimbus.instances.sandbox import mount_plan, system_mounts
 from nimbus.runtimes.registry import available_runtimes
 
 
@@ -100,6 +100,26 @@ def test_mount_plan_shows_nothing_of_homes_or_the_data_dir(tmp_path: Path) -> No
     assert not [d for d in targets if d.startswith(("/root", "/home"))]
     assert "/etc/shadow" not in targets
     assert all(not m.get("rw") or m["dst"].startswith("/dev/") for m in plan)
+
+
+def test_the_system_part_of_plans_is_kept_a_moment_and_handed_out_as_new_lists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    interpreter = next(iter(available_runtimes().values()))
+    prefix, files = runtime_prefix(interpreter), {"bootstrap.py": Path("/x/bootstrap.py")}
+    first, second = system_mounts(prefix, files), system_mounts(prefix, files)
+    assert first == second
+    assert first is not second
+    assert all(a is b for a, b in zip(first, second, strict=True))  # from memory
+    first.append({"kind": "dir", "dst": "/mine"})  # a caller's list is its own
+    assert system_mounts(prefix, files) == second
+    assert system_mounts(prefix, {"other.py": Path("/x/other.py")}) != second  # another key, built afresh
+    monkeypatch.setattr(sandbox, "SYSTEM_MOUNTS_TTL_S", 0.0)
+    monkeypatch.setattr(sandbox, "_system_mounts", {})
+    stale = system_mounts(prefix, files)  # kept no time at all: the next call reads the host again
+    again = system_mounts(prefix, files)
+    assert again == stale == second
+    assert all(a is not b for a, b in zip(again, stale, strict=True))
 
 
 def test_cpu_weight_follows_memory_like_lambda() -> None:
