@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from nimbus.clock import FakeClock
+from nimbus.logs import store as store_module
 from nimbus.logs.limits import LogGate, LogLimits
 from nimbus.logs.store import (
     FLUSH_INTERVAL,
@@ -225,3 +226,33 @@ def test_dropped_lines_are_warned_about_once_a_minute_per_reason(
         assert warnings() == 2
     assert store.gate.drops.lines["backlog"] == 4
     asyncio.run(store.close())
+
+
+def test_reads_near_the_newest_events_answer_as_reads_of_the_whole_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read within the newest RECENT_IDS ids goes by id over every group's events (the tail's plan); one that
+    reaches past them reads the group by its index. Both answer exactly what the stored events say, whichever
+    side of the window a read starts or ends on."""
+    monkeypatch.setattr(store_module, "RECENT_IDS", 10)
+    store = LogStore(tmp_path / "logs.db", retention_days=1)
+    for n in range(60):  # two groups interleaved unevenly, three streams, every fifth line a match
+        group = GROUP if n % 3 else "/aws/lambda/other"
+        store.emit(group, f"s{n % 4 // 2}", 1_000 + n, f"line {n}{' match' if n % 5 == 0 else ''}")
+    asyncio.run(store.close())
+    stored = store.query(GROUP, limit=1000)
+    assert len(stored) == 40
+    top = max(e.id for e in stored)
+    for after in (0, 1, top - 25, top - 11, top - 10, top - 9, top - 3, top, top + 1):
+        for limit in (1, 3, 7, 100):
+            for streams in (None, ["s1"]):
+                for contains in ((), ("match",)):
+                    mine = [e for e in stored if (not streams or e.stream in streams)
+                            and all(c in e.message for c in contains)]  # fmt: skip
+                    forward = [e for e in mine if e.id > after][:limit]
+                    backward = [e for e in reversed(mine) if not after or e.id < after][:limit]
+                    where = {"after_id": after, "limit": limit, "streams": streams, "contains": contains}
+                    assert store.query(GROUP, **where) == forward, where
+                    assert store.query(GROUP, descending=True, **where) == backward, where
+                    scanned = list(store.scan(GROUP, after_id=after, limit=limit, streams=streams, contains=contains))
+                    assert scanned == forward, where

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, event, exists, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, event, exists, func, insert, literal_column, select, update
 
 from nimbus.clock import Clock, RealClock
 from nimbus.errors import InvalidParameter, ResourceConflict, ResourceNotFound
@@ -58,6 +58,10 @@ _WARN_EVERY_S = 60.0
 
 __all__ = ["LogEvent", "LogStore", "events", "log_groups", "log_streams", "metadata"]
 
+#: a read whose events all lie among the newest RECENT_IDS event ids (the console's tail, a page near the end)
+#: reads those ids in order, all groups' alike, instead of every event of its group by index and a sort: a tail's
+#: poll of a group of 300,000 events took 100 ms that way, and 0.1 ms this way
+RECENT_IDS = 20_000
 #: CloudWatch Logs' retention periods, in days
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
                   3653)  # fmt: skip
@@ -322,8 +326,25 @@ class LogStore:
         """Events of `group` in id order (`descending`: newest first), after `after_id`, whose message holds every
         string of `contains` (case-sensitive, as filter pattern terms are)."""
         with self.engine.connect() as conn:
+            floor = self._recent_floor(conn, after_id, descending)
+            if floor is not None:
+                q = self._select(group, streams, start, end, after_id, contains, descending, floor).limit(limit)
+                found = [LogEvent(*r) for r in conn.execute(q)]
+                if not descending or len(found) == limit:  # all there is, or the newest `limit` of it
+                    return found
             q = self._select(group, streams, start, end, after_id, contains, descending).limit(limit)
             return [LogEvent(*r) for r in conn.execute(q)]
+
+    @staticmethod
+    def _recent_floor(conn: Connection, after_id: int, descending: bool) -> int | None:
+        """The id above which the newest RECENT_IDS events lie, when a read may be answered from them alone: one
+        in id order that starts there, or any newest-first read (tried there first). None: read the whole group."""
+        if not descending and not after_id:
+            return None
+        floor: int = (conn.execute(select(func.max(events.c.id))).scalar() or 0) - RECENT_IDS
+        if descending:
+            return floor if not after_id or after_id > floor else None
+        return floor if after_id >= floor else None
 
     def scan(
         self,
@@ -339,20 +360,25 @@ class LogStore:
         """`query`'s events one at a time from one statement, oldest first, for a caller that filters them and
         stops early: the store sorts the group's rows once, not once per batch."""
         with self.engine.connect() as conn:
-            q = self._select(group, streams, start, end, after_id, contains, False).limit(limit)
+            floor = self._recent_floor(conn, after_id, False)
+            q = self._select(group, streams, start, end, after_id, contains, False, floor).limit(limit)
             for rows in conn.execute(q).partitions(1000):  # fetchmany: row-by-row fetching costs more than matching
                 for r in rows:
                     yield LogEvent(*r)
 
     @staticmethod
     def _select(group: str, streams: list[str] | None, start: int | None, end: int | None, after_id: int,
-                contains: Sequence[str], descending: bool) -> Select[Any]:  # fmt: skip
-        # the group's streams first (by their unique index), then each one's events (by its own index)
-        q = (
-            select(events.c.id, log_streams.c.grp, log_streams.c.name, *_EVENT_FIELDS)
-            .join(log_streams, log_streams.c.id == events.c.sid)
-            .where(log_streams.c.grp == group)
+                contains: Sequence[str], descending: bool, floor: int | None = None) -> Select[Any]:  # fmt: skip
+        """Without `floor`: the group's streams first (by their unique index), then each one's events (by its own
+        index), sorted. With it: the events above `floor` in id order, each one's stream looked up by its id."""
+        q = select(events.c.id, log_streams.c.grp, log_streams.c.name, *_EVENT_FIELDS).join(
+            log_streams, log_streams.c.id == events.c.sid
         )
+        if floor is None:
+            q = q.where(log_streams.c.grp == group)
+        else:
+            # `+`: SQLite's way to keep a term off an index, so the group's own index does not lead the plan
+            q = q.where(literal_column("+log_streams.grp") == group, events.c.id > floor)
         if streams:
             q = q.where(log_streams.c.name.in_(streams))
         if start is not None:
