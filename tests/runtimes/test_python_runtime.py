@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import ast
 import json
+import select
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -219,6 +221,45 @@ def test_distinct_trace_headers_do_not_grow_the_runtimes_memory(start: object) -
     before = rss_after(range(2000))
     after = rss_after(range(2000, 22_000))
     assert after - before < 1024, f"VmRSS grew {after - before} kB over 20,000 invocations"
+    instance.stop()
+
+
+def _process(pid: int) -> tuple[str, int]:
+    """(scheduler state, voluntary context switches so far) of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        state = stat.read().rsplit(")", 1)[1].split()[0]
+    with open(f"/proc/{pid}/status") as status:
+        switches = next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches:"))
+    return state, switches
+
+
+def test_the_runtime_sleeps_once_per_invocation_not_again_when_its_reply_is_read(start: object) -> None:
+    """The runtime waits for the next frame in a poll for input. A blocking read would wait on the socket's one wait
+    queue, which the kernel also wakes when the server reads the reply (its buffer freed: writable again): each
+    invocation woke the runtime twice, once for nothing. Here the reply is read only once the runtime is asleep
+    again, and its voluntary context switches are counted: one per invocation, not two."""
+    instance = start({"app.py": "def handler(event, context):\n    return event\n"})  # type: ignore[operator]
+    assert instance.receive().kind == frames.READY
+    pid = instance.proc.pid
+
+    def wait_asleep() -> None:
+        deadline = time.monotonic() + 30
+        while _process(pid)[0] != "S":
+            assert time.monotonic() < deadline, "the runtime never went to sleep"
+            time.sleep(0.001)
+
+    wait_asleep()
+    before = _process(pid)[1]
+    invocations = 100
+    for n in range(invocations):
+        header = frames.invoke_header(f"r-{n}", int(time.time() * 1000) + 30_000, "arn:fn", "")
+        instance.sock.sendall(frames.encode(frames.INVOKE, header, b"{}"))
+        assert select.select([instance.sock], [], [], 30)[0], "no reply"
+        wait_asleep()  # replied and waiting for the next frame: now read the reply
+        assert instance.receive().kind == frames.RESULT
+    wait_asleep()
+    switches = _process(pid)[1] - before
+    assert switches < invocations * 1.5, f"{switches} sleeps for {invocations} invocations"
     instance.stop()
 
 

@@ -52,18 +52,22 @@ class Channel:
         #: busy-poll this long before the next blocking read (the server asks for it when it is otherwise idle:
         #: the next invoke then finds this process running, not asleep on a halted vCPU)
         self.spin_ns = 0
-        self.poller = None
+        #: where this process waits for the next frame. Not in `recv`: a blocking read waits on the socket's one
+        #: wait queue, which the kernel also wakes each time the server reads our last reply (its buffer freed,
+        #: "writable again"), so the process woke, found nothing and slept again, a context switch more per
+        #: invoke; a poll for input only is not woken by that
+        self.poller = select.poll()
+        self.poller.register(self.sock, select.POLLIN)
 
     def receive(self):
+        poll = self.poller.poll
         if self.spin_ns and not self.queue:
             end = time.perf_counter_ns() + self.spin_ns
             self.spin_ns = 0
-            if self.poller is None:
-                self.poller = select.poll()
-                self.poller.register(self.sock, select.POLLIN)
-            while not self.poller.poll(0) and time.perf_counter_ns() < end:
+            while not poll(0) and time.perf_counter_ns() < end:
                 os.sched_yield()  # the server may have been woken on this CPU: let it run first
         while not self.queue:
+            poll()  # until there is input (or EOF, or an error, which the read then says)
             size = self.sock.recv_into(self.buffer)
             if not size:
                 return None
