@@ -74,6 +74,20 @@ def child_processes(pid: int, *markers: bytes) -> set[int]:
     return found
 
 
+def measured(cmd: list[str]) -> list[str]:
+    """`cmd` (a `nimbus` command line) run under coverage when this test run measures coverage (`make test`), so
+    the code that only servers run (the APIs, the stacks engine, the console) counts as covered by the tests that
+    drive it. Each server writes its own data file (parallel mode) on a graceful stop, and pytest-cov combines them
+    at the end; a server killed with SIGKILL leaves none, which only loses that server's share. Only the server
+    itself is measured: it never forks, and the interpreters it spawns (zygotes, sandboxes) start without it."""
+    import coverage
+
+    if coverage.Coverage.current() is None:
+        return cmd
+    rcfile = str(ROOT / "pyproject.toml")
+    return [sys.executable, "-m", "coverage", "run", "--parallel-mode", f"--rcfile={rcfile}", *cmd[1:]]
+
+
 def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
     """Start `nimbus serve --port 0` and wait for its readiness file (never a fixed sleep)."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -82,7 +96,7 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     log_path = data_dir.parent / f"{data_dir.name}.server.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_"))}
     full_env.update(env or {})
-    cmd = [*NIMBUS, "serve", "--port", "0", "--data-dir", str(data_dir), "--ready-file", str(ready), *extra]
+    cmd = measured([*NIMBUS, "serve", "--port", "0", "--data-dir", str(data_dir), "--ready-file", str(ready), *extra])
     log = log_path.open("ab")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
     deadline = time.monotonic() + 60

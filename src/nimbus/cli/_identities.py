@@ -61,11 +61,6 @@ def _policy_arns(iam: Any, names: list[str]) -> list[str]:
     return [n if n.startswith("arn:") else found[n] for n in names]
 
 
-def _trust(services: list[str]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"}]})  # fmt: skip
-
-
 @role_app.command("create")
 def role_create(
     name: Annotated[str, typer.Argument(help="Role name: 1-64 of A-Z a-z 0-9 + = , . @ _ -")],
@@ -81,11 +76,14 @@ def role_create(
     region: RegionOpt = None,
 ) -> None:
     """Create a role (an execution role for functions by default) with its policies; prints its ARN."""
+    from nimbus.deploy.sync import service_trust  # (the examples' role is made with the same trust)
+
     document = _document(policy)
     with api_errors(endpoint_url):
         iam = make_client("iam", endpoint_url, region)
         arns = _policy_arns(iam, managed or [])
-        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(trust or ["lambda.amazonaws.com"]),
+        trust_document = service_trust(trust or ["lambda.amazonaws.com"])
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust_document,
                               Description=description)["Role"]["Arn"]  # fmt: skip
         _grant(iam, "Role", name, document, arns)
     out.print(arn, soft_wrap=True)

@@ -83,14 +83,19 @@ def _save_state(path: Path, state: dict[str, dict[str, str]]) -> None:
 #: warning about a role that names nothing
 EXAMPLE_ROLE = "nimbus-example"
 BASIC_EXECUTION_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def service_trust(services: list[str]) -> str:
+    """A trust policy that lets `services` assume a role (the examples' role here, `nimbus role create`'s)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"}]})  # fmt: skip
 
 
 def ensure_example_role(iam: Iam) -> None:
     """Make the examples' role when it is missing; one that exists is left as it is (the user may have changed it)."""
     with contextlib.suppress(EntityAlreadyExists):
-        iam.create_role(EXAMPLE_ROLE, LAMBDA_TRUST, description="The execution role of Nimbus's examples")
+        iam.create_role(EXAMPLE_ROLE, service_trust(["lambda.amazonaws.com"]),
+                        description="The execution role of Nimbus's examples")
         iam.attach("role", EXAMPLE_ROLE, BASIC_EXECUTION_ARN)  # (control/iam_store.ROLE)
 
 

@@ -53,10 +53,6 @@ class FunctionSpec:
     def pool_key(self) -> tuple[str, str, str]:
         return (self.name, self.version, self.revision_id)
 
-    @property
-    def qualified_arn(self) -> str:
-        return f"{self.arn}:{self.version}"
-
 
 # InvokeRequest and InvokeResult are made once per invocation: not frozen, since a frozen dataclass's __init__ sets
 # each field through object.__setattr__ (4x the cost of a plain one, measured); nothing mutates them after creation
