@@ -6,7 +6,7 @@ PORT ?= 9001
 #: what a sandbox's outer process and pid 1 exec once it is set up (docs/scaling.md, "Density")
 WAITER := src/nimbus/instances/native/nimbus-sandbox-wait
 
-.PHONY: install python-sdk node-sdk run test lint bench clean
+.PHONY: install python-sdk node-sdk compiled run test lint bench clean
 
 $(BIN)/nimbus: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Nimbus needs Python 3.11+"'
@@ -35,7 +35,12 @@ node-sdk: | $(BIN)/nimbus
 		cd $(SDK)/nodejs && { npm ci --quiet --ignore-scripts --no-audit --no-fund --omit=dev || { rm -f package-lock.json; exit 1; }; }; \
 	fi
 
-install: $(BIN)/nimbus python-sdk node-sdk $(WAITER)
+install: $(BIN)/nimbus python-sdk node-sdk $(WAITER) compiled
+
+# the warm path's hot modules compiled with mypyc (src/nimbus/compiled.py), rebuilt whenever one of their sources
+# changes; where that cannot build (no cc, no Python.h, a mypyc error) it says so and everything runs pure Python
+compiled: | $(BIN)/nimbus
+	@PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/python -m nimbus.compiled_build
 
 # static where libc.a is there, else dynamic; without a C compiler, sandboxes keep their Python waiters
 $(WAITER): src/nimbus/instances/native/sandbox_wait.c
@@ -45,8 +50,10 @@ $(WAITER): src/nimbus/instances/native/sandbox_wait.c
 run: install
 	$(BIN)/nimbus serve --host 127.0.0.1 --port $(PORT) --deploy examples
 
+# coverage sees Python only: this run loads the pure modules, and tests/test_compiled.py runs the warm path's tests
+# again on the compiled ones
 test: install
-	$(BIN)/python -m pytest -q --cov --cov-report=term
+	NIMBUS_PURE_PYTHON=1 $(BIN)/python -m pytest -q --cov --cov-report=term
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -56,4 +63,5 @@ bench: install
 	$(BIN)/python bench/warm_invoke.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info $(WAITER)
+	rm -rf $(VENV) build *.egg-info src/*.egg-info $(WAITER) src/nimbus/_compiled.json
+	find src -name '*.so' -delete  # mypyc's: src/nimbus/compiled.py

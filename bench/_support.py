@@ -65,7 +65,8 @@ def nimbus_server(
     `tree`: the source tree to run (its `src`; default: the installed nimbus); `python_args`: before `-m nimbus...`
     (e.g. `-m cProfile -o FILE`)."""
     ready, log_path = tmp / "ready.json", tmp / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_"))}
+    # NIMBUS_PURE_PYTHON stays: it picks the pure or compiled modules (src/nimbus/compiled.py), not a setting
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_")) or k == "NIMBUS_PURE_PYTHON"}
     if tree is not None:
         env["PYTHONPATH"] = str(tree / "src")
     cmd = [sys.executable, *python_args, "-m", "nimbus.cli.main", "serve", "--port", "0", "--data-dir",

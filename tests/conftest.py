@@ -94,7 +94,9 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     ready = data_dir.parent / f"{data_dir.name}.ready.json"
     ready.unlink(missing_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}.server.log"
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_"))}
+    # NIMBUS_PURE_PYTHON stays: it picks the pure or compiled modules (src/nimbus/compiled.py), not a setting
+    keep = "NIMBUS_PURE_PYTHON"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NIMBUS_", "AWS_")) or k == keep}
     full_env.update(env or {})
     cmd = measured([*NIMBUS, "serve", "--port", "0", "--data-dir", str(data_dir), "--ready-file", str(ready), *extra])
     log = log_path.open("ab")

@@ -30,7 +30,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "nimbus"
 
 #: the layers, bottom up: a package may import packages of a lower layer only (top-level modules count as packages)
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("nimbus", "errors"),
+    ("compiled",),  # the import guard, which nimbus/__init__ installs before anything else of ours loads
+    ("nimbus", "errors", "compiled_build"),
     ("protocol", "config", "clock"),
     ("store", "runtimes"),
     ("logs", "control", "queue"),

@@ -11,7 +11,6 @@ import contextlib
 import gc
 import socket
 import threading
-import weakref
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -214,6 +213,11 @@ def test_stalled_body_is_closed_by_the_body_timeout_and_its_budget_given_back() 
             assert await _until(lambda: server.budget.used == 0 and not server.connections)
 
     asyncio.run(main())
+
+
+def _live(kind: type, address: int) -> bool:
+    """Whether the object of `kind` at `address` is still alive (tracked by the GC, so not freed)."""
+    return any(id(o) == address and type(o) is kind for o in gc.get_objects())
 
 
 async def _until(condition: Callable[[], object]) -> bool:
@@ -425,11 +429,13 @@ def test_closed_connection_is_freed_without_the_cyclic_gc() -> None:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n" + b"b" * 300_000)
             assert await _until(lambda: any(c.body_size >= 300_000 for c in server.connections))
-            conn = weakref.ref(next(iter(server.connections)))
+            # found among the objects the GC tracks, not by a weak reference: compiled (mypyc 2.4.1), a class
+            # that subclasses a Python class (asyncio.Protocol) frees its weakref list wrongly, a crash
+            conn = id(next(iter(server.connections)))
             writer.close()
             assert await _until(lambda: not server.connections)
             assert server.budget.used == 0
-            assert await _until(lambda: conn() is None), gc.get_referrers(conn())
+            assert await _until(lambda: not _live(httpconn.HttpProtocol, conn))
 
     gc.disable()
     try:

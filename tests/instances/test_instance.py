@@ -6,6 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from nimbus.instances.environment import FRAMES_PATH
 from nimbus.instances.instance import Instance
 from nimbus.instances.lifecycle import DeathReason
 from nimbus.instances.process import LaunchCommand, SpawnLauncher
@@ -14,7 +15,8 @@ from nimbus.protocol import frames
 
 from .test_manager import make_spec
 
-FRAMES = Path(frames.__file__)
+#: the source a runtime loads by path (the server itself may run frames compiled: nimbus/compiled.py)
+FRAMES = FRAMES_PATH
 #: a "runtime" that reports an init error and exits at once, before anyone waits for it
 SAY_AND_EXIT = f"""
 import importlib.util, os

@@ -5,14 +5,15 @@ from __future__ import annotations
 import ast
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from nimbus.instances.environment import FRAMES_PATH
 from nimbus.protocol import frames
 from nimbus.runtimes.registry import available_runtimes
 
-FRAMES_FILE = Path(frames.__file__)
+#: the source every runtime loads by path (the server itself may run frames compiled: nimbus/compiled.py)
+FRAMES_FILE = FRAMES_PATH
 
 
 def test_round_trip_keeps_body_bytes_exact() -> None:

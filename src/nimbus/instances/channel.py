@@ -17,6 +17,7 @@ import os
 import select
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
 from nimbus.instances import deadlines
 from nimbus.instances.process import ProcessHandle, describe_exit, recv_nowait
@@ -93,7 +94,8 @@ class ControlChannel:
         """Stop reading (idempotent); the socket itself belongs to the handle."""
         if self.open:
             self.open = False
-            self._loop.remove_reader(self._handle.control.fileno())
+            # uvloop's answers None where typeshed says bool, which compiled code (mypyc) would check: not read
+            cast(Any, self._loop).remove_reader(self._handle.control.fileno())
 
     def fail_pending(self, exc: BaseException) -> None:
         if self._pending is not None and not self._pending.done():

@@ -42,8 +42,9 @@ SNAPSHOT_HOOKS = PYTHON_RUNTIME_DIR / "snapshot_restore_py.py"
 #: the Python runtime's modules beside bootstrap.py: a spawned bootstrap imports them from /var/runtime, while a
 #: zygote's forks (and spares, and SnapStart restores) have them in memory already and need no mount of them
 BOOTSTRAP_MODULES = ("context.py", "faults.py", "hardening.py", "loop.py", "snapstart.py", "trace_env.py")
-FRAMES_PATH = Path(frames_module.__file__).resolve()
-RUNTIME_API_PATH = Path(runtime_api_module.__file__).resolve()
+#: the sources, which every runtime loads by path: the server may run them compiled (a .so: nimbus/compiled.py)
+FRAMES_PATH = Path(frames_module.__file__).resolve().with_name("frames.py")
+RUNTIME_API_PATH = Path(runtime_api_module.__file__).resolve().with_name("runtime_api.py")
 NODE_BOOTSTRAP = NODEJS_RUNTIME_DIR / "bootstrap.mjs"
 SHIM = PROVIDED_RUNTIME_DIR / "shim.py"
 #: files mounted under /var/runtime in a sandbox, by the name they have there

@@ -20,6 +20,7 @@ import asyncio
 import os
 import time
 from collections import deque
+from typing import Any, cast
 
 from nimbus.logs.limits import (
     FUNCTION_RATE,
@@ -199,7 +200,8 @@ class OutputCapture:
     def _stop_reading(self) -> None:
         self.eof = True
         if self._loop is not None:
-            self._loop.remove_reader(self._fd)
+            # uvloop's answers None where typeshed says bool, which compiled code (mypyc) would check: not read
+            cast(Any, self._loop).remove_reader(self._fd)
             self._loop = None
 
     def close(self) -> None:

@@ -66,10 +66,11 @@ _scan_header = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg
 _quote = json.encoder.encode_basestring_ascii
 
 
-def _render(fields: dict[str, Any]) -> str:
+def _render(fields: dict[Any, Any]) -> str:
     """The header as compact ASCII JSON, exactly as `_encode_header` writes it. A frame header is a handful of
     strings and numbers: rendered here field by field, it costs a third of the encoder's call (which sets up a C
-    encoder anew each time), the warm path's INVOKE and RESULT included. Anything else goes to the encoder."""
+    encoder anew each time), the warm path's INVOKE and RESULT included. Anything else goes to the encoder. (Keys
+    typed Any: compiled with mypyc, a `str` key type would be checked, and a header may have other keys.)"""
     parts = []
     for name, value in fields.items():
         kind = type(value)

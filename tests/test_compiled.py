@@ -1,0 +1,170 @@
+"""The compiled (mypyc) and pure modules: the guard never loads a stale or foreign binary, the switch loads every
+source, a fresh build is really what runs (here and in the server), and the warm path's tests pass both ways.
+
+`make test` runs the suite on the pure modules (coverage sees Python only: NIMBUS_PURE_PYTHON=1) and
+`test_the_warm_path_behaves_the_same_compiled` runs the warm path's tests again on the compiled ones; a plain
+`pytest` where a build exists runs compiled, and that test then runs them pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, Server
+from nimbus import compiled
+
+#: the warm path's tests: HTTP server and limits, SigV4, the JSON protocols, the Lambda API and invoke end to end,
+#: the door (invoker, throttle), frames, the log framing; and the check below, that the other mode really loaded
+WARM_PATH_TESTS = (
+    "tests/api/test_httpserver.py",
+    "tests/api/test_http_limits.py",
+    "tests/api/test_sigv4.py",
+    "tests/api/test_jsonproto.py",
+    "tests/api/test_restjson.py",
+    "tests/invoke/test_invoker.py",
+    "tests/invoke/test_throttle.py",
+    "tests/protocol/test_frames.py",
+    "tests/logs/test_platform_records.py",
+    "tests/e2e/test_invoke.py",
+    "tests/test_compiled.py::test_the_loaded_modules_are_the_build_or_the_sources",
+)
+
+
+def built() -> bool:
+    """A build exists and is fresh for these sources (what `make install` leaves where it could compile)."""
+    recorded = compiled.read_manifest()
+    if recorded is None or recorded.get("ext_suffix") != compiled.EXT_SUFFIX:
+        return False
+    modules = recorded.get("modules")
+    return isinstance(modules, dict) and compiled.source_hashes(list(modules)) == modules
+
+
+def pure_switch_on() -> bool:
+    return os.environ.get(compiled.PURE_SWITCH, "") not in ("", "0")
+
+
+def test_the_loaded_modules_are_the_build_or_the_sources(server: Server) -> None:
+    """With a fresh build and no switch, every compiled module is compiled here, and the server runs the group's
+    library (its memory maps it: compiled modules import each other inside it, not through their shims);
+    otherwise every module is its .py, and the server maps no binary of ours."""
+    expect_compiled = built() and not pure_switch_on()
+    assert bool(compiled.guard().compiled) == expect_compiled, compiled.guard().reason
+    for name in compiled.MODULES:
+        module = importlib.import_module(name)
+        if expect_compiled:
+            assert str(module.__file__).endswith(compiled.EXT_SUFFIX), name
+        else:
+            assert module.__file__ == str(compiled.source_path(name)), name
+    ours = str(compiled.PACKAGE_DIR.parent)
+    maps = Path(f"/proc/{server.process.pid}/maps").read_text().splitlines()
+    binaries = {line.split()[-1] for line in maps if line.endswith(compiled.EXT_SUFFIX) and ours in line}
+    group = compiled.PACKAGE_DIR.parent / (compiled.GROUP_LIB + compiled.EXT_SUFFIX)
+    if expect_compiled:
+        assert str(group) in binaries
+    else:
+        assert binaries == set()
+
+
+@pytest.mark.skipif(not built(), reason="no fresh compiled build here (make install builds one where it can)")
+def test_the_warm_path_behaves_the_same_compiled_and_pure() -> None:
+    """The warm path's tests in a child pytest, in the mode this run is not in (compiled when this run is pure)."""
+    env = {k: v for k, v in os.environ.items() if k != compiled.PURE_SWITCH}
+    if not pure_switch_on():
+        env[compiled.PURE_SWITCH] = "1"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *WARM_PATH_TESTS]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout
+    assert " skipped" not in done.stdout, done.stdout[-2000:]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the package's sources (no build) to plant binaries in; returns its src/."""
+    src = tmp_path / "src"
+    shutil.copytree(compiled.PACKAGE_DIR, src / "nimbus", ignore=shutil.ignore_patterns(
+        "__pycache__", "node_modules", "*.so", "_compiled.json", "static", "templates"))
+    return src
+
+
+def load(src: Path, module: str) -> tuple[str, str]:
+    """Import `module` from the tree `src` in a fresh interpreter: (its __file__, what it wrote on stderr)."""
+    code = f"import {module} as m; print(m.__file__)"
+    env = {k: v for k, v in os.environ.items() if k != compiled.PURE_SWITCH} | {"PYTHONPATH": str(src)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip(), done.stderr
+
+
+def test_a_binary_is_loaded_only_from_a_fresh_build_of_this_tree(tree: Path) -> None:
+    """A .so beside a source (here one that would not even load) is passed over for the .py when there is no
+    manifest, when the manifest's hash of a source differs (one line says so), and when the group's shared
+    library does not load (one line says so too)."""
+    name = "nimbus.protocol.frames"
+    source = tree / "nimbus" / "protocol" / "frames.py"
+    source.with_suffix(compiled.EXT_SUFFIX).write_bytes(b"not a shared object")
+    assert load(tree, name) == (str(source), "")
+
+    manifest = tree / "nimbus" / "_compiled.json"
+    hashes = {name: "0" * 64}
+    manifest.write_text(json.dumps({"ext_suffix": compiled.EXT_SUFFIX, "modules": hashes}))
+    file, said = load(tree, name)
+    assert file == str(source)
+    assert said == ("nimbus: compiled modules are older than their sources (nimbus/protocol/frames.py changed): "
+                    "running pure Python; `make install` rebuilds them\n")
+
+    manifest.write_text(json.dumps({"ext_suffix": compiled.EXT_SUFFIX, "modules": compiled_hashes(tree, name)}))
+    file, said = load(tree, name)
+    assert file == str(source)
+    assert said.startswith("nimbus: the compiled modules do not load ("), said
+    assert said.count("\n") == 1, said
+
+    manifest.write_text(json.dumps({"ext_suffix": ".cpython-0-other.so", "modules": compiled_hashes(tree, name)}))
+    assert load(tree, name) == (str(source), "")
+
+
+def compiled_hashes(src: Path, name: str) -> dict[str, str]:
+    """What a build in the copy `src` would record for `name` (compiled.source_hashes reads this tree's)."""
+    path = src.joinpath(*name.split(".")).with_suffix(".py")
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def test_the_switch_loads_every_source(tree: Path) -> None:
+    """NIMBUS_PURE_PYTHON=1 loads the .py even where the build is fresh (here: a manifest that matches)."""
+    name = "nimbus.protocol.frames"
+    source = tree / "nimbus" / "protocol" / "frames.py"
+    source.with_suffix(compiled.EXT_SUFFIX).write_bytes(b"not a shared object")
+    (tree / "nimbus" / "_compiled.json").write_text(
+        json.dumps({"ext_suffix": compiled.EXT_SUFFIX, "modules": compiled_hashes(tree, name)}))
+    code = f"import {name} as m, nimbus.compiled as c; print(m.__file__); print(c.guard().reason)"
+    env = {**os.environ, "PYTHONPATH": str(tree), compiled.PURE_SWITCH: "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                          check=True)
+    assert done.stdout.split("\n")[:2] == [str(source), f"{compiled.PURE_SWITCH} is set"]
+    assert done.stderr == ""
+
+
+def test_make_install_without_a_compiler_says_so_and_leaves_pure_python(tree: Path) -> None:
+    """`make install`'s step (nimbus.compiled_build) where no C compiler runs: one line, success, and no binary
+    of an older build left to load (here a planted shim and manifest)."""
+    shim = (tree / "nimbus" / "protocol" / "frames.py").with_suffix(compiled.EXT_SUFFIX)
+    shim.write_bytes(b"an older build")
+    (tree / "nimbus" / "_compiled.json").write_text("{}")
+    env = {**os.environ, "PYTHONPATH": str(tree), "CC": str(tree / "no-such-cc")}
+    done = subprocess.run([sys.executable, "-m", "nimbus.compiled_build"], cwd=tree.parent, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    said = f"nimbus: not compiling the hot modules with mypyc (no C compiler ({env['CC']})): running pure Python\n"
+    assert done.stdout == said
+    assert not shim.exists()
+    assert not (tree / "nimbus" / "_compiled.json").exists()
