@@ -40,7 +40,7 @@ install: $(BIN)/nimbus python-sdk node-sdk $(WAITER) compiled
 # the warm path's hot modules compiled with mypyc (src/nimbus/compiled.py), rebuilt whenever one of their sources
 # changes; where that cannot build (no cc, no Python.h, a mypyc error) it says so and everything runs pure Python
 compiled: | $(BIN)/nimbus
-	@PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/python -m nimbus.compiled_build
+	@NIMBUS_PURE_PYTHON=1 PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/python -m nimbus.compiled_build
 
 # static where libc.a is there, else dynamic; without a C compiler, sandboxes keep their Python waiters
 $(WAITER): src/nimbus/instances/native/sandbox_wait.c
