@@ -4,6 +4,7 @@ line (the batch is kept and retried, a new writer started) nor a duplicate, and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -110,3 +111,25 @@ def test_the_writer_ends_when_the_server_dies_without_closing_it(tmp_path: Path)
         assert time.monotonic() < deadline, "the writer outlived its server"
         time.sleep(0.01)
     assert [e.message for e in LogStore(tmp_path / "logs.db", retention_days=1).query(GROUP)] == ["written"]
+
+
+def test_the_writer_task_starts_the_process_before_any_line(tmp_path: Path) -> None:
+    """Started with the server's writer task, so its start-up is not paid in the first invocations' minutes."""
+    store = LogStore(tmp_path / "logs.db", retention_days=1)
+
+    async def body() -> None:
+        task = asyncio.create_task(store.run())
+        try:
+            for _ in range(500):
+                if store._writer._proc is not None:
+                    break
+                await asyncio.sleep(0.01)
+            assert writer_of(store).poll() is None
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await store.close()
+
+    asyncio.run(body())
+    assert store._writer._proc is None

@@ -258,6 +258,11 @@ class LogStore:
         """
         clock = self.clock
         next_purge = 0.0
+        async with self._flushing:  # the writer process starts now, not in the first invocations' minutes
+            try:
+                await asyncio.to_thread(self._writer.start)
+            except OSError as exc:  # the first write tries again
+                log.warning("the log writer process could not be started (%s)", exc)
         while True:
             if clock.monotonic() >= next_purge:
                 try:

@@ -134,7 +134,8 @@ def serve(path: str, wal_limit: int) -> None:
 
 
 class LogWriter:
-    """The server's handle on its writer process: started at the first write, started again after it died.
+    """The server's handle on its writer process: started when the store's writer task starts (else at the first
+    write), started again after it died.
 
     `write` blocks (the log store calls it in a thread); one write at a time (the store's flush lock)."""
 
@@ -146,7 +147,7 @@ class LogWriter:
         """Store `batch`; returns how many rows were committed, and the error that stopped it, if any."""
         done = 0
         try:
-            proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
+            proc = self.start()
             assert proc.stdin is not None
             assert proc.stdout is not None
             _send(proc.stdin.fileno(), (ingested, batch))
@@ -158,7 +159,10 @@ class LogWriter:
             self.close()
             return done, exc if isinstance(exc, WriterGone) else WriterGone(f"the log writer failed: {exc}")
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def start(self) -> subprocess.Popen[bytes]:
+        """The writer process, started if it is not running (raises OSError when it cannot be)."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
         self.close()
         # a session of its own: a ^C at the server's terminal is the server's to handle (it ends the writer by
         # closing its stdin after the last flush), not the writer's
