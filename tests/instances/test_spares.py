@@ -105,9 +105,14 @@ def test_no_spares_at_all_with_the_setting_at_zero(code: Callable[..., Path]) ->
     run(body, spare_instances=0)
 
 
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
 def _descendants(pid: int) -> list[int]:
     try:
-        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        children = [int(c) for c in _read(f"/proc/{pid}/task/{pid}/children").split()]
     except OSError:
         return []
     return children + [d for c in children for d in _descendants(c)]
@@ -183,5 +188,75 @@ def test_a_spare_of_an_interpreter_under_a_home_dir_imports_its_stdlib(code: Cal
         assert (launcher.forks, launcher.spares_used) == (1, 1)
         assert seen[0] == seen[1]  # sys.path too
         assert seen[1][:2] == [["/var/lang/lib/" + hidden[0] + "/importlib"], "/var/lang"]
+
+    run(body)
+
+
+LAYERS_APP = """
+import os
+
+def handler(event, context):
+    found = {}
+    for top, _, files in os.walk("/opt"):
+        for name in files:
+            path = os.path.join(top, name)
+            found[path] = open(path).read()
+    return {"opt": found, "mounts": sorted(line.split()[4] for line in open("/proc/self/mountinfo"))}
+"""
+
+
+@pytest.mark.parametrize("layers", [0, 1, 2])
+def test_a_spare_mounts_code_and_layers_as_a_fork_does_and_never_shows_the_host(
+    code: Callable[..., Path], layers: int
+) -> None:
+    """As real root, a spare gets its function's code and layers as mounts the server cloned (`detached.py`): it
+    drops the host's root when it is made, so there is no /.host to detach on the cold start. Either way its
+    function sees /var/task and /opt (one layer bound, two overlaid, the later one winning) as a fork's does."""
+    app = code(app=LAYERS_APP)
+    dirs = tuple(code({"python/shared.txt": f"layer {n}", f"python/only{n}.txt": str(n)}) for n in range(layers))
+    seen = {}
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher, interpreter = await _after_a_cold_start(manager, code(app=APP))
+        await _filled(launcher, interpreter)
+        real_root = not launcher.sandbox.isolation.use_user_namespace
+        assert launcher.sandbox.detached_mounts is real_root
+        for spare in launcher.spares._pools[interpreter].ready:
+            runtime = _descendants(spare.handle.pid)[-1]
+            points = [line.split()[4] for line in _read(f"/proc/{runtime}/mountinfo").splitlines()]
+            assert ("/.host" in points) is not real_root, points
+        used = launcher.spares_used
+        result = await manager.invoke(make_spec(app, name="f", layer_dirs=dirs), request(1))
+        assert launcher.spares_used == used + 1
+        seen["spare"] = json.loads(result.payload)
+
+    async def fork(manager: InstanceManager, sink: MemorySink) -> None:
+        seen["fork"] = json.loads((await manager.invoke(make_spec(app, name="f", layer_dirs=dirs), request(1))).payload)
+
+    run(body)
+    run(fork, spare_instances=0)
+    assert seen["spare"] == seen["fork"]
+    want = {f"/opt/python/only{n}.txt": str(n) for n in range(layers)}
+    if layers:
+        want["/opt/python/shared.txt"] = f"layer {layers - 1}"
+    assert seen["spare"]["opt"] == want
+
+
+def test_a_spare_with_detached_mounts_binds_its_zygotes_root_template(code: Callable[..., Path]) -> None:
+    """A spare whose root is sealed when made (its function's dirs come as detached mounts) binds the zygote's
+    read-only root template as forks do (`sandbox_init.use_template`) instead of mounting ~40 pieces itself: the
+    root of an instance made of a spare is the very file system of a forked one's."""
+    app = code(app="import os\ndef handler(e, c):\n    return os.stat('/').st_dev\n")
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        forked = json.loads((await manager.invoke(make_spec(app, name="a"), request(0))).payload)
+        await _filled(launcher, next(iter(launcher._zygotes)))
+        used = launcher.spares_used
+        spared = json.loads((await manager.invoke(make_spec(app, name="b"), request(1))).payload)
+        assert launcher.spares_used == used + 1
+        # under a user namespace there is no template, and each has a tmpfs root of its own
+        assert (spared == forked) is launcher.sandbox.detached_mounts
 
     run(body)

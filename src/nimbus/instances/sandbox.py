@@ -32,7 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from nimbus.instances import seccomp
+from nimbus.instances import detached, seccomp
 from nimbus.instances.cgroups import CgroupLayout, InstanceCgroup, prepare, remove_server_base, sweep_stale
 from nimbus.instances.environment import BOOTSTRAP_MODULES, RUNTIME_FILES
 from nimbus.instances.isolation import Isolation
@@ -45,6 +45,7 @@ from nimbus.instances.process import (
     SpawnLauncher,
 )
 from nimbus.instances.rlimits import RlimitRecord, RlimitReports, rlimits_for
+from nimbus.protocol import spare as spare_messages
 from nimbus.runtimes import sdk
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,9 @@ class SandboxLauncher:
         self.waiter = native_waiter()
         #: zygotes build a root template for their forks (`root_template`; False: each fork mounts its whole root)
         self.templates = True
+        #: spares get their function's dirs as detached mounts (`detached.py`) and drop the host's root when made;
+        #: False (no CAP_SYS_ADMIN here: under a user namespace), they keep it at /.host until assigned
+        self.detached_mounts = not self.isolation.use_user_namespace and detached.available()
         #: without cgroups: rlimits in each sandbox, and a report file per instance (rlimits.py)
         self._reports = RlimitReports() if self.isolation.limits == "rlimit" else None
 
@@ -260,10 +264,18 @@ class SandboxLauncher:
         plan["mounts"] = system_mounts(prefix, {name: host_files[name] for name in runtime_files}) + device_mounts()
         plan["spare"] = True
         plan["host_prefix"] = str(prefix)  # its Python paths are remapped to /var/lang before it is taken
+        plan["detached_mounts"] = self.detached_mounts
         # its pages copied in the idle scheduling class, and put back in the normal one before it waits: which needs
         # real root (CAP_SYS_NICE in the host's user namespace), so not under a user namespace
         plan["idle_setup"] = not self.isolation.use_user_namespace
         return plan
+
+    def spare_assignment(self, command: LaunchCommand) -> tuple[bytes, list[int]]:
+        """A spare's assignment, encoded, and the detached mounts it comes with (the caller sends and closes them;
+        none where spares keep the host's root). Raises OSError when a source dir cannot be cloned."""
+        job = self.assignment(command)
+        fds = detached.detach_sources(job) if self.detached_mounts else []
+        return spare_messages.encode_assignment(job), fds
 
     def assignment(self, command: LaunchCommand) -> dict[str, Any]:
         """What makes a spare (or a fresh sandbox) one function's instance: its mounts, network, argv, env."""

@@ -18,11 +18,14 @@ when it hangs up, the server is gone (even by kill -9, when no timeout will ever
 init, so no function outlives the server that would have enforced its deadline.
 
 A spare (`plan["spare"]`, zygote path only) is all of the above for no function yet: its root lacks /var/task,
-/opt and /tmp and keeps the host's root at /.host; its runtime process, still privileged, copies its pages from
-the zygote (so the cold start takes no copy-on-write faults), drops the bounding set, says READY on the control
-socket and blocks. The assignment that follows (`protocol/spare.py`, whose codec the zygote hands to `enter`: the
-function's mounts, network, argv, env) is mounted from /.host, the host's root is detached, the root sealed
-read-only, and the runtime goes on as any other: credentials, seccomp, bootstrap.
+/opt and /tmp; its runtime process, still privileged, copies its pages from the zygote (so the cold start takes no
+copy-on-write faults), drops the bounding set, says READY on the control socket and blocks. The assignment that
+follows (`protocol/spare.py`, whose codec the zygote hands to `enter`: the function's mounts, network, argv, env)
+comes with detached mounts of the function's dirs (`plan["detached_mounts"]`: the server's clones, see
+`instances/detached.py`), which are moved into place, so its root was sealed and the host's dropped when it was
+made. Where the server cannot clone mounts (under a user namespace), the spare keeps the host's root at /.host and
+its root writable until assigned, binds the function's dirs from there, then detaches the host's root and seals
+its own. Then the runtime goes on as any other: credentials, seccomp, bootstrap.
 
 stdlib only, python3.8+: this file cannot import `nimbus`. The seccomp program arrives assembled, as bytes.
 It is one file, over the ~400 lines a module should keep to, because it is the program every spawned sandbox
@@ -55,6 +58,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 0x20, 0x1000, 0x4000, 0x40000, 0x80000
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME, ST_RELATIME = 0x400, 0x800, 0x200000, 0x1000
 MNT_DETACH = 2
+SYS_MOVE_MOUNT, MOVE_MOUNT_F_EMPTY_PATH, AT_FDCWD = 429, 0x4, -100  # (the generic table's number on every arch)
 PR_SET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 3, 4, 24, 38
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
@@ -189,6 +193,10 @@ def _mount(m: dict[str, Any], root: str, fds: dict[str, int]) -> None:
         with open(dst, "w") as f:
             f.write(m["data"])
         os.chmod(dst, 0o644)
+    elif kind == "bind" and m.get("detached"):  # the server's clone: attached here, nothing to copy
+        moved = _libc.syscall(SYS_MOVE_MOUNT, fds[m["src"]], b"", AT_FDCWD, _b(dst), MOVE_MOUNT_F_EMPTY_PATH)
+        _check(moved, f"move_mount {dst}")
+        mount(None, dst, None, _remount_flags(dst, m.get("rw", False), m.get("dev", False)))
     elif kind == "bind":
         src_fd = fds[m["src"]]
         os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -222,9 +230,10 @@ def _mount_all(mounts: list[dict[str, Any]], root: str, fds: dict[str, int]) -> 
 
 
 def _build_root(plan: dict[str, Any], fds: dict[str, int]) -> None:
-    """Assemble the root on a tmpfs and pivot into it. A spare keeps the host's root at /.host (its function's
-    code is bound from there once assigned) and its root writable until then. With a zygote's root template
-    (`plan["template"]`), the root is one recursive bind of it, and the plan's mounts are the function's only."""
+    """Assemble the root on a tmpfs and pivot into it. A spare without detached mounts keeps the host's root at
+    /.host (its function's code is bound from there once assigned) and its root writable until then. With a
+    zygote's root template (`plan["template"]`), the root is one recursive bind of it, and the plan's mounts are
+    the function's only."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     root = STAGING
     if plan.get("template"):
@@ -234,7 +243,7 @@ def _build_root(plan: dict[str, Any], fds: dict[str, int]) -> None:
     _mount_all(plan["mounts"], root, fds)
     os.chdir(root)
     machine = os.uname().machine
-    if plan.get("spare"):
+    if plan.get("spare") and not plan.get("detached_mounts"):
         os.mkdir(HOST[1:], 0o700)
         _check(_libc.syscall(SYS_PIVOT_ROOT[machine], b".", HOST[1:].encode()), "pivot_root")
         os.chdir("/")
@@ -286,8 +295,9 @@ def drop_template(path: str) -> None:
 def use_template(plan: dict[str, Any], template: tuple[str, list[Any], list[Any]] | None) -> None:
     """Make a fork's plan bind the zygote's root template (`build_template`) instead of mounting the same tree
     again, when the plan's system and device mounts are exactly the template's (and the template is still there).
-    Not for spares: a spare's root is writable until it is assigned, and shows the host's at /.host meanwhile."""
-    if template is None or plan.get("spare"):
+    Spares too, when their function's dirs come as detached mounts (their root is sealed when made); not the others,
+    whose root is writable until assigned and shows the host's at /.host meanwhile."""
+    if template is None or (plan.get("spare") and not plan.get("detached_mounts")):
         return
     path, system, devices = template
     mounts = plan["mounts"]
@@ -297,6 +307,21 @@ def use_template(plan: dict[str, Any], template: tuple[str, list[Any], list[Any]
         return
     plan["template"] = path
     plan["mounts"] = mounts[len(system) : len(mounts) - len(devices)] + devices[-1:]  # the function's, and /proc
+
+
+def _read_head(fd: int, n: int) -> tuple[bytes, list[int]]:
+    """Up to `n` bytes and the fds that came with them (SCM_RIGHTS). Only a spare reads fds: it is a zygote's fork,
+    which has `socket` imported already."""
+    import socket
+
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        data, fds, _, _ = socket.recv_fds(sock, n, 16)
+    finally:
+        sock.close()
+    if not data:
+        raise EOFError("the server closed the channel")
+    return data, fds
 
 
 def _read_exact(fd: int, n: int) -> bytes:
@@ -328,8 +353,9 @@ def _prefault() -> None:
 
 def _take_assignment(plan: dict[str, Any], spare_codec: Any) -> None:
     """A spare's runtime process (still privileged): say it waits, read the instance's assignment from the control
-    socket (`spare_codec`: protocol/spare.py), mount the function's part of the root from the host's, drop the host's
-    root, seal the root read-only, and take the assignment's argv/env into `plan`. EOF: the spare is discarded."""
+    socket (`spare_codec`: protocol/spare.py), mount the function's part of the root (from the detached mounts sent
+    with it, or from the host's root, which is then dropped and the root sealed read-only), and take the
+    assignment's argv/env into `plan`. EOF: the spare is discarded."""
     fd = plan["control_fd"]
     if plan.get("idle_setup"):
         # its copying (most of a spare's CPU) only with CPU time nothing else wants. Nothing before this point runs
@@ -344,15 +370,22 @@ def _take_assignment(plan: dict[str, Any], spare_codec: Any) -> None:
     _drop_bounding_set()  # needs no more than the effective set, which the mounts below still have
     os.write(fd, spare_codec.READY)
     try:
-        size = spare_codec.assignment_size(_read_exact(fd, spare_codec.HEADER.size))
-        job = spare_codec.decode_assignment(_read_exact(fd, size))
+        head, received = _read_head(fd, spare_codec.HEADER.size) if plan.get("detached_mounts") else (b"", [])
+        head += _read_exact(fd, spare_codec.HEADER.size - len(head))
+        job = spare_codec.decode_assignment(_read_exact(fd, spare_codec.assignment_size(head)))
     except EOFError:
         os._exit(0)
     plan.update(job)
-    _mount_all(job["mounts"], "", _open_sources(job["mounts"], HOST))
-    _check(_libc.umount2(HOST.encode(), MNT_DETACH), "umount host root")
-    os.rmdir(HOST)
-    _seal_root()
+    if plan.get("detached_mounts"):  # its root was sealed, and the host's dropped, when it was made
+        sources = job.get("sources", [])
+        if len(received) != len(sources):
+            raise OSError(f"{len(sources)} detached mounts announced, {len(received)} received")
+        _mount_all(job["mounts"], "", {src: received[i] for i, src in enumerate(sources)})
+    else:
+        _mount_all(job["mounts"], "", _open_sources(job["mounts"], HOST))
+        _check(_libc.umount2(HOST.encode(), MNT_DETACH), "umount host root")
+        os.rmdir(HOST)
+        _seal_root()
     if job["network"] == "none":
         _check(_libc.unshare(CLONE_NEWNET), "unshare(NEWNET)")
         _loopback_up()

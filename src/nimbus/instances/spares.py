@@ -219,15 +219,24 @@ class SparePool:
                 self._own(spare.discard(), "nimbus-spare-discard")
                 continue
             try:
+                data, fds = self._sandbox.spare_assignment(command)
+            except OSError as exc:  # the function's dirs, not the spare: a fork says what is wrong
+                log.warning("no spare instance for %s (%s)", command.env.get("AWS_LAMBDA_FUNCTION_NAME"), exc)
+                pool.ready.appendleft(spare)
+                return None
+            try:
                 if spare.handle.cgroup is not None:
                     spare.handle.cgroup.limit(command.sandbox.memory_mb)
-                data = messages.encode_assignment(self._sandbox.assignment(command))
-                if spare.handle.control.send(data) != len(data):
+                control = spare.handle.control
+                if (socket.send_fds(control, [data], fds) if fds else control.send(data)) != len(data):
                     raise OSError("the assignment did not fit in the socket buffer")
             except OSError as exc:
                 log.warning("a spare instance could not be assigned (%s)", exc)
                 self._own(spare.discard(), "nimbus-spare-discard")
                 continue
+            finally:
+                for fd in fds:  # the spare has its own copies (or goes, and they with it)
+                    os.close(fd)
             handle = spare.handle
         if handle is not None:
             self.used += 1

@@ -4,7 +4,9 @@ Spoken over the spare's own control socket (SOCK_STREAM), before the function's 
 
     spare -> server    READY (one byte)       set up, privileged, waiting
     server -> spare    HEADER + assignment    the function's mounts, network, argv, env, cwd, rlimits and
-                                              interpreter prefix (marshal format 4), prefixed by its length
+                                              interpreter prefix (marshal format 4), prefixed by its length;
+                                              as real root, with the detached mounts of its source dirs
+                                              (SCM_RIGHTS, in the order of its "sources": instances/detached.py)
 
 EOF on the socket instead of an assignment discards the spare. Pure and stdlib-only, importable on python3.8:
 the zygote (which cannot import `nimbus`) loads this very file by path and hands it to `sandbox_init.py`, whose
