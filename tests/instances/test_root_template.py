@@ -14,7 +14,7 @@ import pytest
 from nimbus.instances import InstanceManager
 from nimbus.instances.isolation import detect
 from nimbus.instances.zygote import ZygoteLauncher
-from nimbus.instances.zygote_client import Zygote
+from nimbus.instances.zygote_client import Zygote, sweep_templates
 from nimbus.logs.sink import MemorySink
 
 from .test_fast_starts import PROBE_APP
@@ -127,3 +127,17 @@ def test_forks_mount_their_whole_root_when_the_template_is_gone(code: Callable[.
         assert [a["probe"] for a in after] == [first["probe"]] * 2
 
     run(body, spare_instances=0)
+
+
+def test_the_directories_of_dead_zygotes_templates_are_swept(tmp_path: Path) -> None:
+    """A zygote killed with its server leaves its template's empty directory; the next zygote's start removes it,
+    never a live zygote's (another server's)."""
+    dead = os.fork()
+    if dead == 0:  # pragma: no cover - child
+        os._exit(0)
+    os.waitpid(dead, 0)
+    (tmp_path / f".nimbus-root-{dead}").mkdir()
+    (tmp_path / f".nimbus-root-{os.getpid()}").mkdir()
+    (tmp_path / ".nimbus-root-x").mkdir()
+    sweep_templates(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".nimbus-root-{os.getpid()}", ".nimbus-root-x"])

@@ -23,7 +23,7 @@ from nimbus.instances.process import LaunchCommand, Launcher, ProcessHandle, Spa
 from nimbus.instances.sandbox import SandboxLauncher
 from nimbus.instances.spares import DEFAULT_SPARES, SPARE_RUNTIME_FILES, SparePool
 from nimbus.instances.supervisor import become_subreaper, log_failure, reap_strays
-from nimbus.instances.zygote_client import Zygote, ZygoteUnavailable
+from nimbus.instances.zygote_client import Zygote, ZygoteUnavailable, sweep_templates
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,10 @@ class ZygoteLauncher:
 
     async def _start(self, interpreter: Path) -> Zygote | None:
         # its forks' /var/runtime is a spare's (`spares.py`): the bootstrap, the frames codec, the SnapStart hooks
-        zygote = Zygote(interpreter, self.sandbox.root_template(runtime_prefix(interpreter), SPARE_RUNTIME_FILES))
+        template = self.sandbox.root_template(runtime_prefix(interpreter), SPARE_RUNTIME_FILES)
+        if template is not None:
+            sweep_templates(template["parent"])
+        zygote = Zygote(interpreter, template)
         try:
             await zygote.start()
         except (OSError, TimeoutError, ZygoteUnavailable) as exc:

@@ -40,6 +40,16 @@ START_TIMEOUT_S = 10.0
 TEMPLATE_VARIABLE = "NIMBUS_ROOT_TEMPLATE"
 
 
+def sweep_templates(parent: str) -> None:
+    """Remove the root templates' directories left by zygotes that died with their server (empty: the mounts went
+    with the zygotes' namespaces); those of live zygotes (other servers') stay."""
+    for path in Path(parent).glob(".nimbus-root-*"):
+        pid = path.name.removeprefix(".nimbus-root-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
 class ZygoteUnavailable(Exception):
     """The zygote could not fork this instance (dead, or it refused): use the fallback launcher."""
 
