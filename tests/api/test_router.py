@@ -3,7 +3,7 @@ a path matched before is answered from a bounded cache, the same as the scan wou
 
 from __future__ import annotations
 
-from nimbus.api.http import MATCH_CACHE, Request, Response, Router
+from nimbus.api.http import MATCH_CACHE, MATCH_CACHE_PATH, Request, Response, Router
 
 
 async def _handler(req: Request) -> Response:
@@ -56,4 +56,18 @@ def test_more_paths_than_the_cache_holds_all_match() -> None:
         hit = router.match("GET", f"/fns/f{n}")
         assert hit is not None
         assert hit[1] == {"Name": f"f{n}"}
+        assert 0 < router.kept <= MATCH_CACHE
     assert router.match("GET", "/fns/f0") is not None
+
+
+def test_a_long_path_matches_without_being_kept() -> None:
+    """Routes are matched before the signature is checked: what anyone can make the router keep stays small."""
+    router = _router()
+    for n in range(3):
+        name = f"{n}" + "x" * MATCH_CACHE_PATH
+        hit = router.match("GET", f"/fns/{name}")
+        assert hit is not None
+        assert hit[1] == {"Name": name}
+    assert router.kept == 0
+    assert router.match("GET", "/fns/" + "x" * (MATCH_CACHE_PATH - len("/fns/"))) is not None  # at the limit: kept
+    assert router.kept == 1

@@ -122,3 +122,15 @@ def test_a_malformed_authorization_header_fails_every_time(header: str, error: t
     for _ in range(2):  # a failed parse is not cached as a success
         with pytest.raises(error):
             sigv4.parse_authorization(header)
+
+
+def test_an_unusually_long_scope_is_parsed_whole_and_not_kept() -> None:
+    """Headers are parsed before anything is verified: what anyone can make the scope cache hold stays small."""
+    long_signed = ";".join(f"x-h{n}" for n in range(200))
+    kept = sigv4._parse_scope.cache_info().currsize
+    for n in range(3):
+        header = f"AWS4-HMAC-SHA256 {_SCOPE}, SignedHeaders=host;{long_signed}{n}, Signature=ab12"
+        auth = sigv4.parse_authorization(header)
+        assert auth.signed_headers[-1] == f"x-h199{n}"
+        assert auth.signature == "ab12"
+    assert sigv4._parse_scope.cache_info().currsize == kept

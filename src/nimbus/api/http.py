@@ -96,8 +96,10 @@ class Routes(Protocol):
     def register(self, router: Router) -> None: ...
 
 
-#: paths whose route match is kept (`Router.match`)
+#: paths whose route match is kept (`Router.match`), and the longest kept: a match is made before the request's
+#: signature is checked, so what anyone may make the cache hold stays small (an invoke's path is under 300)
 MATCH_CACHE = 1024
+MATCH_CACHE_PATH = 512
 
 
 class Router:
@@ -122,6 +124,11 @@ class Router:
         self.routes.append(Route(method, re.compile(regex + "/?"), handler, operation, max_body, service))
         self._matched.clear()
 
+    @property
+    def kept(self) -> int:
+        """Route matches kept for paths seen before (at most MATCH_CACHE)."""
+        return len(self._matched)
+
     def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
         """The first route of `method` whose pattern takes the whole path, and its `{Name}` segments decoded (a
         dict of the caller's own)."""
@@ -132,10 +139,11 @@ class Router:
         for route in self.routes:
             if route.method == method and (m := route.pattern.fullmatch(raw_path)):
                 params = {k: unquote(v) for k, v in m.groupdict().items()}
-                if len(self._matched) >= MATCH_CACHE:
-                    self._matched.clear()
-                self._matched[key] = (route, params)
-                return route, dict(params)
+                if len(raw_path) <= MATCH_CACHE_PATH:
+                    if len(self._matched) >= MATCH_CACHE:
+                        self._matched.clear()
+                    self._matched[key] = (route, dict(params))
+                return route, params
         return None
 
 

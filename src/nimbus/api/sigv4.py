@@ -48,15 +48,18 @@ class Identity:
 
 
 _SIGNATURE = ", Signature="
+#: the longest scope part kept by `_parse_scope`: headers are parsed before anything is verified, so what anyone
+#: may make the cache hold stays small (an SDK's, its signed headers included, is under 300 characters)
+_SCOPE_CACHED = 512
 
 
 def parse_authorization(header: str) -> Authorization:
     """The header's parts. Every request's signature is new, but what comes before it (the credential scope, the
     signed headers) is the same for every request of a client on a day: in the form botocore and the SDKs write,
-    the signature last, that part is parsed once (cached) and only the signature is cut off per request. Any other
-    form is parsed whole. Both ways give the same parts and raise the same errors."""
+    the signature last, that part is parsed once (cached, when not unusually long) and only the signature is cut
+    off per request. Any other form is parsed whole. Both ways give the same parts and raise the same errors."""
     rest, sep, signature = header.rpartition(_SIGNATURE)
-    if sep and "," not in signature and not signature[-1:].isspace():
+    if sep and "," not in signature and not signature[-1:].isspace() and len(rest) <= _SCOPE_CACHED:
         access_key, date, region, service, signed = _parse_scope(rest)
         return Authorization(access_key, date, region, service, signed, signature)
     return _parse_whole(header)
