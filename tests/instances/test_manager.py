@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 
 from conftest import child_processes
 from nimbus.clock import Clock, FakeClock
@@ -80,9 +81,13 @@ class ParkedClock(FakeClock):
 
 
 def run(
-    body: Callable[[InstanceManager, MemorySink], Awaitable[None]], clock: Clock | None = None, **settings: Any
+    body: Callable[[InstanceManager, MemorySink], Awaitable[None]],
+    clock: Clock | None = None,
+    uv: bool = False,
+    **settings: Any,
 ) -> MemorySink:
-    """Run `body` against a started manager; stop it and check no child process is left behind."""
+    """Run `body` against a started manager (on asyncio's loop, or on uvloop's as the server runs); stop it and check
+    no child process is left behind."""
     sink = MemorySink()
 
     async def main() -> None:
@@ -94,7 +99,10 @@ def run(
             await manager.stop()
         assert manager.statistics().instances == 0
 
-    asyncio.run(main())
+    if uv:
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
     assert _children() == set(), "instance processes left behind"
     return sink
 
@@ -152,6 +160,37 @@ def test_warm_reuse_runs_init_once_and_frames_the_logs(code: Callable[..., Path]
     assert tail_lines[0].startswith("START RequestId: req-1-")
     assert tail_lines[-1] == ""
     assert tail_lines[-2].startswith("REPORT RequestId: req-1-")
+
+
+
+CHATTY_APP = """
+def handler(event, context):
+    n = event["n"]
+    for i in range(2000):  # ~150 KB: more than a pipe holds, read over several wake-ups
+        print(f"line {n} {i} " + "x" * 60)
+    return {"n": n}
+"""
+
+
+@pytest.mark.parametrize("uv", [False, True], ids=["asyncio", "uvloop"])
+def test_output_written_before_the_reply_comes_before_end(code: Callable[..., Path], uv: bool) -> None:
+    """The pipe is not read again before END when the reply came through the event loop (`Instance.invoke`): the
+    loop ran the pipe's reader first. Every line an invocation printed is between its START and its END."""
+    spec = make_spec(code(app=CHATTY_APP))
+
+    async def body(m: InstanceManager, sink: MemorySink) -> None:
+        for n in range(4):
+            assert loads(await m.invoke(spec, request(n))) == {"n": n}
+
+    lines = messages(run(body, uv=uv))
+    for n in range(4):
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"START RequestId: req-{n}-"))
+        end = next(i for i, line in enumerate(lines) if line.startswith(f"END RequestId: req-{n}-"))
+        printed = [i for i, line in enumerate(lines) if line.startswith(f"line {n} ")]
+        assert len(printed) == 2000
+        assert start < min(printed)
+        assert max(printed) < end
+        assert lines[max(printed)].startswith(f"line {n} 1999 ")
 
 
 def test_context_environment_and_payload_handling(code: Callable[..., Path]) -> None:
