@@ -49,7 +49,8 @@ SPARE_RUNTIME_FILES = ("bootstrap.py", "nimbus_frames.py", "snapshot_restore_py.
 #: how long after a spare is taken its replacement starts, when the pool runs low
 SPARE_REFILL_DELAY_S = 0.01
 #: with at least this many spares still ready after a take, the replacements wait for a pause in the cold starts
-SPARE_RESERVE = 2
+#: (a spare takes ~10-40 ms to make, a row's cold starts come every few ms, and one that finds none forks: ~35 ms)
+SPARE_RESERVE = 6
 #: the pause: this long without a take (back-to-back cold starts come a few ms apart)
 SPARE_QUIET_S = 0.05
 #: the memory limit a spare's cgroup starts with (Lambda's default MemorySize): most assignments change nothing
