@@ -12,6 +12,10 @@ The messages are `protocol/zygote.py`'s; a spare's assignment (read by `sandbox_
 
 Each forked child does what `sandbox_init.py` does for a spawned one (cgroups, namespaces, pid 1, root, uid,
 seccomp), but its runtime process then runs the bootstrap in-process: no exec, no interpreter start, no imports.
+With NIMBUS_ROOT_TEMPLATE in its environment (a root server's: `SandboxLauncher.root_template`), it first builds
+that read-only tree in a mount namespace of its own, and its forks bind it as their root (`sandbox_init`'s
+`build_template` / `use_template`; docs/scaling.md). It remaps its module paths to /var/lang before its first fork
+(it imports nothing after that), so no fork's runtime does it again.
 Each keeps the lifeline at fd 4: its outer process kills the sandbox when the server dies, even though the zygote
 (which exits on its socket's EOF) is not the server.
 
