@@ -15,7 +15,7 @@ from nimbus.instances import InstanceManager, spares
 from nimbus.instances.environment import runtime_prefix
 from nimbus.instances.zygote import ZygoteLauncher
 from nimbus.logs.sink import MemorySink
-from nimbus.runtimes.registry import available_runtimes
+from nimbus.runtimes.registry import available_runtimes, resolve_runtime
 
 from .test_manager import SANDBOXED, make_spec, request, run
 
@@ -259,5 +259,27 @@ def test_a_spare_with_detached_mounts_binds_its_zygotes_root_template(code: Call
         assert launcher.spares_used == used + 1
         # under a user namespace there is no template, and each has a tmpfs root of its own
         assert (spared == forked) is launcher.sandbox.detached_mounts
+
+    run(body)
+
+
+def test_a_spare_of_every_python_runtime_here_serves_a_cold_start(code: Callable[..., Path]) -> None:
+    """The spare's side runs in each interpreter's zygote (python3.8 and up): each of them takes an assignment (and,
+    as real root, its detached mounts) and serves."""
+    app = code(app="import sys\ndef handler(e, c):\n    return list(sys.version_info[:2])\n")
+    pythons = sorted(name for name in available_runtimes() if name.startswith("python"))
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        for runtime in pythons:
+            first = await manager.invoke(make_spec(app, name=f"{runtime}-a", runtime=runtime), request(0))
+            assert first.function_error is None, first.payload
+            interpreter = resolve_runtime(runtime, False).interpreter
+            await _filled(launcher, interpreter)
+            used = launcher.spares_used
+            result = await manager.invoke(make_spec(app, name=f"{runtime}-b", runtime=runtime), request(1))
+            assert (result.function_error, launcher.spares_used) == (None, used + 1), result.payload
+            assert json.loads(result.payload) == json.loads(first.payload)
 
     run(body)

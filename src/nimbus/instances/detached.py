@@ -30,9 +30,10 @@ AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 
 
-def clone(path: str) -> int:
-    """A detached recursive clone of the mount tree at `path` (the fd that holds it). Raises OSError."""
-    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE
+def clone(path: str, recursive: bool = True) -> int:
+    """A detached clone of the mount at `path`, with the mounts below it unless not `recursive` (the fd that holds
+    it). Raises OSError."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
     fd: int = _libc.syscall(SYS_OPEN_TREE, AT_FDCWD, os.fsencode(path), flags)
     if fd < 0:
         err = ctypes.get_errno()
@@ -41,9 +42,9 @@ def clone(path: str) -> int:
 
 
 def available() -> bool:
-    """Whether this process can clone mounts (once, at start: the clone of / is dropped at once)."""
+    """Whether this process can clone mounts (once, at start: a clone of / alone, dropped at once)."""
     try:
-        os.close(clone("/"))
+        os.close(clone("/", recursive=False))
     except OSError:
         return False
     return True

@@ -311,14 +311,20 @@ def use_template(plan: dict[str, Any], template: tuple[str, list[Any], list[Any]
 
 def _read_head(fd: int, n: int) -> tuple[bytes, list[int]]:
     """Up to `n` bytes and the fds that came with them (SCM_RIGHTS). Only a spare reads fds: it is a zygote's fork,
-    which has `socket` imported already."""
+    which has `socket` and `array` imported already (recvmsg, not socket.recv_fds: that is python3.9+)."""
+    import array
     import socket
 
+    size = array.array("i").itemsize
     sock = socket.socket(fileno=os.dup(fd))
     try:
-        data, fds, _, _ = socket.recv_fds(sock, n, 16)
+        data, ancillary, _, _ = sock.recvmsg(n, socket.CMSG_SPACE(16 * size))
     finally:
         sock.close()
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += array.array("i", payload[: len(payload) - len(payload) % size]).tolist()
     if not data:
         raise EOFError("the server closed the channel")
     return data, fds
