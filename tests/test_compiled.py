@@ -22,19 +22,27 @@ import pytest
 from conftest import ROOT, Server
 from nimbus import compiled
 
-#: the warm path's tests: HTTP server and limits, SigV4, the JSON protocols, the Lambda API and invoke end to end,
-#: the door (invoker, throttle), frames, the log framing; and the check below, that the other mode really loaded
+#: the warm path's tests: HTTP server, its limits and hostile input, SigV4 and the key ring, the JSON protocols, the
+#: Lambda API and invoke end to end with its limits and concurrency, the door (invoker, throttle, payload), one
+#: instance's edge, frames, the log framing; and the check below, that the other mode really loaded
 WARM_PATH_TESTS = (
     "tests/api/test_httpserver.py",
     "tests/api/test_http_limits.py",
     "tests/api/test_sigv4.py",
+    "tests/api/test_authn.py",
     "tests/api/test_jsonproto.py",
     "tests/api/test_restjson.py",
     "tests/invoke/test_invoker.py",
     "tests/invoke/test_throttle.py",
+    "tests/invoke/test_payload.py",
+    "tests/invoke/test_concurrency_owner.py",
+    "tests/instances/test_instance.py",
     "tests/protocol/test_frames.py",
     "tests/logs/test_platform_records.py",
     "tests/e2e/test_invoke.py",
+    "tests/e2e/test_limits.py",
+    "tests/e2e/test_concurrency.py",
+    "tests/e2e/test_hostile_http.py",
     "tests/test_compiled.py::test_the_loaded_modules_are_the_build_or_the_sources",
 )
 
