@@ -70,6 +70,15 @@ def build() -> None:
     )
 
 
+def first_error(log: Path) -> str:
+    """The build's first error line (mypy's `path:line: error: ...`, the compiler's `error: ...`), or where to look.
+    Not any line with "error" in it: every compiler command line has -Werror."""
+    for line in log.read_text(errors="replace").splitlines():
+        if ": error:" in line or line.startswith("error:"):
+            return f"{line.strip()}; {log}"
+    return f"see {log}"
+
+
 def main() -> int:
     if "--child" in sys.argv:
         build()
@@ -92,9 +101,7 @@ def main() -> int:
     if done.returncode != 0:
         for path in products():
             path.unlink(missing_ok=True)
-        last = [line for line in LOG.read_text(errors="replace").splitlines() if "error" in line.lower()][-1:]
-        print(f"nimbus: mypyc could not compile the hot modules ({''.join(last).strip() or 'see ' + str(LOG)}):"
-              " running pure Python")
+        print(f"nimbus: mypyc could not compile the hot modules ({first_error(LOG)}): running pure Python")
         return 0
     compiled.MANIFEST.write_text(json.dumps(want, indent=1, sort_keys=True) + "\n")
     print(f"nimbus: compiled {len(compiled.MODULES)} hot modules with mypyc in {time.monotonic() - started:.0f} s")
