@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,43 @@ def test_purge_and_delete_forget_emptied_streams_and_writing_goes_on(tmp_path: P
 
     asyncio.run(body())
     assert [(e.stream, e.message) for e in store.query("/aws/lambda/a")] == [("s", "after the delete")]
+
+
+#: a server that dies during the conversion: SQLAlchemy's engine as the store makes it, the process killed as the
+#: conversion reaches the statement given (before it runs)
+_DIE_AT = """
+import os, sys
+from pathlib import Path
+from sqlalchemy import event
+from nimbus.logs.schema import migrate
+from nimbus.store.db import sqlite_engine
+engine = sqlite_engine(Path(sys.argv[1]), synchronous="NORMAL")
+@event.listens_for(engine, "before_cursor_execute")
+def die(conn, cursor, statement, parameters, context, executemany):
+    if statement.lstrip().startswith(sys.argv[2]):
+        os._exit(9)
+migrate(engine)
+"""
+
+
+@pytest.mark.parametrize(
+    "statement", ["CREATE TABLE log_streams", "INSERT INTO log_streams", "INSERT INTO events", "DROP TABLE"]
+)
+def test_a_conversion_cut_short_by_a_crash_loses_nothing_and_is_done_at_the_next_open(
+    tmp_path: Path, statement: str
+) -> None:
+    """The conversion is one transaction: a server killed anywhere in it leaves the version-0 database as it was
+    (SQLite's DDL is transactional, but Python's sqlite3 runs it outside a transaction unless one is begun)."""
+    path = tmp_path / "logs.db"
+    make_version_0(path)
+    crashed = subprocess.run([sys.executable, "-c", _DIE_AT, str(path), statement], capture_output=True, timeout=60,
+                             check=False)  # fmt: skip
+    assert crashed.returncode == 9, crashed.stderr.decode()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (0,)
+        assert sorted(db.execute("SELECT * FROM events")) == sorted(ROWS)
+    db.close()
+    store = LogStore(path, retention_days=1)
+    got = [(e.id, e.group, e.stream, e.timestamp, e.ingested, e.message) for e in store.query("/aws/lambda/a")]
+    assert got == [row for row in ROWS if row[1] == "/aws/lambda/a"]
+    assert [e.id for e in store.query("/aws/lambda/b")] == [4]

@@ -58,8 +58,13 @@ _TO_STREAM_IDS = [
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the log database to LOGS_SCHEMA_VERSION (tables it lacks are made); refuse one from a newer Nimbus."""
+    """Bring the log database to LOGS_SCHEMA_VERSION (tables it lacks are made); refuse one from a newer Nimbus.
+
+    All of it is one transaction, begun here: Python's sqlite3 begins one only before INSERT, UPDATE and DELETE, so
+    the rename, the new tables and the DROP would each commit on their own, and a crash between them would leave
+    the old events in a table nothing reads (and the version set over them at the next open)."""
     with engine.begin() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
         version = conn.exec_driver_sql("PRAGMA user_version").scalar() or 0
         if version > LOGS_SCHEMA_VERSION:
             raise RuntimeError(
