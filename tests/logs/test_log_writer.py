@@ -1,5 +1,6 @@
-"""The log writer process: the store's batches are written by a child process, which a dead writer never costs a
-line (the batch is kept and retried, a new writer started) nor a duplicate, and which ends with the store."""
+"""The log writer process: the store's batches are written by a child process, which a dead or hung writer never
+costs a line (the batch is kept and retried, a new writer started), whose writes take turns, and which ends with
+the store."""
 
 from __future__ import annotations
 
@@ -133,3 +134,63 @@ def test_the_writer_task_starts_the_process_before_any_line(tmp_path: Path) -> N
 
     asyncio.run(body())
     assert store._writer._proc is None
+
+
+def test_a_flush_cancelled_mid_write_and_the_stores_close_write_one_at_a_time(tmp_path: Path) -> None:
+    """As the server stops: its log task is cancelled while a write waits for the writer, whose thread goes on,
+    then `close` writes the rest. The two writes share one pipe: they take turns, and every line is stored once."""
+    store = LogStore(tmp_path / "logs.db", retention_days=1)
+
+    async def body() -> None:
+        store.emit(GROUP, "s", 1, "first")
+        await store.flush()
+        writer = writer_of(store)
+        writer.send_signal(signal.SIGSTOP)
+        for n in range(200):
+            store.emit(GROUP, "s", 2, f"in flight {n}")
+        flushing = asyncio.create_task(store.flush())
+        await asyncio.sleep(0.2)  # (its thread has sent the batch and waits for the stopped writer's answer)
+        flushing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flushing
+        for n in range(200):
+            store.emit(GROUP, "s", 3, f"at close {n}")
+        closing = asyncio.create_task(store.close())
+        await asyncio.sleep(0.2)
+        writer.send_signal(signal.SIGCONT)
+        await asyncio.wait_for(closing, 60)
+
+    asyncio.run(body())
+    assert messages(store) == ["first"] + [f"in flight {n}" for n in range(200)] + [f"at close {n}" for n in range(200)]
+    assert store.gate.drops.lines["write_error"] == 0
+
+
+def test_a_writer_that_hangs_is_killed_and_replaced_and_costs_a_retry_not_a_line(tmp_path: Path) -> None:
+    """A writer that stops answering (stopped, or stuck) would hold the store's writes, and the server's stop, for
+    ever: past the reply timeout it is killed, the batch kept for a retry with a new writer."""
+    clock = FakeClock()
+    store = LogStore(tmp_path / "logs.db", retention_days=1, clock=clock)
+    store._writer.reply_timeout_s = 0.5
+
+    async def body() -> None:
+        store.emit(GROUP, "s", 1, "first")
+        await store.flush()
+        writer = writer_of(store)
+        writer.send_signal(signal.SIGSTOP)
+        store.emit(GROUP, "s", 2, "second")
+        flushing = asyncio.create_task(store.flush())
+        try:
+            await asyncio.wait_for(asyncio.shield(flushing), 30)
+        finally:
+            writer.kill()  # (what ended a hung flush before)
+            await flushing
+        assert store._failures == 1
+        assert store._writer._proc is None
+        clock.advance(RETRY_FIRST_S)
+        await store.flush()
+        assert store._failures == 0
+        assert writer_of(store).pid != writer.pid
+        await store.close()
+
+    asyncio.run(body())
+    assert messages(store) == ["first", "second"]

@@ -4,7 +4,8 @@ Writing a batch is SQLite's B-tree and WAL work: ~5 µs of CPU per invoke's thre
 process whose event loop is the platform's bottleneck (`docs/performance.md`). So the server only hands each
 batch over, marshalled, on a pipe (~0.3 µs per invoke) and this process writes it. It is the server's child
 (`LogWriter`), speaks only over its stdin and stdout, and exits when its stdin closes (the server closed it, or
-died): it holds nothing of its own, so a writer that dies loses no line the server has not been told was written.
+died): it holds nothing of its own, so a writer that dies loses no line the server has not been told was written
+(one killed between a chunk's commit and its answer has that chunk written again, by the retry).
 
 The protocol, each message a 4-byte little-endian length and a `marshal`led value:
 - request: (ingestion time ms, [(group, stream, ts, message, platform), ...]);
@@ -21,10 +22,12 @@ from __future__ import annotations
 
 import marshal
 import os
+import select
 import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,9 @@ from typing import Any
 WRITE_CHUNK_BYTES = 1 << 20
 #: what one pending line costs beyond its characters (the tuple, the str header, the list slot)
 ROW_OVERHEAD = 160
+#: the longest wait for the writer's next answer before it is taken for hung, killed and replaced: a chunk waits
+#: at most its busy timeout (30 s) for the database's write lock, and takes milliseconds once it has it
+REPLY_TIMEOUT_S = 60.0
 _LEN = struct.Struct("<I")
 
 Row = tuple[str, str, int, str, bool]
@@ -41,6 +47,10 @@ Row = tuple[str, str, int, str, bool]
 
 class WriterGone(ConnectionError):
     """The writer process ended (or never started) before it answered."""
+
+
+class WriterHung(WriterGone):
+    """The writer did not answer within its reply timeout (stopped, or stuck): it is killed."""
 
 
 class WriteFailed(Exception):
@@ -59,9 +69,14 @@ def chunks(batch: list[Row]) -> Iterator[list[Row]]:
         yield batch[start:]
 
 
-def _read_exactly(fd: int, n: int) -> bytes:
+def _read_exactly(fd: int, n: int, timeout_s: float | None = None) -> bytes:
     parts = []
     while n:
+        if timeout_s is not None:
+            waiting = select.poll()
+            waiting.register(fd, select.POLLIN)
+            if not waiting.poll(timeout_s * 1000):
+                raise WriterHung(f"the log writer did not answer within {timeout_s:g} s")
         part = os.read(fd, n)
         if not part:
             raise WriterGone("the log writer's pipe closed")
@@ -77,9 +92,9 @@ def _send(fd: int, value: Any) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _receive(fd: int) -> Any:
-    (size,) = _LEN.unpack(_read_exactly(fd, _LEN.size))
-    return marshal.loads(_read_exactly(fd, size))
+def _receive(fd: int, timeout_s: float | None = None) -> Any:
+    (size,) = _LEN.unpack(_read_exactly(fd, _LEN.size, timeout_s))
+    return marshal.loads(_read_exactly(fd, size, timeout_s))
 
 
 # ---- the writer process ---------------------------------------------------------------------------------------------
@@ -137,30 +152,41 @@ class LogWriter:
     """The server's handle on its writer process: started when the store's writer task starts (else at the first
     write), started again after it died.
 
-    `write` blocks (the log store calls it in a thread); one write at a time (the store's flush lock)."""
+    `write` blocks (the log store calls it in a thread). One at a time, by a lock of its own: the store's flush
+    lock is not enough, as a flush cancelled while its thread waits for an answer (the server's stop cancels its log
+    task) releases that lock while the thread goes on, and two threads reading one pipe would take each other's
+    answers. A writer that does not answer within `reply_timeout_s` is killed (its batch is then retried), so no
+    write, and no stop of the server, waits for ever on a writer that is stopped or stuck."""
 
     def __init__(self, path: Path, wal_limit: int) -> None:
         self._args = [sys.executable, "-I", "-S", str(Path(__file__).with_name("writer.py")), str(path), str(wal_limit)]
         self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.RLock()
+        self.reply_timeout_s = REPLY_TIMEOUT_S
 
     def write(self, ingested: int, batch: list[Row]) -> tuple[int, Exception | None]:
         """Store `batch`; returns how many rows were committed, and the error that stopped it, if any."""
-        done = 0
-        try:
-            proc = self.start()
-            assert proc.stdin is not None
-            assert proc.stdout is not None
-            _send(proc.stdin.fileno(), (ingested, batch))
-            while True:
-                done, error, final = _receive(proc.stdout.fileno())
-                if final:
-                    return done, WriteFailed(error) if error else None
-        except (OSError, ValueError, EOFError, TypeError) as exc:  # it died, or answered nonsense: start anew
-            self.close()
-            return done, exc if isinstance(exc, WriterGone) else WriterGone(f"the log writer failed: {exc}")
+        with self._lock:
+            done = 0
+            try:
+                proc = self.start()
+                assert proc.stdin is not None
+                assert proc.stdout is not None
+                _send(proc.stdin.fileno(), (ingested, batch))
+                while True:
+                    done, error, final = _receive(proc.stdout.fileno(), self.reply_timeout_s)
+                    if final:
+                        return done, WriteFailed(error) if error else None
+            except (OSError, ValueError, EOFError, TypeError) as exc:  # it died, hung, or answered nonsense: anew
+                self.close(kill=isinstance(exc, WriterHung))
+                return done, exc if isinstance(exc, WriterGone) else WriterGone(f"the log writer failed: {exc}")
 
     def start(self) -> subprocess.Popen[bytes]:
         """The writer process, started if it is not running (raises OSError when it cannot be)."""
+        with self._lock:
+            return self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         self.close()
@@ -170,20 +196,23 @@ class LogWriter:
                                       start_new_session=True)  # fmt: skip
         return self._proc
 
-    def close(self) -> None:
-        """End the writer: it sees its stdin close once it has answered the request it has."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        proc.stdin.close()
-        proc.stdout.close()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    def close(self, kill: bool = False) -> None:
+        """End the writer: it sees its stdin close once it has answered the request it has (`kill`: at once)."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+            if proc is None:
+                return
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            if kill:
+                proc.kill()
+            proc.stdin.close()
+            proc.stdout.close()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 if __name__ == "__main__":
