@@ -62,6 +62,16 @@ def test_a_writer_that_died_between_batches_is_replaced_and_nothing_is_lost(tmp_
     assert store._failures == 0
 
 
+async def a_stopped_writer_with_a_flush_waiting(store: LogStore) -> tuple[subprocess.Popen[bytes], asyncio.Task[None]]:
+    """ "first" written; the writer stopped (SIGSTOP); a flush of "second" started, to wait for its answer."""
+    store.emit(GROUP, "s", 1, "first")
+    await store.flush()
+    writer = writer_of(store)
+    writer.send_signal(signal.SIGSTOP)
+    store.emit(GROUP, "s", 2, "second")
+    return writer, asyncio.create_task(store.flush())
+
+
 def test_a_writer_killed_before_it_answered_costs_a_retry_not_a_line(tmp_path: Path) -> None:
     """The writer is stopped before it reads the batch, then killed while the store waits for its answer: the
     store sees the pipe close, keeps the batch, and writes it once after the backoff with a new writer."""
@@ -69,12 +79,7 @@ def test_a_writer_killed_before_it_answered_costs_a_retry_not_a_line(tmp_path: P
     store = LogStore(tmp_path / "logs.db", retention_days=1, clock=clock)
 
     async def body() -> None:
-        store.emit(GROUP, "s", 1, "first")
-        await store.flush()
-        writer = writer_of(store)
-        writer.send_signal(signal.SIGSTOP)
-        store.emit(GROUP, "s", 2, "second")
-        flushing = asyncio.create_task(store.flush())
+        writer, flushing = await a_stopped_writer_with_a_flush_waiting(store)
         await asyncio.sleep(0.2)
         assert not flushing.done()  # waiting for the stopped writer's answer
         writer.kill()
@@ -173,12 +178,7 @@ def test_a_writer_that_hangs_is_killed_and_replaced_and_costs_a_retry_not_a_line
     store._writer.reply_timeout_s = 0.5
 
     async def body() -> None:
-        store.emit(GROUP, "s", 1, "first")
-        await store.flush()
-        writer = writer_of(store)
-        writer.send_signal(signal.SIGSTOP)
-        store.emit(GROUP, "s", 2, "second")
-        flushing = asyncio.create_task(store.flush())
+        writer, flushing = await a_stopped_writer_with_a_flush_waiting(store)
         try:
             await asyncio.wait_for(asyncio.shield(flushing), 30)
         finally:
