@@ -134,3 +134,17 @@ def test_an_unusually_long_scope_is_parsed_whole_and_not_kept() -> None:
         assert auth.signed_headers[-1] == f"x-h199{n}"
         assert auth.signature == "ab12"
     assert sigv4._parse_scope.cache_info().currsize == kept
+
+
+@pytest.mark.parametrize("length", [sigv4._SCOPE_CACHED, sigv4._SCOPE_CACHED + 1])
+def test_a_long_path_verifies_alike_and_only_a_short_one_is_kept(length: int) -> None:
+    """The canonical path is made before the signature is checked: a path of up to 512 characters is kept for
+    the next request, a longer one (up to the 16 KB target limit) verifies the same but is not kept."""
+    prefix = "/2015-03-31/functions/"
+    path = prefix + "%41" * ((length - len(prefix)) // 3) + "a" * ((length - len(prefix)) % 3)
+    assert len(path) == length
+    sigv4._canonical_uri.cache_clear()
+    assert check(signed("POST", f"http://h{path}", b"{}")).access_key == "AKID"
+    assert sigv4._canonical_uri.cache_info().currsize == (1 if length <= sigv4._SCOPE_CACHED else 0)
+    with pytest.raises(InvalidSignature, match="signature we calculated"):
+        check(signed("POST", f"http://h{path}", b"{}", secret="nope"))

@@ -123,10 +123,18 @@ def canonical_query(query: str) -> str:
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
-@lru_cache(maxsize=1024)
 def canonical_uri(raw_path: str) -> str:
-    """The path as SigV4 signs it: dot segments removed, then URI-encoded again (cached: paths repeat)."""
+    """The path as SigV4 signs it: dot segments removed, then URI-encoded again (cached: paths repeat). Made before
+    the signature is checked, by anyone who names a known access key id: only paths of at most _SCOPE_CACHED
+    characters are kept (a 16 KB path and its encoding were up to ~43 KB; 1024 of them, 44 MB held)."""
+    return _canonical_uri(raw_path) if len(raw_path) <= _SCOPE_CACHED else _canonical(raw_path)
+
+
+def _canonical(raw_path: str) -> str:
     return quote(remove_dot_segments(raw_path), safe="/~")
+
+
+_canonical_uri = lru_cache(maxsize=1024)(_canonical)
 
 
 def canonical_request(
