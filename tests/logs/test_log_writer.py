@@ -156,13 +156,13 @@ def test_a_flush_cancelled_mid_write_and_the_stores_close_write_one_at_a_time(tm
         flushing = asyncio.create_task(store.flush())
         await asyncio.sleep(0.2)  # (its thread has sent the batch and waits for the stopped writer's answer)
         flushing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flushing
         for n in range(200):
             store.emit(GROUP, "s", 3, f"at close {n}")
         closing = asyncio.create_task(store.close())
         await asyncio.sleep(0.2)
         writer.send_signal(signal.SIGCONT)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(flushing, 60)
         await asyncio.wait_for(closing, 60)
 
     asyncio.run(body())
@@ -194,3 +194,24 @@ def test_a_writer_that_hangs_is_killed_and_replaced_and_costs_a_retry_not_a_line
 
     asyncio.run(body())
     assert messages(store) == ["first", "second"]
+
+
+def test_a_stop_with_a_hung_writer_writes_its_batch_with_a_new_one(tmp_path: Path) -> None:
+    """The server's stop cancels its log task while a hung writer has a batch: the flush still waits for the
+    writer's reply timeout and keeps the batch, and the store's `close` writes it with a new writer."""
+    store = LogStore(tmp_path / "logs.db", retention_days=1)
+    store._writer.reply_timeout_s = 0.5
+
+    async def body() -> None:
+        writer, flushing = await a_stopped_writer_with_a_flush_waiting(store)
+        await asyncio.sleep(0)  # the flush's first step takes the batch and hands it to its thread
+        assert not store._pending
+        flushing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(flushing, 30)
+        await asyncio.wait_for(store.close(), 30)
+        assert writer.wait(timeout=30) == -signal.SIGKILL
+
+    asyncio.run(body())
+    assert messages(store) == ["first", "second"]
+    assert store.gate.drops.lines["write_error"] == 0

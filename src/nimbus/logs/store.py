@@ -174,15 +174,26 @@ class LogStore:
             batch = self._within_reserve(batch)
             if not batch:
                 return
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, batch))
             try:
-                done, error = await asyncio.to_thread(self._write, batch)
-            except Exception as exc:  # losing logs is never fatal, whatever broke
-                done, error = 0, exc
-            if error is not None:
-                self._write_failed(batch[done:], error)
-            elif self._failures:
-                log.warning("log writes resumed after %d failed attempts", self._failures)
-                self._failures = 0
+                await asyncio.wait([write])
+            finally:
+                if not write.done():
+                    # cancelled (the server's stop cancels this task) while the writer has the batch: the thread
+                    # goes on regardless, so its outcome is waited for (at most the writer's reply timeout) and
+                    # kept, and what it did not store is left for `close` to write, not lost unsaid
+                    await asyncio.wait([write])
+                self._settle(batch, write)
+
+    def _settle(self, batch: list[Row], write: asyncio.Future[tuple[int, Exception | None]]) -> None:
+        """After a write: its failed part goes back to be retried (or dropped), or a run of failures ended."""
+        exc = write.exception()
+        done, error = (0, exc) if isinstance(exc, Exception) else write.result()  # losing logs is never fatal
+        if error is not None:
+            self._write_failed(batch[done:], error)
+        elif self._failures:
+            log.warning("log writes resumed after %d failed attempts", self._failures)
+            self._failures = 0
 
     def _write_failed(self, batch: list[Row], exc: Exception) -> None:
         self._failures += 1
