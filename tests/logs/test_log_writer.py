@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from nimbus.clock import FakeClock
 from nimbus.logs.store import RETRY_FIRST_S, LogStore
 
@@ -62,13 +64,15 @@ def test_a_writer_that_died_between_batches_is_replaced_and_nothing_is_lost(tmp_
     assert store._failures == 0
 
 
-async def a_stopped_writer_with_a_flush_waiting(store: LogStore) -> tuple[subprocess.Popen[bytes], asyncio.Task[None]]:
-    """ "first" written; the writer stopped (SIGSTOP); a flush of "second" started, to wait for its answer."""
+async def a_stopped_writer_with_a_flush_waiting(
+    store: LogStore, second: str = "second"
+) -> tuple[subprocess.Popen[bytes], asyncio.Task[None]]:
+    """ "first" written; the writer stopped (SIGSTOP); a flush of `second` started, to wait for its answer."""
     store.emit(GROUP, "s", 1, "first")
     await store.flush()
     writer = writer_of(store)
     writer.send_signal(signal.SIGSTOP)
-    store.emit(GROUP, "s", 2, "second")
+    store.emit(GROUP, "s", 2, second)
     return writer, asyncio.create_task(store.flush())
 
 
@@ -170,15 +174,18 @@ def test_a_flush_cancelled_mid_write_and_the_stores_close_write_one_at_a_time(tm
     assert store.gate.drops.lines["write_error"] == 0
 
 
-def test_a_writer_that_hangs_is_killed_and_replaced_and_costs_a_retry_not_a_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [6, 1 << 20])
+def test_a_writer_that_hangs_is_killed_and_replaced_and_costs_a_retry_not_a_line(tmp_path: Path, size: int) -> None:
     """A writer that stops answering (stopped, or stuck) would hold the store's writes, and the server's stop, for
-    ever: past the reply timeout it is killed, the batch kept for a retry with a new writer."""
+    ever: past the reply timeout it is killed, the batch kept for a retry with a new writer. So does one that stops
+    reading a batch larger than its pipe holds (64 KB): the hand-over is bounded by the same timeout."""
     clock = FakeClock()
     store = LogStore(tmp_path / "logs.db", retention_days=1, clock=clock)
     store._writer.reply_timeout_s = 0.5
+    second = "second".ljust(size, ".")
 
     async def body() -> None:
-        writer, flushing = await a_stopped_writer_with_a_flush_waiting(store)
+        writer, flushing = await a_stopped_writer_with_a_flush_waiting(store, second)
         try:
             await asyncio.wait_for(asyncio.shield(flushing), 30)
         finally:
@@ -193,7 +200,7 @@ def test_a_writer_that_hangs_is_killed_and_replaced_and_costs_a_retry_not_a_line
         await store.close()
 
     asyncio.run(body())
-    assert messages(store) == ["first", "second"]
+    assert messages(store) == ["first", second]
 
 
 def test_a_stop_with_a_hung_writer_writes_its_batch_with_a_new_one(tmp_path: Path) -> None:

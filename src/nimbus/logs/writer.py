@@ -37,8 +37,9 @@ from typing import Any
 WRITE_CHUNK_BYTES = 1 << 20
 #: what one pending line costs beyond its characters (the tuple, the str header, the list slot)
 ROW_OVERHEAD = 160
-#: the longest wait for the writer's next answer before it is taken for hung, killed and replaced: a chunk waits
-#: at most its busy timeout (30 s) for the database's write lock, and takes milliseconds once it has it
+#: the longest wait for the writer's next answer (or for room in its pipe) before it is taken for hung, killed and
+#: replaced: a chunk waits at most its busy timeout (30 s) for the database's write lock, and takes milliseconds
+#: once it has it
 REPLY_TIMEOUT_S = 60.0
 _LEN = struct.Struct("<I")
 
@@ -50,7 +51,7 @@ class WriterGone(ConnectionError):
 
 
 class WriterHung(WriterGone):
-    """The writer did not answer within its reply timeout (stopped, or stuck): it is killed."""
+    """The writer did not answer, or read its batch, within its reply timeout (stopped, or stuck): it is killed."""
 
 
 class WriteFailed(Exception):
@@ -69,14 +70,20 @@ def chunks(batch: list[Row]) -> Iterator[list[Row]]:
         yield batch[start:]
 
 
+def _wait(fd: int, event: int, timeout_s: float | None) -> None:
+    """Until `fd` is ready for `event` (or has failed: the read or write then says so); raises WriterHung past
+    `timeout_s` (None: no limit)."""
+    if timeout_s is not None:
+        waiting = select.poll()
+        waiting.register(fd, event)
+        if not waiting.poll(timeout_s * 1000):
+            raise WriterHung(f"the log writer did not answer within {timeout_s:g} s")
+
+
 def _read_exactly(fd: int, n: int, timeout_s: float | None = None) -> bytes:
     parts = []
     while n:
-        if timeout_s is not None:
-            waiting = select.poll()
-            waiting.register(fd, select.POLLIN)
-            if not waiting.poll(timeout_s * 1000):
-                raise WriterHung(f"the log writer did not answer within {timeout_s:g} s")
+        _wait(fd, select.POLLIN, timeout_s)
         part = os.read(fd, n)
         if not part:
             raise WriterGone("the log writer's pipe closed")
@@ -85,11 +92,16 @@ def _read_exactly(fd: int, n: int, timeout_s: float | None = None) -> bytes:
     return b"".join(parts)
 
 
-def _send(fd: int, value: Any) -> None:
+def _send(fd: int, value: Any, timeout_s: float | None = None) -> None:
+    """`value`, framed; with `timeout_s`, `fd` is non-blocking and each wait for room in the pipe is bounded."""
     data = marshal.dumps(value)
     view = memoryview(_LEN.pack(len(data)) + data)
     while view:
-        view = view[os.write(fd, view) :]
+        _wait(fd, select.POLLOUT, timeout_s)
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:  # room for less than a pipe's atomic write: wait for more
+            continue
 
 
 def _receive(fd: int, timeout_s: float | None = None) -> Any:
@@ -172,7 +184,7 @@ class LogWriter:
                 proc = self.start()
                 assert proc.stdin is not None
                 assert proc.stdout is not None
-                _send(proc.stdin.fileno(), (ingested, batch))
+                _send(proc.stdin.fileno(), (ingested, batch), self.reply_timeout_s)
                 while True:
                     done, error, final = _receive(proc.stdout.fileno(), self.reply_timeout_s)
                     if final:
@@ -194,6 +206,8 @@ class LogWriter:
         # closing its stdin after the last flush), not the writer's
         self._proc = subprocess.Popen(self._args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
                                       start_new_session=True)  # fmt: skip
+        assert self._proc.stdin is not None
+        os.set_blocking(self._proc.stdin.fileno(), False)  # a batch larger than the pipe: each wait bounded
         return self._proc
 
     def close(self, kill: bool = False) -> None:
