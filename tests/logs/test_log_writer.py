@@ -222,3 +222,16 @@ def test_a_stop_with_a_hung_writer_writes_its_batch_with_a_new_one(tmp_path: Pat
     asyncio.run(body())
     assert messages(store) == ["first", "second"]
     assert store.gate.drops.lines["write_error"] == 0
+
+
+def test_a_line_that_is_no_utf8_is_stored_replaced_and_its_neighbours_as_they_are(tmp_path: Path) -> None:
+    """A str with a lone surrogate has no UTF-8 for SQLite: it failed its whole chunk (a megabyte of every function's
+    lines, four times, then dropped). It is stored with U+FFFD in its place, its chunk with it."""
+    store = LogStore(tmp_path / "logs.db", retention_days=1)
+    store.emit(GROUP, "s", 1, "before")
+    store.emit(GROUP, "s", 2, "lone \ud800 surrogate")
+    store.emit(GROUP, "s", 3, "after")
+    asyncio.run(store.close())
+    assert messages(store) == ["before", "lone \ufffd\ufffd\ufffd surrogate", "after"]
+    assert store._failures == 0
+    assert store.gate.drops.lines["write_error"] == 0

@@ -127,6 +127,27 @@ def _insert(db: sqlite3.Connection, ingested: int, rows: list[Row]) -> None:
     )
 
 
+def _commit(db: sqlite3.Connection, ingested: int, chunk: list[Row]) -> None:
+    """`chunk` in one transaction, or nothing of it."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        _insert(db, ingested, chunk)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.rollback()
+        raise
+
+
+def _storable(row: Row) -> Row:
+    """`row` with text that is no UTF-8 (lone surrogates) as U+FFFD, as the server decodes a function's output."""
+    group, stream, ts, message, platform = row
+    group, stream, message = (
+        t.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for t in (group, stream, message)
+    )
+    return group, stream, ts, message, platform
+
+
 def serve(path: str, wal_limit: int) -> None:
     """Answer requests on stdin until the server closes it. Replies go to what was stdout, and stdout itself to
     stderr: nothing printed by accident can break the protocol."""
@@ -144,12 +165,11 @@ def serve(path: str, wal_limit: int) -> None:
         error = None
         for chunk in chunks(batch):
             try:
-                db.execute("BEGIN IMMEDIATE")
-                _insert(db, ingested, chunk)
-                db.execute("COMMIT")
+                try:
+                    _commit(db, ingested, chunk)
+                except UnicodeEncodeError:  # a line with a lone surrogate: no UTF-8 for SQLite, and no reason to
+                    _commit(db, ingested, [_storable(row) for row in chunk])  # fail the lines around it
             except Exception as exc:  # reported to the server, which retries or drops the rest
-                if db.in_transaction:
-                    db.rollback()
                 error = f"{type(exc).__name__}: {exc}"
                 break
             done += len(chunk)
