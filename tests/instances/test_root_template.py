@@ -79,6 +79,12 @@ def test_forks_bind_one_template_and_see_the_same_sandbox_as_without_it(
     assert isinstance(probe, dict)
     assert probe["root_writable"] is False
     assert ".host" not in probe["root"]
+    # the host's root stays mounted below the sandbox's (moved over it, then chrooted into), never in its view: every
+    # mount it shows is its root or under a dir of that root (no /sys, /home, /work of the host's)
+    mounts = probe["mounts"]
+    assert isinstance(mounts, list)
+    assert mounts.count("/") == 1
+    assert [m for m in mounts if m != "/" and m.split("/")[1] not in probe["root"]] == []
     assert probe["caps"] == ["0000000000000000"] * 5
     assert probe["processes"] == [1, 2]
 

@@ -166,6 +166,36 @@ def test_refills_wait_for_a_pause_in_the_cold_starts_unless_the_pool_runs_low(
     run(body)
 
 
+def test_no_spare_is_made_while_a_burst_sets_up(code: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst's cold starts are all forking at once: spares made meanwhile would take the CPUs they need and serve
+    none of them. So after takes less than `SPARE_BURST_TAKES_GAP_S` apart the refill waits `SPARE_BURST_QUIET_S`
+    (here 30 s) after the last, and a spare finished meanwhile makes no other; then the pool fills to its level."""
+    monkeypatch.setattr(spares, "SPARE_BURST_QUIET_S", 30.0)
+    app = code(app=APP)
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher, interpreter = await _after_a_cold_start(manager, app)
+        level = await _filled(launcher, interpreter)
+        pool = launcher.spares._pools[interpreter]
+        used, forks = launcher.spares_used, launcher.forks
+        n = level + 4
+        results = await asyncio.gather(*(manager.invoke(make_spec(app, name=f"b{i}"), request(i)) for i in range(n)))
+        assert [r.payload for r in results] == [b"1"] * n
+        assert (launcher.spares_used, launcher.forks) == (used + level, forks + 4)
+        assert pool.level == spares.SPARE_MAX  # demand still raised it
+        await asyncio.sleep(0.3)
+        assert (len(pool.ready), pool.making) == (0, 0)  # none made during the burst, nor since
+        assert pool.refill is not None
+        assert pool.refill.when() > asyncio.get_running_loop().time() + 25
+        launcher.spares.refill(interpreter)  # (as when a spare made before the burst finishes)
+        assert pool.making == 0
+        pool.refill.cancel()  # the burst is over: its timer's work, now
+        launcher.spares._refill_due(interpreter)
+        assert await _filled(launcher, interpreter) == spares.SPARE_MAX
+
+    run(body)
+
+
 def test_a_spare_of_an_interpreter_under_a_home_dir_imports_its_stdlib(code: Callable[..., Path]) -> None:
     """A spare knows its interpreter before it is taken, so its paths are remapped to /var/lang then (not on the
     cold start): a function made of one imports the stdlib's submodules as a forked one does."""
