@@ -58,8 +58,8 @@ SPARE_QUIET_S = 0.05
 #: (a row's cold starts from spares come >= ~2 ms apart; a burst's first takes, all hits, well under 1 ms)
 SPARE_BURST_GAP_S, SPARE_BURST_TAKES_GAP_S = 0.01, 0.001
 #: during a burst no spare is made until its forks have set up: this long after its last take (a burst of 100 sets
-#: up in ~0.5 s on 2 vCPUs, and the spares made meanwhile took ~14% of its CPU, none of them of use to it)
-SPARE_BURST_QUIET_S = 0.5
+#: up in ~0.5 s on 2 quiet vCPUs, longer on a busy machine; spares made meanwhile took ~14% of its CPU, serving none)
+SPARE_BURST_QUIET_S = 1.0
 #: the memory limit a spare's cgroup starts with (Lambda's default MemorySize): most assignments change nothing
 SPARE_MEMORY_MB = 128
 #: a spare that has not said READY by then is discarded
