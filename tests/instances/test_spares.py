@@ -168,8 +168,9 @@ def test_refills_wait_for_a_pause_in_the_cold_starts_unless_the_pool_runs_low(
 
 def test_no_spare_is_made_while_a_burst_sets_up(code: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """A burst's cold starts are all forking at once: spares made meanwhile would take the CPUs they need and serve
-    none of them. So after takes less than `SPARE_BURST_TAKES_GAP_S` apart the refill waits `SPARE_BURST_QUIET_S`
-    (here 30 s) after the last, and a spare finished meanwhile makes no other; then the pool fills to its level."""
+    none of them. So a take while `SPARE_BURST_STARTING` other cold starts still initialise holds the refill back
+    `SPARE_BURST_QUIET_S` (here 30 s) after the last, and a spare finished meanwhile makes no other; then the pool
+    fills to its level. A row of cold starts (each waiting for the last) refills as it goes: the tests above."""
     monkeypatch.setattr(spares, "SPARE_BURST_QUIET_S", 30.0)
     app = code(app=APP)
 

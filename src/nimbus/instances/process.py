@@ -81,6 +81,8 @@ class LaunchCommand:
     env: Mapping[str, str]
     cwd: Path
     sandbox: SandboxSpec | None = None
+    #: on-demand cold starts still initialising when this one launched (two or more: a burst, `spares.py`)
+    starting: int = 0
 
 
 class ProcessHandle:

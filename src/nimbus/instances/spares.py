@@ -53,10 +53,9 @@ SPARE_REFILL_DELAY_S = 0.01
 SPARE_RESERVE = 6
 #: the pause: this long without a take (back-to-back cold starts come a few ms apart)
 SPARE_QUIET_S = 0.05
-#: a take that finds none this soon after the last one that found none is a burst (concurrent cold starts; a row's
-#: forked cold starts come >= ~10 ms apart, each waiting for the last), and so is any take this soon after the last
-#: (a row's cold starts from spares come >= ~2 ms apart; a burst's first takes, all hits, well under 1 ms)
-SPARE_BURST_GAP_S, SPARE_BURST_TAKES_GAP_S = 0.01, 0.001
+#: a take for a cold start launched while this many others still initialise is a burst's (a row's each wait for the
+#: last: none; the time between takes tells nothing, ~1 ms in a row from spares, 0-9 ms in a burst over HTTP)
+SPARE_BURST_STARTING = 2
 #: during a burst no spare is made until its forks have set up: this long after its last take (a burst of 100 sets
 #: up in ~0.5 s on 2 quiet vCPUs, longer on a busy machine; spares made meanwhile took ~14% of its CPU, serving none)
 SPARE_BURST_QUIET_S = 1.0
@@ -117,9 +116,7 @@ class _Interpreter:
     shrink: asyncio.TimerHandle | None = None
     #: the refill scheduled after the last take
     refill: asyncio.TimerHandle | None = None
-    #: when the last take was, the last that found none ready, and until when a burst holds the refill back (loop time)
-    taken_at: float = float("-inf")
-    missed_at: float = float("-inf")
+    #: until when a burst holds the refill back (loop time)
     burst_until: float = float("-inf")
 
 
@@ -258,23 +255,19 @@ class SparePool:
             self.missed += 1
         # one more after a hit; after a miss the level was too low for this rate of cold starts: double it
         self._grow(pool, command.interpreter, pool.level + 1 if handle is not None else 2 * pool.level + 1)
-        self._refill_later(pool, command.interpreter, missed=handle is None)
+        self._refill_later(pool, command.interpreter, burst=command.starting >= SPARE_BURST_STARTING)
         return handle
 
-    def _refill_later(self, pool: _Interpreter, interpreter: Path, missed: bool) -> None:
+    def _refill_later(self, pool: _Interpreter, interpreter: Path, burst: bool) -> None:
         """Schedule the replacements of a take. Making a spare costs about as much CPU as a bare interpreter's start,
         and on 2 vCPUs every one made during a row of cold starts delays them (measured: `docs/performance.md`). So
         while `SPARE_RESERVE` or more are left, they wait until the takes pause for `SPARE_QUIET_S` (each take puts
         it off again); below that, they start `SPARE_REFILL_DELAY_S` after the take, once its cold start is under
-        way. In a burst (takes `SPARE_BURST_TAKES_GAP_S` apart, or misses `SPARE_BURST_GAP_S`) none is made until
+        way. In a burst (`SPARE_BURST_STARTING` other cold starts still initialising) none is made until
         `SPARE_BURST_QUIET_S` after its last take: its cold starts are all forking already, and spares made meanwhile
         would only take their CPUs."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        burst = now - pool.taken_at <= SPARE_BURST_TAKES_GAP_S or (missed and now - pool.missed_at <= SPARE_BURST_GAP_S)
-        pool.taken_at = now
-        if missed:
-            pool.missed_at = now
         low = sum(1 for s in pool.ready if s.alive()) < SPARE_RESERVE
         if burst:
             due = pool.burst_until = now + SPARE_BURST_QUIET_S

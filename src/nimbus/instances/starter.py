@@ -10,6 +10,7 @@ The manager decides when to start; the starter only knows how.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -67,6 +68,8 @@ class Starter:
         #: instances launched into pools (on demand and provisioned), and SnapStart restores
         self.cold_starts = 0
         self.restores = 0
+        #: on-demand cold starts from their launch to their READY (or failed init)
+        self.initialising = 0
 
     # -- the three kinds of start ---------------------------------------------------------------------------------
 
@@ -98,8 +101,12 @@ class Starter:
         runtime = resolve_runtime(spec.runtime, self._settings.runtime_fallback)
         if runtime.fell_back:
             log.warning("%s: runtime %s is not on this host, running it with %s", spec.name, spec.runtime, runtime.name)
-        instance = await self._launch(spec, pool, "on-demand", request.want_log_tail)
-        return await self._await_ready(instance, spec, pool, request)
+        self.initialising += 1
+        try:
+            instance = await self._launch(spec, pool, "on-demand", request.want_log_tail, self.initialising - 1)
+            return await self._await_ready(instance, spec, pool, request)
+        finally:
+            self.initialising -= 1
 
     async def _restore(
         self, spec: FunctionSpec, pool: Pool, request: InvokeRequest, counters: Counters
@@ -191,8 +198,11 @@ class Starter:
 
     # -- launch and init ------------------------------------------------------------------------------------------
 
-    async def _launch(self, spec: FunctionSpec, pool: Pool | None, init_type: str, want_tail: bool = False) -> Instance:
-        """Start an instance process of `spec` and watch it (INITIALISING); `pool` None for a SnapStart template."""
+    async def _launch(
+        self, spec: FunctionSpec, pool: Pool | None, init_type: str, want_tail: bool = False, starting: int = 0
+    ) -> Instance:
+        """Start an instance process of `spec` and watch it (INITIALISING); `pool` None for a SnapStart template;
+        `starting`: the other cold starts initialising meanwhile (`LaunchCommand.starting`)."""
         runtime = resolve_runtime(spec.runtime, self._settings.runtime_fallback)
         if spec.foreign_architecture:
             log.warning("%s: architecture %s is not this host's, running it on the host's own (architecture "
@@ -207,6 +217,8 @@ class Starter:
         command = launch_command(spec, runtime, group, stream, sandboxed, init_type,
                                  downstream.endpoint_env(spec, sandboxed), session.env if session else None,
                                  downstream.api_port if private_api else 0)  # fmt: skip
+        if starting:
+            command = dataclasses.replace(command, starting=starting)
         if pool is not None:
             pool.launching += 1  # the pool is in use while the process starts: the reaper must not drop it
         stop_listener, handle = None, None
