@@ -38,6 +38,27 @@ def test_version_1_data_dir_is_migrated(tmp_path: Path) -> None:
         assert conn.execute(select(meta.c.version)).scalar() == SCHEMA_VERSION
 
 
+def test_a_migration_cut_short_after_its_column_is_finished_at_the_next_start(tmp_path: Path) -> None:
+    """A server killed between a step's ALTER TABLE (which SQLite commits on its own) and the version's update: the
+    next start finds the column there and the version old, and must finish, not fail on a duplicate column."""
+    db = tmp_path / "n.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE meta (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES (1)")
+        conn.execute(
+            "CREATE TABLE functions (name VARCHAR(64) PRIMARY KEY, config TEXT NOT NULL, "
+            "code_sha256 VARCHAR(64) NOT NULL, tags TEXT NOT NULL, created_at INTEGER NOT NULL, "
+            "next_version INTEGER NOT NULL DEFAULT 1)"  # step 2's column, added before the crash
+        )
+        conn.execute("INSERT INTO functions VALUES ('f', '{}', 'abc', '{}', 1, 4)")
+    engine = sqlite_engine(db)
+    migrate(engine, metadata)
+    with engine.connect() as conn:
+        row = conn.execute(select(functions)).one()
+        assert (row.name, row.next_version, row.reserved_concurrency) == ("f", 4, None)
+        assert conn.execute(select(meta.c.version)).scalar() == SCHEMA_VERSION
+
+
 def test_newer_data_dir_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "n.db"
     with sqlite3.connect(db) as conn:

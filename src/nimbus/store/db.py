@@ -28,10 +28,13 @@ def sqlite_engine(path: Path, *, synchronous: str = "FULL") -> Engine:
     return engine
 
 
-#: steps that bring a data dir from version N-1 to N (new tables are made by create_all; columns need a step)
-MIGRATIONS: dict[int, list[str]] = {
-    2: ["ALTER TABLE functions ADD COLUMN next_version INTEGER NOT NULL DEFAULT 1"],
-    3: ["ALTER TABLE functions ADD COLUMN reserved_concurrency INTEGER"],
+#: steps that bring a data dir from version N-1 to N: (table, column, its definition) for each column a step adds;
+#: new tables are made by create_all. SQLite's ALTER TABLE commits on its own (Python's sqlite3 opens no transaction
+#: for DDL), apart from the version's update, so a server killed between them leaves a column the next start must
+#: not add again: a step whose column is there already is skipped.
+MIGRATIONS: dict[int, list[tuple[str, str, str]]] = {
+    2: [("functions", "next_version", "INTEGER NOT NULL DEFAULT 1")],
+    3: [("functions", "reserved_concurrency", "INTEGER")],
     5: [],  # event_invoke_configs: a new table, made by create_all
     6: [],  # event_source_mappings: a new table, made by create_all
     7: [],  # function_policies, function_urls, http_apis: new tables, made by create_all
@@ -51,8 +54,9 @@ def migrate(engine: Engine, metadata: MetaData) -> None:
             )
         if current is not None:
             for step in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS.get(step, []):
-                    conn.exec_driver_sql(statement)
+                for table, column, definition in MIGRATIONS.get(step, []):
+                    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+                        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
     metadata.create_all(engine)
     with engine.begin() as conn:
         if conn.execute(select(meta.c.version)).first() is None:
