@@ -4,7 +4,8 @@ Two measurements, each round a function never invoked before, after one warm-up 
 
 * client round trip: a real `nimbus serve`; functions created with boto3 beforehand; each Invoke is signed
   before the clock starts and sent on an open keep-alive connection; the time is send to last byte of the result.
-* in-process: InstanceManager.invoke to result (the zygote launcher, sandboxed as the server runs it), no HTTP.
+* in-process: InstanceManager.invoke to result (the zygote launcher, sandboxed as the server runs it), no HTTP;
+  the manager is told of each function first (`expect_cold_start`), as the server is by each CreateFunction.
 
 Rounds are `--gap` apart: a cold start takes one of the zygote's spare sandboxes (setting `spare_instances`), and
 its replacement is made in the background. With `--gap 0` cold starts outrun the refill and fork instead; the
@@ -82,6 +83,8 @@ async def cold(code: Path, rounds: int, gap: float, spares: int) -> tuple[list[f
     times = []
     try:
         await manager.invoke(spec(code, "warmup"), req())
+        for _ in range(rounds):  # what the server does on each CreateFunction (the client run creates its functions)
+            manager.expect_cold_start("python3.11")
         await asyncio.sleep(max(gap, 0.5))  # the spares are made after the zygote
         zygotes = [z.pid for z in getattr(manager._launcher, "_zygotes", {}).values()]
         cpu_before = time.process_time() * 1000 + sum(tree_cpu_ms(z) for z in zygotes)

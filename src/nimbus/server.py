@@ -155,7 +155,7 @@ async def run(settings: Settings, deploy_dir: Path | None = None) -> None:
     # owner of its reserved and provisioned concurrency (an alias's configuration goes with the alias)
     registry.subscribe(invoker.function_changed)
     registry.subscribe(concurrency.function_changed, aliases=True)
-    registry.subscribe(functools.partial(_cold_start_ahead, registry, manager))
+    registry.subscribe(functools.partial(_cold_start_ahead, registry, manager), creates=True)
     event_configs = EventInvokeConfigs(settings, registry, engine)
     event_configs.load()
     registry.subscribe(event_configs.function_changed, aliases=True)

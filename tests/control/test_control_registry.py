@@ -103,6 +103,21 @@ def test_an_update_changes_the_spec_and_tells_listeners(tmp_path: Path) -> None:
     assert open_registry(tmp_path).get("f").config["Timeout"] == 30
 
 
+def test_a_create_is_heard_only_by_the_listeners_that_asked_for_creates(tmp_path: Path) -> None:
+    registry = open_registry(tmp_path)
+    changes, creates = Heard(), Heard()
+    registry.subscribe(changes)
+    registry.subscribe(creates, creates=True)  # as the server subscribes its spare pools (a create is a cold start)
+    run(registry.create(CREATE))
+    with pytest.raises(ResourceConflict):
+        run(registry.create(CREATE))
+    with pytest.raises(InvalidParameterValue):
+        run(registry.create(CREATE | {"FunctionName": "g", "Code": {"ZipFile": "not base64!"}}))
+    assert (changes.names, creates.names) == ([], ["f"]), "a create retires nothing; refused creates say nothing"
+    run(registry.update_config("f", {"Timeout": 30}))
+    assert (changes.names, creates.names) == (["f"], ["f", "f"])
+
+
 def test_tags_retire_instances_only_when_the_network_mode_changes(tmp_path: Path) -> None:
     registry = open_registry(tmp_path)
     heard = Heard()

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from conftest import Server, child_processes, make_zip, start_server
 from nimbus.instances import InstanceManager, spares
 from nimbus.instances.environment import runtime_prefix
 from nimbus.instances.zygote import ZygoteLauncher
@@ -314,3 +316,49 @@ def test_a_spare_of_every_python_runtime_here_serves_a_cold_start(code: Callable
             assert json.loads(result.payload) == json.loads(first.payload)
 
     run(body)
+
+
+def _zygote_children(server: Server) -> int:
+    """How many processes the server's Python zygote has forked and still runs (spares and instances)."""
+    zygotes = child_processes(server.process.pid, b"zygote_main.py")
+    return sum(len(child_processes(z, b"zygote_main.py")) for z in zygotes)
+
+
+def _settled(server: Server) -> int:
+    """How many processes the zygote has once their count holds still for a second (the pool made its level)."""
+    last, since = -1, 0.0
+    for _ in range(200):
+        count = _zygote_children(server)
+        if count == last and since >= 1.0:
+            return count
+        last, since = count, (since + 0.1 if count == last else 0.0)
+        time.sleep(0.1)
+    raise AssertionError(f"the zygote's processes never settled ({last})")
+
+
+def test_functions_created_raise_the_spare_pool_ahead_of_their_first_invokes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A created function's first invoke is a cold start: the server raises its runtime's spare pool by one per
+    create (a row of creates, then of first invokes, as `bench/cold_start.py` runs: each invoke finds a spare, none
+    waits for one being made), before any invoke of them."""
+    server = start_server(tmp_path_factory.mktemp("ahead") / "data")
+    try:
+        lam = server.client("lambda")
+        role = "arn:aws:iam::000000000000:role/lambda-role"
+        code = {"ZipFile": make_zip({"app.py": APP})}
+        create = dict(Runtime="python3.11", Role=role, Handler="app.handler", Code=code)
+        lam.create_function(FunctionName="warm", **create)
+        assert lam.invoke(FunctionName="warm")["Payload"].read() == b"1"  # the zygote runs, its pool is made
+        before = _settled(server)
+        for n in range(6):
+            lam.create_function(FunctionName=f"ahead-{n}", **create)
+        for _ in range(200):  # made in the background, four at a time
+            if _zygote_children(server) >= before + 6:
+                break
+            time.sleep(0.1)
+        assert _zygote_children(server) >= before + 6, f"{before} before the creates"
+        for n in range(6):
+            assert lam.invoke(FunctionName=f"ahead-{n}")["Payload"].read() == b"1"
+    finally:
+        server.stop()

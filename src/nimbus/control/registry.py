@@ -111,19 +111,23 @@ class Registry:
         self._listeners: list[Listener] = []
         #: the listeners that also hear of a deleted alias (which retires no instance, so the others do not)
         self._alias_listeners: list[Listener] = []
+        #: the listeners that also hear of a function created (which retires nothing, so the others do not)
+        self._create_listeners: list[Listener] = []
 
     # ---- reads (memory only) ----
     def load(self) -> None:
         self._functions = self.store.load_functions()
 
-    def subscribe(self, listener: Listener, *, aliases: bool = False) -> None:
+    def subscribe(self, listener: Listener, *, aliases: bool = False, creates: bool = False) -> None:
         """Call `listener(name)` after each change of what a function runs (an update, a deleted version, the
         function deleted); with `aliases`, also after one of its aliases is deleted: what is attached to an alias
         (a policy, a function URL, an event invoke config) must go with it, or a re-created alias would inherit
-        it."""
+        it; with `creates`, also after the function is created (its first invoke is a cold start)."""
         self._listeners.append(listener)
         if aliases:
             self._alias_listeners.append(listener)
+        if creates:
+            self._create_listeners.append(listener)
 
     def function_arn(self, name: str) -> str:
         return wire.function_arn(self.settings.region, self.settings.account_id, name)
@@ -237,6 +241,8 @@ class Registry:
             rec = FunctionRecord(name, cfg, info.sha256_hex, dict(tags), int(time.time() * 1000))
             await asyncio.to_thread(self.store.insert_function, rec)
             self._functions[name] = rec
+        for listener in self._create_listeners:
+            await listener(name)
         return wire.created(self.configuration(rec))
 
     async def _commit(self, new: FunctionRecord) -> None:
