@@ -1,5 +1,6 @@
 """The log database's schema: a database made before stream ids (version 0) is converted on open with every event
-kept, ids included, and one from a newer Nimbus is refused."""
+kept, ids included, one from before the writer's line record (version 1) gains it, and one from a newer Nimbus is
+refused."""
 
 from __future__ import annotations
 
@@ -70,6 +71,40 @@ def test_a_database_from_before_stream_ids_is_converted_with_every_event_kept(tm
     db.close()
     assert [e.id for e in LogStore(path, retention_days=1).query("/aws/lambda/a")] == [3, 7, 8, after[0].id,
                                                                                         after[1].id]  # fmt: skip
+
+
+#: the log database as Nimbus made it with stream ids, before the writer's line record (version 1)
+VERSION_1 = [
+    "CREATE TABLE log_streams (id INTEGER NOT NULL, grp VARCHAR(512) NOT NULL, name VARCHAR(512) NOT NULL, "
+    "PRIMARY KEY (id), CONSTRAINT log_streams_grp_name UNIQUE (grp, name))",
+    "CREATE TABLE events (id INTEGER NOT NULL, sid INTEGER NOT NULL, ts INTEGER NOT NULL, ingested INTEGER NOT NULL, "
+    "message TEXT NOT NULL, PRIMARY KEY (id))",
+    "CREATE INDEX events_sid_ts ON events (sid, ts)",
+    "CREATE TABLE log_groups (grp VARCHAR(512) NOT NULL, created INTEGER NOT NULL, retention_days INTEGER, "
+    "PRIMARY KEY (grp))",
+    "INSERT INTO log_streams VALUES (5, '/aws/lambda/a', 's1')",
+    "INSERT INTO events VALUES (3, 5, 1000, 1005, 'one'), (9, 5, 1001, 1005, 'two')",
+    "PRAGMA user_version = 1",
+]
+
+
+def test_a_database_from_before_the_writers_line_record_gains_it_with_every_event_kept(tmp_path: Path) -> None:
+    path = tmp_path / "logs.db"
+    with sqlite3.connect(path) as db:
+        for statement in VERSION_1:
+            db.execute(statement)
+    db.close()
+    store = LogStore(path, retention_days=1)
+    store.emit("/aws/lambda/a", "s1", 2_000, "three")
+    asyncio.run(store.close())
+    got = [(e.id, e.stream, e.message) for e in store.query("/aws/lambda/a")]
+    assert got[:2] == [(3, "s1", "one"), (9, "s1", "two")]
+    assert got[2][1:] == ("s1", "three")
+    assert got[2][0] > 9
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (LOGS_SCHEMA_VERSION,) == (2,)
+        assert db.execute("SELECT id, last_line FROM log_writer").fetchall() == [(0, 1)]  # the one line written
+    db.close()
 
 
 def test_a_log_database_from_a_newer_nimbus_is_refused(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The log writer process: the store's batches are written by a child process, which a dead or hung writer never
 costs a line (the batch is kept and retried, a new writer started), whose writes take turns, and which ends with
-the store."""
+the store, and which never stores a line twice, even when killed between a chunk's commit and its answer."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from conftest import Server, child_processes, make_zip, serving
 from nimbus.clock import FakeClock
 from nimbus.logs.store import RETRY_FIRST_S, LogStore
+from nimbus.logs.writer import DIE_AFTER_COMMIT, chunks
 
 GROUP = "/aws/lambda/fn"
 
@@ -235,3 +239,109 @@ def test_a_line_that_is_no_utf8_is_stored_replaced_and_its_neighbours_as_they_ar
     assert messages(store) == ["before", "lone \ufffd\ufffd\ufffd surrogate", "after"]
     assert store._failures == 0
     assert store.gate.drops.lines["write_error"] == 0
+
+
+def test_a_writer_killed_between_a_chunks_commit_and_its_answer_has_that_chunk_stored_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of three chunks: the writer answers the first, commits the second and is killed before answering.
+    The retry resends the second and third chunks; its writer skips the second (recorded as stored), commits the
+    third and is killed before answering too; the next retry's writer skips both. Every line once, in order."""
+    die = tmp_path / "die"
+    monkeypatch.setenv(DIE_AFTER_COMMIT, str(die))  # (the writer process inherits it)
+    clock = FakeClock()
+    store = LogStore(tmp_path / "logs.db", retention_days=1, clock=clock)
+    lines = [f"{n:04d} ".ljust(4000, "x") for n in range(700)]  # ~2.8 MB: three chunks
+    sizes = [len(chunk) for chunk in chunks([(GROUP, "s", 0, line, False) for line in lines])]
+    assert len(sizes) == 3
+
+    async def body() -> None:
+        for n, line in enumerate(lines):
+            store.emit(GROUP, "s", n, line)
+        die.write_text("1")  # one commit answered, then killed after the next
+        await store.flush()
+        assert store._writer._proc is None
+        assert not die.exists()
+        assert store._failures == 1
+        assert messages(store) == lines[: sizes[0] + sizes[1]]  # the second chunk is stored, unanswered
+        die.write_text("0")  # killed after its first commit: the third chunk's
+        clock.advance(RETRY_FIRST_S)
+        await store.flush()
+        assert not die.exists()
+        assert store._failures == 2
+        clock.advance(2 * RETRY_FIRST_S)
+        await store.flush()
+        assert store._failures == 0
+        await store.close()
+
+    asyncio.run(body())
+    assert messages(store) == lines
+    assert store.gate.drops.lines["write_error"] == 0
+
+
+def test_line_numbers_go_on_after_a_restart_so_new_lines_are_never_taken_for_stored_ones(tmp_path: Path) -> None:
+    """The writer skips lines numbered at or below the last one stored: a store opened again numbers its lines
+    after that one, not from 1 (which would skip every line as stored already)."""
+    for n in range(3):
+        store = LogStore(tmp_path / "logs.db", retention_days=1)
+        store.emit(GROUP, "s", n, f"opened {n}")
+        asyncio.run(store.close())
+    assert messages(store) == ["opened 0", "opened 1", "opened 2"]
+
+
+#: prints the lines it is asked for
+PRINTER = """
+def handler(event, context):
+    for n in range(event["lines"]):
+        print(event["tag"], n)
+    return "ok"
+"""
+
+
+@pytest.fixture(scope="module")
+def dying_writer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    """A server whose log writer process kills itself after a commit, before answering, once told to."""
+    die = tmp_path_factory.mktemp("writer-hook") / "die"
+    for srv in serving(tmp_path_factory, "writer-dies", env={DIE_AFTER_COMMIT: str(die)}):
+        yield srv, die
+
+
+def _events(logs: Any, group: str) -> list[str]:
+    pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+    return [e["message"] for page in pages for e in page["events"]]
+
+
+def _until(what: Any, timeout_s: float = 60) -> None:
+    """Waits for `what()` (a hang guard, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while not what():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.05)
+
+
+def test_through_the_logs_api_a_writer_killed_after_a_commit_shows_each_line_once(
+    dying_writer: tuple[Server, Path],
+) -> None:
+    """A real server, its writer killed between a commit and its answer: the batch is retried with a new writer,
+    and FilterLogEvents shows every line once (before, the committed chunk was stored again by the retry)."""
+    srv, die = dying_writer
+    lam, logs = srv.client("lambda"), srv.client("logs")
+    name, group = "writer-dies", "/aws/lambda/writer-dies"
+    lam.create_function(FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/lambda-role",
+                        Handler="app.handler", Code={"ZipFile": make_zip({"app.py": PRINTER})})  # fmt: skip
+    _until(lambda: lam.get_function_configuration(FunctionName=name)["State"] == "Active")
+    lam.invoke(FunctionName=name, Payload=b'{"tag": "warm", "lines": 1}')
+    _until(lambda: any(m.startswith("REPORT") for m in _events(logs, group)))
+    writer = child_processes(srv.process.pid, b"nimbus/logs/writer.py")
+    die.write_text("0")
+    lam.invoke(FunctionName=name, Payload=b'{"tag": "killed", "lines": 50}')
+    _until(lambda: not die.exists())  # the writer committed the lines it had, and was killed before answering
+    lam.invoke(FunctionName=name, Payload=b'{"tag": "after", "lines": 1}')  # written after the retry
+    _until(lambda: "after 0" in _events(logs, group))
+    print(_events(logs, group))
+    got = _events(logs, group)
+    assert len(got) == len(set(got)), sorted(m for m in got if got.count(m) > 1)
+    assert [m for m in got if m.startswith("killed")] == [f"killed {n}" for n in range(50)]
+    assert sum(m.startswith("REPORT") for m in got) == 3
+    assert writer
+    assert not writer & child_processes(srv.process.pid, b"nimbus/logs/writer.py")

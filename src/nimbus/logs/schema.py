@@ -6,14 +6,16 @@ the row and indexed them twice, (group, time) and (group, stream, time): two lon
 part of writing a log line. Version 1 names each stream once, in `log_streams`, and events carry its integer id:
 one index of (stream id, time) whose keys are a few bytes, so an invoke's START, END and REPORT write about half
 the pages they did (bench/log_store.py). Event ids are kept by the migration: eventIds and paging tokens handed
-out before it stay valid.
+out before it stay valid. Version 2 adds `log_writer`: the number of the last line the writer process stored, kept
+in each chunk's own transaction, so that a chunk sent again after a writer died between its commit and its answer
+is recognised and not stored twice (`nimbus.logs.writer`).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Column, Engine, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, inspect
 
-LOGS_SCHEMA_VERSION = 1
+LOGS_SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -47,6 +49,15 @@ log_groups = Table(
     Column("retention_days", Integer, nullable=True),
 )
 
+#: one row (id 0): the number of the last line the writer process stored (the server numbers the lines it sends in
+#: order, from one more than this at its start); updated in the transaction of the chunk that stored the line
+log_writer = Table(
+    "log_writer",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("last_line", Integer, nullable=False),
+)
+
 #: version 0 -> 1, after the old table is renamed events_v0 and the new tables made: streams named once, events
 #: keyed by stream id (ids, times and messages kept as they were)
 _TO_STREAM_IDS = [
@@ -77,5 +88,6 @@ def migrate(engine: Engine) -> None:
             metadata.create_all(conn)
             for statement in _TO_STREAM_IDS:
                 conn.exec_driver_sql(statement)
-        metadata.create_all(conn)
+        metadata.create_all(conn)  # (version 1 -> 2: the log_writer table, and its row)
+        conn.exec_driver_sql("INSERT OR IGNORE INTO log_writer (id, last_line) VALUES (0, 0)")
         conn.exec_driver_sql(f"PRAGMA user_version={LOGS_SCHEMA_VERSION}")

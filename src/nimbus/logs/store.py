@@ -109,6 +109,7 @@ class LogStore:
         self._pending_bytes = 0
         self._flushing = asyncio.Lock()
         self._failures = 0  # failed writes in a row
+        self._resent = 0  # the first lines pending are a failed write's, to be sent again as they were
         self._retry_at = 0.0  # monotonic time before which no write is tried (backoff)
         self._warned: dict[str, float] = {}
 
@@ -152,10 +153,10 @@ class LogStore:
                           f"{what} written (--log-disk-reserve-mb)")  # fmt: skip
         return kept
 
-    def _write(self, batch: list[Row]) -> tuple[int, Exception | None]:
-        """Insert `batch` (in the writer process); returns how many rows were committed, and the error that stopped
-        it, if any."""
-        return self._writer.write(int(self.clock.time() * 1000), batch)
+    def _write(self, batch: list[Row], resent: int) -> tuple[int, Exception | None]:
+        """Insert `batch` (in the writer process; its first `resent` rows are the last write's uncommitted ones);
+        returns how many rows were committed, and the error that stopped it, if any."""
+        return self._writer.write(int(self.clock.time() * 1000), batch, resent)
 
     @staticmethod
     def _forget_streams(conn: Connection) -> None:
@@ -171,10 +172,11 @@ class LogStore:
             if not self._pending or (self.clock.monotonic() < self._retry_at and not retry_now):
                 return
             batch, self._pending, self._pending_bytes = self._pending, [], 0
-            batch = self._within_reserve(batch)
+            resent, self._resent = self._resent, 0  # sent again whole: the writer knows them by their place
+            batch = batch[:resent] + self._within_reserve(batch[resent:]) if resent else self._within_reserve(batch)
             if not batch:
                 return
-            write = asyncio.ensure_future(asyncio.to_thread(self._write, batch))
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, batch, resent))
             try:
                 await asyncio.wait([write])
             finally:
@@ -209,7 +211,7 @@ class LogStore:
             log.warning(
                 "writing logs failed (%s: %s); retrying with backoff, invokes go on", type(error).__name__, error
             )
-        self._pending = batch + self._pending
+        self._pending, self._resent = batch + self._pending, len(batch)
         self._pending_bytes += _size(batch) + _ROW_OVERHEAD * len(batch)
 
     def purge(self, now_ms: int | None = None) -> int:

@@ -4,11 +4,17 @@ Writing a batch is SQLite's B-tree and WAL work: ~5 µs of CPU per invoke's thre
 process whose event loop is the platform's bottleneck (`docs/performance.md`). So the server only hands each
 batch over, marshalled, on a pipe (~0.3 µs per invoke) and this process writes it. It is the server's child
 (`LogWriter`), speaks only over its stdin and stdout, and exits when its stdin closes (the server closed it, or
-died): it holds nothing of its own, so a writer that dies loses no line the server has not been told was written
-(one killed between a chunk's commit and its answer has that chunk written again, by the retry).
+died): it holds nothing of its own, so a writer that dies loses no line the server has not been told was written.
+
+Nor does it write one twice. The server numbers the lines it sends, in order, and a request's lines carry
+consecutive numbers; lines it sends again (the part of a request that was not answered, at the front of the next)
+keep theirs. Each chunk's transaction records the number of its last line (schema.log_writer), so a writer killed
+between a chunk's commit and its answer leaves that chunk recorded as stored: the next writer skips the lines of a
+request numbered at or below the record, and answers for them as if it had written them. The server starts its
+numbers after the record, so numbers from before a restart are never taken for new lines.
 
 The protocol, each message a 4-byte little-endian length and a `marshal`led value:
-- request: (ingestion time ms, [(group, stream, ts, message, platform), ...]);
+- request: (number of its first line, ingestion time ms, [(group, stream, ts, message, platform), ...]);
 - replies: (rows committed so far, None, False) after each committed chunk of about WRITE_CHUNK_BYTES (so the
   server knows what is stored if this process dies mid-batch), then (rows committed, error or None, True).
 Stream ids are looked up (and made) in the chunk's own transaction, so a purge or DeleteLogGroup in the server,
@@ -20,9 +26,11 @@ writer starts without site-packages (~10 ms, a few MB).
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import select
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -42,6 +50,10 @@ ROW_OVERHEAD = 160
 #: once it has it
 REPLY_TIMEOUT_S = 60.0
 _LEN = struct.Struct("<I")
+#: a test's hook (tests/logs/test_log_writer.py), read by the writer process only: the path of a file holding a
+#: count. After each commit, at a count of 0 the file is removed and the writer killed (between the commit and its
+#: answer), else the count goes down by one; no file, nothing happens
+DIE_AFTER_COMMIT = "_NIMBUS_TEST_LOG_WRITER_DIES"
 
 Row = tuple[str, str, int, str, bool]
 
@@ -127,11 +139,12 @@ def _insert(db: sqlite3.Connection, ingested: int, rows: list[Row]) -> None:
     )
 
 
-def _commit(db: sqlite3.Connection, ingested: int, chunk: list[Row]) -> None:
-    """`chunk` in one transaction, or nothing of it."""
+def _commit(db: sqlite3.Connection, ingested: int, chunk: list[Row], last_line: int) -> None:
+    """`chunk` in one transaction, with `last_line` (its last line's number) recorded as stored, or nothing of it."""
     try:
         db.execute("BEGIN IMMEDIATE")
         _insert(db, ingested, chunk)
+        db.execute("UPDATE log_writer SET last_line = ? WHERE id = 0", (last_line,))
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
@@ -148,6 +161,19 @@ def _storable(row: Row) -> Row:
     return group, stream, ts, message, platform
 
 
+def _die_if_told(path: str) -> None:
+    """DIE_AFTER_COMMIT's hook."""
+    try:
+        count = int(Path(path).read_text() or 0)
+    except FileNotFoundError:
+        return
+    if count:
+        Path(path).write_text(str(count - 1))
+        return
+    os.unlink(path)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def serve(path: str, wal_limit: int) -> None:
     """Answer requests on stdin until the server closes it. Replies go to what was stdout, and stdout itself to
     stderr: nothing printed by accident can break the protocol."""
@@ -156,23 +182,28 @@ def serve(path: str, wal_limit: int) -> None:
     db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", f"journal_size_limit={wal_limit}"):
         db.execute(f"PRAGMA {pragma}")
+    (last,) = db.execute("SELECT last_line FROM log_writer WHERE id = 0").fetchone()  # only this process updates it
+    dies = os.environ.get(DIE_AFTER_COMMIT, "")
     while True:
         try:
-            ingested, batch = _receive(requests)
+            first, ingested, batch = _receive(requests)
         except WriterGone:
             return
-        done = 0
+        done = min(max(last - first + 1, 0), len(batch))  # lines a writer that died stored already: as written
         error = None
-        for chunk in chunks(batch):
+        for chunk in chunks(batch[done:] if done else batch):
+            end = first + done + len(chunk) - 1
             try:
                 try:
-                    _commit(db, ingested, chunk)
+                    _commit(db, ingested, chunk, end)
                 except UnicodeEncodeError:  # a line with a lone surrogate: no UTF-8 for SQLite, and no reason to
-                    _commit(db, ingested, [_storable(row) for row in chunk])  # fail the lines around it
+                    _commit(db, ingested, [_storable(row) for row in chunk], end)  # fail the lines around it
             except Exception as exc:  # reported to the server, which retries or drops the rest
                 error = f"{type(exc).__name__}: {exc}"
                 break
-            done += len(chunk)
+            done, last = done + len(chunk), end
+            if dies:
+                _die_if_told(dies)
             _send(replies, (done, None, False))
         _send(replies, (done, error, True))
 
@@ -188,23 +219,36 @@ class LogWriter:
     lock is not enough, as a flush cancelled while its thread waits for an answer (the server's stop cancels its log
     task) releases that lock while the thread goes on, and two threads reading one pipe would take each other's
     answers. A writer that does not answer within `reply_timeout_s` is killed (its batch is then retried), so no
-    write, and no stop of the server, waits for ever on a writer that is stopped or stuck."""
+    write, and no stop of the server, waits for ever on a writer that is stopped or stuck.
+
+    It numbers the lines (the module docstring says why), from one more than the last the database has stored."""
 
     def __init__(self, path: Path, wal_limit: int) -> None:
         self._args = [sys.executable, "-I", "-S", str(Path(__file__).with_name("writer.py")), str(path), str(wal_limit)]
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
         self.reply_timeout_s = REPLY_TIMEOUT_S
+        with contextlib.closing(sqlite3.connect(path)) as db:  # (made by the store's migration)
+            (last,) = db.execute("SELECT last_line FROM log_writer WHERE id = 0").fetchone()
+        self._next_line: int = last + 1
+        #: the number of the first line the last write did not have stored, and how many there were
+        self._unstored = (self._next_line, 0)
 
-    def write(self, ingested: int, batch: list[Row]) -> tuple[int, Exception | None]:
-        """Store `batch`; returns how many rows were committed, and the error that stopped it, if any."""
+    def write(self, ingested: int, batch: list[Row], resent: int = 0) -> tuple[int, Exception | None]:
+        """Store `batch`; returns how many rows were committed, and the error that stopped it, if any. `resent`:
+        the first rows of `batch` are the ones the last write returned as not committed, as they were (the store
+        tries them again first): they keep their numbers, so those a writer that died had committed are skipped."""
         with self._lock:
+            first, unstored = self._unstored
+            if not resent or resent != unstored:  # new lines only (the others were dropped): numbered anew
+                first = self._next_line
+            self._next_line = first + len(batch)
             done = 0
             try:
                 proc = self.start()
                 assert proc.stdin is not None
                 assert proc.stdout is not None
-                _send(proc.stdin.fileno(), (ingested, batch), self.reply_timeout_s)
+                _send(proc.stdin.fileno(), (first, ingested, batch), self.reply_timeout_s)
                 while True:
                     done, error, final = _receive(proc.stdout.fileno(), self.reply_timeout_s)
                     if final:
@@ -212,6 +256,8 @@ class LogWriter:
             except (OSError, ValueError, EOFError, TypeError) as exc:  # it died, hung, or answered nonsense: anew
                 self.close(kill=isinstance(exc, WriterHung))
                 return done, exc if isinstance(exc, WriterGone) else WriterGone(f"the log writer failed: {exc}")
+            finally:
+                self._unstored = (first + done, len(batch) - done)
 
     def start(self) -> subprocess.Popen[bytes]:
         """The writer process, started if it is not running (raises OSError when it cannot be)."""
