@@ -59,14 +59,23 @@ def new_message(
         )
     if delay_s is None:
         delay_s = int(queue.get("DelaySeconds", "0"))
-    elif not 0 <= delay_s <= MAX_DELAY_S:
-        raise SqsInvalidParameterValue(
-            f"Value {delay_s} for parameter DelaySeconds is invalid. Reason: must be "
-            f"between 0 and {MAX_DELAY_S}, if provided."
-        )
+    else:
+        _check_range("DelaySeconds", delay_s, 0, MAX_DELAY_S, "must be between {low} and {high}")
     new = NewMessage(body, stored, system_stored, float(delay_s), group_id, dedup_id)
     sent = Sent("", qm.md5_of_body(body), qm.md5_of_attributes(attributes), qm.md5_of_attributes(system))
     return new, sent
+
+
+def _check_range(
+    parameter: str, value: int, low: int, high: int, reason: str = "Must be between {low} and {high}"
+) -> None:
+    """`value` within [low, high], else SQS's InvalidParameterValue; `reason` is SQS's wording for `parameter`,
+    which differs from one to another (formatted with `low` and `high`)."""
+    if not low <= value <= high:
+        raise SqsInvalidParameterValue(
+            f"Value {value} for parameter {parameter} is invalid. Reason: {reason.format(low=low, high=high)}, "
+            "if provided."
+        )
 
 
 def check_batch_size(entries: Sequence[Mapping[str, Any]]) -> None:
@@ -85,23 +94,13 @@ def receive_parameters(
     queue: Mapping[str, str], max_count: int, visibility_s: int | None, wait_s: int | None
 ) -> tuple[int, int]:
     """ReceiveMessage's visibility timeout and wait, checked, the queue's defaults for those not given."""
-    if not 1 <= max_count <= 10:
-        raise SqsInvalidParameterValue(
-            f"Value {max_count} for parameter MaxNumberOfMessages is invalid. "
-            "Reason: Must be between 1 and 10, if provided."
-        )
+    _check_range("MaxNumberOfMessages", max_count, 1, 10)
     if visibility_s is None:
         visibility_s = int(queue.get("VisibilityTimeout", "30"))
-    elif not 0 <= visibility_s <= MAX_VISIBILITY_S:
-        raise SqsInvalidParameterValue(
-            f"Value {visibility_s} for parameter VisibilityTimeout is invalid. "
-            f"Reason: Must be between 0 and {MAX_VISIBILITY_S}, if provided."
-        )
+    else:
+        _check_range("VisibilityTimeout", visibility_s, 0, MAX_VISIBILITY_S)
     if wait_s is None:
         wait_s = int(queue.get("ReceiveMessageWaitTimeSeconds", "0"))
-    elif not 0 <= wait_s <= MAX_WAIT_S:
-        raise SqsInvalidParameterValue(
-            f"Value {wait_s} for parameter WaitTimeSeconds is invalid. "
-            f"Reason: Must be >= 0 and <= {MAX_WAIT_S}, if provided."
-        )
+    else:
+        _check_range("WaitTimeSeconds", wait_s, 0, MAX_WAIT_S, "Must be >= {low} and <= {high}")
     return visibility_s, wait_s
