@@ -1,5 +1,6 @@
 """The Authorizer over a real key ring (IAM's service on a temporary store): the root asks nothing, decisions are
-cached per the call's own condition keys too, and the key ring's policy version drops them."""
+cached per the call's own condition keys too, and the key ring's policy version drops them; a body it parses is
+handed on to the handler."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import pytest
 
 from nimbus.api.actions import Where, lambda_call
 from nimbus.api.authorize import Authorizer
+from nimbus.api.http import Request
+from nimbus.api.jsonproto import JsonProtocol
+from nimbus.api.queryproto import form_of
 from nimbus.clock import FakeClock
 from nimbus.control.iam import Iam
 from nimbus.control.iam_store import IamStore
@@ -83,3 +87,29 @@ def test_pass_role_is_asked_on_the_role(tmp_path: Path) -> None:
         asyncio.run(auth.authorize(who, lambda_call(WHERE, "CreateFunction", {}, {}, {"FunctionName": "f",
                                                                                       "Role": role})))  # fmt: skip
     assert allowed(auth, passer, "CreateFunction", {"FunctionName": "f", "Role": role})
+
+
+def test_a_body_the_authorizer_parsed_is_handed_to_the_handler_not_parsed_again(tmp_path: Path) -> None:
+    """A non-root caller's body is parsed where it names the resource (a Lambda body, a JSON target's, a form):
+    the parse is kept on the request, and the handler's parse (`Request.json`, `JsonProtocol.parse`, `form_of`)
+    takes that very value instead of parsing the body a second time."""
+    auth = Authorizer(WHERE, ring(tmp_path))
+    create = Request("POST", "/2015-03-31/functions", "", {}, b'{"FunctionName": "f", "Role": "r"}', "id")
+    call = auth.call_of(create, service="lambda", operation="CreateFunction")
+    assert call is not None
+    assert call.pass_role == "r"
+    assert create.parsed == {"FunctionName": "f", "Role": "r"}
+    assert create.json() is create.parsed
+
+    send = Request("POST", "/", "", {}, b'{"QueueUrl": "http://h/123456789012/q", "MessageBody": "m"}', "id")
+    call = auth.call_of(send, service="sqs", operation="AmazonSQS.SendMessage")
+    assert call is not None
+    assert call.resources == (f"arn:aws:sqs:us-east-1:{ACCOUNT}:q",)
+    sqs = JsonProtocol("sqs")
+    send.parsed["MessageBody"] = "as parsed"  # (what the handler gets is the authorizer's value, not a new parse)
+    assert sqs.parse(sqs.operation("AmazonSQS.SendMessage"), send.body, send.parsed)["MessageBody"] == "as parsed"
+
+    publish = Request("POST", "/", "", {}, b"Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A1%3At", "id")
+    assert auth.call_of(publish, service="sns", operation="", form=True) is not None
+    assert form_of(publish) is publish.parsed
+    assert publish.parsed["Action"] == "Publish"

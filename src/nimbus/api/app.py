@@ -367,8 +367,7 @@ class App:
             service, op = ((ctx.json.service, headers["x-amz-target"][0]) if ctx.json else
                            (ctx.form.service, "") if ctx.form else (ctx.route.service, ctx.route.operation) if ctx.route
                            else ("", ""))  # fmt: skip
-            call = auth.call_of(service=service, operation=op, method=method, raw_path=ctx.raw_path, params=ctx.params,
-                                query=ctx.query, body=body, form=ctx.form is not None)  # fmt: skip
+            call = auth.call_of(req, service=service, operation=op, form=ctx.form is not None)
             await auth.authorize(who, call, source_ip=incoming.peer)
         if ctx.json is not None:
             return await ctx.json.handler(req, headers["x-amz-target"][0])

@@ -21,10 +21,10 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
-from nimbus.api import actions
+from nimbus.api import actions, http
 from nimbus.api.actions import Call, Where
 from nimbus.api.http import parse_json
-from nimbus.api.queryproto import parse_form
+from nimbus.api.queryproto import form_of
 from nimbus.api.services import Services
 from nimbus.control.identity import ROOT, USER, KeyRing, Principal
 from nimbus.control.policies import Policies
@@ -114,23 +114,13 @@ class Authorizer:
         self._calls: dict[tuple[str, ...], Call] = {}
 
     # ---- what a request does ----
-    def call_of(
-        self,
-        *,
-        service: str,
-        operation: str,
-        method: str,
-        raw_path: str,
-        params: Mapping[str, str],
-        query: str,
-        body: bytes,
-        form: bool = False,
-    ) -> Call | None:
-        """The call a request makes, from its route (REST), its target (JSON: `operation` is the whole target) or
-        its form (query protocol). The body is parsed only where it names the resource: never for an invoke's
-        payload."""
+    def call_of(self, req: http.Request, *, service: str, operation: str, form: bool = False) -> Call | None:
+        """The call `req` makes, from its route (REST), its target (JSON: `operation` is the whole target) or its
+        form (query protocol). The body is parsed only where it names the resource, never for an invoke's payload,
+        and what is parsed is kept in `req.parsed`, for the handler, which then does not parse it again."""
+        params, query = req.params, req.query
         if form:
-            fields = parse_form(body, query)
+            fields = form_of(req)
             return actions.form_call(self.where, service, fields.get("Action", ""), fields)
         if service == "lambda" and operation not in _LAMBDA_BODIES:  # the route alone names it: the warm invoke's
             key = (operation, query, *params.values())
@@ -144,20 +134,29 @@ class Authorizer:
         operation = operation.rpartition(".")[2]
         query_params = parse_qs(query, keep_blank_values=True) if query else {}
         if service == "lambda":
-            parsed = parse_json(body) if body else {}
+            parsed = self._parsed(req)
             body_fields = parsed if isinstance(parsed, dict) else {}
             return actions.lambda_call(self.where, operation, params, query_params, body_fields)
         if service == "apigateway":
-            return actions.apigw_call(self.where, method, raw_path)
+            return actions.apigw_call(self.where, req.method, req.raw_path)
         if service == "cloudformation":  # the stacks API: a code upload's body is a zip, never parsed here
-            parsed = parse_json(body) if operation == "DeployStack" and body else {}
+            parsed = self._parsed(req) if operation == "DeployStack" else {}
             dry_run = isinstance(parsed, dict) and parsed.get("DryRun") is True
             return actions.stacks_call(self.where, operation, params, dry_run)
-        parsed = parse_json(body) if body else {}
+        parsed = self._parsed(req)
         parsed = parsed if isinstance(parsed, dict) else {}
         if service == "scheduler":
             return actions.scheduler_call(self.where, operation, params, query_params, parsed)
         return actions.json_call(self.where, service, operation, parsed)
+
+    @staticmethod
+    def _parsed(req: http.Request) -> Any:
+        """`req`'s JSON body ({} when empty), parsed once: kept in `req.parsed` for its handler."""
+        if not req.body:
+            return {}
+        if req.parsed is None:
+            req.parsed = parse_json(req.body)
+        return req.parsed
 
     # ---- the decision ----
     async def authorize(self, who: Principal | None, call: Call | None, *, source_ip: str = "") -> None:

@@ -66,7 +66,7 @@ class EventsApi:
         handler = self._ops.get(op.name)
         if handler is None:
             raise UnknownOperation(f"Nimbus's EventBridge API does not implement {op.name}.")
-        out = await handler(self.protocol.parse(op, req.body))
+        out = await handler(self.protocol.parse(op, req.body, req.parsed))
         return Response(200, self.protocol.serialize(op, out), [(b"content-type", self.protocol.content_type)])
 
     # ---- buses ----

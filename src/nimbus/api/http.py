@@ -42,6 +42,9 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
     #: who signed it (the key ring's Principal), what authorization asks about; None for an unsigned request
     principal: Principal | None = None
+    #: the body as parsed already (its JSON value, or a form's fields), by the authorizer or an earlier `json()`:
+    #: the handler takes it instead of parsing the body again (None: not parsed yet)
+    parsed: Any = None
 
     def header(self, name: str, default: str | None = None) -> str | None:
         values = self.headers.get(name)
@@ -57,7 +60,9 @@ class Request:
     def json(self) -> dict[str, Any]:
         if not self.body:
             return {}
-        value = parse_json(self.body)
+        if self.parsed is None:
+            self.parsed = parse_json(self.body)
+        value = self.parsed
         if not isinstance(value, dict):
             raise InvalidRequestContent("Could not parse request body into json: expected an object")
         return value

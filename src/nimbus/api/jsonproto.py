@@ -138,9 +138,10 @@ class JsonProtocol:
         return self.model.operation_model(name)
 
     # ---- input ----
-    def parse(self, op: OperationModel, body: bytes) -> dict[str, Any]:
-        """The request body as a validated dict (blobs decoded to bytes); refuses what the model refuses."""
-        value = parse_json(body) if body.strip() else {}
+    def parse(self, op: OperationModel, body: bytes, parsed: Any = None) -> dict[str, Any]:
+        """The request body as a validated dict (blobs decoded to bytes); refuses what the model refuses.
+        `parsed`: the body's JSON value where the authorizer parsed it already (`Request.parsed`)."""
+        value = parsed if parsed is not None else parse_json(body) if body.strip() else {}
         if not isinstance(value, dict):
             raise InvalidRequestContent("Could not parse request body into json: expected an object")
         shape = op.input_shape

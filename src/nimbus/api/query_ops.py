@@ -9,7 +9,7 @@ from typing import Any
 from botocore.model import Shape
 
 from nimbus.api.http import Request, Response
-from nimbus.api.queryproto import QueryProtocol, parse_form
+from nimbus.api.queryproto import QueryProtocol, form_of
 from nimbus.errors import IamValidation, NimbusError, UnknownOperation
 
 #: (input, request) -> output (None: an operation without one)
@@ -32,7 +32,7 @@ def _missing(path: str) -> NimbusError:
 
 
 async def answer(protocol: QueryProtocol, ops: dict[str, Operation], req: Request) -> Response:
-    fields = parse_form(req.body, req.query)
+    fields = form_of(req)
     op = protocol.operation(fields)
     handler = ops.get(op.name)
     if handler is None:

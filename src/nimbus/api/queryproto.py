@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
+from nimbus.api.http import Request
 from nimbus.api.jsonproto import InvalidFactory, JsonProtocol, MissingFactory, load_model
 from nimbus.errors import InvalidParameter, NimbusError, UnknownOperation
 
@@ -44,6 +45,14 @@ def parse_form(body: bytes, query: str = "") -> dict[str, str]:
             fields.update(parse_qsl(source, keep_blank_values=True, max_num_fields=MAX_FIELDS, strict_parsing=False))
         except ValueError as exc:  # too many fields
             raise InvalidParameter(f"The request has too many parameters ({exc}).") from None
+    return fields
+
+
+def form_of(req: Request) -> dict[str, str]:
+    """`req`'s form (`parse_form`), as the authorizer parsed it already (`Request.parsed`) or parsed now."""
+    if req.parsed is None:
+        req.parsed = parse_form(req.body, req.query)
+    fields: dict[str, str] = req.parsed
     return fields
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.model import Shape
 
 from nimbus.api.http import Request, Response
-from nimbus.api.queryproto import QueryProtocol, parse_form
+from nimbus.api.queryproto import QueryProtocol, form_of, parse_form
 from nimbus.errors import NimbusError, SnsInvalidParameter, SnsNotFound, UnknownOperation
 from nimbus.sources.sns_fanout import CERT_PATH
 from nimbus.sources.subscriptions import Subscription
@@ -75,7 +75,7 @@ class SnsApi:
 
     async def handle(self, req: Request) -> Response:
         """One signed request: the form's Action, its input by the model, the service, the XML answer."""
-        fields = parse_form(req.body, req.query)
+        fields = form_of(req)
         op = self.protocol.operation(fields)
         handler = self._ops.get(op.name)
         if handler is None:

@@ -75,7 +75,7 @@ class SqsApi:
         handler = self._ops.get(op.name)
         if handler is None:
             raise UnsupportedOperation(f"Nimbus's SQS API does not support {op.name}.")
-        body = self.protocol.parse(op, req.body)
+        body = self.protocol.parse(op, req.body, req.parsed)
         host = req.header("host") or f"{self.service.region}.nimbus"
         out = await handler(body, host)
         return Response(200, self.protocol.serialize(op, out), [(b"content-type", self.protocol.content_type)])
