@@ -43,12 +43,23 @@ def _kids(pid: int) -> list[int]:
         return []
 
 
+def _is_pid_1(pid: int) -> bool:
+    """Whether a host process is pid 1 of its innermost pid namespace (a zygote's fork with no outer process)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return any(line.startswith("NSpid:") and line.split()[-1] == "1" for line in status.splitlines())
+
+
 def by_role(zygote: int) -> dict[str, list[float]]:
-    """CPU (ms) of every live process under the zygote, by depth: outer, pid 1, runtime."""
+    """CPU (ms) of every live process under the zygote, by role: outer (where there is one), pid 1, runtime."""
     roles: dict[str, list[float]] = {"outer": [], "pid 1": [], "runtime": []}
-    for outer in _kids(zygote):
-        roles["outer"].append(_cpu_ms(outer))
-        for init in _kids(outer):
+    for top in _kids(zygote):
+        inits = [top] if _is_pid_1(top) else _kids(top)
+        if not _is_pid_1(top):
+            roles["outer"].append(_cpu_ms(top))
+        for init in inits:
             roles["pid 1"].append(_cpu_ms(init))
             roles["runtime"] += [_cpu_ms(r) for r in _kids(init)]
     return roles

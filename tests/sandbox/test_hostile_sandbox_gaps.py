@@ -376,7 +376,7 @@ def test_sandboxes_spares_and_zygotes_die_with_a_killed_server(doomed_server: Se
     spinning = {fn: wait_for(functools.partial(processes_named, m), 20, f"{fn} to spin") for fn, m in markers.items()}
     server_pid = doomed_server.process.pid
     (zygote,) = child_processes(server_pid, b"zygote_main.py")
-    # the spinning instance and a spare (the zygote's children are their outer processes)
+    # the spinning instance and a spare (the zygote's children: their outer processes, or as real root their pid 1)
     # (forks of the zygote, or the native waiter they became: `instances/native/sandbox_wait.c`)
     outers = functools.partial(child_processes, zygote, b"zygote_main.py", b"nimbus-sandbox-wait")
     wait_for(lambda: len(outers()) >= 2, 20, "a spare beside the spinner")

@@ -9,6 +9,12 @@ every python3.8+ reads). Three processes result, and the server only ever sees t
            └─ runtime (pid 2)          drops to the sandbox uid, no capabilities (no_new_privs and the seccomp
                                        filter inherited from init; a spare installs its own once assigned); execs
 
+A zygote's fork running as real root has no outer process: the zygote forks it straight into a pid namespace of its
+own (`zygote_main.py`), so the fork is init, and init does the outer process's duties too (the cgroups, the other
+namespaces, the lifeline; `_enter_as_init`). It reports the runtime's end to the zygote on a pipe (`report_fd`),
+and the zygote reports that status to the server as the fork's own, so the server sees the same statuses either way:
+one interpreter fork and one exec fewer per instance (docs/performance.md, "A fork without its outer process").
+
 When the runtime (pid 2) ends, init reports its wait status through a pipe and exits, which makes the kernel kill
 whatever else the function left in its pid namespace; the outer process then exits the same way the runtime did
 (same code, same signal), so the server's "signal: killed" and "exit status 3" stay exact. If the outer process is
@@ -71,11 +77,12 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.chroot.argtypes = [ctypes.c_char_p]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 _libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
-SIGKILL, SIGSTOP = 9, 19
+SIGPIPE, SIGKILL, SIGCHLD, SIGSTOP = 13, 9, 17, 19
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP, IFF_RUNNING = 0x8913, 0x8914, 0x1, 0x40
 
 
@@ -105,9 +112,8 @@ def _write(path: str, data: str) -> None:
 
 
 def _join_cgroups(procs_files: list[str]) -> None:
-    pid = str(os.getpid())
     for path in procs_files:
-        _write(path, pid)
+        _write(path, "0")  # the writing process itself (its pid in our namespace may be 1, in a new pid namespace)
 
 
 def _enter_user_namespace(uid: int, gid: int) -> None:
@@ -265,6 +271,16 @@ def _seal_root() -> None:
 
 
 # -- a zygote's root template -----------------------------------------------------------------------------------
+
+
+def unshare_pid_namespace() -> None:
+    """In a zygote: the next fork is pid 1 of a new pid namespace (`zygote_main._PidNamespaces`)."""
+    _check(_libc.unshare(CLONE_NEWPID), "unshare(NEWPID)")
+
+
+def set_pid_namespace_for_children(fd: int) -> None:
+    """In a zygote, after that fork: its forks go into the pid namespace open at `fd` (its own) again."""
+    _check(_libc.setns(fd, CLONE_NEWPID), "setns(NEWPID)")
 
 
 def build_template(system: list[dict[str, Any]], devices: list[dict[str, Any]], parent: str) -> str:
@@ -497,10 +513,17 @@ def _exec_runtime(plan: dict[str, Any], runtime_main: Any = None) -> None:
 
 
 def _init(
-    plan: dict[str, Any], fds: dict[str, int], status_w: int, runtime_main: Any = None, spare_codec: Any = None
+    plan: dict[str, Any],
+    fds: dict[str, int],
+    status_w: int,
+    runtime_main: Any = None,
+    spare_codec: Any = None,
+    limits_report: int = -1,
 ) -> None:
-    """pid 1 of the sandbox: build the root, start the runtime, reap everything, report the runtime's status."""
-    _check(_libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    """pid 1 of the sandbox: build the root, start the runtime, reap everything, report the runtime's status (to the
+    outer process on `status_w`; with none, -1, to the zygote on `plan["report_fd"]`)."""
+    if status_w >= 0:  # its outer process's death ends it; a zygote's direct fork outlives its zygote, as outers do
+        _check(_libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
     _build_root(plan, fds)
     hostname = plan["hostname"].encode()
     _check(_libc.sethostname(hostname, len(hostname)), "sethostname")
@@ -513,7 +536,8 @@ def _init(
     runtime = os.fork()
     if runtime == 0:
         try:
-            os.close(status_w)
+            if status_w >= 0:
+                os.close(status_w)
             if plan.get("spare"):
                 _take_assignment(plan, spare_codec)
             _exec_runtime(plan, runtime_main)
@@ -521,11 +545,22 @@ def _init(
             _fail(f"runtime set-up failed: {exc}")
     for sig in (1, 2, 10, 12, 15):  # HUP INT USR1 USR2 TERM: only handled signals reach a pid 1 from inside
         _signal.signal(sig, _signal.SIG_IGN)
-    _close_fds_except({status_w, plan["waiter_fd"]})
+    waiter = plan["waiter_fd"]
+    if status_w < 0:
+        report, lifeline = plan["report_fd"], plan.get("lifeline_fd", -1)
+        lifeline = -1 if lifeline is None else lifeline
+        _close_fds_except({report, lifeline, limits_report, waiter})
+        _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(DUMPABLE)")
+        if plan["seccomp"] and not shared:
+            _install_seccomp(plan["seccomp"])
+        pid1_args = [runtime, report, plan["host_pid"], lifeline, limits_report]
+        _exec_waiter(waiter, ["pid1", *pid1_args], [report, lifeline, limits_report])
+        _serve_as_pid1(*pid1_args)
+    _close_fds_except({status_w, waiter})
     _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(DUMPABLE)")
     if plan["seccomp"] and not shared:
         _install_seccomp(plan["seccomp"])
-    _exec_waiter(plan["waiter_fd"], "init", runtime, status_w)
+    _exec_waiter(waiter, ["init", runtime, status_w], [status_w])
     while True:
         try:
             pid, status, usage = os.wait4(-1, 0)
@@ -546,19 +581,64 @@ def _open_waiter(path: str | None) -> int:
         return -1
 
 
-def _exec_waiter(waiter: int, *args: object) -> None:
+def _exec_waiter(waiter: int, args: list[Any], keep: list[int]) -> None:
     """Become the native waiter (outer or init, same duty, a few pages instead of a Python process's); returns
-    only where the exec failed, and the caller runs the same loop in Python. The fds named in `args` (inheritable
-    here: Python makes its own close-on-exec) are what it keeps."""
+    only where the exec failed, and the caller runs the same loop in Python. The fds in `keep` (made inheritable
+    here: Python makes its own close-on-exec; -1 for none) are what it keeps."""
     if waiter < 0:
         return
     try:
-        for fd in args[2:]:
-            if isinstance(fd, int) and fd >= 0:
+        for fd in keep:
+            if fd >= 0:
                 os.set_inheritable(fd, True)
         os.execve(waiter, ["nimbus-sandbox-wait", *(str(a) for a in args)], {})
     except OSError:
         pass
+
+
+def _report_end(status: int, max_rss_kb: int, report: int, host_pid: int, limits_report: int) -> None:
+    """pid 1 without an outer process, once the runtime has ended: the limits report (when there is one), then the
+    runtime's status for the zygote (one atomic 16-byte write on its pipe), then exit, which ends the namespace. With
+    the zygote gone, its own exit code is the nearest thing to the status the server can read."""
+    if limits_report >= 0:
+        os.write(limits_report, b"%d %d" % (status, max_rss_kb))
+    try:  # noqa: SIM105  (contextlib's import costs more than the whole set-up)
+        os.write(report, struct.pack("=iiq", host_pid, status, max_rss_kb))
+    except OSError:
+        pass
+    if os.WIFEXITED(status):
+        os._exit(os.WEXITSTATUS(status))
+    os._exit(128 + (os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0))
+
+
+def _serve_as_pid1(runtime: int, report: int, host_pid: int, lifeline: int, limits_report: int) -> None:
+    """The native waiter's `pid1` loop, in Python where it is not built: reap every process until the runtime ends,
+    and exit at once when the server's lifeline hangs up (the kernel then kills the rest of the namespace)."""
+    import select  # only here (a C module; the native waiter is the usual path)
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    _signal.set_wakeup_fd(wake_w)
+    _signal.signal(SIGCHLD, lambda *_: None)
+    _signal.signal(SIGPIPE, _signal.SIG_IGN)
+    poller = select.poll()
+    poller.register(wake_r, POLLIN)
+    if lifeline >= 0:
+        poller.register(lifeline, 0)  # no events asked: only its hang-up is reported
+    while True:
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                os._exit(0)
+            if pid == 0:
+                break
+            if pid == runtime:
+                _report_end(status, usage.ru_maxrss, report, host_pid, limits_report)
+        for fd, _ in poller.poll():
+            if fd == lifeline:
+                os._exit(137)
+            os.read(wake_r, 512)
 
 
 def _mirror(status: int) -> None:
@@ -584,28 +664,49 @@ def main() -> None:
     enter(marshal.loads(bytes.fromhex(os.environ.pop("NIMBUS_SANDBOX"))))
 
 
+def _enter_namespaces(plan: dict[str, Any], pid_namespace: int) -> tuple[dict[str, int], int]:
+    """What comes before pid 1: the cgroups, the limits report's fd (opened while still on the host), the
+    namespaces (`pid_namespace`: CLONE_NEWPID for an outer process, 0 for a process that is pid 1 already), the
+    network's, and the bind sources' fds (after the unshare: a bind mount's source must be in our own mount
+    namespace). Returns the sources' fds and the limits report's (-1 for none)."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    plan["waiter_fd"] = _open_waiter(plan.get("waiter"))  # on the host's root: init execs it after the pivot
+    _join_cgroups(plan["cgroup_procs"])
+    # under rlimits, where the runtime's end is written for the server
+    limits_report = os.open(plan["limits_report"], os.O_WRONLY) if plan.get("limits_report") else -1
+    if plan["userns"]:
+        _enter_user_namespace(plan["uid"], plan["gid"])
+    flags = CLONE_NEWNS | pid_namespace | CLONE_NEWIPC | CLONE_NEWUTS
+    if plan.get("network") == "none":
+        flags |= CLONE_NEWNET
+    _check(_libc.unshare(flags), "unshare")
+    if plan.get("network") == "none":
+        _loopback_up()
+        if plan.get("api_listener"):
+            _send_api_listener(plan["control_fd"], plan["api_listener"])
+    return _open_sources(plan["mounts"]), limits_report
+
+
+def _enter_as_init(plan: dict[str, Any], runtime_main: Any, spare_codec: Any) -> None:
+    """A zygote's fork that is pid 1 of its own pid namespace already: the outer process's set-up, then init's.
+    Never returns."""
+    try:
+        fds, limits_report = _enter_namespaces(plan, 0)
+        _init(plan, fds, -1, runtime_main, spare_codec, limits_report)
+    except BaseException as exc:
+        _fail(f"set-up failed: {exc}")
+    os._exit(127)
+
+
 def enter(plan: dict[str, Any], runtime_main: Any = None, spare_codec: Any = None) -> None:
     """Become the outer process of a sandbox built from `plan`; never returns. With `runtime_main` (a zygote's
     forked child), the runtime process calls it instead of exec'ing `plan["argv"]`; a spare (zygote path only)
-    reads its assignment with `spare_codec` (protocol/spare.py, loaded by the zygote)."""
+    reads its assignment with `spare_codec` (protocol/spare.py, loaded by the zygote). A zygote's fork made pid 1
+    of a new pid namespace (`plan["report_fd"]` set) becomes that sandbox's init at once, with no outer process."""
+    if plan.get("report_fd") is not None:
+        _enter_as_init(plan, runtime_main, spare_codec)
     try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        plan["waiter_fd"] = _open_waiter(plan.get("waiter"))  # on the host's root: init execs it after the pivot
-        _join_cgroups(plan["cgroup_procs"])
-        # under rlimits, where the runtime's end is written for the server (opened while still on the host)
-        limits_report = os.open(plan["limits_report"], os.O_WRONLY) if plan.get("limits_report") else -1
-        if plan["userns"]:
-            _enter_user_namespace(plan["uid"], plan["gid"])
-        flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-        if plan.get("network") == "none":
-            flags |= CLONE_NEWNET
-        _check(_libc.unshare(flags), "unshare")
-        if plan.get("network") == "none":
-            _loopback_up()
-            if plan.get("api_listener"):
-                _send_api_listener(plan["control_fd"], plan["api_listener"])
-        # after the unshare: a bind mount's source must be in our own mount namespace
-        fds = _open_sources(plan["mounts"])
+        fds, limits_report = _enter_namespaces(plan, CLONE_NEWPID)
         status_r, status_w = os.pipe()
         open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
         init = os.fork()
@@ -631,7 +732,8 @@ def enter(plan: dict[str, Any], runtime_main: Any = None, spare_codec: Any = Non
         os.dup2(devnull, fd)
     os.close(devnull)
     lifeline = plan.get("lifeline_fd")
-    _exec_waiter(plan["waiter_fd"], "outer", init, status_r, -1 if lifeline is None else lifeline, limits_report)
+    outer_fds = [status_r, -1 if lifeline is None else lifeline, limits_report]
+    _exec_waiter(plan["waiter_fd"], ["outer", init, *outer_fds], outer_fds)
     _wait_init(init, status_r, lifeline)
     _, init_status = os.waitpid(init, 0)
     report = os.read(status_r, 12)

@@ -50,11 +50,16 @@ def _ns_pid(pid: int) -> int:
     return pid
 
 
-def runtime_pid(outer: int, sandboxed: bool) -> int:
-    """Host pid of a sandbox's runtime process: outer -> init (pid 1) -> runtime (pid 2)."""
+def runtime_pid(top: int, sandboxed: bool) -> int:
+    """Host pid of a sandbox's runtime process: outer -> init (pid 1) -> runtime (pid 2), or init -> runtime for a
+    zygote's fork that is its sandbox's pid 1 itself (no outer process: sandbox_init.py)."""
     if not sandboxed:
-        return outer
-    for init in _children(outer):
+        return top
+    try:
+        inits = [top] if _ns_pid(top) == 1 else _children(top)
+    except OSError:
+        inits = []
+    for init in inits:
         for runtime in _children(init):
             return runtime
     raise TemplateGone("the template's runtime process is gone")

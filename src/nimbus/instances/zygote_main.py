@@ -19,6 +19,12 @@ that read-only tree in a mount namespace of its own, and its forks bind it as th
 Each keeps the lifeline at fd 4: its outer process kills the sandbox when the server dies, even though the zygote
 (which exits on its socket's EOF) is not the server.
 
+Running as real root, it forks each instance straight into a pid namespace of its own (`unshare(CLONE_NEWPID)`
+before the fork, its own namespace for children set back after it), so the fork is the sandbox's pid 1 and no
+outer process is made (`sandbox_init._enter_as_init`): that pid 1 reports the runtime's end on the report pipe
+(fd 5 in the fork: host pid, wait status, peak RSS), and the zygote sends that status in the fork's EXITED instead
+of the fork's own exit. Under a user namespace (an unprivileged server) forks keep their outer process.
+
 stdlib only, python3.8+: this file cannot import `nimbus`.
 """
 
@@ -32,11 +38,14 @@ import random
 import select
 import signal
 import socket
+import struct
 import sys
 import traceback
 
 CONTROL_FD = 3
 LIFELINE_FD = 4
+REPORT_FD = 5  # in a fork made pid 1 of its own pid namespace: where it reports the runtime's end
+_REPORT = "=iiq"  # host pid, wait status, peak RSS (kB): sandbox_init._report_end's
 TEMPLATE_VARIABLE = "NIMBUS_ROOT_TEMPLATE"  # zygote_client.py's
 _FD_SIZE = array.array("i").itemsize
 
@@ -96,8 +105,9 @@ def _runtime_main(plan):
     os._exit(0)
 
 
-def _child(plan, control, output):
-    """In the forked outer process: fds into place, zygote state dropped, then into the sandbox."""
+def _child(plan, control, output, report):
+    """In the forked outer process (or pid 1, with `report`, the report pipe's write end): fds into place, zygote
+    state dropped, then into the sandbox."""
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
@@ -108,10 +118,14 @@ def _child(plan, control, output):
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.dup2(control, CONTROL_FD)
+    if report is not None:
+        os.dup2(report, REPORT_FD)
+        plan["report_fd"] = REPORT_FD
+        plan["host_pid"] = int(os.readlink("/proc/self"))  # the host's /proc still: our pid there, not 1
     SANDBOX.use_template(plan, TEMPLATE)
     for fd in os.listdir("/proc/self/fd"):
         fd = int(fd)
-        if fd > CONTROL_FD and fd != LIFELINE_FD:
+        if fd > CONTROL_FD and fd != LIFELINE_FD and (report is None or fd != REPORT_FD):
             try:  # noqa: SIM105
                 os.close(fd)
             except OSError:
@@ -130,7 +144,55 @@ def _receive(sock):
     return data, fds
 
 
+class _PidNamespaces:
+    """Each fork made pid 1 of a pid namespace of its own, where the zygote may (real root): `unshare(CLONE_NEWPID)`
+    before the fork, and the zygote's own namespace for children set back after it (`setns`; a second unshare
+    would fail while the first's namespace is still the one for children)."""
+
+    def __init__(self):
+        try:
+            self.own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.own = None
+
+    def enter_new(self, plan):
+        """True when the next fork will be pid 1 of a new pid namespace."""
+        if self.own is None or plan.get("userns"):
+            return False
+        try:
+            SANDBOX.unshare_pid_namespace()
+        except OSError:  # not privileged enough: forks keep their outer process
+            os.close(self.own)
+            self.own = None
+            return False
+        return True
+
+    def leave(self):
+        SANDBOX.set_pid_namespace_for_children(self.own)
+
+
+def _read_reports(report_r, buffered, ended):
+    """What the forks' pid 1s reported (host pid -> the runtime's wait status), read whole records only."""
+    size = struct.calcsize(_REPORT)
+    while True:
+        try:
+            chunk = os.read(report_r, 4096)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        buffered += chunk
+    whole = len(buffered) - len(buffered) % size
+    for pid, status, _ in struct.iter_unpack(_REPORT, bytes(buffered[:whole])):
+        ended[pid] = status
+    del buffered[:whole]
+
+
 def serve(sock):
+    namespaces = _PidNamespaces()
+    report_r, report_w = os.pipe()
+    os.set_blocking(report_r, False)
+    buffered, ended = bytearray(), {}
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -156,11 +218,19 @@ def serve(sock):
                 # once, before the first fork: it imports nothing more, and each fork's runtime would otherwise
                 # remap them again (~0.4-0.7 ms of its cold start, most of it copy-on-write of the modules' pages)
                 _remap_paths(plan.get("host_prefix", ""))
-                pid = os.fork()
+                direct = namespaces.enter_new(plan)
+                try:
+                    pid = os.fork()
+                except BaseException:
+                    if direct:
+                        namespaces.leave()
+                    raise
+                if pid != 0 and direct:
+                    namespaces.leave()
                 if pid == 0:
                     try:
                         sock.close()
-                        _child(plan, fds[0], fds[1])
+                        _child(plan, fds[0], fds[1], report_w if direct else None)
                     finally:
                         os._exit(127)
                 sock.send(MESSAGES.encode_forked(pid))
@@ -172,6 +242,7 @@ def serve(sock):
         if wake_r in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_r, 512)
+        _read_reports(report_r, buffered, ended)  # before reaping: a pid 1 reports, then exits
         while True:  # reap after replying: an EXITED never precedes its pid's FORKED
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -179,7 +250,7 @@ def serve(sock):
                 break
             if pid == 0:
                 break
-            sock.send(MESSAGES.encode_exited(pid, status))
+            sock.send(MESSAGES.encode_exited(pid, ended.pop(pid, status)))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@
  *   nimbus-sandbox-wait init <runtime pid> <status fd>
  *       pid 1 of the sandbox: reap every process; when the runtime ends, write its wait status and peak resident
  *       size (int32 + int64, native order: struct "=iq") to <status fd> and exit, which ends the pid namespace.
+ *   nimbus-sandbox-wait pid1 <runtime pid> <report fd> <host pid> <lifeline fd|-1> <limits report fd|-1>
+ *       pid 1 of a zygote's fork, which has no outer process (the zygote forked it straight into a new pid
+ *       namespace): both duties at once. Reap every process; when the runtime ends, write the limits report when
+ *       there is one, then "<host pid> <status> <max rss>" (struct "=iiq") to <report fd> (a pipe the zygote reads,
+ *       so that it reports the runtime's status, not ours, to the server) and exit. When the server's lifeline
+ *       hangs up, exit at once: the kernel kills the rest of the pid namespace.
  *
  * Signal dispositions set to ignore survive the exec (init ignores HUP INT USR1 USR2 TERM); dumpable does not,
  * so init clears it again; its parent-death signal does survive.
@@ -135,7 +141,77 @@ static int init(pid_t runtime, int status_fd) {
     }
 }
 
+static volatile sig_atomic_t child_ended;
+
+static void on_child(int sig) {
+    (void)sig;
+    child_ended = 1;
+}
+
+/* the runtime ended: its limits report (if any), then its report for the zygote; then exit, ending the namespace */
+static void report_and_exit(pid_t host_pid, int status, long max_rss_kb, int report, int limits) {
+    if (limits >= 0) {
+        dprintf(limits, "%d %ld", status, max_rss_kb);
+    }
+    unsigned char buf[16];
+    int32_t p = (int32_t)host_pid, s = (int32_t)status;
+    int64_t rss = (int64_t)max_rss_kb;
+    memcpy(buf, &p, 4);
+    memcpy(buf + 4, &s, 4);
+    memcpy(buf + 8, &rss, 8);
+    ssize_t n;
+    do {
+        n = write(report, buf, sizeof buf); /* 16 bytes on a pipe: one atomic write (PIPE_BUF) */
+    } while (n < 0 && errno == EINTR);
+    /* the zygote gone (EPIPE, ignored): the server reaps us and reads our own exit, the nearest we can say */
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+}
+
+static int pid1(pid_t runtime, int report, pid_t host_pid, int lifeline, int limits) {
+    static const int ignored[] = {SIGHUP, SIGINT, SIGUSR1, SIGUSR2, SIGTERM, SIGPIPE};
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+        signal(ignored[i], SIG_IGN);
+    }
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* SIGCHLD blocked except inside ppoll: no exit is missed between a reap and the next sleep */
+    sigset_t chld, during;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &during);
+    sigdelset(&during, SIGCHLD);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_child;
+    sigaction(SIGCHLD, &sa, NULL);
+    for (;;) {
+        for (;;) {
+            int status;
+            struct rusage usage;
+            pid_t pid = wait4(-1, &status, WNOHANG, &usage);
+            if (pid < 0 && errno == EINTR) {
+                continue;
+            }
+            if (pid <= 0) {
+                break;
+            }
+            if (pid == runtime) {
+                report_and_exit(host_pid, status, usage.ru_maxrss, report, limits);
+            }
+        }
+        child_ended = 0;
+        struct pollfd fds[1] = {{lifeline, 0, 0}}; /* no events asked: only its hang-up wakes us */
+        int n = ppoll(fds, lifeline >= 0 ? 1 : 0, NULL, &during);
+        if (n > 0 && fds[0].revents) {
+            _exit(137); /* the server is gone: nothing may outlive it */
+        }
+    }
+}
+
 int main(int argc, char **argv) {
+    if (argc == 7 && strcmp(argv[1], "pid1") == 0) {
+        return pid1((pid_t)arg(argv[2]), (int)arg(argv[3]), (pid_t)arg(argv[4]), (int)arg(argv[5]),
+                    (int)arg(argv[6]));
+    }
     if (argc == 6 && strcmp(argv[1], "outer") == 0) {
         return outer((pid_t)arg(argv[2]), (int)arg(argv[3]), (int)arg(argv[4]), (int)arg(argv[5]));
     }
@@ -143,6 +219,7 @@ int main(int argc, char **argv) {
         return init((pid_t)arg(argv[2]), (int)arg(argv[3]));
     }
     fprintf(stderr, "usage: nimbus-sandbox-wait outer <init> <status fd> <lifeline fd> <report fd>\n"
-                    "       nimbus-sandbox-wait init <runtime> <status fd>\n");
+                    "       nimbus-sandbox-wait init <runtime> <status fd>\n"
+                    "       nimbus-sandbox-wait pid1 <runtime> <report fd> <host pid> <lifeline fd> <report fd>\n");
     return 127;
 }
