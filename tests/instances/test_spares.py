@@ -320,9 +320,10 @@ def test_a_spare_of_every_python_runtime_here_serves_a_cold_start(code: Callable
 
 
 def _zygote_children(server: Server) -> int:
-    """How many processes the server's Python zygote has forked and still runs (spares and instances)."""
+    """How many processes the server's Python zygote has forked and still runs (spares and instances: forks of it,
+    or the native waiter they became once set up)."""
     zygotes = child_processes(server.process.pid, b"zygote_main.py")
-    return sum(len(child_processes(z, b"zygote_main.py")) for z in zygotes)
+    return sum(len(child_processes(z, b"zygote_main.py", b"nimbus-sandbox-wait")) for z in zygotes)
 
 
 def _settled(server: Server) -> int:
