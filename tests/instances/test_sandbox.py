@@ -18,14 +18,17 @@ from nimbus.instances.sandbox import mount_plan, system_mounts
 from nimbus.runtimes.registry import available_runtimes
 
 
-def _in_child(check: str, templates: tuple[bool, ...] = (False,)) -> int:
-    """Load the filters (the template's variant where True, stacked in order) in a forked child, run `check`
-    there; returns the child's exit code."""
+def in_child(check: str, templates: tuple[bool | bytes, ...] = (False,)) -> int:
+    """Load the filters (the template's variant where True, a program's bytes as given, stacked in order) in a
+    forked child, run `check` there; returns the child's exit code."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
             for template in templates:
-                seccomp.install(template=template)
+                if isinstance(template, bytes):
+                    seccomp.install(raw=template)
+                else:
+                    seccomp.install(template=template)
             libc = ctypes.CDLL(None, use_errno=True)
             ok = eval(check, {"libc": libc, "ctypes": ctypes, "os": os, "errno": errno, "seccomp": seccomp})
             os._exit(0 if ok else 1)
@@ -59,7 +62,7 @@ def test_program_is_well_formed(machine: str, template: bool) -> None:
     ],
 )
 def test_filter_refuses_what_functions_never_need(check: str, expected: int) -> None:
-    assert _in_child(check) == expected
+    assert in_child(check) == expected
 
 
 @pytest.mark.skipif(not detect().seccomp, reason="needs seccomp filters on a supported architecture")
@@ -83,7 +86,7 @@ def test_filter_refuses_what_functions_never_need(check: str, expected: int) -> 
 def test_the_template_filter_allows_only_a_restored_instances_namespaces(
     check: str, templates: tuple[bool, ...]
 ) -> None:
-    assert _in_child(check, templates) == 0
+    assert in_child(check, templates) == 0
 
 
 def test_mount_plan_shows_nothing_of_homes_or_the_data_dir(tmp_path: Path) -> None:

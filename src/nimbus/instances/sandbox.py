@@ -213,6 +213,9 @@ class SandboxLauncher:
         self._cgroups: list[InstanceCgroup] = []
         self._seccomp = seccomp.program_bytes() if isolation.seccomp else b""
         self._template_seccomp = seccomp.program_bytes(template=True) if isolation.seccomp else b""
+        #: a spare's: loaded before it waits, closed once it is set up for its function (see seccomp.py)
+        self._setup_seccomp = seccomp.program_bytes(setup=True) if isolation.seccomp else b""
+        self._closing_seccomp = {t: seccomp.closing_bytes(template=t) for t in (False, True) if isolation.seccomp}
         if isolation.cgroups.mode != "none":
             try:
                 prepare(isolation.cgroups)
@@ -268,12 +271,15 @@ class SandboxLauncher:
         # its pages copied in the idle scheduling class, and put back in the normal one before it waits: which needs
         # real root (CAP_SYS_NICE in the host's user namespace), so not under a user namespace
         plan["idle_setup"] = not self.isolation.use_user_namespace
+        plan["seccomp_setup"] = self._setup_seccomp
         return plan
 
     def spare_assignment(self, command: LaunchCommand) -> tuple[bytes, list[int]]:
         """A spare's assignment, encoded, and the detached mounts it comes with (the caller sends and closes them;
         none where spares keep the host's root). Raises OSError when a source dir cannot be cloned."""
         job = self.assignment(command)
+        if self._setup_seccomp:  # what closes the spare's set-up filter: the ordinary one's refusals, or the template's
+            job["seccomp_closing"] = self._closing_seccomp["seccomp" in job]
         fds = detached.detach_sources(job) if self.detached_mounts else []
         return spare_messages.encode_assignment(job), fds
 
