@@ -5,7 +5,7 @@ Provisioned Concurrency API: creates the function, publishes version 1, puts a p
 on it and polls GetProvisionedConcurrencyConfig until Status is READY (or --wait seconds). Then sums the PSS
 (/proc/<pid>/smaps_rollup) of every instance process: each child of the server's zygote (or of the server itself,
 for spawned or re-parented instances) is one instance's outer process, with its sandbox's pid-1 init and runtime
-process below it. Reports the per-instance total and the runtime process alone, and the drop of MemAvailable per
+process below it, or (a root zygote's fork, which has no outer process) its pid 1, with the runtime below it. Reports the per-instance total and the runtime process alone, and the drop of MemAvailable per
 instance. Baselines in the same run: a bare `python3 -S -c 'import time; time.sleep(60)'` and the zygote itself.
 The headline is the growth of the PSS of the server's whole process tree (the server itself, its zygotes and spares
 included) from before the config to READY, per instance. Target: <= 4 MB (goal <= 2 MB).
@@ -76,7 +76,8 @@ def is_zygote(pid: int) -> bool:
 
 @dataclass
 class Sandbox:
-    """One instance: its outer process and everything below it (pid-1 init, runtime, anything the function ran)."""
+    """One instance: its top process (the outer one, or pid 1 where there is none) and everything below it (pid-1
+    init, runtime, anything the function ran)."""
 
     outer: int
     processes: list[int]  # breadth-first from the outer process
@@ -186,9 +187,9 @@ def main() -> None:
     if count:
         total = sum(per_instance)
         print(f"{'all instances, total':44}{mb(total):9.2f}")
-        print(f"{'per instance, mean (outer + init + runtime)':44}{mb(total / count):9.2f}")
+        print(f"{'per instance, mean (all its processes)':44}{mb(total / count):9.2f}")
         print(f"{'per instance, max':44}{mb(max(per_instance)):9.2f}")
-        print(f"{'outer process only, mean':44}{mb(sum(outer_only) / count):9.2f}")
+        print(f"{'top process only (outer, else pid 1), mean':44}{mb(sum(outer_only) / count):9.2f}")
         if init_only:
             print(f"{'pid-1 init process only, mean':44}{mb(sum(init_only) / len(init_only)):9.2f}")
         print(f"{'runtime process only, mean':44}{mb(sum(runtime_only) / count):9.2f}")

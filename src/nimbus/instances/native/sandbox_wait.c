@@ -220,6 +220,6 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "usage: nimbus-sandbox-wait outer <init> <status fd> <lifeline fd> <report fd>\n"
                     "       nimbus-sandbox-wait init <runtime> <status fd>\n"
-                    "       nimbus-sandbox-wait pid1 <runtime> <report fd> <host pid> <lifeline fd> <report fd>\n");
+                    "       nimbus-sandbox-wait pid1 <runtime> <report fd> <host pid> <lifeline fd> <limits fd>\n");
     return 127;
 }
