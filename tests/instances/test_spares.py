@@ -24,6 +24,12 @@ from .test_manager import SANDBOXED, make_spec, request, run
 pytestmark = pytest.mark.skipif(not SANDBOXED, reason="spares need namespaces")
 
 APP = "def handler(e, c):\n    return 1\n"
+UNMOUNT_APP = """
+import ctypes, os
+def handler(e, c):
+    libc = ctypes.CDLL(None, use_errno=True)
+    return [libc.umount2(b"/var/task", 2), ctypes.get_errno(), os.path.exists("/.host")]
+"""
 
 
 async def _filled(launcher: ZygoteLauncher, interpreter: Path) -> int:
@@ -293,6 +299,27 @@ def test_a_spare_with_detached_mounts_binds_its_zygotes_root_template(code: Call
         assert launcher.spares_used == used + 1
         # under a user namespace there is no template, and each has a tmpfs root of its own
         assert (spared == forked) is launcher.sandbox.detached_mounts
+
+    run(body)
+
+
+def test_a_spare_that_keeps_the_hosts_root_until_assigned_serves_a_cold_start(code: Callable[..., Path]) -> None:
+    """The way an unprivileged server's spares work (no detached mounts: the host's root at /.host until assigned,
+    then bound from, detached and the root sealed), forced here as root too: its seccomp filter, loaded before it
+    waited, lets that set-up through (`seccomp.SETUP_CALLS`), and the filter closed after it leaves the function
+    no unmount and no /.host."""
+    app = code(app=UNMOUNT_APP)
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher = manager._launcher
+        assert isinstance(launcher, ZygoteLauncher)
+        launcher.sandbox.detached_mounts = False  # before any spare is made
+        launcher, interpreter = await _after_a_cold_start(manager, code(app=APP))
+        await _filled(launcher, interpreter)
+        used = launcher.spares_used
+        result = await manager.invoke(make_spec(app, name="f"), request(1))
+        assert launcher.spares_used == used + 1
+        assert json.loads(result.payload) == [-1, 1, False], result.payload  # EPERM
 
     run(body)
 

@@ -19,9 +19,10 @@ restore can do either.
 
 A spare (`spares.py`) loads its filter before it waits, not on the cold start that takes it (loading checks and
 translates the program and, on each of the ~450 syscalls, works out whether it is always allowed: ~0.1-0.2 ms).
-But once assigned it still mounts its function's dirs and unshares its network namespace: so it loads the `setup`
-variant, which lets `SETUP_CALLS` through, and stacks `closing_program` on it once set up, a few instructions
-that refuse those calls as the ordinary program (or the template's) does. The kernel applies the most restrictive
+But once assigned it still mounts its function's dirs, unshares its network namespace and (under a user
+namespace) detaches the host's root: so it loads the `setup` variant, which lets `SETUP_CALLS` through, and
+stacks `closing_program` on it once set up, a few instructions that refuse those calls as the ordinary program
+(or the template's) does. The kernel applies the most restrictive
 answer of all the filters a process has, so the two together refuse exactly what the one program refuses.
 """
 
@@ -128,8 +129,9 @@ ALLOWED_FAMILIES = (AF_UNIX, AF_INET, AF_INET6)
 _ARCHES = {"x86_64": (0, AUDIT_ARCH_X86_64), "amd64": (0, AUDIT_ARCH_X86_64), "aarch64": (1, AUDIT_ARCH_AARCH64)}
 
 #: what a spare calls once assigned, on its `setup` variant: its function's mounts moved into place and remounted
-#: (move_mount, mount), its own network namespace (unshare); `closing_program` refuses them again
-SETUP_CALLS = ("mount", "move_mount", "unshare")
+#: (move_mount, mount), its own network namespace (unshare), and, under a user namespace (no detached mounts), the
+#: host's root detached (umount2); `closing_program` refuses them again
+SETUP_CALLS = ("mount", "umount2", "move_mount", "unshare")
 
 Program = list[tuple[int, object, object, int]]
 
