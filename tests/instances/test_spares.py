@@ -24,6 +24,15 @@ from .test_manager import SANDBOXED, make_spec, request, run
 pytestmark = pytest.mark.skipif(not SANDBOXED, reason="spares need namespaces")
 
 APP = "def handler(e, c):\n    return 1\n"
+TMP_APP = """
+import os, stat
+def handler(e, c):
+    st = os.statvfs("/tmp")
+    mounts = [line.split()[4] for line in open("/proc/self/mountinfo")].count("/tmp")
+    listed = os.listdir("/tmp")
+    open("/tmp/x", "w").close()
+    return [st.f_blocks * st.f_frsize >> 20, oct(stat.S_IMODE(os.stat("/tmp").st_mode)), listed, mounts, True]
+"""
 UNMOUNT_APP = """
 import ctypes, os
 def handler(e, c):
@@ -322,6 +331,30 @@ def test_a_spare_that_keeps_the_hosts_root_until_assigned_serves_a_cold_start(co
         assert json.loads(result.payload) == [-1, 1, False], result.payload  # EPERM
 
     run(body)
+
+
+def test_a_spares_tmp_is_mounted_when_it_is_made_and_resized_for_its_function(code: Callable[..., Path]) -> None:
+    """A spare mounts /tmp at Lambda's default size before it waits (`protocol/spare.PREMOUNTED_TMP`): a function
+    with that EphemeralStorage gets it as it is, one with another size gets it resized; either way one empty,
+    writable, sticky /tmp of the function's size, as a fork's."""
+    app = code(app=TMP_APP)
+    seen = []
+
+    async def body(manager: InstanceManager, sink: MemorySink) -> None:
+        launcher, interpreter = await _after_a_cold_start(manager, code(app=APP))
+        await _filled(launcher, interpreter)
+        for spare in launcher.spares._pools[interpreter].ready:  # mounted already, as each waits
+            runtime = _descendants(spare.handle.pid)[-1]
+            assert "/tmp" in [line.split()[4] for line in _read(f"/proc/{runtime}/mountinfo").splitlines()]
+        for n, size in enumerate((512, 1024)):
+            await _filled(launcher, interpreter)
+            used = launcher.spares_used
+            result = await manager.invoke(make_spec(app, name=f"t{n}", ephemeral_storage_mb=size), request(n))
+            assert launcher.spares_used == used + 1
+            seen.append(json.loads(result.payload))
+
+    run(body)
+    assert seen == [[512, "0o1777", [], 1, True], [1024, "0o1777", [], 1, True]]
 
 
 def test_a_spare_of_every_python_runtime_here_serves_a_cold_start(code: Callable[..., Path]) -> None:

@@ -271,13 +271,14 @@ class SandboxLauncher:
         # its pages copied in the idle scheduling class, and put back in the normal one before it waits: which needs
         # real root (CAP_SYS_NICE in the host's user namespace), so not under a user namespace
         plan["idle_setup"] = not self.isolation.use_user_namespace
-        plan["seccomp_setup"] = self._setup_seccomp
+        plan.update(seccomp_setup=self._setup_seccomp, premounts=[dict(spare_messages.PREMOUNTED_TMP)])
         return plan
 
     def spare_assignment(self, command: LaunchCommand) -> tuple[bytes, list[int]]:
         """A spare's assignment, encoded, and the detached mounts it comes with (the caller sends and closes them;
         none where spares keep the host's root). Raises OSError when a source dir cannot be cloned."""
         job = self.assignment(command)
+        job["mounts"] = spare_messages.premounted(job["mounts"])
         if self._setup_seccomp:  # what closes the spare's set-up filter: the ordinary one's refusals, or the template's
             job["seccomp_closing"] = self._closing_seccomp["seccomp" in job]
         fds = detached.detach_sources(job) if self.detached_mounts else []

@@ -23,9 +23,10 @@ also holds the server's lifeline (`plan["lifeline_fd"]`, a pipe only the server 
 when it hangs up, the server is gone (even by kill -9, when no timeout will ever fire), and the outer process kills
 init, so no function outlives the server that would have enforced its deadline.
 
-A spare (`plan["spare"]`, zygote path only) is all of the above for no function yet: its root lacks /var/task,
-/opt and /tmp; its runtime process, still privileged, copies its pages from the zygote (so the cold start takes no
-copy-on-write faults), drops the bounding set, says READY on the control socket and blocks. The assignment that
+A spare (`plan["spare"]`, zygote path only) is all of the above for no function yet: its root lacks /var/task
+and /opt (its /tmp is mounted at the usual size, `plan["premounts"]`); its runtime process, still privileged,
+copies its pages from the zygote (so the cold start takes no copy-on-write faults), drops the bounding set, says
+READY on the control socket and blocks. The assignment that
 follows (`protocol/spare.py`, whose codec the zygote hands to `enter`: the function's mounts, network, argv, env)
 comes with detached mounts of the function's dirs (`plan["detached_mounts"]`: the server's clones, see
 `instances/detached.py`), which are moved into place, so its root was sealed and the host's dropped when it was
@@ -216,6 +217,8 @@ def _mount(m: dict[str, Any], root: str, fds: dict[str, int]) -> None:
             open(dst, "w").close()
         mount(f"/proc/self/fd/{src_fd}", dst, None, MS_BIND | MS_REC)
         mount(None, dst, None, _remount_flags(dst, m.get("rw", False), m.get("dev", False)))
+    elif kind == "tmpfs" and m.get("remount"):  # a spare's premounted /tmp, at another size
+        mount(None, dst, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={m['size_mb']}m")
     elif kind == "tmpfs":
         os.makedirs(dst, exist_ok=True)
         mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, f"size={m['size_mb']}m,mode={m.get('mode', 0o755):o}")
@@ -398,6 +401,7 @@ def _take_assignment(plan: dict[str, Any], spare_codec: Any) -> None:
         # assignment in the idle class waited for every other runnable task first (0.5-10 ms of its cold start)
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     _drop_bounding_set()  # needs no more than the effective set, which the mounts below still have
+    _mount_all(plan.get("premounts", []), "", {})  # its /tmp, at the usual size (protocol/spare.py)
     if plan.get("seccomp_setup"):  # its filter loaded now, off the cold start; closed in `_exec_runtime`
         _install_seccomp(plan["seccomp_setup"])
     os.write(fd, spare_codec.READY)
