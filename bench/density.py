@@ -5,8 +5,9 @@ Provisioned Concurrency API: creates the function, publishes version 1, puts a p
 on it and polls GetProvisionedConcurrencyConfig until Status is READY (or --wait seconds). Then sums the PSS
 (/proc/<pid>/smaps_rollup) of every instance process: each child of the server's zygote (or of the server itself,
 for spawned or re-parented instances) is one instance's outer process, with its sandbox's pid-1 init and runtime
-process below it, or (a root zygote's fork, which has no outer process) its pid 1, with the runtime below it. Reports the per-instance total and the runtime process alone, and the drop of MemAvailable per
-instance. Baselines in the same run: a bare `python3 -S -c 'import time; time.sleep(60)'` and the zygote itself.
+process below it, or (a root zygote's fork, which has no outer process) its pid 1, with the runtime below it.
+Reports the per-instance total and the runtime process alone, and the drop of MemAvailable per instance.
+Baselines in the same run: a bare `python3 -S -c 'import time; time.sleep(60)'` and the zygote itself.
 The headline is the growth of the PSS of the server's whole process tree (the server itself, its zygotes and spares
 included) from before the config to READY, per instance. Target: <= 4 MB (goal <= 2 MB).
 

@@ -539,7 +539,8 @@ def _init(
     hostname = plan["hostname"].encode()
     _check(_libc.sethostname(hostname, len(hostname)), "sethostname")
     # one filter for pid 1 and the runtime, compiled once and inherited; not a spare's, whose runtime still mounts
-    # its function's part (so it installs the same filter itself once assigned)
+    # its function's part once assigned (so it loads its own set-up variant before it waits, and stacks the closing
+    # program on it once set up: seccomp.py)
     shared = bool(plan["seccomp"]) and not plan.get("spare")
     if shared:
         _install_seccomp(plan["seccomp"])
