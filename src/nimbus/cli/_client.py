@@ -1,24 +1,20 @@
-"""How the CLI reaches the server: boto3 clients with dev-credential fallback, one-line errors."""
+"""How the CLI reaches the server: boto3 clients with dev-credential fallback, one-line errors.
+
+boto3 and botocore are imported inside the functions that use them: they cost more than half the CLI's start-up,
+and `--help`, `serve`, `doctor`'s local half and the local commands never call the server
+(tests/cli/test_cli_imports.py)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
-import boto3
-import botocore.exceptions as bx
-import botocore.session
 import typer
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from rich.console import Console
 from rich.text import Text
 
@@ -87,6 +83,9 @@ def string_attributes(items: list[str] | None, what: str) -> dict[str, dict[str,
 
 
 def _session(region: str | None) -> Any:
+    import boto3
+    import botocore.session
+
     core = botocore.session.get_session()
     # The EC2 metadata probe costs seconds off EC2 and its role credentials are never Nimbus credentials.
     core.get_component("credential_provider").remove("iam-role")
@@ -103,6 +102,8 @@ def _session(region: str | None) -> Any:
 
 def make_client(service: str, endpoint_url: str, region: str | None, read_timeout: float = 900) -> Any:
     """A boto3 client for `lambda` or `logs` : no retries, long reads (invokes run up to 15 min) unless told."""
+    from botocore.config import Config
+
     session = _session(region)
     config = Config(retries={"max_attempts": 0}, read_timeout=read_timeout, connect_timeout=5)
     return session.client(
@@ -117,6 +118,8 @@ def error_code(exc: Any) -> str:
 @contextmanager
 def api_errors(endpoint_url: str) -> Iterator[None]:
     """Turn every botocore failure into one `error:` line (exit 1)."""
+    import botocore.exceptions as bx
+
     try:
         yield
     except bx.ClientError as exc:
@@ -137,6 +140,12 @@ def api_errors(endpoint_url: str) -> Iterator[None]:
 def nimbus_get(endpoint_url: str, region: str | None, path: str) -> Any:
     """GET one of Nimbus's own signed routes (`/_nimbus/...`, SigV4 for `lambda`, as boto3 signs) and its JSON; a
     wire error is one `error:` line, as for boto3's calls."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
     session = _session(region)
     url = endpoint_url.rstrip("/") + path
     request = AWSRequest(method="GET", url=url)

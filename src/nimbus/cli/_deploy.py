@@ -13,8 +13,6 @@ from rich.table import Table
 
 from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt, fail, out
 from nimbus.cli._stacks import StackClient, follow, print_outputs
-from nimbus.deploy.package import Refused, find_template, package, read_samconfig, split_overrides, transformed
-from nimbus.deploy.template import TEMPLATE_MAX, dumps
 
 
 def deploy(
@@ -37,6 +35,10 @@ def deploy(
     region: RegionOpt = None,
 ) -> None:
     """Deploy a SAM or CloudFormation template as a stack: only what changed is applied; a failure rolls back."""
+    # here, not at the top: the packager and the YAML loader are only for deploys, not every command's start-up
+    from nimbus.deploy.package import Refused, find_template, package, read_samconfig, split_overrides, transformed
+    from nimbus.deploy.template import TEMPLATE_MAX, dumps
+
     folder = Path.cwd()
     try:
         config = read_samconfig(folder)

@@ -13,13 +13,11 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import botocore.exceptions as bx
 import typer
 from rich.text import Text
 
 from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt, api_errors, err, error_code, fail, make_client
 from nimbus.cli._dev_logs import LogStream, changed_paths, style, syntax_errors
-from nimbus.cli._dev_stack import dev_stack, template_in
 from nimbus.cli._logs import Printer, use_colour
 from nimbus.deploy.examples import zip_folder
 
@@ -42,6 +40,8 @@ def _default_handler(folder: Path) -> str:
 
 def _deploy(lam: Any, name: str, folder: Path, runtime: str | None, handler: str | None, role: str) -> str:
     """Create the function or update its code (and the runtime or handler given); what was done."""
+    import botocore.exceptions as bx
+
     code = zip_folder(folder)
     try:
         current = lam.get_function_configuration(FunctionName=name)
@@ -92,6 +92,8 @@ def dev(
     with a SAM template: deploy the stack, then update each function whose CodeUri changed (the stack on a template
     change)."""
     import watchfiles  # imported here: only `nimbus dev` needs it
+
+    from nimbus.cli._dev_stack import dev_stack, template_in  # with the stack packager and the YAML loader
 
     folder = folder.resolve()
     lock = threading.Lock()

@@ -10,8 +10,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import botocore.exceptions as bx
-
 from nimbus.cli._logs import Printer
 
 #: folders whose Python files are not checked (caches, virtual environments)
@@ -73,6 +71,8 @@ class LogStream(threading.Thread):
         self.seen: set[str] = set()
 
     def run(self) -> None:
+        import botocore.exceptions as bx
+
         while not self.stopping.wait(LOG_POLL_S):
             try:
                 events = self.logs.filter_log_events(logGroupName=self.group, startTime=self.since).get("events", [])

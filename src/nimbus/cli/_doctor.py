@@ -14,7 +14,6 @@ import typer
 
 from nimbus.cli import _doctor_roles
 from nimbus.cli._client import DEFAULT_ENDPOINT, EndpointOpt, RegionOpt
-from nimbus.instances.isolation import detect
 
 
 def doctor(
@@ -27,6 +26,8 @@ def doctor(
     """Print which sandbox layers are enforced on this host, and by what; exit 1 when any is weaker than full."""
     # The CLI otherwise talks to the server only through its API (tests/test_architecture.py); the doctor
     # is the one sanctioned exception, as it inspects this host, so it loads the detector by name.
+    from nimbus.instances.isolation import detect  # here: it loads the instance layer, for this command only
+
     try:
         isolation = detect(limits_mechanism)
     except ValueError as exc:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import botocore.exceptions as bx
 import typer
 
 from nimbus.cli._client import make_client
 
 
 def _exists(iam: Any, role_arn: str) -> bool:
+    import botocore.exceptions as bx
+
     try:
         return str(iam.get_role(RoleName=role_arn.rsplit("/", 1)[-1])["Role"]["Arn"]) == role_arn
     except bx.ClientError as exc:
@@ -41,6 +42,8 @@ def roleless_functions(endpoint_url: str, region: str | None) -> list[tuple[str,
 
 def report(endpoint_url: str, region: str | None) -> None:
     """Print the functions whose role names no role (or why the server was not asked)."""
+    import botocore.exceptions as bx
+
     try:
         missing = roleless_functions(endpoint_url, region)
     except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError, bx.ConnectionClosedError):

@@ -16,7 +16,6 @@ import os
 import sys
 from typing import Any
 
-import botocore.exceptions as bx
 import typer
 from rich.text import Text
 
@@ -81,9 +80,10 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror}{where}"
-    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+    bx = sys.modules.get("botocore.exceptions")  # not loaded: no command called the server, no botocore error
+    if bx is not None and isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
         return f"cannot reach Nimbus ({exc}): is 'nimbus serve' running?"
-    if isinstance(exc, bx.ClientError):
+    if bx is not None and isinstance(exc, bx.ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code') or 'Error'}: {error.get('Message') or exc}"
     text = " ".join(str(exc).split())

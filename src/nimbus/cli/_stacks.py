@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from typing import Annotated, Any
 
 import typer
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from rich.table import Table
 
 from nimbus.cli._client import DEFAULT_ENDPOINT, DEFAULT_REGION, EndpointOpt, RegionOpt, _session, fail, out
@@ -35,6 +31,12 @@ class StackClient:
         self.credentials = session.get_credentials()
 
     def call(self, method: str, path: str, body: bytes | None = None, *, missing_ok: bool = False) -> Any:
+        import urllib.error  # here: only commands that call the server load botocore and urllib's client
+        import urllib.request
+
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
         request = AWSRequest(method=method, url=self.endpoint + path, data=body or b"",
                              headers={"content-type": "application/json"})  # fmt: skip
         SigV4Auth(self.credentials, "cloudformation", self.region).add_auth(request)

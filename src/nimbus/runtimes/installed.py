@@ -21,8 +21,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,6 +92,8 @@ def _wheel_arch() -> str:
 
 def release_file(name: str, index_url: str = DEFAULT_INDEX) -> tuple[str, str, str, int]:
     """(file name, download URL, sha256, size) of the pinned wheel of `name` for this machine, from PyPI's JSON API."""
+    import urllib.request  # here: the `nimbus` CLI imports this module, and only `runtime install` downloads
+
     version = _pinned(name)
     arch = _wheel_arch()
     api = f"{index_url.rstrip('/')}/{PACKAGE}/json"
@@ -129,6 +129,9 @@ def _sha256(path: Path) -> str:
 
 def _download(url: str, dest: Path, size: int, progress: Progress | None) -> None:
     """Stream `url` into `dest` (through a temporary file beside it, renamed when complete)."""
+    import urllib.error
+    import urllib.request
+
     partial = dest.with_name(dest.name + ".part")
     try:
         with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response, partial.open("wb") as out:
