@@ -197,19 +197,16 @@ def test_an_unexpected_error_is_one_line_and_nimbus_debug_shows_the_traceback() 
 #: checked too), as `nimbus ... --help` does, in one process: {"nimbus function create": "<help text>", ...}
 HELP_WALK = """
 import contextlib, io, json, sys
-import typer
-from nimbus.cli._entry import add_placeholders
 from nimbus.cli.main import app
-root = typer.main.get_command(app)
-add_placeholders(root)
+root = app.click_group()
 helps = {}
 def walk(command, path):
     text = io.StringIO()
     with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
         root.main([*path, "--help"], prog_name="nimbus")
     helps[" ".join(["nimbus", *path])] = text.getvalue()
-    for name, sub in getattr(command, "commands", {}).items():
-        walk(sub, [*path, name])
+    for name in (command.list_commands(None) if hasattr(command, "list_commands") else []):
+        walk(command.get_command(None, name), [*path, name])
 walk(root, [])
 sys.stdout.write(json.dumps(helps))
 """

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import typer
 from rich.text import Text
 
 from nimbus.cli._client import err
+from nimbus.cli._lazy import Entry, LazyGroup, eager_app
 
 #: the placeholder of an option by its long name, when it does not set one itself
 PLACEHOLDERS = {
@@ -91,11 +93,27 @@ def describe(exc: BaseException) -> str:
 
 
 class NimbusTyper(typer.Typer):
-    """A Typer app whose help shows placeholders and whose unexpected errors are one line, not a traceback."""
+    """A Typer app whose commands (`table`) are built only when used (cli/_lazy.py), whose help shows placeholders
+    and whose unexpected errors are one line, not a traceback."""
+
+    def __init__(self, table: Mapping[str, Entry], **settings: Any) -> None:
+        super().__init__(cls=LazyGroup, **settings)
+        self.table, self.settings = dict(table), settings
+
+    def click_group(self) -> LazyGroup:
+        """The click group `nimbus` runs: a command is built when it is looked up."""
+        group = typer.main.get_group(self)
+        assert isinstance(group, LazyGroup)
+        group.table, group.prepare = self.table, add_placeholders
+        add_placeholders(group)
+        return group
+
+    def eager(self) -> typer.Typer:
+        """The same app with every command added up front, as Typer builds it (what the lazy group stands for)."""
+        return eager_app(self.table, **self.settings)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        command = typer.main.get_command(self)
-        add_placeholders(command)
+        command = self.click_group()
         try:
             return command(*args, **kwargs)
         except Exception as exc:

@@ -23,6 +23,7 @@ from nimbus.cli._client import (
     make_client,
     out,
 )
+from nimbus.cli._versions import publish, versions
 from nimbus.deploy.examples import read_config, zip_folder
 
 app = typer.Typer(no_args_is_help=True, help="Create, update, list, inspect and delete functions.")
@@ -281,3 +282,7 @@ def delete(name: NameArg, endpoint_url: EndpointOpt = DEFAULT_ENDPOINT, region: 
     with api_errors(endpoint_url):
         make_client("lambda", endpoint_url, region).delete_function(FunctionName=name)
     out.print(f"deleted {name}")
+
+
+app.command()(publish)  # listed after the commands above, as `nimbus function --help` always has
+app.command()(versions)
