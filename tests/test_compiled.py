@@ -8,6 +8,7 @@ source, a fresh build is really what runs (here and in the server), and the warm
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import json
@@ -24,7 +25,8 @@ from nimbus import compiled
 
 #: the warm path's tests: HTTP server, its limits and hostile input, SigV4 and the key ring, the JSON protocols, the
 #: Lambda API and invoke end to end with its limits and concurrency, the door (invoker, throttle, payload), one
-#: instance's edge, frames, the log framing; and the check below, that the other mode really loaded
+#: instance's edge and its lifecycle, the manager, deadlines, the spare-CPU check, random ids, frames, the log
+#: framing, the console's duration digest; and the check below, that the other mode really loaded
 WARM_PATH_TESTS = (
     "tests/api/test_httpserver.py",
     "tests/api/test_http_limits.py",
@@ -37,6 +39,13 @@ WARM_PATH_TESTS = (
     "tests/invoke/test_payload.py",
     "tests/invoke/test_concurrency_owner.py",
     "tests/instances/test_instance.py",
+    "tests/instances/test_lifecycle.py",
+    "tests/instances/test_manager.py",
+    "tests/instances/test_deadlines.py",
+    "tests/instances/test_spare_cpu.py",
+    "tests/control/test_keyring.py",
+    "tests/protocol/test_random_ids.py",
+    "tests/console/test_digest.py",
     "tests/protocol/test_frames.py",
     "tests/logs/test_platform_records.py",
     "tests/e2e/test_invoke.py",
@@ -93,6 +102,54 @@ def test_the_warm_path_behaves_the_same_compiled_and_pure() -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout
     assert " skipped" not in done.stdout, done.stdout[-2000:]
+
+
+#: bases that make mypyc compile a class as a plain Python class, which interpreted classes may subclass
+_NOT_NATIVE = frozenset(("Protocol", "Enum", "IntEnum", "StrEnum", "NamedTuple", "TypedDict"))
+
+
+def native_classes(module: str) -> set[str]:
+    """The classes `module` defines that mypyc compiles as native classes (everything but protocols, enums...)."""
+    found = set()
+    for node in ast.parse(compiled.source_path(module).read_text()).body:
+        bases = {b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "") for b in getattr(node, "bases", ())}
+        if isinstance(node, ast.ClassDef) and not bases & _NOT_NATIVE:
+            found.add(node.name)
+    return found
+
+
+def test_no_interpreted_class_subclasses_a_compiled_one() -> None:
+    """mypyc refuses, at run time and compiled only ("interpreted classes cannot inherit from compiled"), a class of
+    a pure module (or of a test, or a benchmark) whose base is a native class of a compiled module: so no source
+    outside the set names one as a base, whether imported by name (`from m import C`) or through its module."""
+    natives = {m: native_classes(m) for m in compiled.MODULES}
+    offenders = []
+    sources = [p for d in ("src", "tests", "bench") for p in (ROOT / d).rglob("*.py") if "node_modules" not in p.parts]
+    compiled_sources = {compiled.source_path(m) for m in compiled.MODULES}
+    for path in sources:
+        if path in compiled_sources:
+            continue
+        tree = ast.parse(path.read_text())
+        classes: dict[str, tuple[str, str]] = {}  # local name -> (module, name) it was imported as (`from m import C`)
+        modules: dict[str, str] = {}  # local name -> the module it names (`import a.b as m`, `from a import b`)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    classes[alias.asname or alias.name] = (node.module, alias.name)
+                    modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+            elif isinstance(node, ast.Import):
+                modules.update((alias.asname, alias.name) for alias in node.names if alias.asname)
+        for node in ast.walk(tree):
+            for base in node.bases if isinstance(node, ast.ClassDef) else ():
+                if isinstance(base, ast.Name) and base.id in classes:
+                    module, cls = classes[base.id]
+                elif isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name):
+                    module, cls = modules.get(base.value.id, ""), base.attr
+                else:
+                    continue
+                if cls in natives.get(module, ()):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {module}.{cls}")
+    assert offenders == []
 
 
 @pytest.fixture

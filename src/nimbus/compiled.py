@@ -32,11 +32,17 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
-#: the hot modules compiled by `make install`: the server's warm invoke path, end to end
+#: the hot modules compiled by `make install`: the server's warm invoke path, end to end (docs/performance.md,
+#: "Compiled with mypyc" and "The warm path's last interpreted Python"). Not here, though on that path:
+#: `api/triggers` (its `TriggerContext` is subclassed by pure modules' classes, which mypyc refuses at run time:
+#: tests/test_compiled.py checks no pure class subclasses a compiled one) and `logs/store` (compiled, a cancelled
+#: flush stops at its second wait instead of waiting out the writer's reply, and SQLAlchemy's stubs type rows as
+#: tuples, which compiled code checks)
 MODULES: tuple[str, ...] = (
     "nimbus.api.httpconn",
     "nimbus.api.http",
     "nimbus.api.httplimits",
+    "nimbus.api.activity",
     "nimbus.api.app",
     "nimbus.api.authn",
     "nimbus.api.sigv4",
@@ -44,17 +50,28 @@ MODULES: tuple[str, ...] = (
     "nimbus.api.restjson",
     "nimbus.api.lambda_api",
     "nimbus.api.lambda_input",
+    "nimbus.control.keyring",
     "nimbus.invoke.invoker",
     "nimbus.invoke.throttle",
     "nimbus.invoke.concurrency",
     "nimbus.invoke.payload",
+    "nimbus.instances.manager",
     "nimbus.instances.pool",
     "nimbus.instances.instance",
+    "nimbus.instances.lifecycle",
     "nimbus.instances.channel",
+    "nimbus.instances.deadlines",
     "nimbus.instances.output",
     "nimbus.instances.results",
+    "nimbus.instances.memory",
+    "nimbus.instances.spare_cpu",
+    "nimbus.instances.process",
+    "nimbus.instances.environment",
     "nimbus.protocol.frames",
+    "nimbus.protocol.records",
+    "nimbus.protocol.random_ids",
     "nimbus.logs.framing",
+    "nimbus.console.digest",
 )
 #: mypyc's shared library for the group (the shims beside each `.py` import it). At the top level, beside the
 #: package (src/): mypyc derives each compiled module's `__file__` from where this library is

@@ -56,8 +56,9 @@ TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
 LIVE_STATES = frozenset(s for s in InstanceState if s is not S.DEAD)
 
 
-class IllegalTransition(RuntimeError):
-    """A transition not in TRANSITIONS was attempted: a platform bug, never a function error."""
+class IllegalTransition(Exception):
+    """A transition not in TRANSITIONS was attempted: a platform bug, never a function error. (An Exception, not a
+    RuntimeError: mypyc compiles this module, and a compiled class may subclass Exception but not RuntimeError.)"""
 
 
 @dataclass(frozen=True)
