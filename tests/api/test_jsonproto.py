@@ -164,6 +164,15 @@ def test_every_violation_is_reported_in_one_error(lam: JsonProtocol) -> None:
     )
 
 
+def test_an_integer_out_of_range_is_quoted_as_the_integer_it_is(lam: JsonProtocol) -> None:
+    """Compiled with mypyc, a parameter annotated `float` turns an int into a float: the message said '-1.0'."""
+    message = _message(lam, "PutFunctionConcurrency", {"FunctionName": "f", "ReservedConcurrentExecutions": -1})
+    assert message == (
+        "1 validation error detected: Value '-1' at 'reservedConcurrentExecutions' failed to satisfy constraint: "
+        "Member must have value greater than or equal to 0"
+    )
+
+
 def test_a_lists_members_are_one_violation_at_the_list(lam: JsonProtocol) -> None:
     message = _message(lam, "PublishLayerVersion", {"LayerName": "l", "Content": {}, "CompatibleRuntimes": ["cobol"]})
     assert message.startswith(

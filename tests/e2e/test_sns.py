@@ -233,7 +233,7 @@ def test_the_aws_cli(server: Any, sns: Any) -> None:
         aws_cli(server, "sns", "set-topic-attributes", "--topic-arn", arn, "--attribute-name", "DisplayName",
                 "--attribute-value", "Other")  # fmt: skip
         subscribed = aws_cli(server, "sns", "subscribe", "--topic-arn", arn, "--protocol", "sqs",
-                             "--notification-endpoint", QUEUE + "cli-q",
+                             "--notification-endpoint", QUEUE + "sns-cli-absent-q",
                              "--attributes", '{"RawMessageDelivery": "true"}')  # fmt: skip
         sub = json.loads(subscribed.stdout)["SubscriptionArn"]
         subs = json.loads(aws_cli(server, "sns", "list-subscriptions-by-topic", "--topic-arn", arn).stdout)

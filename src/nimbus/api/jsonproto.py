@@ -293,7 +293,8 @@ class JsonProtocol:
             found.append(_Violation(shape, path, value, f"Member must have length less than or equal to {hi}"))
 
     @staticmethod
-    def _range(shape: Shape, path: str, value: float, found: list[_Violation]) -> None:
+    def _range(shape: Shape, path: str, value: int | float, found: list[_Violation]) -> None:
+        # `int | float`, not `float`: compiled, mypyc turns an int passed as a `float` into one ('-1.0' in the message)
         lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
         if lo is not None and value < lo:
             found.append(_Violation(shape, path, value, f"Member must have value greater than or equal to {lo}"))
