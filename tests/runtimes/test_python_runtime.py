@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from runtimes_support import FrameChannel, kill_running, task_root
 
-from nimbus.instances.environment import BOOTSTRAP_MODULES, RUNTIME_FILES
+from nimbus.instances.environment import BOOTSTRAP_MODULES, FRAMES_PATH, RUNTIME_FILES
 from nimbus.protocol import frames
 from nimbus.runtimes.registry import PYTHON_RUNTIME_DIR, available_runtimes
 
@@ -114,7 +114,7 @@ class Instance(FrameChannel):
         super().__init__()
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {"_HANDLER": "app.handler", "AWS_LAMBDA_FUNCTION_NAME": "fn", "LANG": "C.UTF-8"}
-        argv = [str(interpreter), "-I", "-S", "-u", "-X", "utf8", str(BOOTSTRAP), frames.__file__,
+        argv = [str(interpreter), "-I", "-S", "-u", "-X", "utf8", str(BOOTSTRAP), str(FRAMES_PATH),
                 str(theirs.fileno()), str(task_root)]  # fmt: skip
         self.proc = subprocess.Popen(
             argv, pass_fds=(theirs.fileno(),), env=env, cwd=task_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from runtimes_support import FrameChannel, kill_running, task_root
 
-from nimbus.instances.environment import NODE_BOOTSTRAP, trace_header
+from nimbus.instances.environment import FRAMES_PATH, NODE_BOOTSTRAP, trace_header
 from nimbus.protocol import frames
 from nimbus.runtimes.registry import PYTHON_RUNTIME_DIR, node_binary
 
@@ -87,7 +87,7 @@ def start(tmp_path: Path) -> Iterator[Any]:
         full_env = {"AWS_LAMBDA_FUNCTION_NAME": "fn", "LANG": "C.UTF-8", "TZ": ":UTC", **env}
         if kind == "python":
             full_env["_HANDLER"] = "app.handler"
-            argv = [sys.executable, "-I", "-S", "-u", "-X", "utf8", str(BOOTSTRAP), frames.__file__,
+            argv = [sys.executable, "-I", "-S", "-u", "-X", "utf8", str(BOOTSTRAP), str(FRAMES_PATH),
                     str(theirs.fileno()), str(root)]  # fmt: skip
         else:
             assert NODE is not None
