@@ -55,8 +55,9 @@ run: install
 test: install
 	NIMBUS_PURE_PYTHON=1 $(BIN)/python -m pytest -q --cov --cov-report=term
 
-# the whole suite on the compiled build, as production runs (no coverage: it cannot see compiled code); ~10 min more
-# than CI can spend, so run by hand after changing a compiled module or the set (it found a compiled-only message bug)
+# the whole suite on the compiled build, as production runs (no coverage: it cannot see compiled code). Not in CI,
+# which keeps to one ~10 min run of the suite: run it by hand after changing a compiled module or the set (its first
+# run found a compiled-only bug in validation messages)
 test-compiled: install
 	$(BIN)/python -m pytest -q
 
