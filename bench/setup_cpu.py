@@ -23,6 +23,7 @@ from pathlib import Path
 
 from nimbus.config import Settings
 from nimbus.instances import InstanceManager
+from nimbus.instances.snapshot import ns_pid
 from nimbus.logs.sink import MemorySink
 from nimbus.protocol.records import FunctionSpec, InvokeRequest
 
@@ -43,21 +44,16 @@ def _kids(pid: int) -> list[int]:
         return []
 
 
-def _is_pid_1(pid: int) -> bool:
-    """Whether a host process is pid 1 of its innermost pid namespace (a zygote's fork with no outer process)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return any(line.startswith("NSpid:") and line.split()[-1] == "1" for line in status.splitlines())
-
-
 def by_role(zygote: int) -> dict[str, list[float]]:
     """CPU (ms) of every live process under the zygote, by role: outer (where there is one), pid 1, runtime."""
     roles: dict[str, list[float]] = {"outer": [], "pid 1": [], "runtime": []}
     for top in _kids(zygote):
-        inits = [top] if _is_pid_1(top) else _kids(top)
-        if not _is_pid_1(top):
+        try:
+            direct = ns_pid(top) == 1  # a zygote's fork made pid 1 of its own pid namespace: no outer process
+        except OSError:  # gone meanwhile
+            continue
+        inits = [top] if direct else _kids(top)
+        if not direct:
             roles["outer"].append(_cpu_ms(top))
         for init in inits:
             roles["pid 1"].append(_cpu_ms(init))

@@ -13,6 +13,7 @@ import pytest
 
 from nimbus.instances import InstanceManager
 from nimbus.instances.sandbox import WAITER, native_waiter
+from nimbus.instances.snapshot import ns_pid
 from nimbus.instances.zygote import ZygoteLauncher
 from nimbus.logs.sink import MemorySink
 
@@ -56,9 +57,7 @@ def _children(pid: int) -> list[int]:
 def _waiters(top: int) -> list[int]:
     """The processes of a sandbox that become the waiter: its outer process and pid 1, or only pid 1 where the
     zygote forked it straight into its own pid namespace (as real root)."""
-    status = Path(f"/proc/{top}/status").read_text()
-    innermost = int(next(line for line in status.splitlines() if line.startswith("NSpid:")).split()[-1])
-    if innermost == 1:
+    if ns_pid(top) == 1:
         return [top]
     (init,) = _children(top)
     return [top, init]

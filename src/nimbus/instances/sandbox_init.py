@@ -557,22 +557,21 @@ def _init(
             _fail(f"runtime set-up failed: {exc}")
     for sig in (1, 2, 10, 12, 15):  # HUP INT USR1 USR2 TERM: only handled signals reach a pid 1 from inside
         _signal.signal(sig, _signal.SIG_IGN)
+    if status_w >= 0:  # the runtime's end goes to the outer process
+        keep = [status_w]
+        args: list[Any] = ["init", runtime, status_w]
+    else:  # no outer process: the runtime's end goes to the zygote, and the lifeline is watched here
+        lifeline = plan.get("lifeline_fd")
+        keep = [plan["report_fd"], -1 if lifeline is None else lifeline, limits_report]
+        args = ["pid1", runtime, keep[0], plan["host_pid"], *keep[1:]]
     waiter = plan["waiter_fd"]
-    if status_w < 0:
-        report, lifeline = plan["report_fd"], plan.get("lifeline_fd", -1)
-        lifeline = -1 if lifeline is None else lifeline
-        _close_fds_except({report, lifeline, limits_report, waiter})
-        _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(DUMPABLE)")
-        if plan["seccomp"] and not shared:
-            _install_seccomp(plan["seccomp"])
-        pid1_args = [runtime, report, plan["host_pid"], lifeline, limits_report]
-        _exec_waiter(waiter, ["pid1", *pid1_args], [report, lifeline, limits_report])
-        _serve_as_pid1(*pid1_args)
-    _close_fds_except({status_w, waiter})
+    _close_fds_except({waiter, *keep})
     _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(DUMPABLE)")
     if plan["seccomp"] and not shared:
         _install_seccomp(plan["seccomp"])
-    _exec_waiter(waiter, ["init", runtime, status_w], [status_w])
+    _exec_waiter(waiter, args, keep)
+    if status_w < 0:
+        _serve_as_pid1(*args[1:])
     while True:
         try:
             pid, status, usage = os.wait4(-1, 0)

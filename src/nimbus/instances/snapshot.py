@@ -42,7 +42,7 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _ns_pid(pid: int) -> int:
+def ns_pid(pid: int) -> int:
     """The pid a host process has in its innermost pid namespace."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("NSpid:"):
@@ -56,7 +56,7 @@ def runtime_pid(top: int, sandboxed: bool) -> int:
     if not sandboxed:
         return top
     try:
-        inits = [top] if _ns_pid(top) == 1 else _children(top)
+        inits = [top] if ns_pid(top) == 1 else _children(top)
     except OSError:
         inits = []
     for init in inits:
@@ -144,9 +144,9 @@ class SnapshotTemplate:
                         raise TemplateGone(str(exc)) from exc
                     finally:
                         os.close(go_r)
-                    ns_pid = await fut
-                status = self._children[ns_pid]
-                host_pid = next((p for p in _children(self.runtime_pid) if _ns_pid(p) == ns_pid), 0)
+                    child = await fut
+                status = self._children[child]
+                host_pid = next((p for p in _children(self.runtime_pid) if ns_pid(p) == child), 0)
                 if not host_pid:
                     raise TemplateGone("restored instance vanished")
             handle = ProcessHandle(host_pid, channels.control, channels.output_fd, reported=status)

@@ -155,7 +155,18 @@ class _PidNamespaces:
         except OSError:
             self.own = None
 
-    def enter_new(self, plan):
+    def fork(self, plan):
+        """`os.fork()` for `plan`, and whether the child is pid 1 of a new pid namespace."""
+        direct = self._enter_new(plan)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if direct and pid != 0:  # the zygote (the fork made, or failed); never the child, whose namespace it is
+                SANDBOX.set_pid_namespace_for_children(self.own)
+        return pid, direct
+
+    def _enter_new(self, plan):
         """True when the next fork will be pid 1 of a new pid namespace."""
         if self.own is None or plan.get("userns"):
             return False
@@ -166,9 +177,6 @@ class _PidNamespaces:
             self.own = None
             return False
         return True
-
-    def leave(self):
-        SANDBOX.set_pid_namespace_for_children(self.own)
 
 
 def _read_reports(report_r, buffered, ended):
@@ -218,15 +226,7 @@ def serve(sock):
                 # once, before the first fork: it imports nothing more, and each fork's runtime would otherwise
                 # remap them again (~0.4-0.7 ms of its cold start, most of it copy-on-write of the modules' pages)
                 _remap_paths(plan.get("host_prefix", ""))
-                direct = namespaces.enter_new(plan)
-                try:
-                    pid = os.fork()
-                except BaseException:
-                    if direct:
-                        namespaces.leave()
-                    raise
-                if pid != 0 and direct:
-                    namespaces.leave()
+                pid, direct = namespaces.fork(plan)
                 if pid == 0:
                     try:
                         sock.close()

@@ -141,11 +141,9 @@ static int init(pid_t runtime, int status_fd) {
     }
 }
 
-static volatile sig_atomic_t child_ended;
-
+/* does nothing: a handled SIGCHLD (not an ignored one) is what interrupts ppoll when a child ends */
 static void on_child(int sig) {
     (void)sig;
-    child_ended = 1;
 }
 
 /* the runtime ended: its limits report (if any), then its report for the zygote; then exit, ending the namespace */
@@ -198,7 +196,6 @@ static int pid1(pid_t runtime, int report, pid_t host_pid, int lifeline, int lim
                 report_and_exit(host_pid, status, usage.ru_maxrss, report, limits);
             }
         }
-        child_ended = 0;
         struct pollfd fds[1] = {{lifeline, 0, 0}}; /* no events asked: only its hang-up wakes us */
         int n = ppoll(fds, lifeline >= 0 ? 1 : 0, NULL, &during);
         if (n > 0 && fds[0].revents) {
