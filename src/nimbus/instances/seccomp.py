@@ -171,13 +171,7 @@ def build_filter(
     prog.append((_JEQ_K, 0, 2, _CLONE[column]))
     prog.append((_LD_W_ABS, 0, 0, _ARG0))  # clone's flags (low 32 bits on a little-endian machine)
     prog.append((_JSET_K, "eperm", "allow", CLONE_NS_FLAGS))
-    unshare = BLOCKED["unshare"][column]
-    if template and unshare is not None:
-        prog += _template_unshare(unshare)
-    for name, numbers in BLOCKED.items():
-        nr = numbers[column]
-        if nr is not None and not (template and name in ("unshare", "mount")) and not (setup and name in SETUP_CALLS):
-            prog.append((_JEQ_K, "eperm", 0, nr))
+    prog += _refusals(column, [name for name in BLOCKED if not (setup and name in SETUP_CALLS)], template)
     prog.append((_JEQ_K, "allow", "allow", 0))  # the rest is allowed: jump over the socket family check
     family = len(prog)
     # socket/socketpair: the domain is an int, so its low 32 bits are all the kernel looks at
@@ -191,15 +185,21 @@ def closing_program(machine: str | None = None, template: bool = False) -> list[
     """What a spare stacks on its `setup` variant once set up: `SETUP_CALLS` refused as the ordinary program (or,
     with `template`, the template's) refuses them, everything else allowed (the `setup` variant decides it)."""
     column, audit_arch = _ARCHES[(machine or os.uname().machine).lower()]
-    prog = _start(audit_arch)
+    return _resolve(_start(audit_arch) + _refusals(column, SETUP_CALLS, template))
+
+
+def _refusals(column: int, names: list[str] | tuple[str, ...], template: bool) -> Program:
+    """EPERM for each of `names` (those this architecture has), by number; with `template`, the template's own
+    rules instead for its two: unshare of exactly a restored instance's namespaces allowed, mount allowed."""
+    prog: Program = []
     unshare = BLOCKED["unshare"][column]
     if template and unshare is not None:
         prog += _template_unshare(unshare)
-    for name in SETUP_CALLS:
+    for name in names:
         nr = BLOCKED[name][column]
         if nr is not None and not (template and name in ("unshare", "mount")):
             prog.append((_JEQ_K, "eperm", 0, nr))
-    return _resolve(prog)
+    return prog
 
 
 def _resolve(prog: Program, family: int = -1) -> list[tuple[int, int, int, int]]:

@@ -160,7 +160,7 @@ class SparePool:
         if self.target <= 0 or self._closing:
             return
         pool = self._pool(interpreter)
-        if pool.burst_until > 0 and asyncio.get_running_loop().time() < pool.burst_until:
+        if asyncio.get_running_loop().time() < pool.burst_until:
             return  # a burst is setting up: `_refill_later`'s timer comes back once it has
         for dead in [s for s in pool.ready if not s.alive()]:
             pool.ready.remove(dead)
